@@ -1,0 +1,369 @@
+"""The PTC host loop over the GA Messages API. No IPython here: views follow the events it emits.
+
+One turn: send the prompt with the code-execution tool and the user's tools; while Claude's script
+pauses on caller-tagged `tool_use` blocks, run all of them at once (dispatch.py) and answer with one
+user message of only `tool_result` blocks, echoing every assistant block verbatim, with the same
+`tools` and the container. Wire rules: shared/ptc-protocol.md sections 2-3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+
+from .dispatch import DEFAULT_TOOL_TIMEOUT_S, Approver, Dispatcher
+from .tools import Tool
+from .trace import (
+    CallFinished,
+    CallStarted,
+    Event,
+    Notice,
+    RequestSent,
+    ResponseReceived,
+    Run,
+    RunFinished,
+    Script,
+    ScriptFinished,
+    ScriptStarted,
+    TextReceived,
+    ToolCall,
+)
+
+log = logging.getLogger(__name__)
+
+CODE_EXECUTION_TYPES = ("code_execution_20260120", "code_execution_20260521")
+DEFAULT_MODEL = "claude-opus-5-5"
+DEFAULT_MAX_TOKENS = 8192
+DEFAULT_MAX_CALLS = 500
+USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+Listener = Callable[[Event], None]
+
+
+class RunError(Exception):
+    """The API failed for good (after the SDK's retries). `.run` keeps everything recorded so far."""
+
+    def __init__(self, message: str, run: Run) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+@dataclass
+class HostOptions:
+    model: str = DEFAULT_MODEL
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    max_calls: int = DEFAULT_MAX_CALLS
+    tool_timeout_s: float | None = DEFAULT_TOOL_TIMEOUT_S
+    direct: bool = False  # classic tool calling (no code execution), for comparisons
+    code_execution: str = "code_execution_20260120"
+    container: str | None = None  # resume this container; None = the session's, if any
+    new_container: bool = False
+    stream: bool = False
+    executor: Executor | None = None
+
+    def __post_init__(self) -> None:
+        if self.code_execution not in CODE_EXECUTION_TYPES:
+            raise ValueError(f"code_execution must be one of {CODE_EXECUTION_TYPES}, got {self.code_execution!r}")
+        if self.max_calls < 0:
+            raise ValueError("max_calls must be >= 0")
+        if self.tool_timeout_s is not None and self.tool_timeout_s <= 0:
+            raise ValueError("tool_timeout must be a positive number of seconds")
+
+
+@dataclass
+class ContainerMemory:
+    """Where a session remembers its container between runs (one per backend)."""
+
+    container_id: str | None = None
+    history: list[str] = field(default_factory=list)
+
+
+def _usage_add(total: dict[str, Any], usage: Any) -> None:
+    if usage is None:
+        return
+    for key in USAGE_KEYS:
+        value = getattr(usage, key, None)
+        if isinstance(value, int):
+            total[key] = total.get(key, 0) + value
+    server = getattr(usage, "server_tool_use", None)
+    if server is not None:  # code_execution_requests is documented but untyped in the SDK
+        extra = getattr(server, "model_extra", None) or {}
+        value = extra.get("code_execution_requests", getattr(server, "code_execution_requests", None))
+        if isinstance(value, int):
+            total["code_execution_requests"] = total.get("code_execution_requests", 0) + value
+
+
+def _is_container_error(exc: anthropic.APIStatusError) -> bool:
+    message = str(getattr(exc, "message", "") or exc).lower()
+    return exc.status_code in (400, 404, 410) and "container" in message and "required" not in message
+
+
+def _block_dict(block: Any) -> dict[str, Any]:
+    """An assistant block exactly as the API sent it (unknown types and fields included)."""
+    return block.to_dict(mode="json", exclude_unset=True)
+
+
+class Host:
+    """Runs turns for one client. Reuse it (and its ContainerMemory) to keep the container across runs."""
+
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        *,
+        backend: str = "anthropic",
+        memory: ContainerMemory | None = None,
+    ) -> None:
+        self.client = client
+        self.backend = backend
+        self.memory = memory or ContainerMemory()
+
+    async def run(
+        self,
+        prompt: str,
+        tools: Sequence[Tool],
+        options: HostOptions | None = None,
+        *,
+        approve: Approver | None = None,
+        on_event: Listener | None = None,
+        notices: Sequence[str] = (),
+    ) -> Run:
+        options = options or HostOptions()
+        run = Run(prompt=prompt, model=options.model, backend=self.backend, mode="direct" if options.direct else "ptc")
+        turn = _Turn(self, run, list(tools), options, approve, on_event)
+        for message in notices:
+            turn.notice(message)
+        return await turn.play()
+
+
+class _Turn:
+    """The state of one run: history, the scripts still awaiting their result, the call budget."""
+
+    def __init__(self, host: Host, run: Run, tools: list[Tool], options: HostOptions,
+                 approve: Approver | None, on_event: Listener | None) -> None:
+        self.host, self.run, self.options, self.on_event = host, run, options, on_event
+        self.tools = {t.name: t for t in tools}
+        if len(self.tools) != len(tools):
+            raise ValueError("two tools share a name; tool names must be unique within a run")
+        self.tools_param = self._tools_param(tools)
+        self.messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        self.awaiting: dict[str, Script] = {}  # code-execution blocks still waiting for their result
+        self.calls_started = 0
+        self._new_calls: list[ToolCall] = []  # tool_use blocks of the latest response
+        self._texts: list[str] = []  # text blocks of the latest response
+        self._last_texts: list[str] = []  # text blocks of the latest response that had any
+        self.dispatcher = Dispatcher(
+            options.executor, timeout_s=options.tool_timeout_s, approve=approve,
+            on_start=lambda c: self.emit(CallStarted(run, c)),
+            on_finish=lambda c: self.emit(CallFinished(run, c)),
+            clock_origin=run._t0,
+        )
+        if options.new_container:
+            self.container = None
+        else:
+            self.container = options.container or host.memory.container_id
+
+    def _tools_param(self, tools: list[Tool]) -> list[dict[str, Any]]:
+        if self.options.direct:
+            return [t.definition(direct_mode=True) for t in tools]
+        return [{"type": self.options.code_execution, "name": "code_execution"}] + [t.definition() for t in tools]
+
+    # -- events ----------------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:  # a broken view must not break the run; say so in the log
+            log.exception("ptc event listener failed on %s", type(event).__name__)
+
+    def notice(self, message: str) -> None:
+        self.run.notices.append(message)
+        self.emit(Notice(self.run, message))
+
+    # -- the loop --------------------------------------------------------------------------------
+    async def play(self) -> Run:
+        run = self.run
+        try:
+            await self._loop()
+            run.status = "completed"
+        except asyncio.CancelledError:
+            run.status = "cancelled"
+            run.notices.append("cancelled by the user; everything up to here is kept")
+            raise
+        except anthropic.APIError as exc:
+            run.status = "error"
+            run.error = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+            raise RunError(run.error, run) from exc
+        finally:
+            run.wall_s = run.elapsed_s()
+            self.emit(RunFinished(run))
+        return run
+
+    async def _loop(self) -> None:
+        retried_container = False
+        while True:
+            try:
+                response = await self._request()
+            except anthropic.APIStatusError as exc:
+                if self.container and not retried_container and _is_container_error(exc):
+                    retried_container = True
+                    self._restart_without_container(exc)
+                    continue
+                raise
+            self._take(response)
+            stop = response.stop_reason
+            if stop == "pause_turn":
+                continue
+            if stop == "tool_use" and self._new_calls:
+                await self._answer(self._new_calls)
+                continue
+            self._finish(response)
+            return
+
+    async def _request(self) -> Any:
+        run, opts = self.run, self.options
+        params: dict[str, Any] = {
+            "model": opts.model, "max_tokens": opts.max_tokens,
+            "tools": self.tools_param, "messages": self.messages,
+        }
+        if self.container and not opts.direct:
+            params["container"] = self.container
+        run.requests += 1
+        self.emit(RequestSent(run, run.requests))
+        if opts.stream:
+            async with self.host.client.messages.stream(**params) as stream:
+                return await stream.get_final_message()
+        return await self.host.client.messages.create(**params)
+
+    def _restart_without_container(self, exc: anthropic.APIStatusError) -> None:
+        lost = self.container
+        self.container = None
+        self.host.memory.container_id = None
+        self.messages = self.messages[:1]
+        self.awaiting.clear()
+        self.notice(f"container {lost} could not be reused ({getattr(exc, 'message', exc)}); "
+                    "started the turn again in a new container (its REPL state is gone)")
+
+    def _take(self, response: Any) -> None:
+        """Record one response: scripts, results, text, calls; echo it into the history verbatim."""
+        run = self.run
+        _usage_add(run.usage, response.usage)
+        if response.container is not None:
+            self.container = response.container.id
+            run.container_id = response.container.id
+            self.host.memory.container_id = response.container.id
+        self.messages.append({"role": "assistant", "content": [_block_dict(b) for b in response.content]})
+        self._new_calls = []
+        self._texts = []
+        for block in response.content:
+            kind = block.type
+            if kind == "server_tool_use" and block.name == "code_execution":
+                script = Script(id=block.id, code=str((block.input or {}).get("code", "")))
+                run.scripts_detail.append(script)
+                self.awaiting[script.id] = script
+                self.emit(ScriptStarted(run, script))
+            elif kind == "code_execution_tool_result":
+                self._script_result(block)
+            elif kind == "text":
+                self._texts.append(block.text)
+                self.emit(TextReceived(run, block.text))
+            elif kind == "tool_use":
+                self._new_calls.append(self._call_from(block))
+            elif kind not in ("server_tool_use", "thinking", "redacted_thinking") and not kind.endswith("_tool_result"):
+                self.notice(f"response block of unknown type {kind!r} kept in the history, not interpreted")
+        if self._texts:
+            self._last_texts = self._texts
+        self.emit(ResponseReceived(run, run.requests, response.stop_reason))
+
+    def _script_result(self, block: Any) -> None:
+        script = self.awaiting.pop(block.tool_use_id, None) or self.run.script(block.tool_use_id)
+        if script is None:
+            script = Script(id=block.tool_use_id, code="")
+            self.run.scripts_detail.append(script)
+        content = block.content
+        kind = getattr(content, "type", None)
+        if kind == "code_execution_tool_result_error":
+            script.error_code = content.error_code
+        elif kind == "encrypted_code_execution_result":
+            script.encrypted = True
+            script.stdout, script.stderr, script.return_code = "(encrypted)", content.stderr, content.return_code
+        else:
+            script.stdout, script.stderr, script.return_code = content.stdout, content.stderr, content.return_code
+        self.run.context_bytes += len((script.stdout or "").encode()) + len((script.stderr or "").encode())
+        self.emit(ScriptFinished(self.run, script))
+
+    def _call_from(self, block: Any) -> ToolCall:
+        caller = getattr(block, "caller", None)
+        caller_type = getattr(caller, "type", None) or "direct"
+        call = ToolCall(
+            id=block.id, name=block.name, input=block.input if isinstance(block.input, dict) else {},
+            caller=caller_type, script_id=getattr(caller, "tool_id", None),
+            request_index=self.run.requests,
+        )
+        self.run.calls.append(call)
+        return call
+
+    def _refusal(self, call: ToolCall) -> str | None:
+        """The host's own policy (allowed_callers is only guidance to the model)."""
+        tool = self.tools.get(call.name)
+        if tool is None:
+            return f"unknown tool {call.name!r}: it is not offered in this run"
+        if not isinstance(call.input, dict):
+            return "tool input must be a JSON object"
+        if call.programmatic:
+            if self.options.direct:
+                return "programmatic calls are not allowed in a direct (classic tool calling) run"
+            if not tool.programmatic:
+                return f"tool {call.name!r} may not be called from code (allowed_callers: {tool.allowed_callers})"
+            if call.script_id not in self.awaiting:
+                return (f"caller {call.script_id!r} matches no code-execution block of this run that is "
+                        "awaiting its result")
+        if self.calls_started >= self.options.max_calls:
+            return f"call budget exhausted: this run allows at most {self.options.max_calls} tool calls"
+        return None
+
+    async def _answer(self, calls: list[ToolCall]) -> None:
+        runnable: list[ToolCall] = []
+        budget_hit = False
+        for call in calls:
+            reason = self._refusal(call)
+            if reason is None:
+                self.calls_started += 1
+                runnable.append(call)
+            else:
+                budget_hit = budget_hit or reason.startswith("call budget")
+                self.dispatcher.reject(call, reason)
+        if budget_hit:
+            self.notice(f"max_calls ({self.options.max_calls}) reached: further calls got an error result")
+        await self.dispatcher.run_batch(runnable, self.tools)
+        results = []
+        for call in calls:
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call.id, "content": call.output or ""}
+            if call.is_error:
+                result["is_error"] = True
+            results.append(result)
+            if not call.programmatic:  # direct results enter the model's context
+                self.run.context_bytes += len((call.output or "").encode())
+        self.messages.append({"role": "user", "content": results})
+
+    def _finish(self, response: Any) -> None:
+        run = self.run
+        run.stop_reason = response.stop_reason
+        run.text = "\n\n".join(self._texts or self._last_texts)
+        if response.stop_reason == "max_tokens":
+            self.notice("stopped at max_tokens: the answer may be cut off (raise --max-tokens)")
+        elif response.stop_reason == "refusal":
+            self.notice("Claude declined to answer (stop_reason: refusal)")
+        elif response.stop_reason == "model_context_window_exceeded":
+            self.notice("stopped: the model's context window is full")
+        elif response.stop_reason == "tool_use":
+            self.notice("stop_reason tool_use without any client tool_use block; nothing to answer")
+        for script in self.awaiting.values():
+            if not script.finished:
+                self.notice(f"script {script.id} ended without a result")

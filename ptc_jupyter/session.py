@@ -1,0 +1,111 @@
+"""Which backend a run talks to (the real API or the offline emulator), its clients, its container.
+
+A key in ANTHROPIC_API_KEY means the real API through the SDK (which honours ANTHROPIC_BASE_URL);
+no key, `offline=True` or PTC_JUPYTER_OFFLINE=1 means the local emulator, started once per process
+on 127.0.0.1. The container id is remembered per backend so a notebook keeps its REPL state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+
+from .host import ContainerMemory
+
+ANTHROPIC = "anthropic"
+EMULATOR = "offline-emulator"
+OFFLINE_NOTICE = (
+    "offline ({reason}): the local emulator plays Claude, running the prompt's ```python block "
+    "as Claude's script"
+)
+
+_emulator_lock = threading.Lock()
+_emulator: Any = None
+
+
+def offline_requested(offline: bool | None = None) -> bool:
+    if offline is not None:
+        return bool(offline)
+    if os.environ.get("PTC_JUPYTER_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    return not os.environ.get("ANTHROPIC_API_KEY")
+
+
+def emulator_url() -> str:
+    """Start the process-wide emulator on first use; it stops when the process exits."""
+    global _emulator
+    with _emulator_lock:
+        if _emulator is None:
+            from .emulator import EmulatorServer
+
+            server = EmulatorServer()
+            server.start()
+            atexit.register(server.stop)
+            _emulator = server
+        return _emulator.url
+
+
+def stop_emulator() -> None:
+    global _emulator
+    with _emulator_lock:
+        if _emulator is not None:
+            _emulator.stop()
+            _emulator = None
+
+
+@dataclass
+class Backend:
+    name: str
+    notice: str | None = None
+
+
+class Session:
+    """Backend choice, one SDK client per event loop, and the container memory of each backend."""
+
+    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, max_retries: int = 2) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._max_retries = max_retries
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, anthropic.AsyncAnthropic]]
+        self._clients = weakref.WeakKeyDictionary()
+        self.memories: dict[str, ContainerMemory] = {}
+
+    def backend(self, offline: bool | None = None) -> Backend:
+        if offline is None and self._api_key:
+            offline = False
+        if not offline_requested(offline):
+            return Backend(ANTHROPIC)
+        reason = "offline requested" if offline or os.environ.get("PTC_JUPYTER_OFFLINE") else "no ANTHROPIC_API_KEY"
+        return Backend(EMULATOR, OFFLINE_NOTICE.format(reason=reason))
+
+    def memory(self, backend: Backend) -> ContainerMemory:
+        return self.memories.setdefault(backend.name, ContainerMemory())
+
+    def client(self, backend: Backend) -> anthropic.AsyncAnthropic:
+        """An AsyncAnthropic bound to the running loop (HTTP connections belong to one loop)."""
+        loop = asyncio.get_running_loop()
+        per_loop = self._clients.setdefault(loop, {})
+        if backend.name not in per_loop:
+            if backend.name == EMULATOR:
+                per_loop[backend.name] = anthropic.AsyncAnthropic(
+                    api_key="offline-emulator", base_url=emulator_url(), max_retries=self._max_retries
+                )
+            else:
+                per_loop[backend.name] = anthropic.AsyncAnthropic(
+                    api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
+                )
+        return per_loop[backend.name]
+
+    def forget_container(self) -> None:
+        for memory in self.memories.values():
+            memory.container_id = None
+
+
+default_session = Session()
