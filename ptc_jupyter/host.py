@@ -151,7 +151,7 @@ class _Turn:
         if len(self.tools) != len(tools):
             raise ValueError("two tools share a name; tool names must be unique within a run")
         self.tools_param = self._tools_param(tools)
-        self.messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        self.messages: list[dict[str, Any]] = [{"role": "user", "content": run.prompt}]
         self.awaiting: dict[str, Script] = {}  # code-execution blocks still waiting for their result
         self.calls_started = 0
         self._new_calls: list[ToolCall] = []  # tool_use blocks of the latest response

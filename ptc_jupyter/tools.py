@@ -140,7 +140,13 @@ def check_schema(name: str, schema: dict[str, Any]) -> None:
 def _signature_validator(func: Callable[..., Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Validate and coerce a tool input against `func`'s signature without calling `func`."""
     sig = inspect.signature(func)
-    hints = typing.get_type_hints(func, include_extras=True)
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
+    except NameError as exc:
+        raise ToolDefinitionError(
+            f"Tool {func.__name__!r}: a type in its signature cannot be resolved ({exc}); "
+            "define the types it uses at module level"
+        ) from None
 
     def bind(**kwargs: Any) -> dict[str, Any]:
         return kwargs
@@ -204,14 +210,15 @@ def function_tool(
     max_result_bytes: int = DEFAULT_RESULT_BYTES,
 ) -> Tool:
     """Turn a plain or async function into a `Tool` (definition built by anthropic's beta_tool)."""
-    name = name or getattr(func, "__name__", "")
+    name = name if name is not None else getattr(func, "__name__", "")
     check_name(name)
     _check_function(func, name)
     is_async = inspect.iscoroutinefunction(func)
     make = beta_async_tool if is_async else beta_tool
     try:
+        validate = _signature_validator(func)
         built = make(func, name=name, description=description)
-    except pydantic.PydanticUserError as exc:
+    except (pydantic.PydanticUserError, pydantic.PydanticSchemaGenerationError) as exc:
         raise ToolDefinitionError(f"Tool {name!r}: its parameters cannot become a JSON schema: {exc}") from None
     if not built.description.strip():
         raise ToolDefinitionError(
@@ -227,7 +234,7 @@ def function_tool(
         input_schema=dict(built.input_schema),
         allowed_callers=callers,
         invoke=func,
-        validate=_signature_validator(func),
+        validate=validate,
         is_async=is_async,
         side_effects=side_effects,
         max_result_bytes=max_result_bytes,

@@ -1,0 +1,276 @@
+"""host.py against a strict scripted API over real HTTP: what is sent, what is run, what is refused."""
+
+from __future__ import annotations
+
+import asyncio
+
+import anthropic
+import pytest
+
+from ptc_jupyter.host import ContainerMemory, Host, HostOptions, RunError
+from ptc_jupyter.tools import function_tool
+from ptc_jupyter.trace import CallFinished, Notice, RunFinished, ScriptFinished, ScriptStarted
+from scripted_api import (
+    ScriptedAPI,
+    api_error,
+    assert_follows_protocol,
+    message,
+    script_block,
+    script_result,
+    tool_use,
+)
+
+executed: list[tuple[str, dict]] = []
+
+
+async def price(ticker: str) -> dict:
+    """Price of a stock. Returns {"ticker", "price"}."""
+    executed.append(("price", {"ticker": ticker}))
+    return {"ticker": ticker, "price": 100.0 + len(ticker)}
+
+
+def notify(text: str) -> str:
+    """Direct-only: shows text to the user. Returns 'ok'."""
+    executed.append(("notify", {"text": text}))
+    return "ok"
+
+
+async def slow() -> str:
+    """Sleeps for a minute."""
+    await asyncio.sleep(60)
+    return "late"
+
+
+TOOLS = [function_tool(price), function_tool(notify, allowed_callers=["direct"]), function_tool(slow)]
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    executed.clear()
+
+
+def play(responses, options=None, memory=None, tools=TOOLS, events=None):
+    with ScriptedAPI(responses) as api:
+        client = anthropic.AsyncAnthropic(api_key="test-key", base_url=api.url, max_retries=0)
+        host = Host(client, memory=memory)
+        try:
+            run = asyncio.run(host.run("the prompt", tools, options, on_event=events.append if events is not None else None))
+        finally:
+            pass
+    return run, api.requests
+
+
+def gather_turn(container="container_a"):
+    first = message([
+        {"type": "text", "text": "Fetching both."},
+        script_block("r = await asyncio.gather(price({'ticker': 'A'}), price({'ticker': 'BB'}))"),
+        tool_use("toolu_1", "price", {"ticker": "A"}),
+        tool_use("toolu_2", "price", {"ticker": "BB"}),
+    ], "tool_use", container=container,
+        usage={"input_tokens": 100, "output_tokens": 20, "server_tool_use": {"code_execution_requests": 1}})
+    final = message([script_result("101.0 102.0"), {"type": "text", "text": "BB is higher."}], container=container,
+                    usage={"input_tokens": 150, "output_tokens": 10})
+    return [first, final]
+
+
+def test_gathered_calls_run_and_the_reply_follows_the_protocol():
+    responses = gather_turn()
+    events = []
+    run, requests = play([dict(r) for r in responses], events=events)
+    assert_follows_protocol(requests, responses)
+    assert requests[0]["tools"][0] == {"type": "code_execution_20260120", "name": "code_execution"}
+    assert requests[0]["tools"][1]["allowed_callers"] == ["code_execution_20260120"]
+    assert "container" not in requests[0] and requests[1]["container"] == "container_a"
+    assert [(c.name, c.output, c.caller, c.script_id) for c in run.calls] == [
+        ("price", '{"ticker": "A", "price": 101.0}', "code_execution_20260120", "srvtoolu_01"),
+        ("price", '{"ticker": "BB", "price": 102.0}', "code_execution_20260120", "srvtoolu_01"),
+    ]
+    assert run.requests == 2 and run.text == "BB is higher." and run.stop_reason == "end_turn"
+    assert run.container_id == "container_a" and run.status == "completed"
+    assert run.usage == {"input_tokens": 250, "output_tokens": 30, "code_execution_requests": 1}
+    assert run.scripts_detail[0].stdout == "101.0 102.0" and run.scripts_detail[0].return_code == 0
+    assert run.context_bytes == len("101.0 102.0")  # programmatic results never entered the context
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("ScriptStarted") < kinds.index("CallStarted") < kinds.index("ScriptFinished")
+    assert kinds[-1] == "RunFinished" and kinds.count("CallFinished") == 2
+
+
+def test_policy_refusals_are_error_results_and_never_run():
+    first = message([
+        script_block("..."),
+        tool_use("toolu_1", "no_such_tool", {}),
+        tool_use("toolu_2", "notify", {"text": "hi"}),  # direct-only tool called from code
+        tool_use("toolu_3", "price", {"ticker": "X"}, caller="srvtoolu_bogus"),  # no such script
+        tool_use("toolu_4", "price", {"ticker": "OK"}),
+    ], "tool_use", container="c1")
+    final = message([script_result("done"), {"type": "text", "text": "ok"}], container="c1")
+    run, requests = play([first, final])
+    assert_follows_protocol(requests, [first, final])
+    by_id = {c.id: c for c in run.calls}
+    assert by_id["toolu_1"].output == "Error: unknown tool 'no_such_tool': it is not offered in this run"
+    assert "may not be called from code" in by_id["toolu_2"].output
+    assert "matches no code-execution block of this run" in by_id["toolu_3"].output
+    assert all(by_id[i].is_error and by_id[i].status == "rejected" for i in ("toolu_1", "toolu_2", "toolu_3"))
+    assert executed == [("price", {"ticker": "OK"})]
+    results = requests[1]["messages"][-1]["content"]
+    assert [r.get("is_error", False) for r in results] == [True, True, True, False]
+
+
+def test_direct_calls_are_handled_for_any_offered_tool():
+    first = message([tool_use("toolu_1", "notify", {"text": "x"}, caller=None),
+                     tool_use("toolu_2", "price", {"ticker": "Q"}, caller=None)], "tool_use")
+    final = message([{"type": "text", "text": "done"}])
+    run, requests = play([first, final])
+    assert_follows_protocol(requests, [first, final])
+    assert [c.status for c in run.calls] == ["ok", "ok"]
+    assert run.context_bytes == len("ok") + len(run.calls[1].output)  # direct results enter the context
+
+
+def test_a_script_may_pause_several_times_and_a_finished_script_cannot_call():
+    r1 = message([script_block("..."), tool_use("toolu_1", "price", {"ticker": "A"})], "tool_use", container="c")
+    r2 = message([tool_use("toolu_2", "price", {"ticker": "B"})], "tool_use", container="c")  # same script, later pause
+    r3 = message([script_result("x"), tool_use("toolu_3", "price", {"ticker": "C"})], "tool_use", container="c")
+    r4 = message([{"type": "text", "text": "end"}], container="c")
+    run, requests = play([r1, r2, r3, r4])
+    assert_follows_protocol(requests, [r1, r2, r3, r4])
+    assert [c.status for c in run.calls] == ["ok", "ok", "rejected"]
+    assert run.requests == 4
+
+
+def test_pause_turn_is_resumed_without_a_user_message():
+    r1 = message([script_block("...")], "pause_turn", container="c")
+    r2 = message([tool_use("toolu_1", "price", {"ticker": "A"})], "tool_use", container="c")
+    r3 = message([script_result("1"), {"type": "text", "text": "fine"}], container="c")
+    run, requests = play([r1, r2, r3])
+    assert_follows_protocol(requests, [r1, r2, r3])
+    assert run.text == "fine" and len(run.calls) == 1 and run.requests == 3
+
+
+def test_expired_container_is_retried_once_without_it():
+    memory = ContainerMemory(container_id="container_old")
+    expired = api_error(400, "container container_old has expired; send the request again without the container parameter")
+    responses = gather_turn("container_new")
+    run, requests = play([expired, *responses], memory=memory)
+    assert requests[0]["container"] == "container_old"
+    assert "container" not in requests[1] and requests[2]["container"] == "container_new"
+    assert_follows_protocol(requests[1:], responses)
+    assert any("container_old could not be reused" in n for n in run.notices)
+    assert memory.container_id == "container_new" and run.status == "completed"
+
+
+def test_expired_container_twice_is_an_error():
+    memory = ContainerMemory(container_id="container_old")
+    expired = api_error(400, "container container_old has expired")
+    first = message([script_block("..."), tool_use("toolu_1", "price", {"ticker": "A"})], "tool_use", container="c2")
+    with pytest.raises(RunError) as info:
+        play([expired, first, api_error(400, "container c2 has expired")], memory=memory)
+    assert info.value.run.status == "error" and "expired" in info.value.run.error
+    assert len(info.value.run.calls) == 1  # what ran is kept
+
+
+def test_container_is_reused_across_runs_of_one_memory():
+    memory = ContainerMemory()
+    play(gather_turn("container_keep"), memory=memory)
+    _, requests = play(gather_turn("container_keep"), memory=memory)
+    assert requests[0]["container"] == "container_keep"
+    _, requests = play(gather_turn("container_x"), memory=memory, options=HostOptions(new_container=True))
+    assert "container" not in requests[0]
+    _, requests = play(gather_turn("container_y"), options=HostOptions(container="container_given"))
+    assert requests[0]["container"] == "container_given"
+
+
+def test_max_calls_budget():
+    blocks = [script_block("...")] + [tool_use(f"toolu_{i}", "price", {"ticker": f"T{i}"}) for i in range(5)]
+    first = message(blocks, "tool_use", container="c")
+    final = message([script_result(""), {"type": "text", "text": "ok"}], container="c")
+    run, requests = play([first, final], options=HostOptions(max_calls=3))
+    assert [c.status for c in run.calls] == ["ok"] * 3 + ["rejected"] * 2
+    assert "call budget exhausted" in run.calls[4].output and len(executed) == 3
+    assert any("max_calls (3) reached" in n for n in run.notices)
+
+
+def test_tool_timeout_is_an_error_result():
+    first = message([script_block("..."), tool_use("toolu_1", "slow", {})], "tool_use", container="c")
+    final = message([script_result(""), {"type": "text", "text": "gave up"}], container="c")
+    run, _ = play([first, final], options=HostOptions(tool_timeout_s=0.2))
+    assert run.calls[0].status == "timeout" and run.calls[0].output == "Error: tool 'slow' timed out after 0.2 s"
+
+
+@pytest.mark.parametrize("stop, fragment", [("max_tokens", "max_tokens"), ("refusal", "declined"),
+                                            ("model_context_window_exceeded", "context window")])
+def test_truncation_and_refusal_are_shown(stop, fragment):
+    run, _ = play([message([{"type": "text", "text": "partial"}], stop)])
+    assert run.stop_reason == stop and run.text == "partial"
+    assert any(fragment in n for n in run.notices)
+
+
+def test_unknown_blocks_are_echoed_verbatim_and_noted():
+    first = message([{"type": "future_block", "data": {"x": 1}, "note": "new"}, script_block("..."),
+                     tool_use("toolu_1", "price", {"ticker": "A"})], "tool_use", container="c")
+    final = message([script_result("1"), {"type": "text", "text": "fine"}], container="c")
+    run, requests = play([first, final])
+    assert_follows_protocol(requests, [first, final])
+    assert any("unknown type 'future_block'" in n for n in run.notices)
+
+
+def test_api_errors_raise_run_error_keeping_the_run():
+    with pytest.raises(RunError) as info:
+        play([api_error(500, "boom", "api_error")])
+    assert info.value.run.status == "error" and info.value.run.requests == 1
+    assert "InternalServerError" in info.value.run.error
+
+
+def test_direct_mode_sends_no_code_execution_tool():
+    _, requests = play([message([{"type": "text", "text": "hi"}])], options=HostOptions(direct=True),
+                       memory=ContainerMemory(container_id="c_old"))
+    assert [t["name"] for t in requests[0]["tools"]] == ["price", "notify", "slow"]
+    assert all(t["allowed_callers"] == ["direct"] for t in requests[0]["tools"])
+    assert "container" not in requests[0]
+
+
+def test_newer_code_execution_version_is_configurable():
+    _, requests = play([message([{"type": "text", "text": "hi"}])],
+                       options=HostOptions(code_execution="code_execution_20260521"))
+    assert requests[0]["tools"][0]["type"] == "code_execution_20260521"
+    with pytest.raises(ValueError, match="code_execution must be one of"):
+        HostOptions(code_execution="code_execution_20250825")
+
+
+def test_cancelling_keeps_what_was_recorded():
+    first = message([script_block("..."), tool_use("toolu_1", "slow", {}), tool_use("toolu_2", "price", {"ticker": "A"})],
+                    "tool_use", container="c")
+    events = []
+
+    async def main(url):
+        client = anthropic.AsyncAnthropic(api_key="k", base_url=url, max_retries=0)
+        task = asyncio.ensure_future(Host(client).run("p", TOOLS, on_event=events.append))
+        while not any(isinstance(e, CallFinished) and e.call.name == "price" for e in events):
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with ScriptedAPI([first]) as api:
+        asyncio.run(main(api.url))
+    run = events[-1].run
+    assert isinstance(events[-1], RunFinished) and run.status == "cancelled"
+    assert [c.status for c in run.calls] == ["cancelled", "ok"]
+
+
+def test_event_listener_failure_does_not_break_the_run(caplog):
+    def broken(event):
+        raise RuntimeError("view bug")
+
+    with ScriptedAPI(gather_turn()) as api:
+        client = anthropic.AsyncAnthropic(api_key="k", base_url=api.url, max_retries=0)
+        run = asyncio.run(Host(client).run("p", TOOLS, on_event=broken))
+    assert run.status == "completed" and "view bug" in caplog.text
+
+
+def test_script_events_carry_the_code():
+    events = []
+    play(gather_turn(), events=events)
+    started = next(e for e in events if isinstance(e, ScriptStarted))
+    finished = next(e for e in events if isinstance(e, ScriptFinished))
+    assert "asyncio.gather" in started.script.code and finished.script.stdout == "101.0 102.0"
+    assert not any(isinstance(e, Notice) for e in events)
