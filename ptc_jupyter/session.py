@@ -69,9 +69,13 @@ class Backend:
 class Session:
     """Backend choice, one SDK client per event loop, and the container memory of each backend."""
 
-    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, max_retries: int = 2) -> None:
+    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, max_retries: int = 2,
+                 emulator_url: str | None = None) -> None:
+        """`api_key`/`base_url` default to the SDK's environment variables; `emulator_url` points offline
+        runs at a given emulator instead of the process-wide one."""
         self._api_key = api_key
         self._base_url = base_url
+        self._emulator_url = emulator_url
         self._max_retries = max_retries
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, anthropic.AsyncAnthropic]]
         self._clients = weakref.WeakKeyDictionary()
@@ -95,7 +99,8 @@ class Session:
         if backend.name not in per_loop:
             if backend.name == EMULATOR:
                 per_loop[backend.name] = anthropic.AsyncAnthropic(
-                    api_key="offline-emulator", base_url=emulator_url(), max_retries=self._max_retries
+                    api_key="offline-emulator", base_url=self._emulator_url or emulator_url(),
+                    max_retries=self._max_retries,
                 )
             else:
                 per_loop[backend.name] = anthropic.AsyncAnthropic(

@@ -1,0 +1,239 @@
+"""ptc.run / ptc.arun end to end: the real SDK over HTTP to the offline emulator, real tools."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+
+import ptc_jupyter as ptc
+from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
+from ptc_jupyter.session import Session
+from ptc_jupyter.tools import ToolRegistry, function_tool
+
+TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "NFLX", "AMD", "INTC"]
+
+
+async def get_stock_price(ticker: str) -> dict:
+    """Current price of a stock. Returns {"ticker", "price", "currency"}."""
+    await asyncio.sleep(0.3)
+    return {"ticker": ticker, "price": float(len(ticker) * 100), "currency": "USD"}
+
+
+def remember(key: str, value: str) -> str:
+    """Direct-only tool. Returns 'stored'."""
+    return "stored"
+
+
+GATHER = """Which ticker is highest?
+
+```python
+import asyncio, json
+tickers = {tickers!r}
+prices = [json.loads(p) for p in await asyncio.gather(*[get_stock_price({{"ticker": t}}) for t in tickers])]
+best = max(prices, key=lambda p: p["price"])
+print(best["ticker"], best["price"])
+```
+"""
+
+
+def fenced(code: str) -> str:
+    return f"Run this.\n\n```python\n{code}\n```\n"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with EmulatorServer(EmulatorConfig(expose_direct_tools=True)) as server:
+        yield server
+
+
+@pytest.fixture
+def session(emulator):
+    return Session(emulator_url=emulator.url)
+
+
+@pytest.fixture
+def tools():
+    return [function_tool(get_stock_price), function_tool(remember, allowed_callers=["direct"])]
+
+
+def test_gather_of_ten_async_tools_is_one_batch(session, tools):
+    run = ptc.run(GATHER.format(tickers=TICKERS), tools=tools, offline=True, session=session)
+    assert len(run.calls) == 10 and run.requests == 2 and run.status == "completed"
+    assert sorted(c.input["ticker"] for c in run.calls) == sorted(TICKERS)
+    assert {c.request_index for c in run.calls} == {1}  # all ten came back in the first response
+    # the calls overlapped: every call started before the first one finished
+    first_end = min(c.started_s + c.duration_s for c in run.calls)
+    assert max(c.started_s for c in run.calls) < first_end
+    assert run.text.strip() == "GOOGL 500.0" or run.text.strip().endswith("500.0")
+    assert run.backend == "offline-emulator" and run.notices[0].startswith("offline")
+    assert run.usage["input_tokens"] > 0 and run.container_id.startswith("container_")
+    assert ptc.last is run
+
+
+def test_streaming_gives_the_same_outcome(session, tools):
+    run = ptc.run(GATHER.format(tickers=TICKERS[:3]), tools=tools, offline=True, session=session, stream=True)
+    assert len(run.calls) == 3 and run.requests == 2 and run.text.strip().endswith("500.0")
+
+
+def test_repl_state_persists_across_runs_of_a_session(session, tools):
+    first = ptc.run(fenced("kept = 41\nprint('set')"), tools=tools, offline=True, session=session)
+    second = ptc.run(fenced("print(kept + 1)"), tools=tools, offline=True, session=session)
+    assert second.container_id == first.container_id and second.text.strip().endswith("42")
+    fresh = ptc.run(fenced("print('kept' in globals())"), tools=tools, offline=True, session=session,
+                    new_container=True)
+    assert fresh.container_id != first.container_id and fresh.text.strip().endswith("False")
+
+
+def test_expired_container_is_retried_with_a_note(emulator, session, tools):
+    ptc.run(fenced("x = 1\nprint(x)"), tools=tools, offline=True, session=session)
+    emulator.inject({"kind": "expired_container"})
+    run = ptc.run(GATHER.format(tickers=TICKERS[:2]), tools=tools, offline=True, session=session)
+    assert run.status == "completed" and len(run.calls) == 2
+    assert any("could not be reused" in n for n in run.notices)
+
+
+def test_overload_is_retried_by_the_sdk(emulator, session, tools):
+    emulator.inject({"status": 529, "count": 2})
+    run = ptc.run(GATHER.format(tickers=TICKERS[:2]), tools=tools, offline=True, session=session)
+    assert run.status == "completed" and len(run.calls) == 2
+
+
+def test_pause_turn_and_unknown_blocks(emulator, session, tools):
+    emulator.inject({"kind": "pause_turn"}, {"kind": "unknown_block"})
+    run = ptc.run(GATHER.format(tickers=TICKERS[:4]), tools=tools, offline=True, session=session)
+    assert run.status == "completed" and len(run.calls) == 4 and run.requests >= 3
+    assert any("unknown type" in n for n in run.notices)
+
+
+def test_bad_caller_and_non_programmatic_calls_are_refused(emulator, session, tools):
+    emulator.inject({"kind": "bad_caller"})
+    script = ("import asyncio\n"
+              "a = await get_stock_price({'ticker': 'A'})\n"
+              "b = await remember({'key': 'k', 'value': 'v'})\n"
+              "print(a[:6], b)")
+    run = ptc.run(fenced(script), tools=tools, offline=True, session=session)
+    assert [c.status for c in run.calls] == ["rejected", "rejected"]
+    assert "matches no code-execution block" in run.calls[0].output
+    assert "may not be called from code" in run.calls[1].output
+    assert run.status == "completed"
+
+
+def test_tool_errors_reach_the_script_and_the_run_survives(session):
+    async def flaky(n: int) -> int:
+        """Fails for odd n. Returns n."""
+        if n % 2:
+            raise ValueError(f"odd {n}")
+        return n
+
+    script = ("import asyncio\n"
+              "r = await asyncio.gather(*[flaky({'n': i}) for i in range(4)])\n"
+              "print(r)")
+    run = ptc.run(fenced(script), tools=[function_tool(flaky)], offline=True, session=session)
+    assert [c.is_error for c in run.calls] == [False, True, False, True]
+    assert "Error: ValueError: odd 1" in run.text
+
+
+def test_direct_mode_is_classic_tool_calling(session, tools):
+    run = ptc.run(GATHER.format(tickers=TICKERS[:3]), tools=tools, offline=True, session=session, direct=True)
+    assert run.mode == "direct" and len(run.calls) == 3
+    assert all(c.caller == "direct" for c in run.calls)
+    assert run.requests == 4  # one call per round trip, then the answer
+    assert run.context_bytes >= sum(len(c.output) for c in run.calls)
+
+
+def test_compare_records_both_modes(session, tools):
+    run = ptc.compare(GATHER.format(tickers=TICKERS), tools=tools, offline=True, session=session)
+    ptc_side, direct_side = run.comparison["ptc"], run.comparison["direct"]
+    assert ptc_side["requests"] == 2 and direct_side["requests"] == 11
+    assert ptc_side["context_bytes"] < direct_side["context_bytes"]
+    assert ptc.last is run and run.to_dict()["comparison"] == run.comparison
+
+
+def test_run_inside_a_running_loop_uses_a_worker_thread(session, tools):
+    async def notebook_cell():
+        return ptc.run(GATHER.format(tickers=TICKERS[:2]), tools=tools, offline=True, session=session)
+
+    run = asyncio.run(notebook_cell())
+    assert len(run.calls) == 2
+
+
+def test_arun_is_awaitable(session, tools):
+    run = asyncio.run(ptc.arun(GATHER.format(tickers=TICKERS[:2]), tools=tools, offline=True, session=session))
+    assert len(run.calls) == 2
+
+
+def test_prompt_without_script_explains_offline_mode(session, tools):
+    run = ptc.run("What is the highest price?", tools=tools, offline=True, session=session)
+    assert run.calls == [] and "python" in run.text.lower()
+
+
+def test_trace_is_json_and_keeps_no_key(session, tools, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key-0000000000")
+    run = ptc.run(GATHER.format(tickers=TICKERS[:2]), tools=tools, offline=True, session=session)
+    text = json.dumps(run.to_dict())
+    assert "sk-ant" not in text and json.loads(text)["calls"][0]["name"] == "get_stock_price"
+    restored = ptc.Run.from_dict(run.to_dict())
+    assert restored.scripts == run.scripts and len(restored.calls) == 2
+
+
+@pytest.mark.parametrize("bad, message", [("", "prompt must be a non-empty string"),
+                                          (None, "prompt must be a non-empty string")])
+def test_bad_prompt(bad, message, session):
+    with pytest.raises(ValueError, match=message):
+        ptc.run(bad, session=session)
+
+
+def test_bad_options_are_refused(session, tools):
+    with pytest.raises(ValueError, match="tool_timeout must be a positive"):
+        ptc.run("x", tools=tools, offline=True, session=session, tool_timeout=-1)
+    with pytest.raises(KeyError, match="no tool named 'nope'"):
+        ptc.run("x", tools=["nope"], offline=True, session=session)
+
+
+def test_registered_tools_are_the_default(session):
+    reg = ToolRegistry()
+    assert len(reg) == 0
+    before = ptc.registry.names()
+    ptc.tool(get_stock_price)
+    try:
+        run = ptc.run(GATHER.format(tickers=TICKERS[:2]), offline=True, session=session)
+        assert len(run.calls) == 2
+    finally:
+        if "get_stock_price" not in before:
+            ptc.registry.remove("get_stock_price")
+
+
+def test_offline_is_chosen_without_a_key(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("PTC_JUPYTER_OFFLINE", raising=False)
+    assert Session().backend().name == "offline-emulator"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    assert Session().backend().name == "anthropic"
+    assert Session().backend(offline=True).name == "offline-emulator"
+    monkeypatch.setenv("PTC_JUPYTER_OFFLINE", "1")
+    assert Session().backend().name == "offline-emulator"
+    assert "k" not in (Session().backend().notice or "").split()
+    assert os.environ["ANTHROPIC_API_KEY"] == "k"
+
+
+def test_with_a_key_runs_go_to_anthropic_base_url(monkeypatch, tools):
+    """With ANTHROPIC_API_KEY + ANTHROPIC_BASE_URL, any server speaking the API gets a conforming exchange."""
+    from scripted_api import ScriptedAPI, assert_follows_protocol, message, script_block, script_result, tool_use
+
+    first = message([script_block("..."), tool_use("toolu_1", "get_stock_price", {"ticker": "AB"}),
+                     tool_use("toolu_2", "get_stock_price", {"ticker": "C"})], "tool_use", container="container_k")
+    final = message([script_result("AB 200.0"), {"type": "text", "text": "AB is highest."}], container="container_k")
+    with ScriptedAPI([first, final]) as api:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-key")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
+        monkeypatch.delenv("PTC_JUPYTER_OFFLINE", raising=False)
+        run = ptc.run("Which is highest?", tools=tools, session=Session(), model="claude-sonnet-5")
+    assert_follows_protocol(api.requests, [first, final])
+    assert run.backend == "anthropic" and run.notices == [] and run.text == "AB is highest."
+    assert api.requests[0]["model"] == "claude-sonnet-5" and api.requests[0]["messages"][0]["content"] == "Which is highest?"
+    auth = [h.get("x-api-key") or h.get("authorization", "").removeprefix("Bearer ") for h in api.headers]
+    assert auth == ["sk-test-key"] * 2 and not any("anthropic-beta" in h for h in api.headers)
+    assert "sk-test-key" not in json.dumps(run.to_dict())
