@@ -1,0 +1,302 @@
+"""Inside the container: a persistent Python REPL that runs one script at a time.
+
+The emulator starts this as a subprocess (by file path, so no package import is paid; running
+`python -m ptc_jupyter.emulator.repl` works too). It talks to the parent in JSON lines over private
+copies of fds 0 and 1, then points fds 0 and 1 at /dev/null: nothing a script prints or reads can
+reach the protocol. Standard library only, so a spare process starts in a few tens of milliseconds.
+
+Parent -> child:  {"op": "run", "run_id", "code", "tools": [names], "deadline_s", "ack"}
+                  {"op": "results", "run_id", "ack", "results": [{"id", "content"}]}
+                  {"op": "cancel", "run_id"}
+Child -> parent:  {"ev": "ready", "pid"}
+                  {"ev": "blocked", "run_id", "ack", "calls": [{"id", "name", "input"}]}
+                  {"ev": "expired", "run_id", "ids": [...]}        (pending-call deadline passed)
+                  {"ev": "done", "run_id", "stdout", "stderr", "return_code"}
+
+"blocked" is sent once the event loop has gone QUIET_ITERATIONS iterations without a new tool
+call after a call or a delivery of results: calls issued together (asyncio.gather) leave in one
+batch, and the parent learns within microseconds that the script now waits on its calls.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import builtins
+import inspect
+import io
+import json
+import linecache
+import os
+import secrets
+import sys
+import threading
+import traceback
+from typing import Any, Callable
+
+#: Loop iterations without a new call before the calls so far are reported as one batch.
+QUIET_ITERATIONS = 8
+#: Captured stdout/stderr beyond this many characters per run is dropped with a marker.
+OUTPUT_LIMIT_CHARS = 1_000_000
+
+
+class _Capture(io.TextIOBase):
+    """A text stream that keeps what a script writes, up to OUTPUT_LIMIT_CHARS."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+        self._dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        room = OUTPUT_LIMIT_CHARS - self._size
+        if room > 0:
+            kept = text[:room]
+            self._parts.append(kept)
+            self._size += len(kept)
+        self._dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def value(self) -> str:
+        text = "".join(self._parts)
+        if self._dropped:
+            text += f"\n[... {self._dropped} more characters not kept]\n"
+        return text
+
+
+class Bridge:
+    """Turns tool calls made by the script into batches for the parent, and results into returns."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[dict], None]) -> None:
+        self.loop = loop
+        self.send = send
+        self.run_id: int | None = None
+        self.deadline_s: float | None = None
+        self.ack = 0
+        self._futures: dict[str, tuple[asyncio.Future, str, asyncio.TimerHandle | None]] = {}
+        self._new_calls: list[dict] = []
+        self._quiet = 0
+        self._ticking = False
+
+    def start(self, run_id: int, deadline_s: float | None, ack: int) -> None:
+        self.run_id, self.deadline_s, self.ack = run_id, deadline_s, ack
+        self._new_calls = []
+        self.kick()
+
+    def finish(self) -> None:
+        """The script ended: calls still open belong to nobody now."""
+        self.run_id = None
+        self._new_calls = []
+        for fut, _name, timer in self._futures.values():
+            if timer:
+                timer.cancel()
+            fut.cancel()
+        self._futures.clear()
+
+    async def call(self, name: str, payload: dict) -> str:
+        if self.run_id is None:
+            raise RuntimeError(f"{name}() can only be called while a script of this turn is running")
+        json.dumps(payload)  # a TypeError here is clearer than one in the parent
+        call_id = "toolu_" + secrets.token_hex(12)
+        fut = self.loop.create_future()
+        timer = None
+        if self.deadline_s is not None:
+            timer = self.loop.call_later(self.deadline_s, self._expire, call_id)
+        self._futures[call_id] = (fut, name, timer)
+        self._new_calls.append({"id": call_id, "name": name, "input": payload})
+        self.kick()
+        return await fut
+
+    def resolve(self, results: list[dict], ack: int) -> None:
+        self.ack = ack
+        for result in results:
+            entry = self._futures.pop(result["id"], None)
+            if entry is None:  # timed out already: late results are ignored
+                continue
+            fut, _name, timer = entry
+            if timer:
+                timer.cancel()
+            if not fut.done():
+                fut.set_result(result["content"])
+        self.kick()
+
+    def _expire(self, call_id: str) -> None:
+        entry = self._futures.pop(call_id, None)
+        if entry is None:
+            return
+        fut, name, _timer = entry
+        self._new_calls = [c for c in self._new_calls if c["id"] != call_id]
+        self.send({"ev": "expired", "run_id": self.run_id, "ids": [call_id]})
+        if not fut.done():
+            fut.set_exception(
+                TimeoutError(f"Calling tool [{name!r}] timed out (no response after {self.deadline_s:g}s)")
+            )
+        self.kick()
+
+    def kick(self) -> None:
+        """Something happened: report a batch once the loop has been quiet for a while."""
+        self._quiet = 0
+        if not self._ticking:
+            self._ticking = True
+            self.loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self._quiet += 1
+        if self._quiet < QUIET_ITERATIONS:
+            self.loop.call_soon(self._tick)
+            return
+        self._ticking = False
+        if self.run_id is None:
+            return
+        calls, self._new_calls = self._new_calls, []
+        self.send({"ev": "blocked", "run_id": self.run_id, "ack": self.ack, "calls": calls})
+
+
+def make_tool(bridge: Bridge, name: str) -> Callable[..., Any]:
+    """The script-side function for one tool: one dict of arguments and/or keyword arguments."""
+
+    async def tool(args: dict | None = None, /, **kwargs: Any) -> str:
+        if args is None:
+            payload = dict(kwargs)
+        elif isinstance(args, dict):
+            payload = {**args, **kwargs}
+        else:
+            raise TypeError(
+                f"{name}() takes one dict of arguments or keyword arguments, not {type(args).__name__}"
+            )
+        return await bridge.call(name, payload)
+
+    tool.__name__ = tool.__qualname__ = name
+    tool.__doc__ = f"Call the client tool {name!r}; returns its result text."
+    tool._ptc_tool = True  # type: ignore[attr-defined]
+    return tool
+
+
+class Repl:
+    """The persistent namespace and the one script running in it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[dict], None]) -> None:
+        self.loop = loop
+        self.send = send
+        self.bridge = Bridge(loop, send)
+        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        self.task: asyncio.Task | None = None
+        self.runs = 0
+
+    def handle(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        msg = json.loads(line)
+        op = msg["op"]
+        if op == "run":
+            self._start(msg)
+        elif op == "results" and msg["run_id"] == self.bridge.run_id:
+            self.bridge.resolve(msg["results"], msg["ack"])
+        elif op == "cancel" and self.task is not None and msg["run_id"] == self.bridge.run_id:
+            self.task.cancel()
+
+    def _start(self, msg: dict) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        for key, value in list(self.namespace.items()):
+            if getattr(value, "_ptc_tool", False):
+                del self.namespace[key]
+        for name in msg["tools"]:
+            self.namespace[name] = make_tool(self.bridge, name)
+        self.bridge.start(msg["run_id"], msg.get("deadline_s"), msg.get("ack", 0))
+        self.task = self.loop.create_task(self._run(msg["run_id"], msg["code"]))
+
+    async def _run(self, run_id: int, code_text: str) -> None:
+        self.runs += 1
+        filename = f"<script {self.runs}>"
+        linecache.cache[filename] = (len(code_text), None, code_text.splitlines(True), filename)
+        out, err = _Capture(), _Capture()
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = out, err
+        try:
+            return_code = await self._execute(code_text, filename, err)
+        finally:
+            sys.stdout, sys.stderr = saved
+            if self.bridge.run_id == run_id:
+                self.bridge.finish()
+        self.send({"ev": "done", "run_id": run_id, "stdout": out.value(), "stderr": err.value(),
+                   "return_code": return_code})
+
+    async def _execute(self, code_text: str, filename: str, err: _Capture) -> int:
+        try:
+            code = compile(code_text, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            result = eval(code, self.namespace)  # noqa: S307 - running the script is the point
+            if inspect.iscoroutine(result):
+                await result
+            return 0
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                return exc.code or 0
+            print(exc.code, file=err)
+            return 1
+        except asyncio.CancelledError:
+            print("The script was cancelled.", file=err)
+            return 1
+        except BaseException as exc:  # the script's own failure, reported like a traceback
+            _print_script_traceback(exc, err)
+            return 1
+
+
+def _print_script_traceback(exc: BaseException, err: _Capture) -> None:
+    """Print the traceback from the script's first frame on, as Python would for a script."""
+    tb = exc.__traceback__
+    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<script"):
+        tb = tb.tb_next
+    if tb is None and not isinstance(exc, SyntaxError):
+        tb = exc.__traceback__
+    err.write("".join(traceback.format_exception(type(exc), exc, tb)))
+
+
+def _take_protocol_fds() -> tuple[io.BufferedReader, io.BufferedWriter]:
+    proto_in = os.fdopen(os.dup(0), "rb")
+    proto_out = os.fdopen(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    return proto_in, proto_out
+
+
+async def _serve(proto_in: io.BufferedReader, proto_out: io.BufferedWriter) -> None:
+    loop = asyncio.get_running_loop()
+    closed = loop.create_future()
+    lock = threading.Lock()
+
+    def send(msg: dict) -> None:
+        data = json.dumps(msg).encode() + b"\n"
+        with lock:
+            proto_out.write(data)
+            proto_out.flush()
+
+    repl = Repl(loop, send)
+
+    def read_forever() -> None:
+        for line in proto_in:
+            loop.call_soon_threadsafe(repl.handle, line)
+        loop.call_soon_threadsafe(closed.set_result, None)
+
+    threading.Thread(target=read_forever, name="ptc-repl-reader", daemon=True).start()
+    send({"ev": "ready", "pid": os.getpid()})
+    await closed
+
+
+def main() -> None:
+    if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # run by path: the emulator's own folder is not the script's import root
+    proto_in, proto_out = _take_protocol_fds()
+    try:
+        asyncio.run(_serve(proto_in, proto_out))
+    finally:
+        os._exit(0)  # the parent closed the channel: leave at once, whatever the script left running
+
+
+if __name__ == "__main__":
+    main()

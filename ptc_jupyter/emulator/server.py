@@ -1,0 +1,211 @@
+"""The HTTP face of the emulator: a Starlette app, and `EmulatorServer` running it on a thread.
+
+The app answers `POST /v1/messages` (JSON, or SSE with `"stream": true`) like the Messages API,
+plus two admin endpoints that the real API does not have: `POST /_emulator/faults` and
+`GET /_emulator/state`. Every answer carries a `request-id` header; errors have the API's body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from typing import Any, AsyncIterator, Callable
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from . import sse
+from .config import EmulatorConfig
+from .containers import Containers
+from .faults import FaultQueue
+from .sandbox import SandboxPool
+from .turns import Turns
+from .wire import ApiError, error_body, new_id
+
+log = logging.getLogger("ptc_jupyter.emulator")
+
+
+EMULATED_MODEL = "claude-offline-emulator"
+
+
+def model_info(model_id: str) -> dict:
+    """A `ModelInfo` saying code execution (and so PTC) is supported; the rest is left unset."""
+    yes = {"supported": True}
+    return {"type": "model", "id": model_id, "display_name": f"{model_id} (offline emulator)",
+            "created_at": "2026-01-01T00:00:00Z", "lifecycle": "active",
+            "capabilities": {"code_execution": yes,
+                             "server_tools": {"supported": True, "code_execution": yes,
+                                              "web_search": {"supported": False}}}}
+
+
+def _error(status: int, error_type: str, message: str, request_id: str, **headers: str) -> JSONResponse:
+    return JSONResponse(error_body(error_type, message, request_id), status,
+                        headers={"request-id": request_id, **headers})
+
+
+def build_app(config: EmulatorConfig, faults: FaultQueue,
+              on_ready: Callable[[SandboxPool], None] | None = None) -> Starlette:
+    """The ASGI app; `on_ready` gets the sandbox pool once a spare sandbox is warm."""
+    parts: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        pool = SandboxPool(asyncio.get_running_loop())
+        containers = Containers(pool, config)
+        parts.update(pool=pool, containers=containers, turns=Turns(config, containers, faults))
+        reaper = asyncio.create_task(containers.reap_forever())
+        await pool.warm()
+        if on_ready is not None:
+            on_ready(pool)
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            pool.kill_all()
+
+    async def messages(request: Request) -> Response:
+        request_id = new_id("req")
+        if not request.headers.get("x-api-key") and not request.headers.get("authorization"):
+            return _error(401, "authentication_error", "x-api-key header is required", request_id)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "invalid_request_error", "The request body is not valid JSON.", request_id)
+        try:
+            message = await parts["turns"].respond(body)
+        except ApiError as exc:
+            extra = {"retry-after-ms": "1"} if exc.status in (429, 500, 529) else {}
+            return _error(exc.status, exc.error_type, exc.message, request_id, **extra)
+        headers = {"request-id": request_id}
+        if body.get("stream") is True:
+            events = sse.message_events(message, request_id=request_id,
+                                        break_with_error=faults.take("stream_error"))
+            return StreamingResponse(events, media_type="text/event-stream",
+                                     headers={**headers, "cache-control": "no-cache"})
+        return JSONResponse(message, headers=headers)
+
+    async def model(request: Request) -> Response:
+        """Any model id exists here and supports PTC, so hosts can gate on capabilities."""
+        return JSONResponse(model_info(request.path_params["model_id"]), headers={"request-id": new_id("req")})
+
+    async def models(_request: Request) -> Response:
+        info = model_info(EMULATED_MODEL)
+        return JSONResponse({"data": [info], "first_id": info["id"], "last_id": info["id"], "has_more": False},
+                            headers={"request-id": new_id("req")})
+
+    async def add_faults(request: Request) -> Response:
+        try:
+            body = await request.json()
+            faults.add(*body["faults"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(400, "invalid_request_error", f'expected {{"faults": [...]}}: {exc}', new_id("req"))
+        return JSONResponse({"queued": faults.pending()})
+
+    async def state(_request: Request) -> Response:
+        return JSONResponse({**parts["containers"].snapshot(), "faults": faults.pending()})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        kind = {404: "not_found_error", 405: "invalid_request_error"}.get(status, "api_error")
+        if status == 500:
+            log.exception("emulator bug while answering %s", request.url.path, exc_info=exc)
+        return _error(status, kind, f"{request.method} {request.url.path}: "
+                      f"{getattr(exc, 'detail', None) or 'internal error'}", new_id("req"))
+
+    return Starlette(
+        routes=[Route("/v1/messages", messages, methods=["POST"]),
+                Route("/v1/models", models, methods=["GET"]),
+                Route("/v1/models/{model_id:path}", model, methods=["GET"]),
+                Route("/_emulator/faults", add_faults, methods=["POST"]),
+                Route("/_emulator/state", state, methods=["GET"])],
+        exception_handlers={HTTPException: http_error, Exception: http_error},
+        lifespan=lifespan,
+    )
+
+
+class EmulatorServer:
+    """The emulator on 127.0.0.1 in a daemon thread: `start()`, `.url`, `inject()`, `stop()`.
+
+    Use as a context manager, or call `stop()`: it shuts the server down and kills every sandbox.
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.faults = FaultQueue()
+        self.url: str | None = None
+        self._pool: SandboxPool | None = None
+        self._ready = threading.Event()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    def start(self) -> EmulatorServer:
+        """Start serving; returns once the server accepts connections and a sandbox is warm."""
+        if self._thread is not None:
+            return self
+        host = self.config.host
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, self.config.port))
+        sock.listen(128)  # connections queue from now on, before uvicorn accepts them
+        self._socket = sock
+        port = sock.getsockname()[1]
+        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        app = build_app(self.config, self.faults, on_ready=self._on_ready)
+        self._server = uvicorn.Server(uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="on", loop="asyncio", http="h11",
+            timeout_graceful_shutdown=2))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name=f"ptc-emulator-{port}", daemon=True)
+        self._thread.start()
+        while not self._ready.wait(0.05):
+            if not self._thread.is_alive():
+                self._cleanup()
+                raise RuntimeError("the offline emulator failed to start (see the log above)")
+        return self
+
+    def _on_ready(self, pool: SandboxPool) -> None:
+        self._pool = pool
+        self._ready.set()
+
+    def inject(self, *faults: dict) -> None:
+        """Queue faults, as `POST /_emulator/faults` does (see `faults.py`); ValueError if malformed."""
+        self.faults.add(*faults)
+
+    def stop(self) -> None:
+        """Stop serving and kill every sandbox process; idempotent."""
+        if self._thread is None:
+            return
+        if self._pool is not None:
+            self._pool.kill_all()  # wakes requests waiting on scripts, so shutdown is quick
+        if self._server is not None:
+            self._server.should_exit = True
+        self._thread.join(timeout=15)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._pool is not None:
+            for sandbox in self._pool.kill_all():  # also any spawned during shutdown
+                sandbox.close_pipes()
+        if self._socket is not None:
+            self._socket.close()
+        self._thread = self._server = self._socket = None
+        self._ready.clear()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_emulator(config: EmulatorConfig | None = None) -> EmulatorServer:
+    """Start an emulator and return it (call `.stop()`, or use it in a `with` block)."""
+    return EmulatorServer(config).start()

@@ -1,0 +1,150 @@
+"""What the emulator puts on the wire: ids, error bodies, content blocks, messages, usage estimates.
+
+Shapes follow the Messages API (ptc-protocol.md sections 2, 5 and 8), so the real SDK parses them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from typing import Any
+
+#: The caller tag on every programmatic `tool_use`, whatever version the request declared.
+CALLER_TYPE = "code_execution_20260120"
+CODE_EXECUTION_TYPES = ("code_execution_20260120", "code_execution_20260521")
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+def new_id(prefix: str) -> str:
+    """An id in the API's style, e.g. `toolu_…`, `srvtoolu_…`, `container_…`, `req_…`."""
+    return f"{prefix}_emu{secrets.token_hex(11)}"
+
+
+class ApiError(Exception):
+    """An error answer of the API: HTTP status, error type and message."""
+
+    def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type or ERROR_TYPES.get(status, "api_error")
+
+    def body(self, request_id: str) -> dict:
+        return error_body(self.error_type, self.message, request_id)
+
+
+def invalid_request(message: str) -> ApiError:
+    return ApiError(400, message, "invalid_request_error")
+
+
+def error_body(error_type: str, message: str, request_id: str) -> dict:
+    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
+
+
+def iso_in(seconds: float) -> str:
+    """The UTC time `seconds` from now, ISO-8601 with a Z, as the API writes `expires_at`."""
+    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- content blocks -------------------------------------------------------------------------
+
+def text_block(text: str) -> dict:
+    return {"type": "text", "text": text}
+
+
+def server_tool_use_block(srvtoolu_id: str, code: str) -> dict:
+    return {"type": "server_tool_use", "id": srvtoolu_id, "name": "code_execution", "input": {"code": code}}
+
+
+def tool_use_block(call: dict, caller: dict) -> dict:
+    return {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["input"], "caller": caller}
+
+
+def code_execution_result_block(srvtoolu_id: str, stdout: str, stderr: str, return_code: int) -> dict:
+    return {
+        "type": "code_execution_tool_result",
+        "tool_use_id": srvtoolu_id,
+        "content": {"type": "code_execution_result", "stdout": stdout, "stderr": stderr,
+                    "return_code": return_code, "content": []},
+    }
+
+
+def message(model: str, content: list[dict], stop_reason: str, usage: dict,
+            container: dict | None = None, stop_details: dict | None = None) -> dict:
+    return {
+        "id": new_id("msg"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "stop_details": stop_details,
+        "container": container,
+        "usage": usage,
+        "emulator": {"usage_estimated": True},
+    }
+
+
+# --- usage estimates ------------------------------------------------------------------------
+
+def _tokens(value: Any) -> int:
+    return max(1, len(json.dumps(value, ensure_ascii=False).encode()) // 4)
+
+
+def programmatic_tool_use_ids(messages: list[dict]) -> set[str]:
+    """Ids of the `tool_use` blocks in the history that a code-execution script made."""
+    ids = set()
+    for msg in messages:
+        if msg.get("role") != "assistant" or not isinstance(msg.get("content"), list):
+            continue
+        for block in msg["content"]:
+            caller = block.get("caller") if isinstance(block, dict) else None
+            if block.get("type") == "tool_use" and isinstance(caller, dict) \
+                    and str(caller.get("type", "")).startswith("code_execution_"):
+                ids.add(block.get("id"))
+    return ids
+
+
+def estimate_input_tokens(body: dict) -> int:
+    """≈ bytes/4 of messages + tools + system, without the results of programmatic calls.
+
+    The API does not count tool results that went to a script rather than into the context.
+    """
+    messages = body.get("messages") or []
+    hidden = programmatic_tool_use_ids(messages)
+    counted = []
+    for msg in messages:
+        content = msg.get("content")
+        if isinstance(content, list):
+            content = [
+                {**b, "content": ""} if isinstance(b, dict) and b.get("type") == "tool_result"
+                and b.get("tool_use_id") in hidden else b
+                for b in content
+            ]
+        counted.append({"role": msg.get("role"), "content": content})
+    return _tokens([counted, body.get("tools") or [], body.get("system") or ""])
+
+
+def usage(body: dict, content: list[dict], code_execution: bool) -> dict:
+    """The `usage` object of a response: estimates (the response says so in `emulator`)."""
+    result: dict[str, Any] = {
+        "input_tokens": estimate_input_tokens(body),
+        "output_tokens": _tokens(content),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+    if code_execution:
+        result["server_tool_use"] = {"code_execution_requests": 1}
+    return result
