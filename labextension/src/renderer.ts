@@ -1,0 +1,187 @@
+/**
+ * `TraceRenderer`: shows a saved `%%ptc` trace as static DOM.
+ *
+ * Sections: header (status, model, round trips, calls), the PTC-vs-direct savings line,
+ * prompt, answer, each script (highlighted) with its stdout/stderr, the tool calls, and
+ * usage / container details. Everything from the trace enters the DOM as text.
+ */
+import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { Widget } from '@lumino/widgets';
+
+import { callsSection } from './calls';
+import { collapsible, el } from './dom';
+import { asText, formatBytes, formatInt, formatSeconds, savings } from './format';
+import { highlightPython } from './highlight';
+import { parseTrace } from './parse';
+import { callFailed, IScript, ITrace, KNOWN_VERSION } from './types';
+
+const C = 'jp-PtcTrace';
+
+function fact(parent: HTMLElement, label: string, value: string, cls?: string): void {
+  const item = parent.appendChild(el('span', `${C}-fact${cls ? ' ' + cls : ''}`));
+  item.appendChild(el('span', `${C}-factlabel`, label));
+  item.appendChild(el('span', `${C}-factvalue`, value));
+}
+
+function header(trace: ITrace): HTMLElement {
+  const box = el('div', `${C}-header`);
+  const title = box.appendChild(el('div', `${C}-title`));
+  title.appendChild(el('span', `${C}-badge ${C}-mode`, trace.mode === 'direct' ? 'direct' : 'PTC'));
+  title.appendChild(el('span', `${C}-badge ${C}-runstatus ${C}-runstatus-${trace.status.replace(/[^a-z]/g, '')}`, trace.status));
+  if (trace.model) {
+    title.appendChild(el('span', `${C}-model`, trace.model));
+  }
+  if (trace.backend) {
+    title.appendChild(el('span', `${C}-backend`, trace.backend));
+  }
+  const facts = box.appendChild(el('div', `${C}-facts`));
+  if (trace.requests !== null) {
+    fact(facts, 'round trips', formatInt(trace.requests), `${C}-requests`);
+  }
+  const failed = trace.calls.filter(callFailed).length;
+  fact(facts, 'tool calls', formatInt(trace.calls.length) + (failed ? ` (${failed} failed)` : ''), `${C}-callcount`);
+  if (trace.wallS !== null) {
+    fact(facts, 'wall time', formatSeconds(trace.wallS));
+  }
+  if (trace.contextBytes !== null) {
+    fact(facts, 'tool output in context', formatBytes(trace.contextBytes));
+  }
+  return box;
+}
+
+function savingsLine(trace: ITrace): HTMLElement | null {
+  if (!trace.comparison) {
+    return null;
+  }
+  const items = savings(trace.comparison);
+  if (!items.length) {
+    return null;
+  }
+  const line = el('div', `${C}-savings`);
+  line.appendChild(el('span', `${C}-savingslabel`, 'PTC vs direct'));
+  for (const s of items) {
+    const item = line.appendChild(el('span', `${C}-saving ${s.better ? `${C}-better` : `${C}-worse`}`));
+    item.dataset.measure = s.key;
+    item.appendChild(el('span', `${C}-factlabel`, s.label));
+    item.appendChild(document.createTextNode(` ${s.ptc} vs ${s.direct}`));
+    if (s.change) {
+      item.appendChild(el('span', `${C}-change`, ` (${s.change})`));
+    }
+  }
+  return line;
+}
+
+function section(title: string, cls: string): HTMLElement {
+  const box = el('section', `${C}-section ${cls}`);
+  box.appendChild(el('h3', `${C}-heading`, title));
+  return box;
+}
+
+function scriptSection(script: IScript, index: number, count: number, callCount: number, done: Promise<void>[]): HTMLElement {
+  const box = section(count > 1 ? `Script ${index + 1} of ${count}` : 'Script', `${C}-scriptsection`);
+  const meta = box.appendChild(el('div', `${C}-facts`));
+  fact(meta, 'calls', formatInt(callCount));
+  if (script.returnCode !== null) {
+    fact(meta, 'exit code', String(script.returnCode), script.returnCode !== 0 ? `${C}-factfailed` : undefined);
+  }
+  if (script.errorCode !== null) {
+    fact(meta, 'error', script.errorCode, `${C}-factfailed`);
+  }
+  fact(meta, 'id', script.id);
+  const pre = box.appendChild(el('pre', `${C}-script`));
+  const code = pre.appendChild(el('code', `${C}-code language-python`, script.code));
+  done.push(highlightPython(script.code, code));
+  if (script.encrypted) {
+    box.appendChild(el('div', `${C}-note`, 'stdout came back encrypted (the script used web search).'));
+  }
+  for (const [name, text] of [['stdout', script.stdout], ['stderr', script.stderr]] as [string, string | null][]) {
+    if (text) {
+      const stream = box.appendChild(el('div', `${C}-stream ${C}-${name}`));
+      stream.appendChild(el('div', `${C}-streamlabel`, name));
+      stream.appendChild(collapsible(text, `${C}-streamtext`, 2000, 20));
+    }
+  }
+  return box;
+}
+
+function details(trace: ITrace): HTMLElement {
+  const box = section('Usage', `${C}-details`);
+  const facts = box.appendChild(el('div', `${C}-facts ${C}-usage`));
+  for (const [key, value] of Object.entries(trace.usage)) {
+    if (typeof value === 'number') {
+      fact(facts, key.replace(/_/g, ' '), formatInt(value));
+    } else if (value !== null && value !== undefined) {
+      fact(facts, key.replace(/_/g, ' '), asText(value));
+    }
+  }
+  if (trace.requests !== null) {
+    fact(facts, 'round trips', formatInt(trace.requests));
+  }
+  fact(facts, 'container', trace.containerId ?? '—', `${C}-container`);
+  if (trace.stopReason) {
+    fact(facts, 'stop reason', trace.stopReason);
+  }
+  return box;
+}
+
+/** Build the whole trace into `root`; resolves when syntax highlighting is done. */
+export function renderTrace(root: HTMLElement, data: unknown): Promise<void> {
+  const trace = parseTrace(data);
+  const done: Promise<void>[] = [];
+  root.appendChild(header(trace));
+  const saved = savingsLine(trace);
+  if (saved) {
+    root.appendChild(saved);
+  }
+  if (trace.version !== null && trace.version > KNOWN_VERSION) {
+    root.appendChild(el('div', `${C}-note`, `Trace version ${trace.version} is newer than this renderer (${KNOWN_VERSION}); some fields may be missing.`));
+  }
+  if (trace.error) {
+    root.appendChild(el('div', `${C}-runerror`, trace.error));
+  }
+  for (const notice of trace.notices) {
+    root.appendChild(el('div', `${C}-notice`, notice));
+  }
+  if (trace.prompt) {
+    const box = root.appendChild(section('Prompt', `${C}-promptsection`));
+    box.appendChild(collapsible(trace.prompt, `${C}-prompt`, 600, 6));
+  }
+  const answer = root.appendChild(section('Answer', `${C}-answersection`));
+  answer.appendChild(el('div', `${C}-answer`, trace.text || (trace.status === 'running' ? '…' : '(no text)')));
+  trace.scripts.forEach((script, i) => {
+    const callCount = trace.calls.filter(c => c.scriptId === script.id).length;
+    root.appendChild(scriptSection(script, i, trace.scripts.length, callCount, done));
+  });
+  root.appendChild(callsSection(trace.calls, trace.scripts, trace.wallS));
+  root.appendChild(details(trace));
+  return Promise.all(done).then(() => undefined);
+}
+
+/**
+ * The MIME renderer widget. `data-render-ms` on its node is how long the last render took
+ * (DOM build and highlighting, measured with performance.now()); the browser tests read it.
+ */
+export class TraceRenderer extends Widget implements IRenderMime.IRenderer {
+  constructor(options: IRenderMime.IRendererOptions) {
+    super();
+    this._mimeType = options.mimeType;
+    this.addClass(C);
+  }
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    const t0 = performance.now();
+    const root = this.node;
+    root.replaceChildren();
+    try {
+      const build = renderTrace(root, model.data[this._mimeType]);
+      root.dataset.buildMs = (performance.now() - t0).toFixed(1);
+      await build;
+    } catch (reason) {
+      // a malformed trace must not break the notebook: say what happened, as text
+      root.appendChild(el('pre', `${C}-runerror`, `Could not render this PTC trace: ${String(reason)}`));
+    }
+    root.dataset.renderMs = (performance.now() - t0).toFixed(1);
+  }
+
+  private _mimeType: string;
+}

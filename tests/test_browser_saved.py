@@ -1,0 +1,217 @@
+"""Saved `%%ptc` traces render in JupyterLab with no kernel, in an untrusted notebook.
+
+One JupyterLab (no kernelspec allowed) serves notebooks written with nbformat, as CI or a
+git clone would leave them; Debian's chromium opens each one like a user and answers the
+'Select Kernel' dialog with 'No Kernel'.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest_browser import PageWatch, chromium, chromium_path, lab_server, open_notebook, screenshot
+from trace_samples import XSS, XSS_FLAG, big_run, portfolio_run, trace_notebook, xss_run
+
+pytestmark = pytest.mark.browser
+
+TRACE = ".jp-PtcTrace"
+RENDERED = ".jp-PtcTrace[data-render-ms]"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    chromium_path()  # fail (or skip with PTC_SKIP_BROWSER=1) before starting anything
+    work = tmp_path_factory.mktemp("lab-saved")
+    root = work / "notebooks"
+    root.mkdir()
+    trace_notebook(portfolio_run(), root / "portfolio.ipynb")
+    trace_notebook(xss_run(), root / "xss.ipynb")
+    trace_notebook(big_run(1000), root / "big.ipynb")
+    with lab_server(work, root, kernels=False) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as context:
+        yield context
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page()
+    page.watch = PageWatch(page)
+    yield page
+    print(f"[console errors] {page.watch.errors[:5]}")
+    page.close()
+
+
+def _open(page, server, name):
+    open_notebook(page, server, name, kernel=False)
+    page.wait_for_selector(RENDERED, timeout=60_000)
+    return page.locator(TRACE)
+
+
+def test_saved_trace_renders_without_kernel(page, server):
+    trace = _open(page, server, "portfolio.ipynb")
+    assert trace.count() == 1
+
+    # the script, syntax highlighted by CodeMirror (spans with Lab's highlight classes)
+    script = trace.locator(".jp-PtcTrace-script")
+    assert "prices = await asyncio.gather(" in script.inner_text()
+    assert script.locator("code.jp-PtcTrace-highlighted span").count() > 10
+
+    # one row per call; the failed one is marked
+    rows = trace.locator(".jp-PtcTrace-calls tbody tr")
+    assert rows.count() == 4
+    assert rows.nth(0).locator(".jp-PtcTrace-tool").inner_text() == "get_prices"
+    assert '"portfolio":"A"' in rows.nth(0).locator(".jp-PtcTrace-input").inner_text()
+    assert "101.5" in rows.nth(0).locator(".jp-PtcTrace-result").inner_text()
+    assert rows.nth(0).locator(".jp-PtcTrace-caller").inner_text() == "script 1"
+    assert rows.nth(0).locator(".jp-PtcTrace-duration").inner_text() == "120 ms"
+    assert rows.nth(0).locator(".jp-PtcTrace-bar").count() == 1
+    errors = trace.locator(".jp-PtcTrace-row-error")
+    assert errors.count() == 1
+    assert "portfolio must be a string" in errors.inner_text()
+    assert trace.locator(".jp-PtcTrace-overview rect").count() == 4
+
+    # streams, answer, usage, round trips, container, savings line
+    assert "B 1.42" in trace.locator(".jp-PtcTrace-stdout").inner_text()
+    assert "2 missing days" in trace.locator(".jp-PtcTrace-stderr").inner_text()
+    assert trace.locator(".jp-PtcTrace-answer").inner_text() == "Portfolio B has the best Sharpe ratio (1.42)."
+    usage = trace.locator(".jp-PtcTrace-usage").inner_text()
+    assert re.search(r"input tokens\s*1,834", usage) and re.search(r"output tokens\s*412", usage)
+    assert re.search(r"round trips\s*2", usage)
+    assert "container_011CZkq7Hs9" in trace.locator(".jp-PtcTrace-container").inner_text()
+    savings = trace.locator(".jp-PtcTrace-savings").inner_text()
+    print(f"[savings] {savings!r}")
+    assert "PTC vs direct" in savings
+    assert re.search(r"requests\s*2 vs 11 \(−82%\)", savings)
+    assert re.search(r"context\s*310 B vs 4\.1 KB \(−93%\)", savings)
+    assert re.search(r"wall time\s*400 ms vs 3\.30 s \(8\.2× faster\)", savings)
+    assert "offline emulator" in trace.locator(".jp-PtcTrace-notice").inner_text()
+
+    # our renderer won over the bundle's text/html, and no kernel ever ran
+    assert page.locator(".ptc-html-fallback").count() == 0
+    assert server.api("/api/kernels") == []
+    screenshot(page, "trace-light.png")
+    assert page.watch.ours() == []
+
+
+def test_trace_follows_dark_theme(page, server):
+    trace = _open(page, server, "portfolio.ipynb")
+    colors = "el => [getComputedStyle(el).backgroundColor, getComputedStyle(el).color]"
+    light = trace.evaluate(colors)
+    keyword = trace.locator("code.jp-PtcTrace-highlighted span").first
+    light_keyword = keyword.evaluate("el => getComputedStyle(el).color")
+    try:
+        page.evaluate("jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        page.wait_for_selector("body[data-jp-theme-light='false']", state="attached", timeout=30_000)
+        page.wait_for_function(
+            "([el, before]) => getComputedStyle(el).backgroundColor !== before",
+            arg=[trace.element_handle(), light[0]], timeout=30_000)
+        page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
+        dark = trace.evaluate(colors)
+        dark_keyword = keyword.evaluate("el => getComputedStyle(el).color")
+        print(f"[theme] light {light} keyword {light_keyword}; dark {dark} keyword {dark_keyword}")
+
+        def luminance(css: str) -> float:
+            r, g, b = (int(v) for v in re.findall(r"\d+", css)[:3])
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+        assert luminance(dark[0]) < 80 < luminance(light[0])  # background
+        assert luminance(dark[1]) > 150 > luminance(light[1])  # text
+        assert dark_keyword != light_keyword  # highlighting follows too
+        screenshot(page, "trace-dark.png")
+    finally:
+        page.evaluate("jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_selector("body[data-jp-theme-light='true']", state="attached", timeout=30_000)
+
+
+def test_trace_content_is_never_html(page, server):
+    trace = _open(page, server, "xss.ipynb")
+    # open every collapsed value so all the text is in the DOM
+    for details in trace.locator("details").all():
+        details.evaluate("el => { el.open = true; }")
+    text = trace.inner_text()
+    assert XSS in text
+    assert trace.locator(".jp-PtcTrace-result").first.inner_text() == XSS
+    assert XSS in trace.locator(".jp-PtcTrace-answer").inner_text()
+    assert XSS_FLAG in trace.locator(".jp-PtcTrace-answer").inner_text()
+    assert f"lookup{XSS}" == trace.locator(".jp-PtcTrace-tool").first.inner_text()
+    assert XSS in trace.locator(".jp-PtcTrace-script").inner_text()
+    assert XSS in trace.locator(".jp-PtcTrace-container").inner_text()
+    # nothing from the trace became an element, and nothing ran
+    assert trace.locator("img, script, iframe, object, embed").count() == 0
+    assert page.evaluate("window.__ptcXss") is None
+    assert page.watch.dialogs == []
+    screenshot(page, "trace-xss.png")
+
+
+def test_thousand_calls_render_under_a_second(page, server):
+    trace = _open(page, server, "big.ipynb")
+    in_notebook_ms = float(trace.get_attribute("data-render-ms"))  # includes highlighting
+    build_ms = float(trace.get_attribute("data-build-ms"))  # the synchronous DOM build
+
+    # and a cold render of the same trace, measured around renderModel + the layout it causes
+    standalone_ms = page.evaluate(
+        """async () => {
+            const data = (await (await fetch('/api/contents/big.ipynb')).json())
+                .content.cells[1].outputs[0].data;
+            const factory = await window._JUPYTERLAB['ptc-jupyter'].get('./mimeExtension');
+            const ext = factory().default;
+            const mime = ext.rendererFactory.mimeTypes[0];
+            const renderer = ext.rendererFactory.createRenderer({mimeType: mime});
+            document.body.appendChild(renderer.node);
+            const t0 = performance.now();
+            await renderer.renderModel({data, metadata: {}, trusted: false});
+            renderer.node.getBoundingClientRect();  // force style + layout
+            const ms = performance.now() - t0;
+            renderer.node.remove();
+            return ms;
+        }"""
+    )
+    screenshot(page, "trace-1000-calls.png")
+    print(f"\n[perf] 1,000-call trace: renderModel in the notebook {in_notebook_ms:.1f} ms "
+          f"(DOM build {build_ms:.1f} ms); "
+          f"standalone render + layout {standalone_ms:.1f} ms")
+    assert in_notebook_ms < 1000
+    assert standalone_ms < 1000
+
+    # paginated: one page of rows in the DOM, the pager walks all 1,000
+    rows = trace.locator(".jp-PtcTrace-calls tbody tr")
+    assert rows.count() == 50
+    info = trace.locator(".jp-PtcTrace-pageinfo")
+    assert info.inner_text() == "1–50 of 1000"
+    assert trace.locator(".jp-PtcTrace-overview rect").count() == 1000
+    trace.locator(".jp-PtcTrace-page-next").click()
+    assert info.inner_text() == "51–100 of 1000"
+    assert rows.first.locator(".jp-PtcTrace-num").inner_text() == "51"
+    trace.locator(".jp-PtcTrace-page-last").click()
+    assert info.inner_text() == "951–1000 of 1000"
+    assert rows.last.locator(".jp-PtcTrace-num").inner_text() == "1000"
+
+    # failed calls can be listed alone: 1000 // 97 of them
+    trace.locator(".jp-PtcTrace-filter input").check()
+    assert rows.count() == 1000 // 97 == trace.locator(".jp-PtcTrace-row-error").count()
+    trace.locator(".jp-PtcTrace-filter input").uncheck()
+
+    # long results are collapsed; opening one shows the whole saved text
+    long_result = rows.first.locator(".jp-PtcTrace-result details")
+    assert long_result.count() == 1
+    assert len(long_result.inner_text()) < 400
+    long_result.locator("summary").click()
+    full = long_result.locator(".jp-PtcTrace-full").inner_text()
+    assert full.startswith("row row") and "more characters not saved in the trace" in full
+
+    # the notebook scrolls through the whole trace: its last section comes into view
+    tail = trace.locator(".jp-PtcTrace-details")
+    tail.scroll_into_view_if_needed()
+    expect(tail).to_be_in_viewport()
+    expect(trace.locator(".jp-PtcTrace-header")).not_to_be_in_viewport()
+    trace.locator(".jp-PtcTrace-header").scroll_into_view_if_needed()
+    expect(trace.locator(".jp-PtcTrace-header")).to_be_in_viewport()
+    assert page.watch.ours() == []

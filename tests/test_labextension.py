@@ -1,0 +1,97 @@
+"""The JupyterLab extension as installed: listed, enabled, consistent with the Python side,
+shipped in the wheel, and built so that no trace content can become HTML."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from trace_samples import MIME_TYPE
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "labextension"
+INSTALLED = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "ptc-jupyter"
+
+
+def _isolated_env(tmp_path: Path) -> dict[str, str]:
+    return dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+                JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+
+
+def test_labextension_list_shows_it_enabled_and_ok(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "jupyterlab.labextensions", "list"],
+                         capture_output=True, text=True, env=_isolated_env(tmp_path), timeout=120)
+    listing = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)  # drop colours
+    line = next((l for l in listing.splitlines() if "ptc-jupyter" in l), None)
+    assert line is not None, f"ptc-jupyter not listed (pip install -e . builds it):\n{listing}"
+    version = json.loads((SOURCE / "package.json").read_text())["version"]
+    assert re.search(rf"ptc-jupyter v{re.escape(version)} enabled\s+OK", line), line
+    assert "(python, ptc_jupyter)" in line, f"installed without install.json: {line}"
+
+
+def test_installed_extension_is_the_prebuilt_mime_renderer():
+    meta = json.loads((INSTALLED / "package.json").read_text())
+    assert meta["name"] == "ptc-jupyter"
+    assert meta["jupyterlab"]["_build"]["mimeExtension"]
+    assert (INSTALLED / meta["jupyterlab"]["_build"]["load"]).is_file()
+    assert json.loads((INSTALLED / "install.json").read_text())["packageName"] == "ptc_jupyter"
+
+
+def test_mime_type_matches_python():
+    types_ts = (SOURCE / "src" / "types.ts").read_text()
+    declared = re.search(r"export const MIME_TYPE = '([^']+)'", types_ts).group(1)
+    assert declared == MIME_TYPE == "application/vnd.ptc-jupyter.trace+json"
+
+
+def test_renderer_is_safe_and_ranked_before_html():
+    index_ts = (SOURCE / "src" / "index.ts").read_text()
+    assert re.search(r"safe:\s*true", index_ts)
+    ranks = [int(r) for r in re.findall(r"(?:defaultRank|rank):\s*(\d+)", index_ts)]
+    assert ranks and all(r < 50 for r in ranks)  # text/html's rank is 50; lower wins
+
+
+def test_sources_never_parse_html():
+    html_sinks = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|"
+                            r"createContextualFragment|DOMParser|dangerouslySetInnerHTML|setAttribute\('on")
+    for path in sorted((SOURCE / "src").glob("*.ts")):
+        code = re.sub(r"/\*.*?\*/|//[^\n]*", "", path.read_text(), flags=re.S)  # not comments
+        hits = [l for l in code.splitlines() if html_sinks.search(l)]
+        assert hits == [], f"{path.name} may inject HTML: {hits}"
+
+
+def test_css_uses_only_theme_variables_for_colors():
+    css = (SOURCE / "style" / "base.css").read_text()
+    literal = re.findall(r"(?:color|background|fill|border[a-z-]*|box-shadow)\s*:[^;]*(?:#[0-9a-fA-F]{3,8}\b|rgb|hsl)", css)
+    assert literal == [], f"hard-coded colours do not follow the theme: {literal}"
+
+
+def test_yarn_lock_is_committed_with_the_sources():
+    assert (SOURCE / "yarn.lock").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_wheel_ships_prebuilt_extension_without_node(tmp_path):
+    """With the assets built, a wheel build runs no node: PATH holds neither node nor jlpm."""
+    if not (ROOT / "ptc_jupyter" / "labextension" / "static" / "style.js").exists():
+        pytest.fail("assets missing: run `pip install -e .` (or `cd labextension && jlpm build`) first")
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    env = dict(os.environ, PATH=str(empty_bin))
+    out = subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    share = [n for n in names if "/data/share/jupyter/labextensions/ptc-jupyter/" in n]
+    for needed in ("package.json", "install.json", "static/style.js"):
+        assert any(n.endswith(f"labextensions/ptc-jupyter/{needed}") for n in share), needed
+    assert any(re.search(r"static/remoteEntry\.[0-9a-f]+\.js$", n) for n in share)
+    assert not any(n.startswith("ptc_jupyter/labextension/") for n in names), "assets duplicated in the package"
+    assert not any("node_modules" in n for n in names)

@@ -1,0 +1,136 @@
+"""Traces and notebooks for the browser tests, made with `ptc_jupyter.trace` only.
+
+`trace.py` is loaded from its file so these tests do not depend on the rest of the package
+importing cleanly (the magics, host and emulator change often; the schema rarely).
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_trace_module():
+    name = "_ptc_trace_schema"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "ptc_jupyter" / "trace.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up here
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+trace = _load_trace_module()
+Run, ToolCall, Script, MIME_TYPE = trace.Run, trace.ToolCall, trace.Script, trace.MIME_TYPE
+
+XSS = "<img src=x onerror=alert(1)>"
+XSS_FLAG = '<img src=x onerror="window.__ptcXss=1"><script>window.__ptcXss=2</script>'
+
+PORTFOLIO_SCRIPT = '''import asyncio, json
+
+async def main():
+    names = ["A", "B", "C"]
+    prices = await asyncio.gather(*[get_prices({"portfolio": n}) for n in names])
+    for name, p in zip(names, prices):
+        print(name, sharpe(json.loads(p)))
+
+asyncio.run(main())
+'''
+
+
+def portfolio_run() -> Run:
+    """A small, complete trace: one script, 4 calls (one failed), streams, usage, comparison."""
+    script = Script(id="srvtoolu_01ABC", code=PORTFOLIO_SCRIPT, stdout="A 0.8\nB 1.42\nC -0.3\n",
+                    stderr="warning: C has 2 missing days\n", return_code=0)
+    calls = [
+        ToolCall(id=f"toolu_0{i}", name="get_prices", input={"portfolio": n},
+                 caller="code_execution_20260120", script_id=script.id, status="ok",
+                 output=f'{{"portfolio": "{n}", "prices": [101.5, 102.25, 99.75]}}',
+                 started_s=0.05 + 0.01 * i, duration_s=0.12 + 0.02 * i, request_index=1)
+        for i, n in enumerate("ABC")
+    ]
+    calls.append(ToolCall(id="toolu_04", name="get_prices", input={"portfolio": 3},
+                          caller="code_execution_20260120", script_id=script.id, status="error",
+                          output="Error: portfolio must be a string, got 3", is_error=True,
+                          started_s=0.2, duration_s=0.01, request_index=1))
+    return Run(
+        prompt="Which of my three portfolios has the best Sharpe ratio?",
+        model="claude-sonnet-4-5", backend="offline-emulator", mode="ptc",
+        text="Portfolio B has the best Sharpe ratio (1.42).",
+        scripts_detail=[script], calls=calls,
+        usage={"input_tokens": 1834, "output_tokens": 412, "cache_read_input_tokens": 0},
+        requests=2, container_id="container_011CZkq7Hs9", stop_reason="end_turn",
+        status="completed", context_bytes=310, wall_s=0.41,
+        notices=["offline emulator: no API key used"],
+        comparison={"ptc": {"requests": 2, "context_bytes": 310, "wall_s": 0.4},
+                    "direct": {"requests": 11, "context_bytes": 4200, "wall_s": 3.3}},
+    )
+
+
+def xss_run() -> Run:
+    """Every text field the renderer shows holds HTML that would run if injected."""
+    script = Script(id="srvtoolu_x", code=f"print('{XSS}')  # {XSS_FLAG}\n",
+                    stdout=f"{XSS}\n", stderr=f"{XSS_FLAG}\n", return_code=0, error_code=None)
+    calls = [ToolCall(id="toolu_x1", name=f"lookup{XSS}", input={"q": XSS_FLAG},
+                      caller="code_execution_20260120", script_id=script.id, status="ok",
+                      output=XSS, started_s=0.0, duration_s=0.05, request_index=1),
+             ToolCall(id="toolu_x2", name="lookup", input={"q": 1}, caller="direct",
+                      status="error", is_error=True, output=f"Error: {XSS_FLAG}",
+                      started_s=0.06, duration_s=0.01, request_index=2)]
+    return Run(prompt=f"Look up {XSS}", model=f"model{XSS}", backend="offline-emulator",
+               text=f"The answer is {XSS} and {XSS_FLAG}", scripts_detail=[script], calls=calls,
+               usage={"input_tokens": 10, "note": XSS}, requests=2, container_id=XSS,
+               status="completed", notices=[XSS_FLAG], error=None, wall_s=0.1)
+
+
+def big_run(n_calls: int = 1000, concurrency: int = 8) -> Run:
+    """`n_calls` calls, `concurrency` at a time; every 10th result long, every 97th failed."""
+    script = Script(
+        id="srvtoolu_big",
+        code=("import asyncio\nr = await asyncio.gather(*[fetch({'i': i}) for i in range("
+              f"{n_calls})])\nprint(len(r))\n"),
+        stdout=f"{n_calls}\n", return_code=0)
+    calls = []
+    for i in range(n_calls):
+        failed = i % 97 == 96
+        output = (f"Error: item {i} not found" if failed
+                  else ("row " * 1500 + f"#{i}") if i % 10 == 0 else f'{{"i": {i}, "v": {i * 2}}}')
+        calls.append(ToolCall(
+            id=f"toolu_{i:04d}", name="fetch", input={"i": i}, caller="code_execution_20260120",
+            script_id=script.id, status="error" if failed else "ok", output=output,
+            is_error=failed, started_s=(i // concurrency) * 0.01, duration_s=0.008 + (i % 5) * 0.0005,
+            request_index=1))
+    return Run(prompt=f"Fetch all {n_calls} items", model="claude-sonnet-4-5",
+               backend="offline-emulator", text=f"Fetched {n_calls} items.",
+               scripts_detail=[script], calls=calls, usage={"input_tokens": 900, "output_tokens": 60},
+               requests=2, container_id="container_big", status="completed",
+               wall_s=(n_calls // concurrency) * 0.01 + 0.05, context_bytes=5)
+
+
+def bundle(run: Run) -> dict:
+    """The three MIME keys of a `%%ptc` result; the HTML is a marked, escaped fallback."""
+    plain = f"<PTC run: {len(run.calls)} tool calls> {run.text}"
+    return {
+        MIME_TYPE: run.to_dict(),
+        "text/html": f'<pre class="ptc-html-fallback">{html.escape(plain)}</pre>',
+        "text/plain": plain,
+    }
+
+
+def trace_notebook(run: Run, path: Path, *, kernel_name: str = "no-such-kernel") -> Path:
+    """A notebook with one `%%ptc` cell whose saved output is the trace, as nbclient/CI writes
+    it: unsigned, so JupyterLab treats it as untrusted."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(f"%%ptc --offline\n{run.prompt}", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("display_data", data=bundle(run))]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Saved PTC trace"), cell]
+    nb.metadata["kernelspec"] = {"name": kernel_name, "display_name": kernel_name, "language": "python"}
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
+    return path
