@@ -29,10 +29,10 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return api.last
-    if name == "mcp":
-        from . import mcp
+    if name == "mcp":  # MCP support loads on first use
+        import importlib
 
-        return mcp
+        return importlib.import_module(f"{__name__}.mcp")
     raise AttributeError(f"module 'ptc_jupyter' has no attribute {name!r}")
 
 

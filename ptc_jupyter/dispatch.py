@@ -26,8 +26,10 @@ DEFAULT_WORKERS = 64
 
 Approver = Callable[[ToolCall, Tool], Awaitable[bool]]
 CallListener = Callable[[ToolCall], None]
+NoticeListener = Callable[[str], None]
 
 _shared_pool: ThreadPoolExecutor | None = None
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 
 def shared_executor() -> ThreadPoolExecutor:
@@ -63,6 +65,7 @@ class Dispatcher:
         approve: Approver | None = None,
         on_start: CallListener | None = None,
         on_finish: CallListener | None = None,
+        on_notice: NoticeListener | None = None,
         clock_origin: float | None = None,
     ) -> None:
         self.executor = executor
@@ -70,6 +73,7 @@ class Dispatcher:
         self.approve = approve
         self.on_start = on_start
         self.on_finish = on_finish
+        self.on_notice = on_notice
         self.origin = time.perf_counter() if clock_origin is None else clock_origin
 
     async def run_batch(self, calls: Sequence[ToolCall], tools: Mapping[str, Tool]) -> None:
@@ -111,6 +115,9 @@ class Dispatcher:
             self._finish(call, "cancelled", error_text("cancelled by the user"), is_error=True)
             raise
         except Exception as exc:  # a tool's failure is the model's information, not the host's crash
+            notice = getattr(exc, "run_notice", None)  # e.g. an MCP server that died: the user should know
+            if notice and self.on_notice:
+                self.on_notice(str(notice))
             self._finish(call, "error", error_text(describe_exception(exc)), is_error=True)
             return
         try:
@@ -123,6 +130,11 @@ class Dispatcher:
 
     async def _invoke(self, tool: Tool, kwargs: dict[str, Any]) -> Any:
         if tool.is_async:
+            if self.timeout_s is None:
+                return await tool.invoke(**kwargs)
+            if _timeout is not None:  # 3.11+: awaited in this task; wait_for would wrap it in a second one
+                async with _timeout(self.timeout_s):
+                    return await tool.invoke(**kwargs)
             work = tool.invoke(**kwargs)
         else:
             loop = asyncio.get_running_loop()

@@ -161,6 +161,7 @@ class _Turn:
             options.executor, timeout_s=options.tool_timeout_s, approve=approve,
             on_start=lambda c: self.emit(CallStarted(run, c)),
             on_finish=lambda c: self.emit(CallFinished(run, c)),
+            on_notice=self.notice_once,
             clock_origin=run._t0,
         )
         if options.new_container:
@@ -185,6 +186,10 @@ class _Turn:
     def notice(self, message: str) -> None:
         self.run.notices.append(message)
         self.emit(Notice(self.run, message))
+
+    def notice_once(self, message: str) -> None:
+        if message not in self.run.notices:
+            self.notice(message)
 
     # -- the loop --------------------------------------------------------------------------------
     async def play(self) -> Run:

@@ -202,3 +202,18 @@ def test_events_and_timings_are_recorded():
     run(d, calls, [function_tool(noop)])
     assert seen == [("start", "running"), ("end", "ok")]
     assert calls[0].output == "null" and calls[0].duration_s >= 0 and calls[0].started_s >= 0
+
+
+def test_failures_that_carry_a_run_notice_reach_the_user_once():
+    class ServerDied(RuntimeError):
+        run_notice = "MCP server 'finance' died (exit code -9); restart it with %ptc_mcp add finance ..."
+
+    async def quote(t: str) -> str:
+        """Raises like a dead MCP server."""
+        raise ServerDied("server 'finance' is not running")
+
+    notices = []
+    calls = calls_for("quote", [{"t": "A"}, {"t": "B"}])
+    run(Dispatcher(on_notice=notices.append), calls, [function_tool(quote)])
+    assert all(c.is_error and "not running" in c.output for c in calls)
+    assert notices == [ServerDied.run_notice] * 2  # the host keeps each message once (notice_once)

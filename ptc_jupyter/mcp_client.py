@@ -1,0 +1,381 @@
+"""MCP connections: each server one long-lived task on the MCP loop thread (`mcp_loop`).
+
+A run's host may be on the kernel's loop, a worker-thread loop or under `asyncio.run` (a different
+loop per run), while an MCP session must be entered and exited by one task; so the task that opens
+a connection owns it until it closes. A server that fails to start, crashes or hangs becomes an
+`MCPServerError` naming the server, with the tail of its stderr (captured here, never printed to
+the kernel's terminal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import shlex
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+from anthropic.lib.tools import ToolError
+from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
+from mcp import types as mcp_types
+from mcp.client.streamable_http import streamable_http_client
+
+log = logging.getLogger(__name__)
+
+DEFAULT_START_TIMEOUT_S = 30.0
+DEFAULT_CALL_TIMEOUT_S = 120.0
+PING_TIMEOUT_S = 3.0  # after a call times out: does the server answer at all? (at most the call timeout)
+CLOSE_TIMEOUT_S = 10.0
+STDERR_KEEP_BYTES = 16_000
+STDERR_SHOWN_LINES = 12
+STDERR_SHOWN_CHARS = 1_200
+
+State = Literal["starting", "ready", "dead", "closed"]
+
+
+class MCPServerError(ToolError):
+    """An MCP server failed to start, stopped, or stopped answering. The message names the server.
+
+    As a tool error it becomes the call's `is_error` text verbatim; in IPython it shows without a traceback.
+    """
+
+    def __init__(self, message: str, *, notice: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.run_notice = notice  # one line for the run's notices when the server itself failed
+
+    def __str__(self) -> str:
+        return self.message
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self.message}"]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to reach one server: a command (stdio) or a URL (streamable HTTP)."""
+
+    name: str
+    command: tuple[str, ...] = ()
+    url: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    start_timeout_s: float = DEFAULT_START_TIMEOUT_S
+    call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S  # None: wait as long as the host lets it
+
+    @property
+    def transport(self) -> str:
+        return "http" if self.url else "stdio"
+
+    @property
+    def target(self) -> str:
+        return self.url or shlex.join(self.command)
+
+
+class StderrTail(asyncio.Protocol):
+    """The last bytes a server wrote to stderr, read from a pipe on the loop (bounded memory)."""
+
+    def __init__(self, keep_bytes: int = STDERR_KEEP_BYTES) -> None:
+        self.keep_bytes = keep_bytes
+        self.data = bytearray()
+        self.closed = asyncio.Event()
+        self._transport: asyncio.BaseTransport | None = None
+
+    async def open(self) -> Any:
+        """Start reading; returns the write end (a file) to hand to the child, to close once it is spawned."""
+        read_fd, write_fd = os.pipe()
+        loop = asyncio.get_running_loop()
+        try:
+            self._transport, _ = await loop.connect_read_pipe(lambda: self, os.fdopen(read_fd, "rb", buffering=0))
+        except BaseException:
+            os.close(write_fd)
+            raise
+        return os.fdopen(write_fd, "w")
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        if len(self.data) > self.keep_bytes:
+            del self.data[: len(self.data) - self.keep_bytes]
+
+    def eof_received(self) -> bool | None:
+        self.closed.set()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def text(self, lines: int = STDERR_SHOWN_LINES, chars: int = STDERR_SHOWN_CHARS) -> str:
+        tail = bytes(self.data).decode("utf-8", errors="replace").rstrip()
+        kept = "\n".join(tail.splitlines()[-lines:])
+        return kept if len(kept) <= chars else "…" + kept[-chars:]
+
+
+def _flatten(exc: BaseException) -> list[BaseException]:
+    inner = getattr(exc, "exceptions", None)  # an exception group (BaseExceptionGroup is 3.11+)
+    if isinstance(inner, (list, tuple)) and inner:
+        return [leaf for e in inner for leaf in _flatten(e)]
+    return [exc]
+
+
+def _describe(exc: BaseException, transport: str = "stdio") -> str:
+    leaves = [e for e in _flatten(exc) if not isinstance(e, (asyncio.CancelledError, anyio.get_cancelled_exc_class()))]
+    leaf = leaves[0] if leaves else exc
+    if isinstance(leaf, MCPError) and leaf.code == mcp_types.CONNECTION_CLOSED:
+        why = "the process exited or closed its output" if transport == "stdio" else "the server went away"
+        return f"its connection closed ({why})"
+    text = str(leaf)
+    return f"{type(leaf).__name__}: {text}" if text else type(leaf).__name__
+
+
+class Connection:
+    """One server session, owned by one task on the MCP loop from start to close.
+
+    `start`, `call`, `ping` and `aclose` are coroutines for the MCP loop (use `LoopThread`).
+    """
+
+    def __init__(self, spec: ServerSpec) -> None:
+        self.spec = spec
+        self.state: State = "starting"
+        self.failure: str | None = None
+        self.tools: list[mcp_types.Tool] = []
+        self.server_info: mcp_types.Implementation | None = None
+        self.protocol_version: str | None = None
+        self.connect_s: float | None = None
+        self._session: ClientSession | None = None
+        self._stderr: StderrTail | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None  # set to end the owner task (close, or death)
+        self._ping: asyncio.Task[bool] | None = None
+        self._scope: anyio.CancelScope | None = None  # the owner task's; cancelled to abort a start
+        self._closing = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def stderr_tail(self) -> str:
+        return self._stderr.text() if self._stderr else ""
+
+    def _explain(self, exc: BaseException) -> str:
+        return _describe(exc, self.spec.transport)
+
+    def describe(self, what: str) -> str:
+        """'MCP server 'x' <what>', with its stderr tail and how to restart it."""
+        message = f"MCP server {self.name!r} {what}"
+        tail = self.stderr_tail()
+        if tail:
+            message += "\nIts stderr ended with:\n" + "\n".join("  " + line for line in tail.splitlines())
+        return message
+
+    # -- lifetime (all on the MCP loop) ---------------------------------------------------------
+    async def start(self) -> None:
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wake = asyncio.Event()
+        self._task = asyncio.ensure_future(self._own(ready))
+        await ready
+
+    async def _own(self, ready: asyncio.Future[None]) -> None:
+        t0 = time.perf_counter()
+        try:
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                scope.deadline = anyio.current_time() + self.spec.start_timeout_s
+                try:
+                    await self._serve(scope, ready, t0)
+                finally:
+                    if self._stderr is not None:
+                        self._stderr.close()
+            if not ready.done():  # the start deadline (or aclose) cancelled the scope
+                why = "was closed while starting" if self._closing else \
+                    f"did not start within {self.spec.start_timeout_s:g} s"
+                self._fail(ready, why)
+        except Exception as exc:  # the transport's and session's failures, often in exception groups
+            if ready.done():
+                log.debug("MCP server %r: error while closing: %s", self.name, _describe(exc))
+            else:
+                self._fail(ready, f"failed to start: {self._explain(exc)}")
+        finally:
+            self._session = None
+            if self.state in ("starting", "ready"):
+                self.state = "closed"
+
+    def _fail(self, ready: asyncio.Future[None], what: str) -> None:
+        self.state = "dead"
+        self.failure = self.describe(what)
+        if not ready.done():
+            ready.set_exception(MCPServerError(self.failure))
+
+    async def _serve(self, scope: anyio.CancelScope, ready: asyncio.Future[None], t0: float) -> None:
+        async with self._transport() as (read, write):
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                tools: list[mcp_types.Tool] = []
+                cursor: str | None = None
+                while True:
+                    params = mcp_types.PaginatedRequestParams(cursor=cursor) if cursor else None
+                    listing = await session.list_tools(params=params)
+                    tools.extend(listing.tools)
+                    cursor = listing.next_cursor
+                    if not cursor:
+                        break
+                self._session, self.tools = session, tools
+                self.server_info, self.protocol_version = init.server_info, init.protocol_version
+                self.connect_s = time.perf_counter() - t0
+                if ready.cancelled():  # the caller gave up waiting (e.g. an interrupt): close again
+                    return
+                self.state = "ready"
+                scope.deadline = math.inf
+                ready.set_result(None)
+                watch = asyncio.ensure_future(self._watch_stderr())
+                try:
+                    assert self._wake is not None
+                    await self._wake.wait()
+                finally:
+                    watch.cancel()
+                scope.deadline = anyio.current_time() + CLOSE_TIMEOUT_S
+
+    def _transport(self) -> Any:
+        spec = self.spec
+        if spec.url:
+            return _http_transport(spec.url, dict(spec.headers))
+        return self._stdio_transport()
+
+    @asynccontextmanager
+    async def _stdio_transport(self) -> AsyncIterator[Any]:
+        spec = self.spec
+        params = StdioServerParameters(command=spec.command[0], args=list(spec.command[1:]),
+                                       env=dict(spec.env) or None, cwd=spec.cwd)
+        self._stderr = StderrTail()
+        errlog = await self._stderr.open()
+        try:
+            async with stdio_client(params, errlog=errlog) as streams:
+                errlog.close()  # the child has its copy; ours would keep the pipe from ending
+                yield streams
+        finally:
+            errlog.close()
+
+    async def _watch_stderr(self) -> None:
+        """stderr ends when the process exits: confirm with a ping, then report the server dead."""
+        if self._stderr is None:
+            return
+        await self._stderr.closed.wait()
+        if not await self.ping():
+            self.mark_dead("exited (its stderr closed and it no longer answers)")
+
+    def mark_dead(self, what: str) -> None:
+        if self.state != "ready":
+            return
+        self.state = "dead"
+        self.failure = self.describe(what)
+        log.warning("%s", self.failure)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def aclose(self) -> None:
+        self._closing = True
+        if self.state == "ready":
+            self.state = "closed"
+        elif self.state == "starting" and self._scope is not None:
+            self._scope.cancel()  # e.g. an interrupted `add`: stop waiting for the server
+        if self._wake is not None:
+            self._wake.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    # -- calls (on the MCP loop) ------------------------------------------------------------------
+    def unavailable(self) -> MCPServerError | None:
+        if self.state == "ready" and self._session is not None:
+            return None
+        if self.state == "dead" and self.failure:
+            notice = f"{self.failure.splitlines()[0]}; restart it with `%ptc_mcp add {self.name} ...`"
+            return MCPServerError(self.failure + self._restart_hint(), notice=notice)
+        return MCPServerError(f"MCP server {self.name!r} is {self.state}" + self._restart_hint())
+
+    def _restart_hint(self) -> str:
+        return f"\nRestart it with `%ptc_mcp add {self.name} ...` (or ptc.mcp.add({self.name!r}, ...))."
+
+    async def call(self, tool: str, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
+        """Call one tool; concurrent calls share the session (requests are matched by id)."""
+        problem = self.unavailable()
+        if problem:
+            raise problem
+        assert self._session is not None and self._wake is not None
+        call = asyncio.ensure_future(self._session.call_tool(tool, arguments))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            done, _ = await asyncio.wait({call, woken}, timeout=self.spec.call_timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            if not call.done():
+                call.cancel()
+        if call in done:
+            try:
+                result = call.result()
+            except MCPError as exc:
+                if exc.code != mcp_types.CONNECTION_CLOSED:
+                    raise MCPServerError(f"MCP server {self.name!r} refused {tool!r}: {exc}") from None
+                self.mark_dead(f"stopped: {self._explain(exc)}")
+                raise self.unavailable() or MCPServerError(str(exc)) from None
+            except Exception as exc:  # transport failures (e.g. HTTP connection refused)
+                if not await self.ping():
+                    self.mark_dead(f"stopped answering: {tool!r} failed ({self._explain(exc)}) and so did a ping")
+                    raise self.unavailable() or MCPServerError(str(exc)) from None
+                raise MCPServerError(f"MCP server {self.name!r}: {tool!r} failed: {self._explain(exc)}") from None
+            if not isinstance(result, mcp_types.CallToolResult):
+                raise MCPServerError(f"MCP server {self.name!r} answered {tool!r} with a "
+                                     f"{type(result).__name__}, which ptc_jupyter does not support")
+            return result
+        if self.state != "ready":  # died (or was closed) while this call was in flight
+            raise self.unavailable() or MCPServerError(f"MCP server {self.name!r} stopped")
+        limit = f"{self.spec.call_timeout_s:g} s"
+        if await self.ping():
+            raise MCPServerError(f"MCP server {self.name!r} did not answer {tool!r} within {limit} "
+                                 "(it still answers pings; the tool may just be slow)")
+        ping_limit = f"{self._ping_timeout_s():g} s"
+        self.mark_dead(f"hangs: no answer to {tool!r} within {limit}, nor to a ping within {ping_limit}")
+        raise self.unavailable() or MCPServerError(f"MCP server {self.name!r} hangs")
+
+    async def ping(self) -> bool:
+        """Does the server answer at all? One ping at a time, shared by everyone asking."""
+        if self._session is None:
+            return False
+        if self._ping is None or self._ping.done():
+            self._ping = asyncio.ensure_future(self._ping_once(self._session, self._ping_timeout_s()))
+        return await asyncio.shield(self._ping)
+
+    def _ping_timeout_s(self) -> float:
+        limit = self.spec.call_timeout_s
+        return PING_TIMEOUT_S if limit is None else min(PING_TIMEOUT_S, limit)
+
+    @staticmethod
+    async def _ping_once(session: ClientSession, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(session.send_ping(), timeout_s)
+        except Exception:  # any failure to answer means: not alive
+            return False
+        return True
+
+
+@asynccontextmanager
+async def _http_transport(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
+    if not headers:
+        async with streamable_http_client(url) as streams:
+            yield streams
+        return
+    import httpx2  # mcp 2.x's HTTP client
+
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0)) as http:
+        async with streamable_http_client(url, http_client=http) as streams:
+            yield streams
