@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -24,7 +24,11 @@ def run_sync(coro: Coroutine[Any, Any, T], *, grace_s: float = 5.0) -> T:
     return run_in_worker_loop(coro, grace_s=grace_s)
 
 
-def run_in_worker_loop(coro: Coroutine[Any, Any, T], *, grace_s: float = 5.0) -> T:
+def run_in_worker_loop(
+    coro: Coroutine[Any, Any, T], *, grace_s: float = 5.0, wait: Callable[[threading.Event], None] | None = None
+) -> T:
+    """`wait(done)` is how the caller's thread waits for the run (default `done.wait()`); it may do
+    other work meanwhile (e.g. ask the user a question) and must return once `done` is set."""
     box: dict[str, Any] = {}
     loop = asyncio.new_event_loop()
     ready, done = threading.Event(), threading.Event()
@@ -48,7 +52,10 @@ def run_in_worker_loop(coro: Coroutine[Any, Any, T], *, grace_s: float = 5.0) ->
     threading.Thread(target=target, name="ptc-loop", daemon=True).start()
     ready.wait()
     try:
-        done.wait()
+        if wait is None:
+            done.wait()
+        else:
+            wait(done)
     except KeyboardInterrupt:
         task = box.get("task")
         if task is not None and not loop.is_closed():

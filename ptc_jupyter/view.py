@@ -1,0 +1,245 @@
+"""The live ipywidgets view of a running `%%ptc` cell, fed by the host's events.
+
+Events only mark what changed; the widgets are redrawn at most every `interval_s` (on the loop
+the events come from), so a run of 1,000 calls sends a few updates a second, not thousands.
+All widget changes happen on that one loop's thread (ipywidgets has no locking). The root
+VBox carries the CSS class `ptc-live`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+import ipywidgets as W
+
+from .render import clip, format_bytes, format_seconds, listed_calls, preview
+from .trace import (
+    CallFinished,
+    CallStarted,
+    Event,
+    Notice,
+    RequestSent,
+    ResponseReceived,
+    Run,
+    RunFinished,
+    ScriptFinished,
+    ScriptStarted,
+    TextReceived,
+)
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+TABLE_ROWS = 60  # latest calls shown live (plus up to FAILED_ROWS earlier failed ones)
+FAILED_ROWS = 20
+CODE_CHARS = 20_000
+STREAM_CHARS = 8_000
+
+
+def highlight_python(code: str) -> str:
+    """Python as HTML with inline styles (no stylesheet needed); plain escaped text without pygments."""
+    code = clip(code, CODE_CHARS)
+    try:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import PythonLexer
+    except ImportError:
+        return f"<pre>{escape(code)}</pre>"
+    return highlight(code, PythonLexer(), HtmlFormatter(noclasses=True, nobackground=True))
+
+
+class LiveView:
+    """Widgets for one cell's run(s). Call it with each host event; `finish()` when done."""
+
+    def __init__(self, *, max_calls: int, interval_s: float = 0.25, stoppable: bool = True) -> None:
+        self.max_calls = max_calls
+        self.interval_s = interval_s
+        self.run: Run | None = None
+        self.phase = ""
+        self.on_stop: Callable[[], None] | None = None
+        self.flushes = 0
+        self._handle: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self._dirty: set[str] = set()
+        self._closed = False
+
+        self.status = W.HTML("<b>ptc</b>: starting…")
+        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger",
+                                    layout=W.Layout(width="auto"))
+        if stoppable:
+            self.stop_button.on_click(self._stop_clicked)
+        else:
+            self.stop_button.disabled = True
+            self.stop_button.tooltip = "autoawait is off: interrupt the kernel to stop the run"
+        self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="40%"))
+        self.counts = W.HTML("")
+        self.notices = W.HTML("")
+        self.approvals = W.VBox([])
+        self.script = W.HTML("")
+        self.calls = W.HTML("")
+        self.streams = W.HTML("")
+        self.answer = W.Output()
+        self.footer = W.HTML("")
+        self.widget = W.VBox([
+            W.HBox([self.status, self.stop_button]),
+            W.HBox([self.progress, self.counts]),
+            self.notices, self.approvals, self.script, self.calls, self.streams, self.answer, self.footer,
+        ])
+        self.widget.add_class("ptc-live")
+
+    # -- display ---------------------------------------------------------------------------------
+    def bundle(self) -> dict[str, Any]:
+        """What `display(..., raw=True)` shows while the run is live."""
+        return {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+                "text/plain": "ptc: running (live view)"}
+
+    # -- events ----------------------------------------------------------------------------------
+    def __call__(self, event: Event) -> None:
+        if event.run is not self.run:
+            self._switch(event.run)
+        if isinstance(event, (ScriptStarted, ScriptFinished)):
+            self._dirty.update(("script", "streams"))
+        elif isinstance(event, (CallStarted, CallFinished)):
+            self._dirty.add("calls")
+        elif isinstance(event, TextReceived):
+            self._dirty.add("answer")
+        elif isinstance(event, Notice):
+            self._dirty.add("notices")
+        elif isinstance(event, (RequestSent, ResponseReceived)):
+            self._dirty.add("footer")
+        if isinstance(event, RunFinished):
+            self._dirty.update(("answer", "notices", "footer", "calls", "streams"))
+            self.flush()
+        else:
+            self._schedule()
+
+    def _switch(self, run: Run) -> None:
+        if self.run is not None:  # --compare: the second run is the direct one
+            self.phase = f"{run.mode} run (for the comparison)"
+            self.answer.outputs = ()
+        self.run = run
+        self._dirty.update(("script", "calls", "streams", "answer", "notices", "footer"))
+
+    def _schedule(self) -> None:
+        if self._handle is not None or self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        delay = max(0.0, self._last_flush + self.interval_s - time.monotonic())
+        self._handle = loop.call_later(delay, self.flush)
+
+    def _stop_clicked(self, _button: Any) -> None:
+        self.stop_button.disabled = True
+        self.stop_button.description = "Stopping…"
+        if self.on_stop is not None:
+            self.on_stop()
+
+    # -- drawing ---------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Redraw what changed since the last flush."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        run = self.run
+        if run is None or self._closed:
+            return
+        self._last_flush = time.monotonic()
+        self.flushes += 1
+        dirty, self._dirty = self._dirty, set()
+        self._draw_status(run)
+        if "script" in dirty:
+            self.script.value = "".join(
+                f"<div><b>Script {i}</b></div>{highlight_python(s.code)}" for i, s in enumerate(run.scripts_detail, 1)
+            )
+        if "calls" in dirty:
+            self.calls.value = calls_table(run)
+        if "streams" in dirty:
+            self.streams.value = streams_html(run)
+        if "notices" in dirty:
+            self.notices.value = "".join(f"<div style='line-height:1.4'>note: {escape(n)}</div>" for n in run.notices)
+        if "answer" in dirty and run.text:
+            self.answer.outputs = ({"output_type": "display_data", "metadata": {},
+                                    "data": {"text/markdown": run.text, "text/plain": run.text}},)
+        if "footer" in dirty:
+            self.footer.value = footer_html(run)
+
+    def _draw_status(self, run: Run) -> None:
+        done = sum(1 for c in run.calls if c.done)
+        failed = len(run.errors)
+        pending = len(run.calls) - done
+        state = {"running": "running", "completed": "done", "cancelled": "cancelled", "error": "failed"}[run.status]
+        phase = f" · {escape(self.phase)}" if self.phase else ""
+        self.status.value = (f"<b>ptc</b> · {state}{phase} · {format_seconds(run.elapsed_s() if run.status == 'running' else run.wall_s)}"
+                             f" · {escape(run.backend)}")
+        self.progress.max = max(1, len(run.calls))
+        self.progress.value = done
+        self.progress.bar_style = "danger" if failed else ("success" if run.status == "completed" else "info")
+        err = f' · <span style="color:#b00020">{failed:,} failed</span>' if failed else ""
+        self.counts.value = (f"&nbsp;{done:,} done · {pending:,} pending{err} · budget {self.max_calls:,} calls")
+
+    def finish(self) -> None:
+        """Final redraw; the Stop button goes away."""
+        self._dirty.update(("script", "calls", "streams", "answer", "notices", "footer"))
+        self.flush()
+        self.stop_button.disabled = True
+        self.stop_button.layout.display = "none"
+
+    def close(self) -> None:
+        """Close every widget (after the display was replaced by the static trace)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._closed = True
+        for child in (self.answer, self.footer, self.streams, self.calls, self.script, self.approvals, self.notices,
+                      self.counts, self.progress, self.stop_button, self.status):
+            child.close()
+        for box in self.widget.children:
+            box.close()
+        self.widget.close()
+
+
+def calls_table(run: Run) -> str:
+    if not run.calls:
+        return ""
+    rows = []
+    previous = -1
+    for i, call in listed_calls(run.calls, 0, TABLE_ROWS, FAILED_ROWS):
+        if i != previous + 1:
+            rows.append(f'<tr><td colspan="6" style="opacity:.7">… {i - previous - 1:,} calls</td></tr>')
+        previous = i
+        style = ' style="color:#b00020"' if call.is_error else ""
+        status = ("✗ " if call.is_error else "") + call.status
+        took = format_seconds(call.duration_s) if call.done else "…"
+        rows.append(f"<tr{style}><td>{i + 1}</td><td><code>{escape(call.name)}</code></td>"
+                    f"<td><code>{escape(preview(call.input, 60))}</code></td><td>{escape(status)}</td>"
+                    f"<td>{took}</td><td><code>{escape(preview(call.output, 60)) if call.output else ''}</code></td></tr>")
+    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("#", "tool", "input", "status", "took", "result"))
+    # ipywidgets' HTML sets a 28 px line height (one widget row); a table wants its own
+    return (f"<div style='max-height:24em;overflow:auto;line-height:1.35'><table style='font-size:12px'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def streams_html(run: Run) -> str:
+    parts = []
+    for i, script in enumerate(run.scripts_detail, 1):
+        for label, text in (("stdout", script.stdout), ("stderr", script.stderr)):
+            if text:
+                color = "color:#b00020;" if label == "stderr" else ""
+                parts.append(f"<div>script {i} {label}</div><pre style='{color}max-height:16em;overflow:auto;"
+                             f"white-space:pre-wrap;line-height:1.35'>{escape(clip(text, STREAM_CHARS))}</pre>")
+    return "".join(parts)
+
+
+def footer_html(run: Run) -> str:
+    usage = " · ".join(f"{escape(k.replace('_', ' '))} {v:,}" for k, v in run.usage.items() if isinstance(v, int) and v)
+    parts = [f"round trips {run.requests}", f"context from tools {format_bytes(run.context_bytes)}"]
+    if usage:
+        parts.append(usage)
+    if run.container_id:
+        parts.append(f"container <code>{escape(run.container_id)}</code>")
+    return f"<div style='opacity:.75'>{' · '.join(parts)}</div>"

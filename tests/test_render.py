@@ -1,0 +1,115 @@
+"""render.py: the static bundle a finished `%%ptc` cell leaves in the notebook."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import trace_samples as samples
+
+from ptc_jupyter.render import mime_bundle, to_html, to_text, trace_json
+from ptc_jupyter.trace import MIME_TYPE, Run, Script, ToolCall
+
+
+def as_run(sample) -> Run:
+    """trace_samples builds with its own copy of trace.py; the renderers only read attributes,
+    but round-tripping through the JSON also checks the bundle is a valid trace."""
+    return Run.from_dict(sample.to_dict())
+
+
+def test_bundle_has_exactly_the_three_static_keys():
+    bundle = mime_bundle(as_run(samples.portfolio_run()))
+    assert set(bundle) == {MIME_TYPE, "text/html", "text/plain"}
+    assert "application/vnd.jupyter.widget-view+json" not in bundle
+    json.dumps(bundle)  # JSON-safe, as nbformat stores it
+
+
+def test_trace_json_round_trips_to_an_equal_run():
+    run = as_run(samples.portfolio_run())
+    again = Run.from_dict(trace_json(run))
+    assert [(c.name, c.input, c.status, c.output, c.is_error, c.caller, c.script_id) for c in again.calls] == \
+        [(c.name, c.input, c.status, c.output, c.is_error, c.caller, c.script_id) for c in run.calls]
+    assert again.scripts == run.scripts and again.text == run.text and again.comparison == run.comparison
+
+
+def test_html_escapes_every_piece_of_trace_content():
+    html = to_html(as_run(samples.xss_run()))
+    assert "<img" not in html and "<script" not in html and "onerror=\"" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_html_needs_no_javascript_and_collapses_sections():
+    html = to_html(as_run(samples.portfolio_run()))
+    assert "<script" not in html.lower() and "<style" not in html.lower()
+    assert html.startswith('<details class="ptc-trace"') and html.count("<details") >= 3
+    assert "Portfolio B has the best Sharpe ratio" in html
+
+
+def test_failed_calls_are_marked_in_html_and_text():
+    run = as_run(samples.portfolio_run())
+    html, text = to_html(run), to_text(run)
+    assert html.count('data-error="1"') == len(run.errors) == 1
+    assert "1 failed" in html and "(1 failed)" in text and "✗ error" in text
+
+
+def test_text_headline_answer_calls_and_savings():
+    text = to_text(as_run(samples.portfolio_run()))
+    first = text.splitlines()[0]
+    assert first.startswith("ptc: completed") and "4 tool calls" in first and "2 round trips" in first
+    assert "Portfolio B has the best Sharpe ratio (1.42)." in text
+    assert "PTC vs direct: requests 2 vs 11 (−82%), context 310 B vs 4.1 KB (−93%)" in text
+    assert "container container_011CZkq7Hs9" in text
+
+
+def test_thousand_call_bundle_stays_under_300_kb():
+    run = as_run(samples.big_run(1000))
+    bundle = mime_bundle(run)
+    size = len(json.dumps(bundle))
+    assert size <= 300_000, size
+    trace = bundle[MIME_TYPE]
+    assert len(trace["calls"]) == 1000  # every call stays in the JSON; only long outputs are clipped
+    assert all(len(c["output"]) < 2_100 for c in trace["calls"])
+    assert len(bundle["text/html"]) < 40_000 and len(bundle["text/plain"]) < 5_000
+    assert "calls not listed" in bundle["text/html"]
+
+
+def test_short_outputs_are_never_clipped():
+    run = Run(prompt="p", model="m", status="completed")
+    run.calls = [ToolCall(id=f"toolu_{i:05d}", name="double", input={"x": i}, caller="code_execution_20260120",
+                          script_id="srvtoolu_1", status="ok", output=str(2 * i), started_s=0.01 * i,
+                          duration_s=0.01) for i in range(1000)]
+    trace = mime_bundle(run)[MIME_TYPE]
+    assert [c["output"] for c in trace["calls"]] == [str(2 * i) for i in range(1000)]
+
+
+def test_listing_keeps_failed_calls_from_the_middle():
+    run = as_run(samples.big_run(1000))
+    html = to_html(run)
+    rows = re.findall(r"<tr[^>]*data-error=\"1\"[^>]*><td>(\d+)</td>", html)
+    assert "97" in rows and "194" in rows  # failures far from the head/tail are still listed
+
+
+@pytest.mark.parametrize("status,error", [("cancelled", None), ("error", "APIConnectionError: refused")])
+def test_unfinished_runs_say_so(status, error):
+    run = Run(prompt="p", model="m", status=status, error=error,
+              notices=["cancelled by the user; everything up to here is kept"] if status == "cancelled" else [])
+    run.scripts_detail = [Script(id="s1", code="await slow({})")]
+    run.calls = [ToolCall(id="t1", name="slow", input={}, status="cancelled", is_error=True,
+                          output="Error: cancelled by the user")]
+    text, html = to_text(run), to_html(run)
+    assert text.startswith(f"ptc: {status}") and "unfinished" in text
+    assert f"ptc: {status}" in html
+    if error:
+        assert "error: APIConnectionError: refused" in text and "APIConnectionError" in html
+
+
+def test_direct_run_is_labelled():
+    run = Run(prompt="p", model="m", mode="direct", status="completed", requests=6)
+    assert to_text(run).startswith("ptc (direct): completed")
+
+
+def test_run_repr_uses_the_bundle():
+    run = as_run(samples.portfolio_run())
+    assert set(run._repr_mimebundle_()) == {MIME_TYPE, "text/html", "text/plain"}
+    assert str(run) == to_text(run)

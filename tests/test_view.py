@@ -1,0 +1,262 @@
+"""view.py and approval.py without a kernel: the live view fed by host events, its throttling,
+the Stop button, and the ways of asking before a side-effect call."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from ptc_jupyter.approval import MainThreadAsker, WidgetApprover, deny_all
+from ptc_jupyter.tools import function_tool
+from ptc_jupyter.trace import (
+    CallFinished,
+    CallStarted,
+    Notice,
+    RequestSent,
+    ResponseReceived,
+    Run,
+    RunFinished,
+    Script,
+    ScriptFinished,
+    ScriptStarted,
+    TextReceived,
+    ToolCall,
+)
+from ptc_jupyter.view import WIDGET_VIEW, LiveView, highlight_python
+
+
+def _run() -> Run:
+    return Run(prompt="p", model="m", backend="offline-emulator")
+
+
+def _send_side_effect(to: str) -> str:
+    """Send a message. Returns 'sent'."""
+    return "sent"
+
+
+SEND = function_tool(_send_side_effect, name="send", side_effects=True, allow_code=True)
+
+
+def test_root_box_has_the_ptc_live_class_and_a_widget_view_bundle():
+    view = LiveView(max_calls=10)
+    assert "ptc-live" in view.widget._dom_classes
+    bundle = view.bundle()
+    assert bundle[WIDGET_VIEW]["model_id"] == view.widget.model_id
+    assert set(bundle) == {WIDGET_VIEW, "text/plain"}
+    view.close()
+
+
+def test_events_fill_every_part_of_the_view():
+    run = _run()
+    view = LiveView(max_calls=500)
+    run.notices.append("offline: the emulator plays Claude")  # as the host does before emitting
+    view(Notice(run, run.notices[-1]))
+    run.requests = 1
+    view(RequestSent(run, 1))
+    script = Script(id="srvtoolu_1", code="r = await double({'x': 1})\nprint(r)")
+    run.scripts_detail.append(script)
+    view(ScriptStarted(run, script))
+    ok = ToolCall(id="t1", name="double", input={"x": 1}, status="ok", output="2", duration_s=0.01)
+    bad = ToolCall(id="t2", name="double", input={"x": "<b>"}, status="error", is_error=True,
+                   output="Error: x must be an integer", duration_s=0.001)
+    running = ToolCall(id="t3", name="double", input={"x": 3}, status="running")
+    run.calls += [ok, bad, running]
+    for call in (ok, bad, running):
+        view(CallStarted(run, call))
+    view(CallFinished(run, ok))
+    view(CallFinished(run, bad))
+    script.stdout, script.stderr, script.return_code = "2\n", "warn <x>\n", 0
+    view(ScriptFinished(run, script))
+    run.text = "**Two** it is"
+    view(TextReceived(run, run.text))
+    run.usage = {"input_tokens": 120, "output_tokens": 30}
+    run.container_id = "container_abc"
+    view(ResponseReceived(run, 1, "end_turn"))
+    view.flush()
+
+    assert "offline: the emulator plays Claude" in view.notices.value
+    assert "<span" in view.script.value and "double" in view.script.value  # highlighted
+    calls = view.calls.value
+    assert "&quot;&lt;b&gt;&quot;" in calls and "<b>" not in calls.replace("<b>Script", "")  # escaped
+    assert "✗ error" in calls and "color:#b00020" in calls  # the failed call is marked
+    assert "…" in calls  # the running one has no duration yet
+    assert "2 done" in view.counts.value and "1 pending" in view.counts.value and "budget 500" in view.counts.value
+    assert "1 failed" in view.counts.value
+    assert view.progress.value == 2 and view.progress.max == 3
+    assert "warn &lt;x&gt;" in view.streams.value
+    assert view.answer.outputs[0]["data"]["text/markdown"] == "**Two** it is"
+    assert "round trips 1" in view.footer.value and "container_abc" in view.footer.value
+    assert "input tokens 120" in view.footer.value
+    view.close()
+
+
+def test_a_thousand_calls_cause_only_a_few_redraws():
+    async def main() -> LiveView:
+        run = _run()
+        view = LiveView(max_calls=2000, interval_s=0.05)
+        calls = [ToolCall(id=f"t{i}", name="double", input={"x": i}) for i in range(1000)]
+        for call in calls:
+            run.calls.append(call)
+            call.status = "running"
+            view(CallStarted(run, call))
+        for call in calls:
+            call.status, call.output, call.duration_s = "ok", "2", 0.001
+            view(CallFinished(run, call))
+            if call.id.endswith("0"):
+                await asyncio.sleep(0)  # the loop keeps turning, as it does during a run
+        await asyncio.sleep(0.12)
+        run.status = "completed"
+        view(RunFinished(run))
+        return view
+
+    view = asyncio.run(main())
+    assert view.flushes <= 5, view.flushes  # 2,000 events
+    assert "1,000 done" in view.counts.value and "0 pending" in view.counts.value
+    assert view.calls.value.count("<tr") <= 62  # a bounded table, not 1,000 rows
+    assert "… 940 calls" in view.calls.value
+    view.close()
+
+
+def test_stop_button_calls_on_stop_once_and_disables_itself():
+    view = LiveView(max_calls=1)
+    stopped = []
+    view.on_stop = lambda: stopped.append(True)
+    view.stop_button.click()
+    view.stop_button.click()  # a disabled button in the browser sends nothing; here it still fires
+    assert stopped and view.stop_button.disabled and view.stop_button.description == "Stopping…"
+    view.close()
+
+
+def test_stop_button_is_disabled_when_the_run_cannot_be_stopped_by_it():
+    view = LiveView(max_calls=1, stoppable=False)
+    assert view.stop_button.disabled and "interrupt" in view.stop_button.tooltip
+    view.close()
+
+
+def test_compare_shows_the_second_run_as_a_phase():
+    first, second = _run(), Run(prompt="p", model="m", mode="direct")
+    view = LiveView(max_calls=5)
+    view(RequestSent(first, 1))
+    view(RequestSent(second, 1))
+    view.flush()
+    assert "direct run (for the comparison)" in view.status.value
+    view.close()
+
+
+def test_highlight_is_inline_styled_and_escaped():
+    html = highlight_python("x = '<script>'  # {braces} $dollar")
+    assert "<span" in html and "style=" in html and "<script>" not in html
+    assert "$dollar" in html
+
+
+# -- approvals ----------------------------------------------------------------------------------
+
+def _call(to: str = "a") -> ToolCall:
+    return ToolCall(id=f"toolu_{to}", name="send", input={"to": to})
+
+
+def _approval_rows(view: LiveView):
+    return [row for row in view.approvals.children if "ptc-approval" in row._dom_classes]
+
+
+def test_widget_approver_waits_for_the_click():
+    view = LiveView(max_calls=5)
+    run = _run()
+    approver = WidgetApprover(view.approvals, timeout_s=5, run_of=lambda: run)
+
+    async def main() -> list[bool]:
+        first = asyncio.ensure_future(approver(_call("a"), SEND))
+        second = asyncio.ensure_future(approver(_call("b"), SEND))
+        while len(_approval_rows(view)) < 2:
+            await asyncio.sleep(0)
+        row_a, row_b = _approval_rows(view)
+        assert "&quot;a&quot;" in row_a.children[0].value and "send" in row_a.children[0].value
+        next(b for b in row_a.children[1:] if b.description == "Allow").click()
+        next(b for b in row_b.children[1:] if b.description == "Deny").click()
+        return list(await asyncio.gather(first, second))
+
+    assert asyncio.run(main()) == [True, False]
+    assert view.approvals.children == ()  # answered rows go away
+    view.close()
+
+
+def test_allow_all_approves_the_pending_and_the_rest_of_the_run():
+    view = LiveView(max_calls=5)
+    approver = WidgetApprover(view.approvals, timeout_s=5, run_of=lambda: None)
+
+    async def main() -> list[bool]:
+        pending = [asyncio.ensure_future(approver(_call(x), SEND)) for x in "ab"]
+        while len(_approval_rows(view)) < 2:
+            await asyncio.sleep(0)
+        next(b for b in _approval_rows(view)[0].children[1:] if b.description.startswith("Allow all")).click()
+        answers = list(await asyncio.gather(*pending))
+        return answers + [await approver(_call("c"), SEND)]
+
+    assert asyncio.run(main()) == [True, True, True]
+    view.close()
+
+
+def test_widget_approver_denies_with_a_note_when_nobody_answers():
+    view = LiveView(max_calls=5)
+    run = _run()
+    approver = WidgetApprover(view.approvals, timeout_s=0.05, run_of=lambda: run)
+    assert asyncio.run(approver(_call(), SEND)) is False
+    assert any("no answer within 0.05 s" in n for n in run.notices)
+    view.close()
+
+
+def test_deny_all_leaves_one_clear_note():
+    run = _run()
+    deny = deny_all(lambda: run)
+
+    async def main() -> list[bool]:
+        return [await deny(_call(x), SEND) for x in "ab"]
+
+    assert asyncio.run(main()) == [False, False]
+    assert len(run.notices) == 1 and "--yes" in run.notices[0] and "no way to ask" in run.notices[0]
+
+
+def _serve_in_worker(asker: MainThreadAsker, calls: list[ToolCall]) -> list[bool]:
+    """The fallback's shape: approvals asked on a worker loop, answered by this (main) thread."""
+    done, results = threading.Event(), []
+
+    def worker() -> None:
+        async def main() -> None:
+            try:
+                results.extend(await asyncio.gather(*[asker(c, SEND) for c in calls]))
+            finally:
+                asker.finished()
+        asyncio.run(main())
+        done.set()
+
+    threading.Thread(target=worker, daemon=True).start()
+    asker.serve(done)
+    return results
+
+
+def test_main_thread_asker_asks_one_question_at_a_time():
+    questions = []
+
+    def ask(prompt: str) -> str:
+        questions.append(prompt)
+        return "y" if '"a"' in prompt else "n"
+
+    asker = MainThreadAsker(ask)
+    assert _serve_in_worker(asker, [_call("a"), _call("b")]) == [True, False]
+    assert len(questions) == 2 and all(q.startswith("ptc: allow send(") for q in questions)
+
+
+def test_main_thread_asker_denies_when_stdin_is_not_available():
+    from IPython.core.error import StdinNotImplementedError
+
+    def ask(prompt: str) -> str:
+        raise StdinNotImplementedError("raw_input was called, but this frontend does not support input requests.")
+
+    assert _serve_in_worker(MainThreadAsker(ask), [_call("a")]) == [False]
+
+
+@pytest.mark.parametrize("answer,allowed", [("y", True), ("YES ", True), ("", False), ("no", False)])
+def test_answers_are_read_strictly(answer, allowed):
+    assert _serve_in_worker(MainThreadAsker(lambda prompt: answer), [_call()]) == [allowed]
