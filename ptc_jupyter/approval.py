@@ -42,9 +42,9 @@ def _note(run_of: Callable[[], Run | None], message: str) -> None:
 
 
 def deny_all(run_of: Callable[[], Run | None], message: str = NO_WAY_TO_ASK) -> Approver:
-    async def deny(call: ToolCall, tool: Tool) -> bool:
+    async def deny(call: ToolCall, tool: Tool) -> str:
         _note(run_of, message)
-        return False
+        return "(no way to ask for approval here; use --yes for unattended runs)"
 
     return deny
 
@@ -58,7 +58,7 @@ class WidgetApprover:
         self.allow_rest = False
         self.pending: dict[str, asyncio.Future[bool]] = {}
 
-    async def __call__(self, call: ToolCall, tool: Tool) -> bool:
+    async def __call__(self, call: ToolCall, tool: Tool) -> bool | str:
         if self.allow_rest:
             return True
         import ipywidgets as W
@@ -91,7 +91,7 @@ class WidgetApprover:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except asyncio.TimeoutError:
             _note(self.run_of, f"side-effect call {tool.name} denied: no answer within {self.timeout_s:g} s")
-            return False
+            return f"(no answer within {self.timeout_s:g} s)"
         finally:
             self.pending.pop(call.id, None)
             self.box.children = tuple(c for c in self.box.children if c is not row)

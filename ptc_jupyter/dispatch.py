@@ -24,7 +24,7 @@ DEFAULT_TOOL_TIMEOUT_S = 200.0  # under the API's ~4-minute wait for a pending p
 ERROR_TEXT_BYTES = 2_000
 DEFAULT_WORKERS = 64
 
-Approver = Callable[[ToolCall, Tool], Awaitable[bool]]
+Approver = Callable[[ToolCall, Tool], Awaitable["bool | str"]]  # True allows; False or a reason denies
 CallListener = Callable[[ToolCall], None]
 NoticeListener = Callable[[str], None]
 
@@ -101,8 +101,10 @@ class Dispatcher:
             self._finish(call, "error", error_text(str(exc)), is_error=True)
             return
         if tool.side_effects:
-            if self.approve is None or not await self.approve(call, tool):
-                self._finish(call, "denied", error_text("denied by user"), is_error=True)
+            decision = await self.approve(call, tool) if self.approve is not None else "(no way to ask for approval)"
+            if decision is not True:
+                reason = decision if isinstance(decision, str) and decision else "by user"
+                self._finish(call, "denied", error_text(f"denied {reason}"), is_error=True)
                 return
         try:
             value = await self._invoke(tool, kwargs)

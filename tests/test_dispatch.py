@@ -158,7 +158,20 @@ def test_side_effects_without_approver_are_denied():
 
     calls = [ToolCall(id="a", name="delete_all", input={})]
     run(Dispatcher(), calls, [function_tool(delete_all, side_effects=True)])
-    assert calls[0].status == "denied" and calls[0].is_error
+    assert calls[0].status == "denied" and calls[0].output == "Error: denied (no way to ask for approval)"
+
+
+def test_an_approver_may_say_why_it_denies():
+    def drop_table(name: str) -> str:
+        """Drops a table."""
+        raise AssertionError("must not run")
+
+    async def approve(call, tool):
+        return "(no answer within 120 s)"
+
+    calls = [ToolCall(id="a", name="drop_table", input={"name": "t"})]
+    run(Dispatcher(approve=approve), calls, [function_tool(drop_table, side_effects=True)])
+    assert calls[0].status == "denied" and calls[0].output == "Error: denied (no answer within 120 s)"
 
 
 def test_cancelling_a_batch_marks_unfinished_calls_cancelled():

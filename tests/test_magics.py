@@ -296,7 +296,7 @@ SEND = '```python\nprint(await send({"to": "bob"}))\n```'
 def test_side_effects_are_denied_without_a_way_to_ask_and_run_with_yes(ip):
     _, captured = ptc_cell(ip, "-o r", SEND)
     call = ip.user_ns["r"].calls[0]
-    assert call.status == "denied" and call.output == "Error: denied by user"
+    assert call.status == "denied" and call.output == "Error: denied (no way to ask for approval here; use --yes for unattended runs)"
     assert any("no way to ask" in n for n in ip.user_ns["r"].notices)
     assert "no way to ask" in final_bundle(captured)["text/plain"]
     _result, _ = ptc_cell(ip, "-o r --yes", SEND)
