@@ -87,8 +87,13 @@ def test_ptc_cell_shows_live_view_then_saved_trace(server):
             outputs = "\n".join(page.locator(".jp-Notebook .jp-OutputArea").all_inner_texts())
             raise AssertionError(f"%%ptc showed neither a live view nor a trace; outputs:\n{outputs}") from None
         assert page.evaluate("window.__ptcSeen.live"), "the trace came without a live view first"
-        if cell.locator(".ptc-live").count():
-            screenshot(page, "live-running.png")
+        # while the tools sleep, the live view already shows the script and the three running calls
+        page.wait_for_function(
+            """() => { const v = document.querySelector('.ptc-live');
+                       return v && v.innerText.includes('asyncio.gather')
+                              && (v.innerText.match(/double/g) || []).length >= 3; }""",
+            timeout=60_000)
+        screenshot(page, "live-running.png")
 
         trace = cell.locator(".jp-PtcTrace[data-render-ms]")
         trace.wait_for(timeout=120_000)
