@@ -27,7 +27,7 @@ from IPython.display import display
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, Unicode
 
-from . import api
+from . import api, session
 from ._sync import run_in_worker_loop
 from .approval import MainThreadAsker, WidgetApprover, deny_all
 from .dispatch import DEFAULT_TOOL_TIMEOUT_S, Approver
@@ -377,6 +377,7 @@ def unload_ipython_extension(shell: Any) -> None:
             shell.configurables.remove(magics)
     if state["transformer"] in shell.input_transformers_post:
         shell.input_transformers_post.remove(state["transformer"])
+    session.stop_emulator()
     if importlib.util.find_spec("ptc_jupyter.mcp") is not None:
         closing = importlib.import_module("ptc_jupyter.mcp").close_all()
         if inspect.isawaitable(closing):

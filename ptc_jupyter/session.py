@@ -53,11 +53,14 @@ def emulator_url() -> str:
 
 
 def stop_emulator() -> None:
+    """Stop the process-wide emulator (and its sandboxes); the next offline run starts a new one."""
     global _emulator
     with _emulator_lock:
-        if _emulator is not None:
-            _emulator.stop()
-            _emulator = None
+        server, _emulator = _emulator, None
+    if server is None:
+        return
+    server.stop()
+    default_session.forget_backend(EMULATOR)
 
 
 @dataclass
@@ -96,17 +99,21 @@ class Session:
         """An AsyncAnthropic bound to the running loop (HTTP connections belong to one loop)."""
         loop = asyncio.get_running_loop()
         per_loop = self._clients.setdefault(loop, {})
+        if backend.name == EMULATOR:  # keyed by URL: a restarted emulator gets fresh clients
+            url = self._emulator_url or emulator_url()
+            if url not in per_loop:
+                per_loop[url] = anthropic.AsyncAnthropic(api_key="offline-emulator", base_url=url,
+                                                         max_retries=self._max_retries)
+            return per_loop[url]
         if backend.name not in per_loop:
-            if backend.name == EMULATOR:
-                per_loop[backend.name] = anthropic.AsyncAnthropic(
-                    api_key="offline-emulator", base_url=self._emulator_url or emulator_url(),
-                    max_retries=self._max_retries,
-                )
-            else:
-                per_loop[backend.name] = anthropic.AsyncAnthropic(
-                    api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
-                )
+            per_loop[backend.name] = anthropic.AsyncAnthropic(
+                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
+            )
         return per_loop[backend.name]
+
+    def forget_backend(self, name: str) -> None:
+        """Forget the container of one backend (e.g. after its server stopped)."""
+        self.memories.pop(name, None)
 
     def forget_container(self) -> None:
         for memory in self.memories.values():

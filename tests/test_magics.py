@@ -133,6 +133,10 @@ def test_load_registers_and_unload_removes_everything(monkeypatch):
     import importlib
     import importlib.util
 
+    from ptc_jupyter import session as session_module
+
+    session_module.emulator_url()  # running, as after an offline cell
+
     closed = []
     has_mcp = importlib.util.find_spec("ptc_jupyter.mcp") is not None
     if has_mcp:
@@ -161,6 +165,7 @@ def test_load_registers_and_unload_removes_everything(monkeypatch):
     assert shell.configurables == before_configurables
     assert "PTCMagics" not in manager.registry and "MCPMagics" not in manager.registry
     assert closed == ([True] if has_mcp else [])  # the MCP connections were closed
+    assert session_module._emulator is None  # and the offline emulator with its sandboxes
     shell.run_line_magic("load_ext", "ptc_jupyter")  # and back, for the other tests
 
 
