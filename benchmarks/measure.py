@@ -1,0 +1,339 @@
+"""The measurements behind `benchmarks/run.py`. Each takes the emulator's URL and sizes; each
+returns plain numbers. Runs go through the public path (`ptc.arun` -> host -> SDK -> HTTP ->
+emulator -> dispatch -> your tools) unless a docstring says otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import httpx2
+import workloads
+from typing_extensions import Self
+
+import ptc_jupyter as ptc
+from ptc_jupyter.dispatch import Dispatcher
+from ptc_jupyter.session import Session
+from ptc_jupyter.tools import CODE_EXECUTION_CALLER, function_tool
+from ptc_jupyter.trace import Run, ToolCall
+
+
+@dataclass
+class Sizes:
+    """How big and how often. `full()` is what the README table reports; `quick()` is a smoke run."""
+
+    reps: int = 5  # repetitions of the quick measurements (plus one warm-up)
+    slow_reps: int = 3  # repetitions of the multi-second ones (sequential, CPU-bound)
+    gather_calls: int = 50
+    sleep_s: float = 0.3
+    overhead_calls: int = 1000
+    overhead_batch: int = 100
+    trace_calls: int = 1000
+    cpu_calls: int = 200
+    cpu_call_s: float = 0.05
+    dask_workers: int = 2
+
+    @classmethod
+    def full(cls) -> Sizes:
+        return cls()
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(reps=2, slow_reps=1, sleep_s=0.02, overhead_calls=200, overhead_batch=50,
+                   trace_calls=200, cpu_calls=16, cpu_call_s=0.01)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+async def close(*sessions: Session) -> None:
+    """Close the sessions' HTTP clients on this loop (before `asyncio.run` closes the loop)."""
+    for session in sessions:
+        await session.client(session.backend(True)).close()
+
+
+def check(run: Run, calls: int) -> Run:
+    """A benchmark run must have done what it claims: every call made, none failed."""
+    if run.status != "completed" or len(run.calls) != calls or run.errors:
+        first = run.errors[0].output if run.errors else run.text[-300:]
+        raise RuntimeError(f"benchmark run went wrong: status {run.status}, {len(run.calls)}/{calls} calls, "
+                           f"{len(run.errors)} errors ({first})")
+    return run
+
+
+# -- the emulator ---------------------------------------------------------------------------------
+
+class Emulator:
+    """The offline emulator in its own process (as the real API would be: its CPU is not the host's),
+    or in a thread of this process (as `ptc.run(offline=True)` starts it)."""
+
+    def __init__(self, where: str = "process") -> None:
+        self.where = where
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+        self._server: Any = None
+
+    def __enter__(self) -> Self:
+        if self.where == "thread":
+            from ptc_jupyter.emulator import EmulatorServer
+
+            self._server = EmulatorServer().start()
+            self.url = self._server.url
+        else:
+            self._proc = subprocess.Popen([sys.executable, "-m", "ptc_jupyter.emulator", "--port", "0"],
+                                          stdout=subprocess.PIPE, text=True)
+            self.url = (self._proc.stdout.readline() if self._proc.stdout else "").strip()
+            if not self.url.startswith("http"):
+                self.__exit__()
+                raise RuntimeError("the offline emulator did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.stop()
+        if self._proc is not None:
+            self._proc.terminate()  # it stops its sandboxes on SIGTERM
+            try:
+                self._proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            if self._proc.stdout:
+                self._proc.stdout.close()
+
+
+# -- HTTP time, measured apart --------------------------------------------------------------------
+
+class TimedTransport(httpx2.AsyncBaseTransport):
+    """The SDK's HTTP transport, plus a stopwatch: `seconds` is the time spent inside HTTP round trips
+    (request bytes out, server work, response bytes in, body read), i.e. what is *not* host-side."""
+
+    def __init__(self) -> None:
+        self.inner = httpx2.AsyncHTTPTransport()
+        self.seconds = 0.0
+        self.requests = 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        t0 = time.perf_counter()
+        response = await self.inner.handle_async_request(request)
+        try:
+            body = await response.aread()
+        finally:
+            await response.aclose()
+        self.seconds += time.perf_counter() - t0
+        self.requests += 1
+        return httpx2.Response(response.status_code, headers=response.headers, content=body,
+                               extensions=response.extensions, request=request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class TimedSession(Session):
+    """A Session whose offline client sends through a `TimedTransport` (same SDK, same settings)."""
+
+    def __init__(self, emulator_url: str) -> None:
+        super().__init__(emulator_url=emulator_url)
+        self.transport = TimedTransport()
+        self._timed: dict[int, anthropic.AsyncAnthropic] = {}
+
+    def client(self, backend: Any) -> anthropic.AsyncAnthropic:
+        loop = id(asyncio.get_running_loop())
+        if loop not in self._timed:
+            self._timed[loop] = anthropic.AsyncAnthropic(
+                api_key="offline-emulator", base_url=self._emulator_url, max_retries=self._max_retries,
+                http_client=anthropic.DefaultAsyncHttpxClient(transport=self.transport))
+        return self._timed[loop]
+
+
+# -- 1. gather vs sequential ----------------------------------------------------------------------
+
+async def gather_vs_sequential(url: str, sizes: Sizes) -> dict[str, Any]:
+    """50 sleeping async tools gathered by one script through the full host, vs the same 50 calls
+    dispatched one at a time by the same Dispatcher (no HTTP at all: a lower bound for any
+    sequential runner, which would also pay one model round trip per call)."""
+    workloads.SLEEP_S = sizes.sleep_s
+    tool = function_tool(workloads.slow_lookup)
+    session = Session(emulator_url=url)
+    prompt = workloads.gather_script("slow_lookup", sizes.gather_calls)
+    walls = []
+    for rep in range(sizes.reps + 1):
+        t0 = time.perf_counter()
+        run = check(await ptc.arun(prompt, tools=[tool], offline=True, session=session), sizes.gather_calls)
+        if rep:  # the first one warms up connections and the container
+            walls.append(time.perf_counter() - t0)
+    requests = run.requests
+
+    # Where the time above the tools' own sleep goes: HTTP (emulator + transport) vs host-side.
+    timed = TimedSession(url)
+    http, host = [], []
+    for rep in range(sizes.reps + 1):
+        timed.transport.seconds = 0.0
+        t0 = time.perf_counter()
+        run = check(await ptc.arun(prompt, tools=[tool], offline=True, session=timed), sizes.gather_calls)
+        wall = time.perf_counter() - t0
+        if rep:
+            span = max(c.started_s + c.duration_s for c in run.calls) - min(c.started_s for c in run.calls)
+            http.append(timed.transport.seconds)
+            host.append(wall - timed.transport.seconds - span)
+
+    sequential = []
+    for _ in range(sizes.slow_reps):
+        dispatcher = Dispatcher()
+        t0 = time.perf_counter()
+        for i in range(sizes.gather_calls):
+            call = ToolCall(id=f"toolu_seq{i}", name=tool.name, input={"i": i}, caller=CODE_EXECUTION_CALLER)
+            await dispatcher.run_batch([call], {tool.name: tool})
+            if call.is_error:
+                raise RuntimeError(f"sequential call failed: {call.output}")
+        sequential.append(time.perf_counter() - t0)
+    await close(session, timed)
+    return {
+        "gather_wall_s": median(walls),
+        "gather_requests": requests,
+        "gather_http_s": median(http),
+        "gather_host_s": median(host),
+        "sequential_wall_s": median(sequential),
+    }
+
+
+# -- 2. host-side overhead per call ---------------------------------------------------------------
+
+async def overhead(url: str, sizes: Sizes) -> dict[str, Any]:
+    """Host-side cost per programmatic call: no-op async tools, `overhead_calls` calls in batches of
+    `overhead_batch`, through the full host; (wall time - time inside HTTP round trips) / calls.
+
+    What remains is everything the kernel does: building each request (the SDK's copy and JSON
+    encoding of the history), parsing each response, the host loop, policy checks, dispatch,
+    input validation, result conversion, trace recording and event emission (a no-op listener is
+    attached, as a view would be). The tool itself does nothing (`return "ok"`)."""
+    tool = function_tool(workloads.noop)
+    session = TimedSession(url)
+    batches = sizes.overhead_calls // sizes.overhead_batch
+    prompt = workloads.batches_script("noop", batches, sizes.overhead_batch)
+    events = 0
+
+    def listener(_event: Any) -> None:
+        nonlocal events
+        events += 1
+
+    per_call_ms, http_ms = [], []
+    for rep in range(sizes.reps + 1):
+        session.transport.seconds = 0.0
+        t0 = time.perf_counter()
+        run = await ptc.arun(prompt, tools=[tool], offline=True, session=session, on_event=listener,
+                             max_calls=sizes.overhead_calls)
+        wall = time.perf_counter() - t0
+        check(run, batches * sizes.overhead_batch)
+        if rep:
+            per_call_ms.append((wall - session.transport.seconds) / len(run.calls) * 1000)
+            http_ms.append(session.transport.seconds / run.requests * 1000)
+    await close(session)
+    return {"overhead_ms_per_call": median(per_call_ms), "requests": run.requests,
+            "http_ms_per_request": median(http_ms), "calls": len(run.calls)}
+
+
+# -- 3. context and round trips, PTC vs direct ----------------------------------------------------
+
+TASKS = {
+    "stocks10": (workloads.get_stock_price, workloads.stocks_script, len(workloads.TICKERS)),
+    "servers50": (workloads.check_server_status, workloads.servers_script, len(workloads.SERVERS)),
+}
+
+
+async def context(url: str, sizes: Sizes) -> dict[str, dict[str, Any]]:
+    """The guide's two tasks, as PTC and as classic tool calling (`direct=True`): bytes of tool output
+    that entered the model's context (`Run.context_bytes`) and API round trips (`Run.requests`)."""
+    session = Session(emulator_url=url)
+    out: dict[str, dict[str, Any]] = {}
+    for task, (func, script, calls) in TASKS.items():
+        tool = function_tool(func, allowed_callers=["direct", CODE_EXECUTION_CALLER])
+        figures: dict[str, list[Any]] = {}
+        for _ in range(max(1, sizes.slow_reps)):
+            for mode, direct in (("ptc", False), ("direct", True)):
+                run = check(await ptc.arun(script(), tools=[tool], offline=True, session=session, direct=direct),
+                            calls)
+                figures.setdefault(f"context_bytes_{mode}", []).append(run.context_bytes)
+                figures.setdefault(f"requests_{mode}", []).append(run.requests)
+                figures.setdefault(f"wall_s_{mode}", []).append(run.wall_s)
+                figures[f"answer_{mode}"] = [run.text.strip()]
+        out[task] = {k: (median(v) if k.startswith("wall") else v[-1]) for k, v in figures.items()}
+        if len(set(figures["context_bytes_ptc"])) > 1 or len(set(figures["context_bytes_direct"])) > 1:
+            raise RuntimeError(f"{task}: context bytes differ between repetitions: {figures}")
+    await close(session)
+    return out
+
+
+# -- 4. the saved trace of a 1,000-call run -------------------------------------------------------
+
+async def trace_run(url: str, sizes: Sizes) -> Run:
+    tool = function_tool(workloads.check_server_status)
+    session = Session(emulator_url=url)
+    run = await ptc.arun(workloads.servers_script(sizes.trace_calls), tools=[tool], offline=True, session=session,
+                         max_calls=sizes.trace_calls)
+    await close(session)
+    return check(run, sizes.trace_calls)
+
+
+def trace_bundle(run: Run, sizes: Sizes) -> dict[str, Any]:
+    """Size of `render.mime_bundle(run)` as the kernel sends it (JSON, UTF-8, as jupyter_client
+    encodes messages), and the time to build and encode it (median)."""
+    from ptc_jupyter import render
+
+    times = []
+    for rep in range(sizes.reps + 1):
+        t0 = time.perf_counter()
+        bundle = render.mime_bundle(run)
+        encoded = json.dumps(bundle, ensure_ascii=False).encode("utf-8")
+        if rep:
+            times.append(time.perf_counter() - t0)
+    parts = {mime: len(json.dumps(data, ensure_ascii=False).encode("utf-8")) for mime, data in bundle.items()}
+    return {"bytes": len(encoded), "render_s": median(times), "calls": len(run.calls), "parts_bytes": parts,
+            "notebook_bytes": notebook_bytes(bundle),
+            "to_dict_bytes": len(json.dumps(run.to_dict(), ensure_ascii=False).encode("utf-8"))}
+
+
+def notebook_bytes(bundle: dict[str, Any]) -> int | None:
+    """What the output adds to a saved .ipynb (nbformat indents JSON), if nbformat is installed."""
+    try:
+        import nbformat
+    except ImportError:
+        return None
+    empty = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%%ptc")])
+    full = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "%%ptc", outputs=[nbformat.v4.new_output("display_data", data=bundle)])])
+    return len(nbformat.writes(full).encode("utf-8")) - len(nbformat.writes(empty).encode("utf-8"))
+
+
+# -- 5. CPU-bound tools: thread pool vs dask vs process pool --------------------------------------
+
+async def cpu_bound(url: str, sizes: Sizes, executors: dict[str, Executor | None], rounds: int) -> dict[str, float]:
+    """Median wall time of one run whose script gathers `cpu_calls` CPU-bound sync tool calls, per
+    executor. Repetitions are interleaved (threads, dask, ..., threads, dask, ...), so every executor
+    sees the same background load on a shared machine."""
+    tool = function_tool(workloads.crunch)
+    session = Session(emulator_url=url)
+    warm = workloads.crunch_script(min(sizes.cpu_calls, 4), 1000)
+    for executor in executors.values():  # first use: worker imports, pool start-up
+        check(await ptc.arun(warm, tools=[tool], offline=True, session=session, executor=executor),
+              min(sizes.cpu_calls, 4))
+    prompt = workloads.crunch_script(sizes.cpu_calls, rounds)
+    walls: dict[str, list[float]] = {name: [] for name in executors}
+    for _ in range(sizes.slow_reps):
+        for name, executor in executors.items():
+            t0 = time.perf_counter()
+            check(await ptc.arun(prompt, tools=[tool], offline=True, session=session, executor=executor,
+                                 max_calls=sizes.cpu_calls), sizes.cpu_calls)
+            walls[name].append(time.perf_counter() - t0)
+    await close(session)
+    return {name: median(values) for name, values in walls.items()}

@@ -1,0 +1,89 @@
+"""benchmarks/run.py --quick --json: a smoke run that yields every figure with a sane type.
+
+No timing is asserted here (a shared CI machine is no benchmark rig); the figures themselves are
+reported by the full run in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "run.py"
+
+SECONDS = ["gather50_wall_s", "sequential50_wall_s", "overhead_ms_per_call", "trace_1000_render_s",
+           "dask_cpu_wall_s", "threads_cpu_wall_s"]
+PER_TASK = ["context_bytes_ptc", "context_bytes_direct", "requests_ptc", "requests_direct"]
+TASKS = {"stocks10", "servers50"}
+
+
+@dataclass
+class QuickRun:
+    pid: int  # also its session id: it ran in a session of its own
+    stdout: str
+
+
+@pytest.fixture(scope="module")
+def quick_run():
+    pytest.importorskip("distributed")
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "--quick", "--json"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
+    return QuickRun(proc.pid, stdout)
+
+
+@pytest.fixture(scope="module")
+def figures(quick_run):
+    return json.loads(quick_run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_every_figure_is_there_with_a_sane_type(figures):
+    for key in SECONDS:
+        assert isinstance(figures[key], float) and figures[key] > 0, key
+    for key in PER_TASK:
+        assert set(figures[key]) == TASKS, key
+        assert all(isinstance(v, int) and v > 0 for v in figures[key].values()), key
+    assert isinstance(figures["trace_1000_bytes"], int) and figures["trace_1000_bytes"] > 0
+    assert isinstance(figures["gather50_speedup"], float)
+    assert figures["quick"] is True and figures["machine"]["cpus"] >= 1
+
+
+@pytest.mark.slow
+def test_the_counts_are_the_protocol_facts(figures):
+    """Not timings: one gathered batch is two round trips; direct mode is one per call plus the answer."""
+    assert figures["requests_ptc"] == {"stocks10": 2, "servers50": 2}
+    assert figures["requests_direct"] == {"stocks10": 11, "servers50": 51}
+    for task in TASKS:
+        assert figures["context_bytes_ptc"][task] < figures["context_bytes_direct"][task]
+    assert "3 of 50 not healthy" in figures["details"]["context"]["servers50"]["answer_ptc"]
+    assert set(figures["targets_met"]) >= {"gather50_wall_s", "overhead_ms_per_call", "dask_cpu_wall_s"}
+
+
+@pytest.mark.slow
+def test_the_table_comes_first_and_nothing_is_left_running(quick_run):
+    lines = quick_run.stdout.strip().splitlines()
+    assert lines[0].startswith("| figure |") and lines[-1].startswith("{")
+    psutil = pytest.importorskip("psutil")
+    leftovers = []
+    for proc in psutil.process_iter(["cmdline"]):  # the emulator, dask's nannies and workers, pools
+        try:
+            if os.getsid(proc.pid) == quick_run.pid and proc.status() != psutil.STATUS_ZOMBIE:
+                leftovers.append(" ".join(proc.info["cmdline"] or []))
+        except (OSError, psutil.Error):
+            pass
+    assert not leftovers, leftovers
