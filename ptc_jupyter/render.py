@@ -12,7 +12,7 @@ import json
 from html import escape
 from typing import Any
 
-from .trace import MIME_TYPE, Run, ToolCall
+from .trace import MIME_TYPE, Run, ToolCall, compact_calls
 
 #: What the whole bundle may take (as compact JSON); the trace's call outputs are clipped to fit.
 BUNDLE_BUDGET_CHARS = 295_000
@@ -264,12 +264,12 @@ def to_html(run: Run) -> str:
 
 # -- the bundle ---------------------------------------------------------------------------------
 
-def _compact_call(call: dict[str, Any]) -> dict[str, Any]:
+def _compact_call(call: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
     """Times to the millisecond; keys left out where their value is the reader's default
     (`Run.from_dict` and the labextension both fill these back in)."""
     out = {}
     for key, value in call.items():
-        if (key, value) in (("is_error", False), ("script_id", None)):
+        if key not in shared and (key, value) in (("is_error", False), ("script_id", None)):
             continue
         out[key] = round(value, 3) if isinstance(value, float) else value
     return out
@@ -288,7 +288,9 @@ def trace_json(run: Run, *, budget_chars: int = BUNDLE_BUDGET_CHARS) -> dict[str
     evenly (never below MIN_OUTPUT_CHARS) until it fits."""
     data = run.to_dict()
     data["wall_s"] = round(data["wall_s"], 3)
-    calls = data["calls"] = [_compact_call(c) for c in data["calls"]]
+    shared, calls = compact_calls(data["calls"])
+    calls = data["calls"] = [_compact_call(c, shared) for c in calls]
+    data["call_defaults"] = shared
     size = _json_chars(data)
     if calls and size > budget_chars:
         outputs = sum(_json_chars(c.get("output")) for c in calls)

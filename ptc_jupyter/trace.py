@@ -18,6 +18,9 @@ TRACE_VERSION = 1
 #: How much of one call's output a saved trace keeps (the `Run` in memory keeps it all).
 TRACE_OUTPUT_CHARS = 2_000
 
+#: Call fields that repeat across a run's calls; a compact trace states them once in `call_defaults`.
+SHARED_CALL_FIELDS = ("caller", "script_id", "status", "is_error", "request_index", "name")
+
 CallStatus = Literal["pending", "running", "ok", "error", "denied", "timeout", "rejected", "cancelled"]
 RunStatus = Literal["running", "completed", "cancelled", "error"]
 
@@ -147,7 +150,8 @@ class Run:
                 setattr(run, key, data[key])
         run.notices = list(data.get("notices", []))
         run.scripts_detail = [Script(**s) for s in data.get("scripts", [])]
-        run.calls = [ToolCall(**c) for c in data.get("calls", [])]
+        shared = data.get("call_defaults") or {}
+        run.calls = [ToolCall(**{**shared, **c}) for c in data.get("calls", [])]
         return run
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -159,6 +163,27 @@ class Run:
         from .render import to_text
 
         return to_text(self)
+
+
+def compact_calls(calls: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(call_defaults, calls without those values): each shared field's most common value, once.
+
+    A 1,000-call run repeats the same caller, script id and status on every call; stating them
+    once keeps a saved trace small. Readers rebuild a call as `{**call_defaults, **call}`.
+    """
+    defaults: dict[str, Any] = {}
+    for key in SHARED_CALL_FIELDS:
+        counts: dict[str, tuple[int, Any]] = {}
+        for call in calls:
+            if key in call:
+                tag = repr(call[key])
+                counts[tag] = (counts.get(tag, (0, None))[0] + 1, call[key])
+        if counts:
+            count, value = max(counts.values(), key=lambda item: item[0])
+            if count > 1:
+                defaults[key] = value
+    compacted = [{k: v for k, v in call.items() if not (k in defaults and v == defaults[k])} for call in calls]
+    return defaults, compacted
 
 
 # ---------------------------------------------------------------------------------------------

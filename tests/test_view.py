@@ -202,7 +202,7 @@ def test_widget_approver_denies_with_a_note_when_nobody_answers():
     view = LiveView(max_calls=5)
     run = _run()
     approver = WidgetApprover(view.approvals, timeout_s=0.05, run_of=lambda: run)
-    assert asyncio.run(approver(_call(), SEND)) is False
+    assert asyncio.run(approver(_call(), SEND)) == "(no answer within 0.05 s)"  # a denial, with its reason
     assert any("no answer within 0.05 s" in n for n in run.notices)
     view.close()
 
@@ -211,10 +211,11 @@ def test_deny_all_leaves_one_clear_note():
     run = _run()
     deny = deny_all(lambda: run)
 
-    async def main() -> list[bool]:
+    async def main() -> list[bool | str]:
         return [await deny(_call(x), SEND) for x in "ab"]
 
-    assert asyncio.run(main()) == [False, False]
+    answers = asyncio.run(main())
+    assert all(isinstance(a, str) and "no way to ask" in a for a in answers)  # denials, with the reason
     assert len(run.notices) == 1 and "--yes" in run.notices[0] and "no way to ask" in run.notices[0]
 
 

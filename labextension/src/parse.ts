@@ -40,8 +40,9 @@ function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
-function parseCall(raw: unknown, index: number): IToolCall {
-  const d = isDict(raw) ? raw : {};
+function parseCall(raw: unknown, index: number, shared: Dict): IToolCall {
+  // a compact trace states repeated fields once, in `call_defaults`
+  const d: Dict = { ...shared, ...(isDict(raw) ? raw : {}) };
   return {
     id: str(d.id, `call-${index + 1}`),
     name: str(d.name, '?'),
@@ -102,7 +103,7 @@ export function parseTrace(data: unknown): ITrace {
     error: optStr(d.error),
     text: str(d.text),
     scripts: list(d.scripts).map(parseScript),
-    calls: list(d.calls).map(parseCall),
+    calls: list(d.calls).map((c, i) => parseCall(c, i, isDict(d.call_defaults) ? d.call_defaults : {})),
     usage: isDict(d.usage) ? d.usage : {},
     requests: num(d.requests),
     containerId: optStr(d.container_id),
