@@ -13,10 +13,12 @@ Either way the cell ends with one static bundle (trace JSON + HTML + text) in it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 import inspect
 import sys
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from IPython.core.async_helpers import _asyncio_runner
@@ -239,7 +241,9 @@ class PTCMagics(Magics):
     yes = Bool(False, help="Approve side-effect calls without asking (unattended runs).").tag(config=True)
     stream = Bool(False, help="Stream responses.").tag(config=True)
     executor = AnyTrait(None, allow_none=True,
-                        help="concurrent.futures.Executor for sync tools (None: a shared thread pool).").tag(config=True)
+                        help="Executor for sync tools, or the name of a kernel variable holding one (what %config "
+                             "can store, e.g. 'cluster' for cluster = Client().get_executor(pure=False)); "
+                             "None: a shared thread pool.").tag(config=True)
     code_execution = Unicode("code_execution_20260120", help="Code-execution tool version.").tag(config=True)
     live = Bool(None, allow_none=True,
                 help="Live widget view: True/False, None = when the frontend is interactive.").tag(config=True)
@@ -251,7 +255,18 @@ class PTCMagics(Magics):
 
     def _prepare(self, line: str, cell: str) -> tuple[CellOptions, str]:
         options = parse_cell_options(self.ptc, line, self._defaults())
+        if isinstance(options.executor, str):
+            options = dataclasses.replace(options, executor=self._executor_named(options.executor))
         return options, build_prompt(cell, self.shell.user_ns)
+
+    def _executor_named(self, name: str) -> Executor:
+        """`%config` deep-copies values and executors cannot be copied, so config names a variable."""
+        value = self.shell.user_ns.get(name)
+        if value is None:
+            raise UsageError(f"ptc: executor {name!r}: no such variable in the kernel")
+        if not isinstance(value, Executor):
+            raise UsageError(f"ptc: executor {name!r} is a {type(value).__name__}, not a concurrent.futures.Executor")
+        return value
 
     @ptc_arguments
     @cell_magic

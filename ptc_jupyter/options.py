@@ -77,6 +77,8 @@ def ptc_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         argument("--yes", action="store_true", default=None,
                  help="approve every side-effect call without asking (unattended runs)"),
         argument("--stream", action="store_true", default=None, help="stream responses (long turns)"),
+        argument("--executor", metavar="NAME",
+                 help="kernel variable holding a concurrent.futures.Executor for sync tools"),
         argument("--record", metavar="PATH", help="save the API exchange to PATH (JSON lines, no key)"),
         argument("--replay", metavar="PATH", help="answer from a --record file instead of the API"),
     ]
@@ -136,7 +138,7 @@ def parse_cell_options(magic: Callable[..., Any], line: str, defaults: Mapping[s
         tools=tools,
         stream=bool(pick(args.stream, "stream")),
         code_execution=defaults.get("code_execution") or CellOptions.code_execution,
-        executor=defaults.get("executor"),
+        executor=args.executor or defaults.get("executor"),
         live=defaults.get("live"),
         approval_timeout_s=float(defaults.get("approval_timeout") or CellOptions.approval_timeout_s),
         update_interval_s=float(defaults.get("update_interval") or CellOptions.update_interval_s),

@@ -322,6 +322,29 @@ def test_defaults_come_from_config(ip):
     assert ip.user_ns["r"].calls[0].status == "ok"
 
 
+def test_executor_is_named_by_a_kernel_variable(ip):
+    ip.run_cell(
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "class CountingPool(ThreadPoolExecutor):\n"
+        "    submitted = 0\n"
+        "    def submit(self, *a, **k):\n"
+        "        CountingPool.submitted += 1\n"
+        "        return super().submit(*a, **k)\n"
+        "pool = CountingPool(2)\n"
+        "not_a_pool = 3\n")
+    ip.run_line_magic("config", "PTCMagics.executor = 'pool'")  # %config can store a name, not a pool
+    ptc_cell(ip, "-o r --yes", SEND)
+    assert ip.user_ns["r"].calls[0].output == "sent to bob" and ip.user_ns["CountingPool"].submitted == 1
+    ip.run_line_magic("config", "PTCMagics.executor = None")
+    ptc_cell(ip, "-o r --yes --executor pool", SEND)
+    assert ip.user_ns["CountingPool"].submitted == 2
+    result, captured = ptc_cell(ip, "--executor nowhere", SEND)
+    assert_usage_error(result, captured, "executor 'nowhere': no such variable")
+    result, captured = ptc_cell(ip, "--executor not_a_pool", SEND)
+    assert_usage_error(result, captured, "is a int, not a concurrent.futures.Executor")
+    ip.user_ns["pool"].shutdown()
+
+
 def test_offline_flag(ip, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-used")
     ip.run_line_magic("config", "PTCMagics.offline = None")
