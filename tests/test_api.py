@@ -171,10 +171,11 @@ def test_prompt_without_script_explains_offline_mode(session, tools):
 
 
 def test_trace_is_json_and_keeps_no_key(session, tools, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key-0000000000")
+    fake_key = "fake-test-key-not-real-0000000000"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", fake_key)
     run = ptc.run(GATHER.format(tickers=TICKERS[:2]), tools=tools, offline=True, session=session)
     text = json.dumps(run.to_dict())
-    assert "sk-ant" not in text and json.loads(text)["calls"][0]["name"] == "get_stock_price"
+    assert fake_key not in text and json.loads(text)["calls"][0]["name"] == "get_stock_price"
     restored = ptc.Run.from_dict(run.to_dict())
     assert restored.scripts == run.scripts and len(restored.calls) == 2
 
