@@ -80,6 +80,8 @@ async def arun(
         new_container=new_container, stream=stream, executor=executor,
     )
     backend = session.backend(offline)
+    if not direct:
+        await session.check_model(backend, options.model)
     host = Host(session.client(backend), backend=backend.name, memory=session.memory(backend))
     notices = [backend.notice] if backend.notice else []
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import os
 import threading
 import weakref
@@ -18,6 +19,8 @@ from typing import Any
 import anthropic
 
 from .host import ContainerMemory
+
+log = logging.getLogger(__name__)
 
 ANTHROPIC = "anthropic"
 EMULATOR = "offline-emulator"
@@ -83,6 +86,7 @@ class Session:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, anthropic.AsyncAnthropic]]
         self._clients = weakref.WeakKeyDictionary()
         self.memories: dict[str, ContainerMemory] = {}
+        self._ptc_models: set[tuple[str, str]] = set()  # (backend, model) known to support PTC
 
     def backend(self, offline: bool | None = None) -> Backend:
         if offline is None and self._api_key:
@@ -110,6 +114,28 @@ class Session:
                 api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
             )
         return per_loop[backend.name]
+
+    async def check_model(self, backend: Backend, model: str) -> None:
+        """Refuse up front, with a clear message, a model that cannot run PTC (once per model).
+
+        Uses the Models API's `capabilities.code_execution` (code that can call the request's
+        tools). When the check itself cannot be made, the run goes ahead and the API decides.
+        """
+        if (backend.name, model) in self._ptc_models:
+            return
+        try:
+            info = await self.client(backend).models.retrieve(model)
+        except anthropic.NotFoundError:
+            raise ValueError(f"model {model!r} was not found; pass model=... / --model with a model "
+                             "that supports code execution (e.g. claude-opus-5-5)") from None
+        except anthropic.APIError as exc:
+            log.debug("model check for %s skipped: %s", model, exc)
+            return
+        support = getattr(getattr(info, "capabilities", None), "code_execution", None)
+        if getattr(support, "supported", None) is False:
+            raise ValueError(f"model {model!r} cannot run programmatic tool calling (its code execution "
+                             "cannot call tools); choose another model, or direct=True / --direct")
+        self._ptc_models.add((backend.name, model))
 
     def forget_backend(self, name: str) -> None:
         """Forget the container of one backend (e.g. after its server stopped)."""

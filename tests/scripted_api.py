@@ -63,8 +63,12 @@ def api_error(status: int, message_text: str, kind: str = "invalid_request_error
 
 
 class ScriptedAPI:
-    def __init__(self, responses: list[Scripted]) -> None:
+    def __init__(self, responses: list[Scripted], *, models: dict[str, bool] | None = None) -> None:
+        """`models`: model id -> whether its code execution can call tools (PTC); others get 404.
+        None serves every model as PTC-capable."""
         self.responses = list(responses)
+        self.models = models
+        self.model_lookups: list[str] = []
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._server: uvicorn.Server | None = None
@@ -86,11 +90,22 @@ class ScriptedAPI:
             return JSONResponse(payload, status_code=status, headers={"x-should-retry": "false"})
         return JSONResponse(item, headers={"request-id": "req_test"})
 
+    async def _model(self, request: Request) -> JSONResponse:
+        model_id = request.path_params["model_id"]
+        self.model_lookups.append(model_id)
+        if self.models is not None and model_id not in self.models:
+            return JSONResponse(api_error(404, f"model: {model_id}", "not_found_error")[1], status_code=404)
+        supported = True if self.models is None else self.models[model_id]
+        return JSONResponse({"type": "model", "id": model_id, "display_name": model_id,
+                             "created_at": "2026-01-01T00:00:00Z",
+                             "capabilities": {"code_execution": {"supported": supported}}})
+
     def __enter__(self) -> ScriptedAPI:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        app = Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"])])
+        app = Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"]),
+                                Route("/v1/models/{model_id:path}", self._model, methods=["GET"])])
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="scripted-api", daemon=True)
