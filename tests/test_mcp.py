@@ -92,9 +92,10 @@ def test_many_calls_to_one_server_run_at_once(demo):
     _, registry = demo
     started = time.perf_counter()
     calls = batch(registry, *[("sleep", {"seconds": 0.5})] * 10)
-    wall_s = time.perf_counter() - started
+    print(f"10 calls of 0.5 s to one server: {time.perf_counter() - started:.2f} s")
     assert [c.output for c in calls] == ["slept"] * 10
-    assert wall_s < 1.5, f"10 calls of 0.5 s took {wall_s:.2f} s: they did not overlap"
+    first_done = min(c.started_s + c.duration_s for c in calls)
+    assert max(c.started_s for c in calls) < first_done, "the calls did not overlap"
 
 
 def test_the_connection_serves_every_loop_and_thread(demo):

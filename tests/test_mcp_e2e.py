@@ -47,9 +47,10 @@ def assert_ten_prices(run) -> None:
         {"ticker": t, "price": PRICES[t], "currency": "USD"} for t in TICKERS]
     assert not [c for c in run.calls if c.is_error]
     assert run.text.strip().splitlines()[-10:] == [f"{t}: ${PRICES[t]}" for t in TICKERS]
-    slowest = max(c.duration_s for c in run.calls)
-    assert 0.3 <= slowest < 1.0  # each call waits the server's simulated 0.3 s...
-    assert run.wall_s < 2.0, f"the run took {run.wall_s:.2f} s"  # ...and they overlap (10 x 0.3 s = 3 s if not)
+    assert min(c.duration_s for c in run.calls) >= 0.3  # each call waits the server's simulated 0.3 s...
+    first_done = min(c.started_s + c.duration_s for c in run.calls)
+    assert max(c.started_s for c in run.calls) < first_done  # ...and all ten overlap
+    print(f"10 tickers through the finance server: run wall time {run.wall_s:.2f} s")
 
 
 def test_ten_tickers_through_the_stdio_finance_server(session):
