@@ -346,12 +346,26 @@ def tools_table() -> dict[str, str]:
 PTC_CALL = "get_ipython().run_cell_magic('ptc', "
 
 
+def widgets_answer_during_cells(shell: Any) -> bool:
+    """Whether the kernel handles widget messages while an awaited cell runs (ipykernel >= 7.4
+    dispatches comm messages concurrently); older kernels queue them until the cell ends."""
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None:  # terminal IPython: no widgets to wait for
+        return True
+    try:
+        return "concurrent" in inspect.signature(kernel.dispatch_shell).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 def make_await_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
-    """Turn `%%ptc` into an awaited `ptc_async` when the kernel awaits top-level code on asyncio."""
+    """Turn `%%ptc` into an awaited `ptc_async` when the kernel awaits top-level code on asyncio
+    and answers widget clicks meanwhile (else the worker-thread path, with stdin approvals)."""
+    interactive = widgets_answer_during_cells(shell)
 
     def ptc_await_transformer(lines: list[str]) -> list[str]:
         try:  # runs for every cell: must never raise
-            if (lines and lines[0].startswith(PTC_CALL) and shell.autoawait
+            if (lines and lines[0].startswith(PTC_CALL) and interactive and shell.autoawait
                     and shell.loop_runner is _asyncio_runner):
                 return ["await " + lines[0].replace(PTC_CALL, "get_ipython().run_cell_magic('ptc_async', ", 1),
                         *lines[1:]]
