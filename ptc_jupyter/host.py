@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+import jiter
 
 from .dispatch import DEFAULT_TOOL_TIMEOUT_S, Approver, Dispatcher
 from .tools import Tool
@@ -29,6 +31,7 @@ from .trace import (
     Run,
     RunFinished,
     Script,
+    ScriptDraft,
     ScriptFinished,
     ScriptStarted,
     TextReceived,
@@ -41,6 +44,7 @@ CODE_EXECUTION_TYPES = ("code_execution_20260120", "code_execution_20260521")
 DEFAULT_MODEL = "claude-opus-5-5"
 DEFAULT_MAX_TOKENS = 8192
 DEFAULT_MAX_CALLS = 500
+DRAFT_INTERVAL_S = 0.1  # how often a streamed script being written is re-parsed for the view
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 Listener = Callable[[Event], None]
@@ -102,6 +106,18 @@ def _usage_add(total: dict[str, Any], usage: Any) -> None:
 def _is_container_error(exc: anthropic.APIStatusError) -> bool:
     message = str(getattr(exc, "message", "") or exc).lower()
     return exc.status_code in (400, 404, 410) and "container" in message and "required" not in message
+
+
+def _partial_code(partial_json: str) -> str:
+    """The `code` of a code-execution input still being streamed (the SDK's snapshot hides it)."""
+    if not partial_json:
+        return ""
+    try:
+        data = jiter.from_json(partial_json.encode(), partial_mode="trailing-strings")
+    except ValueError:
+        return ""
+    code = data.get("code") if isinstance(data, dict) else None
+    return code if isinstance(code, str) else ""
 
 
 def _block_dict(block: Any) -> dict[str, Any]:
@@ -243,8 +259,27 @@ class _Turn:
         self.emit(RequestSent(run, run.requests))
         if opts.stream:
             async with self.host.client.messages.stream(**params) as stream:
+                await self._follow_drafts(stream)
                 return await stream.get_final_message()
         return await self.host.client.messages.create(**params)
+
+    async def _follow_drafts(self, stream: Any) -> None:
+        """While a streamed response writes a script, show the code so far (ScriptDraft events)."""
+        buffers: dict[int, list[str]] = {}
+        last_emit = 0.0
+        async for event in stream:
+            kind = event.type
+            if kind == "content_block_start":
+                block = event.content_block
+                if block.type == "server_tool_use" and getattr(block, "name", None) == "code_execution":
+                    buffers[event.index] = []
+            elif kind in ("content_block_delta", "content_block_stop") and event.index in buffers:
+                if kind == "content_block_delta" and event.delta.type == "input_json_delta":
+                    buffers[event.index].append(event.delta.partial_json)
+                now = time.monotonic()
+                if kind == "content_block_stop" or now - last_emit >= DRAFT_INTERVAL_S:
+                    last_emit = now
+                    self.emit(ScriptDraft(self.run, _partial_code("".join(buffers[event.index]))))
 
     def _restart_without_container(self, exc: anthropic.APIStatusError) -> None:
         lost = self.container

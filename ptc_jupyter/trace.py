@@ -207,6 +207,11 @@ class ResponseReceived(Event):
 
 
 @dataclass
+class ScriptDraft(Event):
+    code: str  # a script Claude is still writing (streamed responses only); ScriptStarted follows
+
+
+@dataclass
 class ScriptStarted(Event):
     script: Script
 

@@ -26,6 +26,7 @@ from .trace import (
     ResponseReceived,
     Run,
     RunFinished,
+    ScriptDraft,
     ScriptFinished,
     ScriptStarted,
     TextReceived,
@@ -57,6 +58,7 @@ class LiveView:
         self.max_calls = max_calls
         self.interval_s = interval_s
         self.run: Run | None = None
+        self.draft = ""  # the script Claude is writing, while a streamed response arrives
         self.phase = ""
         self.on_stop: Callable[[], None] | None = None
         self.flushes = 0
@@ -99,7 +101,12 @@ class LiveView:
     def __call__(self, event: Event) -> None:
         if event.run is not self.run:
             self._switch(event.run)
-        if isinstance(event, (ScriptStarted, ScriptFinished)):
+        if isinstance(event, ScriptDraft):
+            self.draft = event.code
+            self._dirty.add("script")
+        elif isinstance(event, (ScriptStarted, ScriptFinished)):
+            if isinstance(event, ScriptStarted):
+                self.draft = ""
             self._dirty.update(("script", "streams"))
         elif isinstance(event, (CallStarted, CallFinished)):
             self._dirty.add("calls")
@@ -153,9 +160,12 @@ class LiveView:
         dirty, self._dirty = self._dirty, set()
         self._draw_status(run)
         if "script" in dirty:
-            self.script.value = "".join(
-                f"<div><b>Script {i}</b></div>{highlight_python(s.code)}" for i, s in enumerate(run.scripts_detail, 1)
-            )
+            scripts = [f"<div><b>Script {i}</b></div>{highlight_python(s.code)}"
+                       for i, s in enumerate(run.scripts_detail, 1)]
+            if self.draft:
+                scripts.append(f"<div><b>Script {len(scripts) + 1}</b> <i>(being written…)</i></div>"
+                               f"{highlight_python(self.draft)}")
+            self.script.value = "".join(scripts)
         if "calls" in dirty:
             self.calls.value = calls_table(run)
         if "streams" in dirty:

@@ -78,6 +78,22 @@ def test_streaming_gives_the_same_outcome(session, tools):
     assert len(run.calls) == 3 and run.requests == 2 and run.text.strip().endswith("500.0")
 
 
+def test_streaming_shows_the_script_while_it_is_written(session, tools):
+    from ptc_jupyter.trace import ScriptDraft, ScriptStarted
+
+    events = []
+    long_script = "\n".join(f"value_{i} = {i}  # a line of a longer script" for i in range(40)) + "\nprint(value_39)"
+    run = ptc.run(fenced(long_script), tools=tools, offline=True, session=session, stream=True,
+                  on_event=events.append)
+    drafts = [e.code for e in events if isinstance(e, ScriptDraft)]
+    assert drafts and drafts[-1] == run.scripts[0]  # the last draft is the whole script
+    assert run.scripts[0].strip() == long_script
+    assert all(run.scripts[0].startswith(d) for d in drafts)  # each draft is a prefix of it
+    kinds = [type(e) for e in events]
+    assert kinds.index(ScriptDraft) < kinds.index(ScriptStarted)
+    assert run.text.strip().endswith("39")
+
+
 def test_repl_state_persists_across_runs_of_a_session(session, tools):
     first = ptc.run(fenced("kept = 41\nprint('set')"), tools=tools, offline=True, session=session)
     second = ptc.run(fenced("print(kept + 1)"), tools=tools, offline=True, session=session)

@@ -19,6 +19,7 @@ from ptc_jupyter.trace import (
     Run,
     RunFinished,
     Script,
+    ScriptDraft,
     ScriptFinished,
     ScriptStarted,
     TextReceived,
@@ -261,3 +262,17 @@ def test_main_thread_asker_denies_when_stdin_is_not_available():
 @pytest.mark.parametrize("answer,allowed", [("y", True), ("YES ", True), ("", False), ("no", False)])
 def test_answers_are_read_strictly(answer, allowed):
     assert _serve_in_worker(MainThreadAsker(lambda prompt: answer), [_call()]) == [allowed]
+
+
+def test_a_script_being_written_shows_until_it_starts():
+    run = _run()
+    view = LiveView(max_calls=10)
+    view(ScriptDraft(run, "total = sum(await asyncio.gath"))
+    view.flush()
+    assert "being written" in view.script.value and "gath" in view.script.value
+    script = Script(id="srvtoolu_1", code="total = sum(await asyncio.gather(a(), b()))")
+    run.scripts_detail.append(script)
+    view(ScriptStarted(run, script))
+    view.flush()
+    assert "being written" not in view.script.value and view.script.value.count("Script 1") == 1
+    view.close()
