@@ -239,7 +239,7 @@ class PTCMagics(Magics):
     offline = Bool(None, allow_none=True, help="True: always the local emulator; None: when no API key.").tag(
         config=True)
     yes = Bool(False, help="Approve side-effect calls without asking (unattended runs).").tag(config=True)
-    stream = Bool(False, help="Stream responses.").tag(config=True)
+    stream = Bool(True, help="Stream responses (the live view shows the script while Claude writes it).").tag(config=True)
     executor = AnyTrait(None, allow_none=True,
                         help="Executor for sync tools, or the name of a kernel variable holding one (what %config "
                              "can store, e.g. 'cluster' for cluster = Client().get_executor(pure=False)); "

@@ -240,6 +240,9 @@ def test_stream_and_direct(ip, tmp_path):
     result, _ = ptc_cell(ip, f"-o r --stream --record {rec}")
     assert result.success and len(ip.user_ns["r"].calls) == 10
     assert {e["content_type"].split(";")[0] for e in recorded(rec)} == {"text/event-stream"}
+    rec_json = tmp_path / "rec-json.jsonl"
+    result, _ = ptc_cell(ip, f"-o j --no-stream --record {rec_json}")
+    assert result.success and {e["content_type"].split(";")[0] for e in recorded(rec_json)} == {"application/json"}
     result, captured = ptc_cell(ip, f"-o d --direct --record {rec}")
     run = ip.user_ns["d"]
     assert result.success and run.mode == "direct" and run.requests == 11
