@@ -68,6 +68,15 @@ def cap(text: str, max_bytes: int = DEFAULT_RESULT_BYTES) -> str:
     return kept + marker.format(kept=len(kept.encode()))
 
 
+def sanitize(text: str) -> str:
+    """Valid UTF-8 without NUL characters: lone surrogates (e.g. from a bad decode) become '?'."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return text.replace("\x00", "")
+
+
 def to_text(value: Any, max_bytes: int = DEFAULT_RESULT_BYTES) -> str:
     """What the model's script receives for a tool's return value."""
-    return cap(serialize(value), max_bytes)
+    return cap(sanitize(serialize(value)), max_bytes)

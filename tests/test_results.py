@@ -65,3 +65,10 @@ def test_cap_never_exceeds_limit_and_never_splits_characters(text, limit):
         assert out == text
     else:
         assert out.startswith(out.split("\n…[truncated")[0]) and "truncated" in out
+
+
+def test_results_are_valid_utf8_without_nul():
+    text = to_text("bad \ud800 surrogate and a \x00 NUL")
+    assert text == "bad ? surrogate and a  NUL"
+    text.encode("utf-8")
+    assert to_text({"k": "\udcff"}) == '{"k": "?"}'  # and in JSON too
