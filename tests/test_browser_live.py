@@ -72,7 +72,7 @@ def test_ptc_cell_shows_live_view_then_saved_trace(server):
         watch = PageWatch(page)
         open_notebook(page, server, "live.ipynb", kernel=True)
         page.wait_for_function(
-            "() => jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
+            "() => window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
             timeout=90_000)
         page.wait_for_selector(".jp-Notebook .jp-CodeCell >> nth=2")
         page.evaluate(WATCH)
