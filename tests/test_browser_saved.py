@@ -107,6 +107,7 @@ def test_trace_follows_dark_theme(page, server):
     light = trace.evaluate(colors)
     keyword = trace.locator("code.jp-PtcTrace-highlighted span").first
     light_keyword = keyword.evaluate("el => getComputedStyle(el).color")
+    page.wait_for_function("() => !!window.jupyterapp", timeout=30_000)  # set once the app has started
     try:
         page.evaluate("jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
         page.wait_for_selector("body[data-jp-theme-light='false']", state="attached", timeout=30_000)
