@@ -154,6 +154,11 @@ class Run:
         run.calls = [ToolCall(**{**shared, **c}) for c in data.get("calls", [])]
         return run
 
+    def __repr__(self) -> str:  # one line: a Run can hold thousands of calls
+        text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return (f"<Run {self.status} {self.mode}: {len(self.calls)} calls, {self.requests} requests, "
+                f"{self.wall_s:.2f} s, text={text!r}>")
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .render import mime_bundle
 

@@ -73,3 +73,9 @@ def test_derived_views():
     assert run.scripts == ["print(1)"] and [c.id for c in run.errors] == ["toolu_0000", "toolu_0007"]
     assert run.script("srvtoolu_1").finished and run.script("nope") is None
     assert run.calls[0].programmatic and run.calls[0].done
+
+
+def test_repr_is_one_short_line():
+    run = sample_run(1000)
+    run.wall_s = 1.5
+    assert repr(run) == "<Run completed ptc: 1000 calls, 2 requests, 1.50 s, text='answer'>"
