@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anthropic
@@ -85,7 +85,6 @@ class ContainerMemory:
     """Where a session remembers its container between runs (one per backend)."""
 
     container_id: str | None = None
-    history: list[str] = field(default_factory=list)
 
 
 def _usage_add(total: dict[str, Any], usage: Any) -> None:

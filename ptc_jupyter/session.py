@@ -141,9 +141,5 @@ class Session:
         """Forget the container of one backend (e.g. after its server stopped)."""
         self.memories.pop(name, None)
 
-    def forget_container(self) -> None:
-        for memory in self.memories.values():
-            memory.container_id = None
-
 
 default_session = Session()
