@@ -31,7 +31,7 @@ def ptc_outputs(nb) -> list[dict]:
     return [o for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%ptc") for o in c.outputs]
 
 
-@pytest.mark.parametrize("name", ["quickstart", "ptc-vs-direct"])
+@pytest.mark.parametrize("name", ["quickstart", "ptc-vs-direct", "mcp-finance"])
 def test_notebook_runs_offline_and_keeps_its_traces(name, tmp_path):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     NotebookClient(nb, timeout=90, kernel_name="python3",
