@@ -18,11 +18,9 @@ from .trace import Run, ToolCall
 last: Run | None = None  # the most recent run of this process (`ptc.last`)
 
 
-def approve_all(call: ToolCall, tool: Tool) -> Any:
-    async def yes() -> bool:
-        return True
-
-    return yes()
+async def approve_all(call: ToolCall, tool: Tool) -> bool:
+    """The approver of unattended runs (`yes=True` / `--yes`)."""
+    return True
 
 
 

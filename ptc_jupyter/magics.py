@@ -164,11 +164,8 @@ class CellRun:
             if stopped:
                 return  # the Stop button: the trace says "cancelled", the cell itself is fine
             raise _interrupted(self.options) from None
-        except RunError as exc:
-            self.finish(exc.run)
-            raise UsageError(f"ptc: the run failed: {exc}") from None
         except BaseException as exc:
-            self.finish(_failed(self.recorder.run, exc))
+            self._show_failure(exc)
             raise
         finally:
             ticker.cancel()
@@ -192,13 +189,17 @@ class CellRun:
         except KeyboardInterrupt:
             self.finish(self.recorder.run)
             raise _interrupted(self.options) from None
-        except RunError as exc:
-            self.finish(exc.run)
-            raise UsageError(f"ptc: the run failed: {exc}") from None
         except BaseException as exc:
-            self.finish(_failed(self.recorder.run, exc))
+            self._show_failure(exc)
             raise
         self.finish(run)
+
+    def _show_failure(self, exc: BaseException) -> None:
+        """Show the trace of a run that failed; an API failure becomes a one-line UsageError."""
+        if isinstance(exc, RunError):
+            self.finish(exc.run)
+            raise UsageError(f"ptc: the run failed: {exc}") from None
+        self.finish(_failed(self.recorder.run, exc))
 
 
 def _failed(run: Run | None, exc: BaseException) -> Run | None:
