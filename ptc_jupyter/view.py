@@ -9,6 +9,7 @@ VBox carries the CSS class `ptc-live`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from html import escape
@@ -39,6 +40,7 @@ CODE_CHARS = 20_000
 STREAM_CHARS = 8_000
 
 
+@functools.lru_cache(maxsize=32)  # redraws repeat the scripts already shown
 def highlight_python(code: str) -> str:
     """Python as HTML with inline styles (no stylesheet needed); plain escaped text without pygments."""
     code = clip(code, CODE_CHARS)
