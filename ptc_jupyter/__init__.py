@@ -3,37 +3,53 @@
 Claude writes one script in Anthropic's code-execution container; each call it makes to one of
 your functions comes back to the kernel, runs there (many at once), and only the script's output
 enters Claude's context. `%load_ext ptc_jupyter` for the magics; `ptc.run(...)` from plain Python.
+
+Importing is cheap: the SDK, the widgets and the emulator load with the first run that needs them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .api import acompare, arun, compare, run
-from .host import RunError
+from .errors import OptionError, RunError
+from .options import RunOptions
 from .results import to_text
-from .session import Session, default_session
 from .tools import Tool, ToolDefinitionError, ToolRegistry, registry, tool
 from .trace import MIME_TYPE, Run, Script, ToolCall
+
+if TYPE_CHECKING:  # loaded on first use, see __getattr__
+    from . import mcp
+    from .api import acompare, arun, compare, run
+    from .api import last as last
+    from .session import Session, default_session
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MIME_TYPE", "Run", "RunError", "Script", "Session", "Tool", "ToolCall", "ToolDefinitionError",
-    "ToolRegistry", "acompare", "arun", "compare", "default_session", "last", "registry", "run", "to_text", "tool",
+    "MIME_TYPE", "OptionError", "Run", "RunError", "RunOptions", "Script", "Session", "Tool", "ToolCall",
+    "ToolDefinitionError", "ToolRegistry", "acompare", "arun", "compare", "default_session", "last", "mcp",
+    "registry", "run", "to_text", "tool",
 ]
+
+_LAZY = {"run": "api", "arun": "api", "compare": "api", "acompare": "api", "last": "api",
+         "Session": "session", "default_session": "session"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "last":  # the latest Run of this process
-        from . import api
-
-        return api.last
-    if name == "mcp":  # MCP support loads on first use
-        import importlib
-
+    if name == "mcp":
         return importlib.import_module(f"{__name__}.mcp")
-    raise AttributeError(f"module 'ptc_jupyter' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ptc_jupyter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    if name != "last":  # `last` changes with every run; the others are cached here
+        globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

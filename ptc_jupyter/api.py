@@ -1,4 +1,9 @@
-"""`ptc.run` / `ptc.arun`: one prompt, the registered tools, a `Run` back. Usable without IPython."""
+"""`ptc.run` / `ptc.arun` / `ptc.compare`: one prompt, the registered tools, a `Run` back. No IPython.
+
+Keyword arguments left as None take `RunOptions`' defaults (or those of `options=`, when given):
+one definition of every setting, whichever way a run is started. The sync forms run on the one
+background loop (`background.py`), so a script's runs share one SDK client, closed at exit.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,18 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import Any
 
-from ._sync import run_sync
-from .dispatch import DEFAULT_TOOL_TIMEOUT_S, Approver
-from .host import DEFAULT_MAX_CALLS, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Host, HostOptions, Listener
+from .background import background_loop
+from .dispatch import Approver
+from .errors import OptionError
+from .host import Host, Listener
+from .options import RunOptions
 from .session import Session, default_session
 from .tools import Tool, registry
 from .trace import Run, ToolCall
+
+ToolSpec = Iterable["str | Tool | Callable[..., Any]"]
+#: `RunOptions` fields whose keyword argument here is spelled without the unit.
+KEYWORDS = {"tool_timeout_s": "tool_timeout", "approval_timeout_s": "approval_timeout"}
 
 last: Run | None = None  # the most recent run of this process (`ptc.last`)
 
@@ -21,7 +32,6 @@ last: Run | None = None  # the most recent run of this process (`ptc.last`)
 async def approve_all(call: ToolCall, tool: Tool) -> bool:
     """The approver of unattended runs (`yes=True` / `--yes`)."""
     return True
-
 
 
 async def ask_on_console(call: ToolCall, tool: Tool) -> bool:
@@ -42,48 +52,54 @@ def default_approver(yes: bool, approve: Approver | None) -> Approver | None:
 async def arun(
     prompt: str,
     *,
-    tools: Iterable[str | Tool | Callable[..., Any]] | None = None,
+    tools: ToolSpec | None = None,
     model: str | None = None,
     offline: bool | None = None,
     container: str | None = None,
+    new_container: bool | None = None,
     max_calls: int | None = None,
     tool_timeout: float | None = None,
-    direct: bool = False,
     max_tokens: int | None = None,
-    new_container: bool = False,
-    stream: bool = False,
-    code_execution: str = "code_execution_20260120",
+    direct: bool | None = None,
+    stream: bool | None = None,
+    code_execution: str | None = None,
     executor: Executor | None = None,
+    yes: bool | None = None,
+    approval_timeout: float | None = None,
+    options: RunOptions | None = None,
     approve: Approver | None = None,
-    yes: bool = False,
     on_event: Listener | None = None,
     session: Session | None = None,
 ) -> Run:
     """Send `prompt` to Claude with the code-execution tool and your tools; run the calls; return the `Run`.
 
-    Side-effect tools run only when approved: `yes=True` approves all, `approve=` decides per call,
-    otherwise a terminal asks (and without one, the call is denied).
+    `tools`: names, functions or `Tool`s (default: every registered tool). The settings are those
+    of `RunOptions` (`tool_timeout` is its `tool_timeout_s`, `approval_timeout` its
+    `approval_timeout_s`); `options=` gives a base that the keyword arguments override.
+    Side-effect tools run only when approved: `yes=True` approves all, `approve=` decides per
+    call, otherwise a terminal asks (and without one, the call is denied). `on_event` follows the
+    run live; `session` picks the backend and keeps the container (default: the process's).
     """
     global last
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("prompt must be a non-empty string")
+    try:
+        settings = RunOptions.build(
+            options, model=model, offline=offline, container=container, new_container=new_container,
+            max_calls=max_calls, tool_timeout_s=tool_timeout, max_tokens=max_tokens, direct=direct, stream=stream,
+            code_execution=code_execution, executor=executor, yes=yes, approval_timeout_s=approval_timeout,
+        )
+    except OptionError as exc:  # say it with the keyword the caller wrote
+        raise OptionError(KEYWORDS.get(exc.option, exc.option), exc.reason) from None
     session = session or default_session
     chosen = registry.select(tools)
-    options = HostOptions(
-        model=model or DEFAULT_MODEL,
-        max_tokens=max_tokens or DEFAULT_MAX_TOKENS,
-        max_calls=DEFAULT_MAX_CALLS if max_calls is None else max_calls,
-        tool_timeout_s=DEFAULT_TOOL_TIMEOUT_S if tool_timeout is None else tool_timeout,
-        direct=direct, code_execution=code_execution, container=container,
-        new_container=new_container, stream=stream, executor=executor,
-    )
-    backend = session.backend(offline)
-    if not direct:
-        await session.check_model(backend, options.model)
+    backend = session.backend(settings.offline)
+    if not settings.direct:
+        await session.check_model(backend, settings.model)
     host = Host(session.client(backend), backend=backend.name, memory=session.memory(backend))
     notices = [backend.notice] if backend.notice else []
     try:
-        result = await host.run(prompt, chosen, options, approve=default_approver(yes, approve),
+        result = await host.run(prompt, chosen, settings, approve=default_approver(settings.yes, approve),
                                 on_event=on_event, notices=notices)
     except BaseException as exc:
         partial = getattr(exc, "run", None)
@@ -94,9 +110,32 @@ async def arun(
     return result
 
 
-def run(prompt: str, **options: Any) -> Run:
-    """Synchronous `arun` (works in scripts and inside a running loop, e.g. a notebook cell)."""
-    return run_sync(arun(prompt, **options))
+def run(
+    prompt: str,
+    *,
+    tools: ToolSpec | None = None,
+    model: str | None = None,
+    offline: bool | None = None,
+    container: str | None = None,
+    new_container: bool | None = None,
+    max_calls: int | None = None,
+    tool_timeout: float | None = None,
+    max_tokens: int | None = None,
+    direct: bool | None = None,
+    stream: bool | None = None,
+    code_execution: str | None = None,
+    executor: Executor | None = None,
+    yes: bool | None = None,
+    approval_timeout: float | None = None,
+    options: RunOptions | None = None,
+    approve: Approver | None = None,
+    on_event: Listener | None = None,
+    session: Session | None = None,
+) -> Run:
+    """`arun`, waited for: works in scripts and inside a running loop (a notebook cell).
+
+    It runs on the background loop; an interrupt (Ctrl-C, the kernel's stop) cancels the run."""
+    return background_loop.run(arun(**locals()))
 
 
 def figures(run: Run) -> dict[str, Any]:
@@ -111,20 +150,25 @@ def figures(run: Run) -> dict[str, Any]:
     }
 
 
-async def acompare(prompt: str, **options: Any) -> Run:
+async def acompare(prompt: str, *, tools: ToolSpec | None = None, options: RunOptions | None = None,
+                   approve: Approver | None = None, on_event: Listener | None = None,
+                   session: Session | None = None, **settings: Any) -> Run:
     """Run `prompt` with PTC, then as classic tool calling; the PTC `Run` carries both in `.comparison`.
 
-    The tools run twice (once per mode), so keep side-effect tools out of comparisons.
+    `settings` are `arun`'s keyword settings (`model`, `max_calls`, ...). The tools run twice
+    (once per mode), so keep side-effect tools out of comparisons.
     """
-    options.pop("direct", None)
-    ptc_run = await arun(prompt, **options)
-    direct_run = await arun(prompt, direct=True, **options)
-    ptc_run.comparison = {"ptc": figures(ptc_run), "direct": figures(direct_run)}
     global last
+    if "direct" in settings:
+        raise TypeError("acompare runs both ways; leave out direct")
+    wiring = {"tools": tools, "options": options, "approve": approve, "on_event": on_event, "session": session}
+    ptc_run = await arun(prompt, **wiring, **settings)
+    direct_run = await arun(prompt, direct=True, **wiring, **settings)
+    ptc_run.comparison = {"ptc": figures(ptc_run), "direct": figures(direct_run)}
     last = ptc_run
     return ptc_run
 
 
-def compare(prompt: str, **options: Any) -> Run:
-    """Synchronous `acompare`."""
-    return run_sync(acompare(prompt, **options))
+def compare(prompt: str, **settings: Any) -> Run:
+    """`acompare`, waited for (on the background loop)."""
+    return background_loop.run(acompare(prompt, **settings))

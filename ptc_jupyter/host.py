@@ -12,14 +12,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 import jiter
 
-from .dispatch import DEFAULT_TOOL_TIMEOUT_S, Approver, Dispatcher
+from .dispatch import Approver, Dispatcher
+from .errors import RunError
+from .options import RunOptions
+from .session import ContainerMemory
 from .tools import Tool
 from .trace import (
     CallFinished,
@@ -40,51 +41,10 @@ from .trace import (
 
 log = logging.getLogger(__name__)
 
-CODE_EXECUTION_TYPES = ("code_execution_20260120", "code_execution_20260521")
-DEFAULT_MODEL = "claude-opus-5-5"
-DEFAULT_MAX_TOKENS = 8192
-DEFAULT_MAX_CALLS = 500
 DRAFT_INTERVAL_S = 0.1  # how often a streamed script being written is re-parsed for the view
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 Listener = Callable[[Event], None]
-
-
-class RunError(Exception):
-    """The API failed for good (after the SDK's retries). `.run` keeps everything recorded so far."""
-
-    def __init__(self, message: str, run: Run) -> None:
-        super().__init__(message)
-        self.run = run
-
-
-@dataclass
-class HostOptions:
-    model: str = DEFAULT_MODEL
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    max_calls: int = DEFAULT_MAX_CALLS
-    tool_timeout_s: float | None = DEFAULT_TOOL_TIMEOUT_S
-    direct: bool = False  # classic tool calling (no code execution), for comparisons
-    code_execution: str = "code_execution_20260120"
-    container: str | None = None  # resume this container; None = the session's, if any
-    new_container: bool = False
-    stream: bool = False
-    executor: Executor | None = None
-
-    def __post_init__(self) -> None:
-        if self.code_execution not in CODE_EXECUTION_TYPES:
-            raise ValueError(f"code_execution must be one of {CODE_EXECUTION_TYPES}, got {self.code_execution!r}")
-        if self.max_calls < 0:
-            raise ValueError("max_calls must be >= 0")
-        if self.tool_timeout_s is not None and self.tool_timeout_s <= 0:
-            raise ValueError("tool_timeout must be a positive number of seconds")
-
-
-@dataclass
-class ContainerMemory:
-    """Where a session remembers its container between runs (one per backend)."""
-
-    container_id: str | None = None
 
 
 def _usage_add(total: dict[str, Any], usage: Any) -> None:
@@ -142,13 +102,13 @@ class Host:
         self,
         prompt: str,
         tools: Sequence[Tool],
-        options: HostOptions | None = None,
+        options: RunOptions | None = None,
         *,
         approve: Approver | None = None,
         on_event: Listener | None = None,
         notices: Sequence[str] = (),
     ) -> Run:
-        options = options or HostOptions()
+        options = options or RunOptions()
         run = Run(prompt=prompt, model=options.model, backend=self.backend, mode="direct" if options.direct else "ptc")
         turn = _Turn(self, run, list(tools), options, approve, on_event)
         for message in notices:
@@ -159,7 +119,7 @@ class Host:
 class _Turn:
     """The state of one run: history, the scripts still awaiting their result, the call budget."""
 
-    def __init__(self, host: Host, run: Run, tools: list[Tool], options: HostOptions,
+    def __init__(self, host: Host, run: Run, tools: list[Tool], options: RunOptions,
                  approve: Approver | None, on_event: Listener | None) -> None:
         self.host, self.run, self.options, self.on_event = host, run, options, on_event
         self.tools = {t.name: t for t in tools}

@@ -1,24 +1,18 @@
 """`%load_ext ptc_jupyter`: the `%%ptc` cell magic, `%ptc_tool`, `%ptc_tools`, and their defaults.
 
-How a cell runs (see shared/kernel-mechanics.md):
-* await path: an input transformer turns a `%%ptc` cell into `await ...run_cell_magic('ptc_async', ...)`,
-  so the run is a coroutine on the kernel's own loop: widget clicks (Stop, Allow/Deny) arrive during
-  the run, and an interrupt cancels it (a 100 ms ticker keeps the loop awake so that takes < 1 s).
-* fallback (autoawait off, another loop runner, or `%%ptc` called from code): the run gets a private
-  loop in a worker thread; the main thread waits (answering approval questions through `input()`),
-  and an interrupt cancels the run there.
-Either way the cell ends with one static bundle (trace JSON + HTML + text) in its output.
+The magics parse and hand over: a cell's line becomes `CellOptions` (cell_options.py), its body a
+prompt (prompt.py), and `CellRun` (cell_run.py) runs it. Loading stays light: the SDK, the widgets
+and the emulator are imported by the first run, not by `%load_ext`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import importlib.util
+import importlib
 import inspect
 import sys
 from collections.abc import Callable
-from concurrent.futures import Executor
+from html import escape
 from typing import Any
 
 from IPython.core.async_helpers import _asyncio_runner
@@ -26,194 +20,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Any as AnyTrait
-from traitlets import Bool, Float, Int, Unicode
 
-from . import api, session
-from ._sync import run_in_worker_loop
-from .approval import MainThreadAsker, WidgetApprover, deny_all
-from .dispatch import DEFAULT_TOOL_TIMEOUT_S, Approver
-from .host import DEFAULT_MAX_CALLS, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, RunError
-from .options import CellOptions, build_prompt, parse_cell_options, ptc_arguments
-from .recording import recorded_streaming, session_for
-from .render import mime_bundle
+from .cell_options import CellOptions, config_traits, parse_cell_options, ptc_arguments
+from .prompt import PromptError, build_prompt
 from .tools import ToolDefinitionError, registry, tool
-from .trace import Event, Run
 
-TICK_S = 0.1
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """A kernel interrupt stopped the run; shown as one line (the trace above has the rest)."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback
-        return [f"RunInterrupted: {self}"]
-
-
-def _interrupted(options: CellOptions) -> RunInterrupted:
-    kept = f"{options.out} and ptc_jupyter.last" if options.out else "ptc_jupyter.last"
-    return RunInterrupted(f"ptc: the run was interrupted; the trace above and {kept} keep everything recorded so far")
-
-
-class _Recorder:
-    """Listens to the host: remembers the live Run (so an interrupted run is kept) and feeds the view."""
-
-    def __init__(self, view: Any = None) -> None:
-        self.run: Run | None = None
-        self.view = view
-
-    def __call__(self, event: Event) -> None:
-        self.run = event.run
-        if self.view is not None:
-            self.view(event)
-
-
-def _frontend(shell: Any) -> tuple[bool, bool]:
-    """(in a kernel, the frontend answers input requests). nbclient, nbval and papermill don't."""
-    kernel = getattr(shell, "kernel", None)
-    return kernel is not None, bool(getattr(kernel, "_allow_stdin", False))
-
-
-class CellRun:
-    """One `%%ptc` cell: display, approvals, the run itself, and the lasting output."""
-
-    def __init__(self, shell: Any, options: CellOptions, prompt: str, *, mode: str) -> None:
-        self.shell, self.options, self.prompt, self.mode = shell, options, prompt, mode
-        self.in_kernel, self.allow_stdin = _frontend(shell)
-        self.view: Any = None
-        self.handle: Any = None
-        live = options.live if options.live is not None else (self.in_kernel and self.allow_stdin)
-        if live and importlib.util.find_spec("ipywidgets") is not None:
-            from .view import LiveView
-
-            self.view = LiveView(max_calls=options.max_calls or DEFAULT_MAX_CALLS,
-                                 interval_s=options.update_interval_s, stoppable=mode == "await")
-        self.recorder = _Recorder(self.view)
-        self.asker: MainThreadAsker | None = None
-        self.approve = self._approver()
-
-    def _approver(self) -> Approver:
-        run_of: Callable[[], Run | None] = lambda: self.recorder.run
-        if self.options.yes:
-            return api.approve_all
-        if self.mode == "await" and self.view is not None:
-            return WidgetApprover(self.view.approvals, timeout_s=self.options.approval_timeout_s, run_of=run_of)
-        if self.mode == "thread" and self.allow_stdin:
-            self.asker = MainThreadAsker()
-            return self.asker
-        if not self.in_kernel and sys.stdin is not None and sys.stdin.isatty():
-            return api.ask_on_console
-        return deny_all(run_of)
-
-    # -- the run ---------------------------------------------------------------------------------
-    async def execute(self) -> Run:
-        o = self.options
-        stream = recorded_streaming(o.replay) if o.replay else o.stream
-        async with session_for(o.record, o.replay) as session:
-            kwargs: dict[str, Any] = {
-                "tools": list(o.tools) if o.tools is not None else None, "model": o.model, "offline": o.offline,
-                "container": o.container, "max_calls": o.max_calls, "tool_timeout": o.tool_timeout_s,
-                "max_tokens": o.max_tokens, "new_container": o.new_container, "stream": stream,
-                "code_execution": o.code_execution, "executor": o.executor, "approve": self.approve, "yes": o.yes,
-                "on_event": self.recorder, "session": session,
-            }
-            if o.compare:
-                return await api.acompare(self.prompt, **kwargs)
-            return await api.arun(self.prompt, direct=o.direct, **kwargs)
-
-    def start(self) -> None:
-        if self.view is not None:
-            self.handle = display(self.view.bundle(), raw=True, display_id=True)
-
-    def finish(self, run: Run | None) -> None:
-        """Replace the live view by the static bundle (or show it), and keep the Run."""
-        if self.view is not None:
-            self.view.finish()
-        if run is not None:
-            bundle = mime_bundle(run)
-            if self.handle is not None:
-                self.handle.update(bundle, raw=True)
-            else:
-                display(bundle, raw=True)
-            if self.options.out:
-                self.shell.user_ns[self.options.out] = run
-            api.last = run
-        elif self.handle is not None:
-            self.handle.update({"text/plain": "ptc: stopped before anything was recorded"}, raw=True)
-        if self.view is not None:
-            self.view.close()
-
-    async def play_async(self) -> None:
-        """Await path: on the kernel's loop; Stop button and interrupts cancel the run task."""
-        self.start()
-        task = asyncio.ensure_future(self.execute())
-        stopped = False
-
-        def stop() -> None:
-            nonlocal stopped
-            stopped = True
-            task.cancel()
-
-        if self.view is not None:
-            self.view.on_stop = stop
-        ticker = asyncio.ensure_future(_tick())
-        try:
-            run = await task
-        except asyncio.CancelledError:
-            self.finish(self.recorder.run)
-            if stopped:
-                return  # the Stop button: the trace says "cancelled", the cell itself is fine
-            raise _interrupted(self.options) from None
-        except BaseException as exc:
-            self._show_failure(exc)
-            raise
-        finally:
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
-        self.finish(run)
-
-    def play_sync(self) -> None:
-        """Fallback: a private loop in a worker thread; the main thread waits (and asks, if needed)."""
-        self.start()
-        asker = self.asker
-
-        async def body() -> Run:
-            try:
-                return await self.execute()
-            finally:
-                if asker is not None:
-                    asker.finished()
-
-        try:
-            run = run_in_worker_loop(body(), wait=asker.serve if asker is not None else None)
-        except KeyboardInterrupt:
-            self.finish(self.recorder.run)
-            raise _interrupted(self.options) from None
-        except BaseException as exc:
-            self._show_failure(exc)
-            raise
-        self.finish(run)
-
-    def _show_failure(self, exc: BaseException) -> None:
-        """Show the trace of a run that failed; an API failure becomes a one-line UsageError."""
-        if isinstance(exc, RunError):
-            self.finish(exc.run)
-            raise UsageError(f"ptc: the run failed: {exc}") from None
-        self.finish(_failed(self.recorder.run, exc))
-
-
-def _failed(run: Run | None, exc: BaseException) -> Run | None:
-    """A run that ended in an unexpected exception says so in its trace."""
-    if run is not None and run.status == "running":
-        run.status = "error"
-        run.error = f"{type(exc).__name__}: {exc}"
-    return run
-
-
-async def _tick() -> None:
-    """Wakes the kernel's loop every TICK_S, so ipykernel's SIGINT handler runs promptly."""
-    while True:
-        await asyncio.sleep(TICK_S)
+MCP_MAGICS = "ptc_jupyter.mcp.magics"
 
 
 def _lookup(namespace: dict[str, Any], dotted: str) -> Any:
@@ -228,46 +40,23 @@ def _lookup(namespace: dict[str, Any], dotted: str) -> Any:
     return value
 
 
+#: The `%config PTCMagics.<name>` defaults, generated from `RunOptions` (one definition per setting).
+_Configurable = type("_PTCMagicsConfig", (Magics,), config_traits())
+
+
 @magics_class
-class PTCMagics(Magics):
+class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
     """Programmatic Tool Calling magics. Defaults: `%config PTCMagics.<name> = value`."""
 
-    model = Unicode(DEFAULT_MODEL, help="Model for %%ptc runs.").tag(config=True)
-    max_tokens = Int(DEFAULT_MAX_TOKENS, help="max_tokens per request.").tag(config=True)
-    max_calls = Int(DEFAULT_MAX_CALLS, help="Budget of tool calls per run.").tag(config=True)
-    tool_timeout = Float(DEFAULT_TOOL_TIMEOUT_S, allow_none=True, help="Time limit of one tool call (s).").tag(
-        config=True)
-    offline = Bool(None, allow_none=True, help="True: always the local emulator; None: when no API key.").tag(
-        config=True)
-    yes = Bool(False, help="Approve side-effect calls without asking (unattended runs).").tag(config=True)
-    stream = Bool(True, help="Stream responses (the live view shows the script while Claude writes it).").tag(config=True)
-    executor = AnyTrait(None, allow_none=True,
-                        help="Executor for sync tools, or the name of a kernel variable holding one (what %config "
-                             "can store, e.g. 'cluster' for cluster = Client().get_executor(pure=False)); "
-                             "None: a shared thread pool.").tag(config=True)
-    code_execution = Unicode("code_execution_20260120", help="Code-execution tool version.").tag(config=True)
-    live = Bool(None, allow_none=True,
-                help="Live widget view: True/False, None = when the frontend is interactive.").tag(config=True)
-    approval_timeout = Float(120.0, help="Seconds to wait for Allow/Deny before denying.").tag(config=True)
-    update_interval = Float(0.25, help="Seconds between live view redraws.").tag(config=True)
-
-    def _defaults(self) -> dict[str, Any]:
+    def _config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.trait_names(config=True)}
 
     def _prepare(self, line: str, cell: str) -> tuple[CellOptions, str]:
-        options = parse_cell_options(self.ptc, line, self._defaults())
-        if isinstance(options.executor, str):
-            options = dataclasses.replace(options, executor=self._executor_named(options.executor))
-        return options, build_prompt(cell, self.shell.user_ns)
-
-    def _executor_named(self, name: str) -> Executor:
-        """`%config` deep-copies values and executors cannot be copied, so config names a variable."""
-        value = self.shell.user_ns.get(name)
-        if value is None:
-            raise UsageError(f"ptc: executor {name!r}: no such variable in the kernel")
-        if not isinstance(value, Executor):
-            raise UsageError(f"ptc: executor {name!r} is a {type(value).__name__}, not a concurrent.futures.Executor")
-        return value
+        options = parse_cell_options(self.ptc, line, self._config(), self.shell.user_ns)
+        try:
+            return options, build_prompt(cell, self.shell.user_ns)
+        except PromptError as exc:
+            raise UsageError(str(exc).replace("\n", " ")) from None
 
     @ptc_arguments
     @cell_magic
@@ -279,12 +68,16 @@ class PTCMagics(Magics):
         `# NBVAL_...` marker lines are dropped. Offline, the prompt's ```python block is the script.
         The cell's output is the trace; `-o VAR` (and `ptc_jupyter.last`) keep the `Run`.
         """
+        from .cell_run import CellRun
+
         options, prompt = self._prepare(line, cell)
         CellRun(self.shell, options, prompt, mode="thread").play_sync()
 
     @cell_magic
     def ptc_async(self, line: str, cell: str) -> Any:
         """Internal: what `%%ptc` becomes when the kernel can await it (returns a coroutine)."""
+        from .cell_run import CellRun
+
         options, prompt = self._prepare(line, cell)
         return CellRun(self.shell, options, prompt, mode="await").play_async()
 
@@ -325,8 +118,6 @@ class PTCMagics(Magics):
 
 
 def tools_table() -> dict[str, str]:
-    from html import escape
-
     rows = [(t.name, ", ".join(t.allowed_callers), "yes" if t.side_effects else "no",
              "kernel" if t.source == "kernel" else f"MCP server {t.source.removeprefix('mcp:')}",
              t.description.strip().splitlines()[0] if t.description.strip() else "") for t in registry]
@@ -342,7 +133,7 @@ def tools_table() -> dict[str, str]:
     return {"text/plain": text, "text/html": html}
 
 
-# -- loading ------------------------------------------------------------------------------------
+# -- choosing how a cell runs -------------------------------------------------------------------
 
 PTC_CALL = "get_ipython().run_cell_magic('ptc', "
 
@@ -361,7 +152,7 @@ def widgets_answer_during_cells(shell: Any) -> bool:
 
 def make_await_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
     """Turn `%%ptc` into an awaited `ptc_async` when the kernel awaits top-level code on asyncio
-    and answers widget clicks meanwhile (else the worker-thread path, with stdin approvals)."""
+    and answers widget clicks meanwhile (else the background-loop path, with stdin approvals)."""
     interactive = widgets_answer_during_cells(shell)
 
     def ptc_await_transformer(lines: list[str]) -> list[str]:
@@ -377,6 +168,8 @@ def make_await_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
     return ptc_await_transformer
 
 
+# -- loading ------------------------------------------------------------------------------------
+
 _loaded: dict[int, dict[str, Any]] = {}
 MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_tool", "ptc_tools", "ptc_mcp")}
 
@@ -384,9 +177,7 @@ MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_tool", "ptc_tools", "
 def load_ipython_extension(shell: Any) -> None:
     if id(shell) in _loaded:
         unload_ipython_extension(shell)
-    magics = [PTCMagics(shell=shell)]
-    if importlib.util.find_spec("ptc_jupyter.mcp_magics") is not None:
-        magics.append(importlib.import_module("ptc_jupyter.mcp_magics").MCPMagics(shell=shell))
+    magics = [PTCMagics(shell=shell), importlib.import_module(MCP_MAGICS).MCPMagics(shell=shell)]
     shell.register_magics(*magics)
     transformer = make_await_transformer(shell)
     shell.input_transformers_post.append(transformer)
@@ -407,12 +198,17 @@ def unload_ipython_extension(shell: Any) -> None:
             shell.configurables.remove(magics)
     if state["transformer"] in shell.input_transformers_post:
         shell.input_transformers_post.remove(state["transformer"])
-    session.stop_emulator()
-    if importlib.util.find_spec("ptc_jupyter.mcp") is not None:
-        closing = importlib.import_module("ptc_jupyter.mcp").close_all()
-        if inspect.isawaitable(closing):
-            try:
-                asyncio.get_running_loop()
-                asyncio.ensure_future(closing)  # on the kernel's loop, after this cell
-            except RuntimeError:
-                asyncio.run(closing)  # type: ignore[arg-type]
+    if "ptc_jupyter.session" in sys.modules:  # a run happened: stop what it started
+        sys.modules["ptc_jupyter.session"].stop_emulator()
+    if "ptc_jupyter.mcp" in sys.modules:
+        _close_mcp(sys.modules["ptc_jupyter.mcp"].close_all())
+
+
+def _close_mcp(closing: Any) -> None:
+    if not inspect.isawaitable(closing):
+        return
+    try:
+        asyncio.get_running_loop()
+        asyncio.ensure_future(closing)  # on the kernel's loop, after this cell
+    except RuntimeError:
+        asyncio.run(closing)  # type: ignore[arg-type]

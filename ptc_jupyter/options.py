@@ -1,209 +1,139 @@
-"""What a `%%ptc` line and cell body mean: the typed options of one run, and the prompt.
+"""`RunOptions`: every setting of one run, with its default and its validation, defined once.
 
-The magic only parses; the run gets a `CellOptions` and a prompt string. Every mistake here is a
-one-line `UsageError`, never a traceback.
-
-Prompt interpolation: in the prose, `{{name}}` (or `{{name.attr}}`) is replaced by `str()` of that
-kernel variable, and `\\{{name}}` keeps the braces literally. Fenced code blocks (```` ``` ```` or
-`~~~`) are never changed, so code passes through exactly as written (f-strings with `{{literal}}`,
-dict literals, `$` signs); outside them only the placeholder pattern is touched. Lines that are
-only an nbval marker (`# NBVAL_IGNORE_OUTPUT` ...) are removed from the prompt.
+`ptc.run(..., max_calls=50)`, `%%ptc --max-calls 50` and `%config PTCMagics.max_calls = 50` all
+end up here; the host reads it. Each field's metadata (`Setting`) says how the other entry points
+spell it: the magic builds its `--flags` and its `%config` traits from these fields, so adding a
+run option means adding a field here and reading it where it matters.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from typing import Any
 
-from IPython.core.error import UsageError
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-
-from .tools import registry
-
-NBVAL_LINE = re.compile(r"^[ \t]*#[ \t]*NBVAL_\w+[ \t]*(?:\r?\n|$)", re.MULTILINE)
-FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
-PLACEHOLDER = re.compile(r"(\\?)\{\{[ \t]*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)[ \t]*\}\}")
+from .constants import (
+    CODE_EXECUTION_TYPES,
+    DEFAULT_APPROVAL_TIMEOUT_S,
+    DEFAULT_CODE_EXECUTION,
+    DEFAULT_MAX_CALLS,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL,
+    DEFAULT_TOOL_TIMEOUT_S,
+)
+from .errors import OptionError
 
 
 @dataclass(frozen=True)
-class CellOptions:
-    """Everything one `%%ptc` run needs besides the prompt (line options over `%config` defaults)."""
+class Setting:
+    """How one run setting appears outside Python: its help text, `%%ptc` flag and `%config` trait."""
 
-    out: str | None = None
-    model: str | None = None
-    max_tokens: int | None = None
-    max_calls: int | None = None
-    tool_timeout_s: float | None = None
-    offline: bool | None = None
-    new_container: bool = False
-    container: str | None = None
-    direct: bool = False
-    compare: bool = False
-    record: str | None = None
-    replay: str | None = None
-    yes: bool = False
-    tools: tuple[str, ...] | None = None  # None: every registered tool
-    stream: bool = False
-    code_execution: str = "code_execution_20260120"
-    executor: Any = None
-    live: bool | None = None  # None: a live widget view when the frontend can show one
-    approval_timeout_s: float = 120.0
-    update_interval_s: float = 0.25
+    help: str
+    flag: str | None = None  # the %%ptc option; None: not settable per cell
+    off_flag: str | None = None  # for booleans: the flag that turns it off again for one cell
+    metavar: str | None = None
+    config: str | None = None  # the PTCMagics trait name; None: not configurable
+    choices: tuple[str, ...] | None = None
 
 
-def ptc_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The `%%ptc` options (decorate the magic with it, so `%%ptc?` shows them)."""
-    decorators = [
-        magic_arguments(name="%ptc"),  # the usage line then reads "%%ptc ..."
-        argument("-o", "--out", metavar="VAR", help="store the Run in this variable"),
-        argument("--model", help="model name (default: PTCMagics.model)"),
-        argument("--max-tokens", type=int, metavar="N", dest="max_tokens", help="max_tokens per request"),
-        argument("--max-calls", type=int, metavar="N", dest="max_calls",
-                 help="budget of tool calls for the run; more get an error result"),
-        argument("--tool-timeout", type=float, metavar="SECONDS", dest="tool_timeout",
-                 help="time limit of one tool call"),
-        argument("--offline", action="store_true", default=None,
-                 help="use the local emulator (the prompt's ```python block is Claude's script)"),
-        argument("--new-container", action="store_true", dest="new_container",
-                 help="start a fresh code-execution container (forget the REPL state)"),
-        argument("--container", metavar="ID", help="resume this container"),
-        argument("--direct", action="store_true", help="classic tool calling, no code execution"),
-        argument("--compare", action="store_true",
-                 help="run with PTC, then directly; the trace shows what PTC saved"),
-        argument("--tools", metavar="A,B", help="offer only these registered tools (comma separated)"),
-        argument("--yes", action="store_true", default=None,
-                 help="approve every side-effect call without asking (unattended runs)"),
-        argument("--stream", action="store_true", default=None,
-                 help="stream responses (the default: the script shows while it is written)"),
-        argument("--no-stream", action="store_false", dest="stream", help="one JSON response per request"),
-        argument("--executor", metavar="NAME",
-                 help="kernel variable holding a concurrent.futures.Executor for sync tools"),
-        argument("--record", metavar="PATH", help="save the API exchange to PATH (JSON lines, no key)"),
-        argument("--replay", metavar="PATH", help="answer from a --record file instead of the API"),
-    ]
-    for decorate in reversed(decorators):
-        func = decorate(func)
-    return func
+def setting(default: Any, help: str, **how: Any) -> Any:
+    return field(default=default, metadata={"setting": Setting(help, **how)})
 
 
-def _usage(message: str) -> UsageError:
-    return UsageError(message.replace("\n", " "))
+@dataclass(frozen=True)
+class RunOptions:
+    """How one run behaves. Frozen: derive variants with `dataclasses.replace` (validated again)."""
+
+    model: str = setting(DEFAULT_MODEL, "model name", flag="--model", config="model")
+    max_tokens: int = setting(DEFAULT_MAX_TOKENS, "max_tokens per request", flag="--max-tokens", metavar="N",
+                              config="max_tokens")
+    max_calls: int = setting(DEFAULT_MAX_CALLS, "budget of tool calls for the run; more get an error result",
+                             flag="--max-calls", metavar="N", config="max_calls")
+    tool_timeout_s: float | None = setting(DEFAULT_TOOL_TIMEOUT_S, "time limit of one tool call (seconds)",
+                                           flag="--tool-timeout", metavar="SECONDS", config="tool_timeout")
+    offline: bool | None = setting(None, "use the local emulator (None: only when there is no API key)",
+                                   flag="--offline", off_flag="--online", config="offline")
+    stream: bool = setting(True, "stream responses (the script shows while Claude writes it)",
+                           flag="--stream", off_flag="--no-stream", config="stream")
+    yes: bool = setting(False, "approve every side-effect call without asking (unattended runs)",
+                        flag="--yes", off_flag="--ask", config="yes")
+    direct: bool = setting(False, "classic tool calling, no code execution (for comparisons)", flag="--direct")
+    code_execution: str = setting(DEFAULT_CODE_EXECUTION, "code-execution tool version",
+                                  flag="--code-execution", metavar="VERSION", config="code_execution",
+                                  choices=CODE_EXECUTION_TYPES)
+    container: str | None = setting(None, "resume this container", flag="--container", metavar="ID")
+    new_container: bool = setting(False, "start a fresh code-execution container (forget the REPL state)",
+                                  flag="--new-container")
+    executor: Executor | None = setting(None, "a concurrent.futures.Executor for sync tools (None: a shared "
+                                        "thread pool); in a cell, the name of a kernel variable holding one",
+                                        flag="--executor", metavar="NAME", config="executor")
+    approval_timeout_s: float = setting(DEFAULT_APPROVAL_TIMEOUT_S, "seconds to wait for Allow/Deny before denying",
+                                        flag="--approval-timeout", metavar="SECONDS", config="approval_timeout")
+
+    def __post_init__(self) -> None:
+        _check_type(self, "model", str)
+        if not self.model.strip():
+            raise OptionError("model", "must be a model name, got an empty string")
+        _check_int(self, "max_tokens", low=1)
+        _check_int(self, "max_calls", low=0)
+        _check_seconds(self, "tool_timeout_s", allow_none=True)
+        _check_seconds(self, "approval_timeout_s", allow_none=False)
+        for name in ("offline",):
+            _check_type(self, name, (bool, type(None)))
+        for name in ("stream", "yes", "direct", "new_container"):
+            _check_type(self, name, bool)
+        if self.code_execution not in CODE_EXECUTION_TYPES:
+            raise OptionError("code_execution", f"must be one of {', '.join(CODE_EXECUTION_TYPES)}, "
+                                                f"got {self.code_execution!r}")
+        _check_type(self, "container", (str, type(None)))
+        if self.container is not None and self.new_container:
+            raise OptionError("new_container", "cannot be combined with container (pick one)")
+        if self.executor is not None and not isinstance(self.executor, Executor):
+            raise OptionError("executor", f"must be a concurrent.futures.Executor, got {type(self.executor).__name__}")
+
+    @classmethod
+    def settings(cls) -> Iterator[tuple[dataclasses.Field[Any], Setting]]:
+        """Every field with its `Setting`, in declaration order."""
+        for f in dataclasses.fields(cls):
+            yield f, f.metadata["setting"]
+
+    @classmethod
+    def build(cls, base: RunOptions | None = None, /, **values: Any) -> RunOptions:
+        """`base` (default: the defaults) with every value that is not None put in.
+
+        None means "not given" here, so explicit keyword arguments can default to None and still
+        fall back to `base`."""
+        given = {k: v for k, v in values.items() if v is not None}
+        unknown = set(given) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown run option(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(base or cls(), **given)
+
+    def config_defaults(self) -> Mapping[str, Any]:
+        """Trait name -> value, for the configurable settings."""
+        return {s.config: getattr(self, f.name) for f, s in self.settings() if s.config}
 
 
-def parse_cell_options(magic: Callable[..., Any], line: str, defaults: Mapping[str, Any]) -> CellOptions:
-    """Parse a `%%ptc` line; what the line leaves out comes from `defaults` (the traitlets)."""
-    try:
-        args = parse_argstring(magic, line)
-    except ValueError as exc:  # shlex: unbalanced quotes
-        raise _usage(f"%%ptc: cannot parse the options ({exc})") from None
-    if args.out is not None and not args.out.isidentifier():
-        raise _usage(f"%%ptc: -o/--out needs a Python variable name, got {args.out!r}")
-    for name, value, low in (("--max-tokens", args.max_tokens, 1), ("--max-calls", args.max_calls, 0)):
-        if value is not None and value < low:
-            raise _usage(f"%%ptc: {name} must be >= {low}, got {value}")
-    if args.tool_timeout is not None and not args.tool_timeout > 0:
-        raise _usage(f"%%ptc: --tool-timeout must be a positive number of seconds, got {args.tool_timeout}")
-    if args.direct and args.compare:
-        raise _usage("%%ptc: --compare already runs both ways; leave out --direct")
-    if args.record and args.replay:
-        raise _usage("%%ptc: use --record or --replay, not both")
-    if args.replay and not os.path.isfile(args.replay):
-        raise _usage(f"%%ptc: --replay file not found: {args.replay}")
-    tools = None
-    if args.tools is not None:
-        tools = tuple(t.strip() for t in args.tools.split(",") if t.strip())
-        unknown = [t for t in tools if t not in registry]
-        if unknown or not tools:
-            known = ", ".join(registry.names()) or "none registered"
-            raise _usage(f"%%ptc: unknown tool(s) {', '.join(unknown) or '(empty --tools)'}; registered: {known}")
-
-    def pick(value: Any, key: str) -> Any:
-        return defaults.get(key) if value is None else value
-
-    return CellOptions(
-        out=args.out,
-        model=pick(args.model, "model"),
-        max_tokens=pick(args.max_tokens, "max_tokens"),
-        max_calls=pick(args.max_calls, "max_calls"),
-        tool_timeout_s=pick(args.tool_timeout, "tool_timeout"),
-        offline=pick(args.offline, "offline"),
-        new_container=args.new_container,
-        container=args.container,
-        direct=args.direct,
-        compare=args.compare,
-        record=args.record,
-        replay=args.replay,
-        yes=bool(pick(args.yes, "yes")),
-        tools=tools,
-        stream=bool(pick(args.stream, "stream")),
-        code_execution=defaults.get("code_execution") or CellOptions.code_execution,
-        executor=args.executor or defaults.get("executor"),
-        live=defaults.get("live"),
-        approval_timeout_s=float(defaults.get("approval_timeout") or CellOptions.approval_timeout_s),
-        update_interval_s=float(defaults.get("update_interval") or CellOptions.update_interval_s),
-    )
+def _check_type(options: RunOptions, name: str, kind: type | tuple[type, ...]) -> None:
+    value = getattr(options, name)
+    if not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise OptionError(name, f"must be {names.replace('NoneType', 'None')}, got {value!r}")
 
 
-def strip_nbval_markers(text: str) -> str:
-    return NBVAL_LINE.sub("", text)
+def _check_int(options: RunOptions, name: str, *, low: int) -> None:
+    value = getattr(options, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OptionError(name, f"must be a whole number, got {value!r}")
+    if value < low:
+        raise OptionError(name, f"must be >= {low}, got {value}")
 
 
-def split_fences(text: str) -> list[tuple[bool, str]]:
-    """The text as (is_code, chunk) pieces; a fenced block (fence lines included) is one code piece.
-    An unclosed fence runs to the end, as in Markdown."""
-    pieces: list[tuple[bool, list[str]]] = []
-    fence: str | None = None
-    for line in text.splitlines(keepends=True):
-        match = FENCE.match(line)
-        if fence is None:
-            if match:
-                fence = match.group(1)
-                pieces.append((True, [line]))
-                continue
-            if not pieces or pieces[-1][0]:
-                pieces.append((False, []))
-            pieces[-1][1].append(line)
-        else:
-            pieces[-1][1].append(line)
-            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) \
-                    and not line.strip().strip(fence[0]):
-                fence = None
-    return [(is_code, "".join(lines)) for is_code, lines in pieces]
-
-
-def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
-    """Outside fenced code: `{{name}}` / `{{name.attr}}` -> `str()` of the kernel value;
-    `\\{{name}}` -> literal `{{name}}`. Code blocks are returned unchanged."""
-    return "".join(chunk if is_code else _fill(chunk, namespace) for is_code, chunk in split_fences(text))
-
-
-def _fill(text: str, namespace: Mapping[str, Any]) -> str:
-
-    def replace(match: re.Match[str]) -> str:
-        escaped, path = match.group(1), match.group(2)
-        if escaped:
-            return match.group(0)[1:]
-        head, *attrs = path.split(".")
-        if head not in namespace:
-            raise _usage(f"%%ptc: the prompt refers to {{{{{path}}}}} but the kernel has no variable {head!r} "
-                         f"(write \\{{{{{path}}}}} for literal braces)")
-        value = namespace[head]
-        for attr in attrs:
-            try:
-                value = getattr(value, attr)
-            except AttributeError:
-                raise _usage(f"%%ptc: cannot interpolate {{{{{path}}}}}: no attribute {attr!r}") from None
-        return str(value)
-
-    return PLACEHOLDER.sub(replace, text)
-
-
-def build_prompt(cell: str, namespace: Mapping[str, Any]) -> str:
-    """The prompt a cell body stands for: nbval markers removed, `{{...}}` filled in."""
-    prompt = interpolate(strip_nbval_markers(cell or ""), namespace).strip("\n")
-    if not prompt.strip():
-        raise _usage("%%ptc: the cell body is the prompt, and it is empty")
-    return prompt
+def _check_seconds(options: RunOptions, name: str, *, allow_none: bool) -> None:
+    value = getattr(options, name)
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise OptionError(name, f"must be a positive number of seconds, got {value!r}")

@@ -18,8 +18,8 @@ from typing import Any
 import anthropic
 import httpx2
 
-from .host import ContainerMemory
-from .session import Backend, Session, default_session
+
+from .session import Backend, ContainerMemory, Session, default_session
 
 REPLAY = "replay"
 

@@ -2,7 +2,13 @@
 
 A key in ANTHROPIC_API_KEY means the real API through the SDK (which honours ANTHROPIC_BASE_URL);
 no key, `offline=True` or PTC_JUPYTER_OFFLINE=1 means the local emulator, started once per process
-on 127.0.0.1. The container id is remembered per backend so a notebook keeps its REPL state.
+on 127.0.0.1 with a key of its own. The container id is remembered per backend so a notebook keeps
+its REPL state.
+
+SDK clients are made per event loop (an HTTP connection belongs to one loop) and closed with it:
+each client is tied to an async generator on its loop, which the loop's `shutdown_asyncgens()`
+(run by `asyncio.run` and by the background loop on exit) finalizes; `Session.aclose()` closes the
+current loop's clients at once.
 """
 
 from __future__ import annotations
@@ -13,12 +19,11 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
 import anthropic
-
-from .host import ContainerMemory
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +46,8 @@ def offline_requested(offline: bool | None = None) -> bool:
     return not os.environ.get("ANTHROPIC_API_KEY")
 
 
-def emulator_url() -> str:
-    """Start the process-wide emulator on first use; it stops when the process exits."""
+def process_emulator() -> Any:
+    """The process-wide emulator, started on first use; it stops when the process exits."""
     global _emulator
     with _emulator_lock:
         if _emulator is None:
@@ -52,7 +57,11 @@ def emulator_url() -> str:
             server.start()
             atexit.register(server.stop)
             _emulator = server
-        return _emulator.url
+        return _emulator
+
+
+def emulator_url() -> str:
+    return process_emulator().url
 
 
 def stop_emulator() -> None:
@@ -67,6 +76,13 @@ def stop_emulator() -> None:
 
 
 @dataclass
+class ContainerMemory:
+    """Where a session remembers its container between runs (one per backend)."""
+
+    container_id: str | None = None
+
+
+@dataclass
 class Backend:
     name: str
     notice: str | None = None
@@ -76,14 +92,16 @@ class Session:
     """Backend choice, one SDK client per event loop, and the container memory of each backend."""
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, max_retries: int = 2,
-                 emulator_url: str | None = None) -> None:
-        """`api_key`/`base_url` default to the SDK's environment variables; `emulator_url` points offline
-        runs at a given emulator instead of the process-wide one."""
+                 emulator: Any = None, emulator_url: str | None = None, emulator_key: str | None = None) -> None:
+        """`api_key`/`base_url` default to the SDK's environment variables. Offline runs go to the
+        process-wide emulator, or to `emulator` (an `EmulatorServer`), or to `emulator_url` with its
+        `emulator_key` (one started with `python -m ptc_jupyter.emulator`)."""
         self._api_key = api_key
         self._base_url = base_url
-        self._emulator_url = emulator_url
+        self._emulator_url = emulator.url if emulator is not None else emulator_url
+        self._emulator_key = emulator.api_key if emulator is not None else emulator_key
         self._max_retries = max_retries
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, anthropic.AsyncAnthropic]]
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients]
         self._clients = weakref.WeakKeyDictionary()
         self.memories: dict[str, ContainerMemory] = {}
         self._ptc_models: set[tuple[str, str]] = set()  # (backend, model) known to support PTC
@@ -102,18 +120,27 @@ class Session:
     def client(self, backend: Backend) -> anthropic.AsyncAnthropic:
         """An AsyncAnthropic bound to the running loop (HTTP connections belong to one loop)."""
         loop = asyncio.get_running_loop()
-        per_loop = self._clients.setdefault(loop, {})
+        per_loop = self._clients.get(loop)
+        if per_loop is None:
+            per_loop = self._clients[loop] = _LoopClients()
         if backend.name == EMULATOR:  # keyed by URL: a restarted emulator gets fresh clients
-            url = self._emulator_url or emulator_url()
-            if url not in per_loop:
-                per_loop[url] = anthropic.AsyncAnthropic(api_key="offline-emulator", base_url=url,
-                                                         max_retries=self._max_retries)
-            return per_loop[url]
-        if backend.name not in per_loop:
-            per_loop[backend.name] = anthropic.AsyncAnthropic(
-                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
-            )
-        return per_loop[backend.name]
+            url, key = self._emulator_address()
+            return per_loop.get(url, lambda: anthropic.AsyncAnthropic(api_key=key, base_url=url,
+                                                                      max_retries=self._max_retries))
+        return per_loop.get(backend.name, lambda: anthropic.AsyncAnthropic(
+            api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries))
+
+    def _emulator_address(self) -> tuple[str, str]:
+        if self._emulator_url:
+            return self._emulator_url, self._emulator_key or os.environ.get("PTC_EMULATOR_KEY", "")
+        server = process_emulator()
+        return server.url, server.api_key
+
+    async def aclose(self) -> None:
+        """Close the SDK clients of the running loop (they are made again when needed)."""
+        per_loop = self._clients.pop(asyncio.get_running_loop(), None)
+        if per_loop is not None:
+            await per_loop.aclose()
 
     async def check_model(self, backend: Backend, model: str) -> None:
         """Refuse up front, with a clear message, a model that cannot run PTC (once per model).
@@ -140,6 +167,34 @@ class Session:
     def forget_backend(self, name: str) -> None:
         """Forget the container of one backend (e.g. after its server stopped)."""
         self.memories.pop(name, None)
+
+
+class _LoopClients:
+    """The clients of one event loop, closed when that loop shuts its async generators down."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, anthropic.AsyncAnthropic] = {}
+        self._closer: AsyncGenerator[None, None] | None = None
+
+    def get(self, key: str, make: Any) -> anthropic.AsyncAnthropic:
+        client = self.clients.get(key)
+        if client is None:
+            client = self.clients[key] = make()
+            if self._closer is None:
+                self._closer = self._close_at_shutdown()
+                asyncio.ensure_future(anext(self._closer))  # registers it with the loop
+        return client
+
+    async def _close_at_shutdown(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:  # the loop's shutdown_asyncgens() (or garbage collection) gets here
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        clients, self.clients = list(self.clients.values()), {}
+        for client in clients:
+            await client.close()
 
 
 default_session = Session()

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
-from anthropic.lib.tools import beta_async_tool, beta_tool
 
+from .constants import CALLER_VALUES, CODE_EXECUTION_CALLER, TOOL_NAME_PATTERN
 from .results import DEFAULT_RESULT_BYTES, to_text
 
 __all__ = [
@@ -31,9 +31,7 @@ __all__ = [
     "to_text",
 ]
 
-CODE_EXECUTION_CALLER = "code_execution_20260120"
-CALLER_VALUES = ("direct", "code_execution_20250825", "code_execution_20260120", "code_execution_20260521")
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+NAME_PATTERN = re.compile(TOOL_NAME_PATTERN)
 
 
 class ToolDefinitionError(ValueError):
@@ -214,6 +212,8 @@ def function_tool(
     check_name(name)
     _check_function(func, name)
     is_async = inspect.iscoroutinefunction(func)
+    from anthropic.lib.tools import beta_async_tool, beta_tool  # the SDK loads with the first tool
+
     make = beta_async_tool if is_async else beta_tool
     try:
         validate = _signature_validator(func)

@@ -2,3 +2,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # test helpers such as scripted_api
+
+import pytest
+
+from ptc_jupyter.tools import registry
+
+
+@pytest.fixture
+def clean_registry():
+    """The process-wide tool registry, empty for one test and restored after it (public API only)."""
+    saved = list(registry)
+    registry.clear()
+    yield registry
+    registry.clear()
+    for tool in saved:
+        registry.add(tool)

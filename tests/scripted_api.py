@@ -12,7 +12,6 @@ import copy
 import itertools
 import socket
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +61,18 @@ def api_error(status: int, message_text: str, kind: str = "invalid_request_error
     return status, {"type": "error", "error": {"type": kind, "message": message_text}, "request_id": "req_test"}
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that says when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
+
+
 class ScriptedAPI:
     def __init__(self, responses: list[Scripted], *, models: dict[str, bool] | None = None) -> None:
         """`models`: model id -> whether its code execution can call tools (PTC); others get 404.
@@ -101,20 +112,18 @@ class ScriptedAPI:
                              "capabilities": {"code_execution": {"supported": supported}}})
 
     def __enter__(self) -> ScriptedAPI:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        sock = socket.socket()  # bound here and handed to uvicorn: no window for another process to take the port
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
         app = Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"]),
                                 Route("/v1/models/{model_id:path}", self._model, methods=["GET"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="scripted-api", daemon=True)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        self._server = _Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name="scripted-api",
+                                        daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("scripted API did not start")
-            time.sleep(0.01)
+        if not self._server.ready.wait(10):
+            raise RuntimeError("scripted API did not start")
         self.url = f"http://127.0.0.1:{port}"
         return self
 

@@ -7,7 +7,10 @@ import asyncio
 import anthropic
 import pytest
 
-from ptc_jupyter.host import ContainerMemory, Host, HostOptions, RunError
+from ptc_jupyter.errors import RunError
+from ptc_jupyter.host import Host
+from ptc_jupyter.options import RunOptions
+from ptc_jupyter.session import ContainerMemory
 from ptc_jupyter.tools import function_tool
 from ptc_jupyter.trace import CallFinished, Notice, RunFinished, ScriptFinished, ScriptStarted
 from scripted_api import (
@@ -42,6 +45,11 @@ async def slow() -> str:
 
 
 TOOLS = [function_tool(price), function_tool(notify, allowed_callers=["direct"]), function_tool(slow)]
+JSON = RunOptions(stream=False)  # the scripted API answers with JSON, not SSE
+
+
+def options(**values):
+    return RunOptions.build(JSON, **values)
 
 
 @pytest.fixture(autouse=True)
@@ -53,10 +61,8 @@ def play(responses, options=None, memory=None, tools=TOOLS, events=None):
     with ScriptedAPI(responses) as api:
         client = anthropic.AsyncAnthropic(api_key="test-key", base_url=api.url, max_retries=0)
         host = Host(client, memory=memory)
-        try:
-            run = asyncio.run(host.run("the prompt", tools, options, on_event=events.append if events is not None else None))
-        finally:
-            pass
+        listener = events.append if events is not None else None
+        run = asyncio.run(host.run("the prompt", tools, options or JSON, on_event=listener))
     return run, api.requests
 
 
@@ -173,9 +179,9 @@ def test_container_is_reused_across_runs_of_one_memory():
     play(gather_turn("container_keep"), memory=memory)
     _, requests = play(gather_turn("container_keep"), memory=memory)
     assert requests[0]["container"] == "container_keep"
-    _, requests = play(gather_turn("container_x"), memory=memory, options=HostOptions(new_container=True))
+    _, requests = play(gather_turn("container_x"), memory=memory, options=options(new_container=True))
     assert "container" not in requests[0]
-    _, requests = play(gather_turn("container_y"), options=HostOptions(container="container_given"))
+    _, requests = play(gather_turn("container_y"), options=options(container="container_given"))
     assert requests[0]["container"] == "container_given"
 
 
@@ -183,7 +189,7 @@ def test_max_calls_budget():
     blocks = [script_block("...")] + [tool_use(f"toolu_{i}", "price", {"ticker": f"T{i}"}) for i in range(5)]
     first = message(blocks, "tool_use", container="c")
     final = message([script_result(""), {"type": "text", "text": "ok"}], container="c")
-    run, requests = play([first, final], options=HostOptions(max_calls=3))
+    run, requests = play([first, final], options=options(max_calls=3))
     assert [c.status for c in run.calls] == ["ok"] * 3 + ["rejected"] * 2
     assert "call budget exhausted" in run.calls[4].output and len(executed) == 3
     assert any("max_calls (3) reached" in n for n in run.notices)
@@ -192,7 +198,7 @@ def test_max_calls_budget():
 def test_tool_timeout_is_an_error_result():
     first = message([script_block("..."), tool_use("toolu_1", "slow", {})], "tool_use", container="c")
     final = message([script_result(""), {"type": "text", "text": "gave up"}], container="c")
-    run, _ = play([first, final], options=HostOptions(tool_timeout_s=0.2))
+    run, _ = play([first, final], options=options(tool_timeout_s=0.2))
     assert run.calls[0].status == "timeout" and run.calls[0].output == "Error: tool 'slow' timed out after 0.2 s"
 
 
@@ -221,7 +227,7 @@ def test_api_errors_raise_run_error_keeping_the_run():
 
 
 def test_direct_mode_sends_no_code_execution_tool():
-    _, requests = play([message([{"type": "text", "text": "hi"}])], options=HostOptions(direct=True),
+    _, requests = play([message([{"type": "text", "text": "hi"}])], options=options(direct=True),
                        memory=ContainerMemory(container_id="c_old"))
     assert [t["name"] for t in requests[0]["tools"]] == ["price", "notify", "slow"]
     assert all(t["allowed_callers"] == ["direct"] for t in requests[0]["tools"])
@@ -230,10 +236,10 @@ def test_direct_mode_sends_no_code_execution_tool():
 
 def test_newer_code_execution_version_is_configurable():
     _, requests = play([message([{"type": "text", "text": "hi"}])],
-                       options=HostOptions(code_execution="code_execution_20260521"))
+                       options=options(code_execution="code_execution_20260521"))
     assert requests[0]["tools"][0]["type"] == "code_execution_20260521"
-    with pytest.raises(ValueError, match="code_execution must be one of"):
-        HostOptions(code_execution="code_execution_20250825")
+    with pytest.raises(ValueError, match="code_execution: must be one of"):
+        RunOptions(code_execution="code_execution_20250825")
 
 
 def test_cancelling_keeps_what_was_recorded():
@@ -243,9 +249,15 @@ def test_cancelling_keeps_what_was_recorded():
 
     async def main(url):
         client = anthropic.AsyncAnthropic(api_key="k", base_url=url, max_retries=0)
-        task = asyncio.ensure_future(Host(client).run("p", TOOLS, on_event=events.append))
-        while not any(isinstance(e, CallFinished) and e.call.name == "price" for e in events):
-            await asyncio.sleep(0.01)
+        price_done = asyncio.Event()
+
+        def listen(event):
+            events.append(event)
+            if isinstance(event, CallFinished) and event.call.name == "price":
+                price_done.set()
+
+        task = asyncio.ensure_future(Host(client).run("p", TOOLS, JSON, on_event=listen))
+        await asyncio.wait_for(price_done.wait(), 10)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -263,7 +275,7 @@ def test_event_listener_failure_does_not_break_the_run(caplog):
 
     with ScriptedAPI(gather_turn()) as api:
         client = anthropic.AsyncAnthropic(api_key="k", base_url=api.url, max_retries=0)
-        run = asyncio.run(Host(client).run("p", TOOLS, on_event=broken))
+        run = asyncio.run(Host(client).run("p", TOOLS, JSON, on_event=broken))
     assert run.status == "completed" and "view bug" in caplog.text
 
 

@@ -71,7 +71,7 @@ def _set_config(shell, values: dict) -> None:
 @pytest.fixture(scope="module")
 def ip():
     shell = InteractiveShell.instance()
-    saved_tools = dict(registry._tools)
+    saved_tools = list(registry)
     saved_config = dict(shell.config.get("PTCMagics", {}))
     shell.run_line_magic("load_ext", "ptc_jupyter")
     _set_config(shell, {"offline": True})
@@ -81,7 +81,8 @@ def ip():
     shell.run_line_magic("unload_ext", "ptc_jupyter")
     shell.config["PTCMagics"] = Config(saved_config)
     registry.clear()
-    registry._tools.update(saved_tools)
+    for saved in saved_tools:
+        registry.add(saved)
 
 
 @pytest.fixture(autouse=True)
@@ -491,12 +492,7 @@ def test_ptc_tools_shows_the_registry_as_a_table(ip):
         registry.remove("read_file")
 
 
-def test_ptc_tools_with_an_empty_registry(ip):
-    saved = dict(registry._tools)
-    registry.clear()
-    try:
-        with capture_output() as captured:
-            ip.run_line_magic("ptc_tools", "")
-        assert "no tools registered" in captured.outputs[0].data["text/plain"]
-    finally:
-        registry._tools.update(saved)
+def test_ptc_tools_with_an_empty_registry(ip, clean_registry):
+    with capture_output() as captured:
+        ip.run_line_magic("ptc_tools", "")
+    assert "no tools registered" in captured.outputs[0].data["text/plain"]

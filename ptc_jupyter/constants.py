@@ -1,0 +1,26 @@
+"""The API's names and limits this package relies on, stated once (shared/ptc-protocol.md).
+
+The offline emulator keeps its own copy on purpose: it is an independent reference of the API.
+"""
+
+from __future__ import annotations
+
+#: Code-execution tool versions that let code call the request's tools (PTC). The newest is last.
+CODE_EXECUTION_TYPES = ("code_execution_20260120", "code_execution_20260521")
+DEFAULT_CODE_EXECUTION = CODE_EXECUTION_TYPES[0]
+
+#: The caller tag of a programmatic call. Responses always carry this one, whichever version the
+#: request declared, and either value in `allowed_callers` admits calls from either version.
+CODE_EXECUTION_CALLER = CODE_EXECUTION_TYPES[0]
+#: Every value `allowed_callers` accepts.
+CALLER_VALUES = ("direct", "code_execution_20250825", *CODE_EXECUTION_TYPES)
+
+DEFAULT_MODEL = "claude-opus-5-5"
+DEFAULT_MAX_TOKENS = 8192
+DEFAULT_MAX_CALLS = 500
+#: Per-call limit, under the API's ~4-minute (270 s) wait for a pending programmatic call.
+DEFAULT_TOOL_TIMEOUT_S = 200.0
+DEFAULT_APPROVAL_TIMEOUT_S = 120.0
+
+#: Tool names the API accepts.
+TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,128}$"

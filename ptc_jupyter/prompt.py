@@ -1,0 +1,84 @@
+"""The prompt a `%%ptc` cell body stands for.
+
+In the prose, `{{name}}` (or `{{name.attr}}`) is replaced by `str()` of that kernel variable, and
+`\\{{name}}` keeps the braces literally. Fenced code blocks (```` ``` ```` or `~~~`) are never changed,
+so code passes through exactly as written (f-strings with `{{literal}}`, dict literals, `$` signs);
+outside them only the placeholder pattern is touched. Lines that are only an nbval marker
+(`# NBVAL_IGNORE_OUTPUT` ...) are removed. No `str.format`: prompts are full of braces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+NBVAL_LINE = re.compile(r"^[ \t]*#[ \t]*NBVAL_\w+[ \t]*(?:\r?\n|$)", re.MULTILINE)
+FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
+PLACEHOLDER = re.compile(r"(\\?)\{\{[ \t]*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)[ \t]*\}\}")
+
+
+class PromptError(ValueError):
+    """The cell body cannot become a prompt (empty, or a placeholder without a variable)."""
+
+
+def strip_nbval_markers(text: str) -> str:
+    return NBVAL_LINE.sub("", text)
+
+
+def split_fences(text: str) -> list[tuple[bool, str]]:
+    """The text as (is_code, chunk) pieces; a fenced block (fence lines included) is one code piece.
+    An unclosed fence runs to the end, as in Markdown."""
+    pieces: list[tuple[bool, list[str]]] = []
+    fence: str | None = None
+    for line in text.splitlines(keepends=True):
+        match = FENCE.match(line)
+        if fence is None:
+            if match:
+                fence = match.group(1)
+                pieces.append((True, [line]))
+                continue
+            if not pieces or pieces[-1][0]:
+                pieces.append((False, []))
+            pieces[-1][1].append(line)
+        else:
+            pieces[-1][1].append(line)
+            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) \
+                    and not line.strip().strip(fence[0]):
+                fence = None
+    return [(is_code, "".join(lines)) for is_code, lines in pieces]
+
+
+def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
+    """Outside fenced code: `{{name}}` / `{{name.attr}}` -> `str()` of the kernel value;
+    `\\{{name}}` -> literal `{{name}}`. Code blocks are returned unchanged."""
+    return "".join(chunk if is_code else _fill(chunk, namespace) for is_code, chunk in split_fences(text))
+
+
+def _fill(text: str, namespace: Mapping[str, Any]) -> str:
+
+    def replace(match: re.Match[str]) -> str:
+        escaped, path = match.group(1), match.group(2)
+        if escaped:
+            return match.group(0)[1:]
+        head, *attrs = path.split(".")
+        if head not in namespace:
+            raise PromptError(f"%%ptc: the prompt refers to {{{{{path}}}}} but the kernel has no variable {head!r} "
+                         f"(write \\{{{{{path}}}}} for literal braces)")
+        value = namespace[head]
+        for attr in attrs:
+            try:
+                value = getattr(value, attr)
+            except AttributeError:
+                raise PromptError(f"%%ptc: cannot interpolate {{{{{path}}}}}: no attribute {attr!r}") from None
+        return str(value)
+
+    return PLACEHOLDER.sub(replace, text)
+
+
+def build_prompt(cell: str, namespace: Mapping[str, Any]) -> str:
+    """The prompt a cell body stands for: nbval markers removed, `{{...}}` filled in."""
+    prompt = interpolate(strip_nbval_markers(cell or ""), namespace).strip("\n")
+    if not prompt.strip():
+        raise PromptError("%%ptc: the cell body is the prompt, and it is empty")
+    return prompt
