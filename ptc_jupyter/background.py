@@ -81,9 +81,15 @@ class LoopThread:
         if self.in_thread():
             coro.close()
             raise RuntimeError("blocking call on the background loop thread itself (use the async form)")
-        future = self.submit(coro)
         done = threading.Event()
-        future.add_done_callback(lambda _f: done.set())
+
+        async def until_done() -> T:
+            try:
+                return await coro
+            finally:  # set once the coroutine's own finally blocks ran, cancelled or not
+                done.set()
+
+        future = self.submit(until_done())
         try:
             if wait is not None:
                 wait(done)
