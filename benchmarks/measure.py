@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -84,10 +86,12 @@ class Emulator:
         self._server: Any = None
 
     def __enter__(self) -> Self:
+        # the emulator's key, for the server (a child inherits it) and for Session(emulator_url=...)
+        self.api_key = os.environ.setdefault("PTC_EMULATOR_KEY", secrets.token_urlsafe(24))
         if self.where == "thread":
-            from ptc_jupyter.emulator import EmulatorServer
+            from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
 
-            self._server = EmulatorServer().start()
+            self._server = EmulatorServer(EmulatorConfig(api_key=self.api_key)).start()
             self.url = self._server.url
         else:
             self._proc = subprocess.Popen([sys.executable, "-m", "ptc_jupyter.emulator", "--port", "0"],
@@ -150,8 +154,9 @@ class TimedSession(Session):
     def client(self, backend: Any) -> anthropic.AsyncAnthropic:
         loop = id(asyncio.get_running_loop())
         if loop not in self._timed:
+            url, key = self._emulator_address()
             self._timed[loop] = anthropic.AsyncAnthropic(
-                api_key="offline-emulator", base_url=self._emulator_url, max_retries=self._max_retries,
+                api_key=key, base_url=url, max_retries=self._max_retries,
                 http_client=anthropic.DefaultAsyncHttpxClient(transport=self.transport))
         return self._timed[loop]
 

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +34,6 @@ class QuickRun:
 
 @pytest.fixture(scope="module")
 def quick_run():
-    pytest.importorskip("distributed")
     proc = subprocess.Popen([sys.executable, str(SCRIPT), "--quick", "--json"], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -78,7 +78,6 @@ def test_the_counts_are_the_protocol_facts(figures):
 def test_the_table_comes_first_and_nothing_is_left_running(quick_run):
     lines = quick_run.stdout.strip().splitlines()
     assert lines[0].startswith("| figure |") and lines[-1].startswith("{")
-    psutil = pytest.importorskip("psutil")
     leftovers = []
     for proc in psutil.process_iter(["cmdline"]):  # the emulator, dask's nannies and workers, pools
         try:
