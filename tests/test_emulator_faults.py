@@ -8,7 +8,8 @@ import pytest
 
 from ptc_jupyter.emulator import EmulatorServer
 from ptc_jupyter.emulator.faults import FaultQueue, parse_fault
-from ptc_jupyter.emulator.testing import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results
+
+from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results
 
 TOOLS = [CODE_EXECUTION, ptc_tool("get")]
 GATHER3 = "import asyncio\nprint(await asyncio.gather(get(i=1), get(i=2), get(i=3)))"
@@ -21,7 +22,7 @@ def server():
 
 
 def make_client(server, **kw):
-    return anthropic.Anthropic(base_url=server.url, api_key="offline-test", **kw)
+    return anthropic.Anthropic(base_url=server.url, api_key=server.api_key, **kw)
 
 
 def create(client, messages, **kw):
@@ -76,9 +77,10 @@ def test_429_beyond_the_retries_raises(server):
 
 
 def test_faults_can_be_queued_over_http(server):
-    response = httpx2.post(server.url + "/_emulator/faults", json={"faults": [{"kind": "refusal"}]})
+    key = {"x-api-key": server.api_key}
+    response = httpx2.post(server.url + "/_emulator/faults", json={"faults": [{"kind": "refusal"}]}, headers=key)
     assert response.status_code == 200 and response.json()["queued"] == [{"kind": "refusal"}]
-    bad = httpx2.post(server.url + "/_emulator/faults", json={"faults": [{"kind": "nope"}]})
+    bad = httpx2.post(server.url + "/_emulator/faults", json={"faults": [{"kind": "nope"}]}, headers=key)
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
     _m, r = first(make_client(server))
     assert r.stop_reason == "refusal"

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from ptc_jupyter.emulator import rules
-from ptc_jupyter.emulator.testing import CODE_EXECUTION, ptc_tool
 from ptc_jupyter.emulator.wire import ApiError
+
+from emulator_helpers import CODE_EXECUTION, ptc_tool
 
 CALLER = {"type": "code_execution_20260120", "tool_id": "srvtoolu_1"}
 

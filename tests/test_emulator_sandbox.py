@@ -7,7 +7,8 @@ import asyncio
 import psutil
 
 from ptc_jupyter.emulator.sandbox import SandboxPool
-from ptc_jupyter.emulator.testing import wait_until
+
+from emulator_helpers import wait_until
 
 
 def dead(proc: psutil.Process) -> bool:

@@ -7,8 +7,6 @@ import asyncio
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -18,7 +16,8 @@ import psutil
 import pytest
 
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer, start_emulator
-from ptc_jupyter.emulator.testing import CODE_EXECUTION, ptc_tool, script_prompt, tool_results, wait_until
+
+from emulator_helpers import CODE_EXECUTION, CliEmulator, ptc_tool, script_prompt, tool_results, wait_until
 
 TOOLS = [CODE_EXECUTION, ptc_tool("get")]
 CODE = "import asyncio\nr = await asyncio.gather(*[get({'i': i}) for i in range(4)])\nprint('sum', sum(map(int, r)))"
@@ -37,7 +36,7 @@ def body(**extra):
 
 def test_url_and_request_id(server):
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", server.url)
-    response = httpx2.post(server.url + "/v1/messages", json=body(), headers={"x-api-key": "k"})
+    response = httpx2.post(server.url + "/v1/messages", json=body(), headers={"x-api-key": server.api_key})
     assert response.status_code == 200 and response.headers["request-id"].startswith("req_")
 
 
@@ -50,17 +49,17 @@ def test_missing_api_key_is_an_authentication_error(server):
 
 
 def test_errors_have_the_api_body(server):
-    response = httpx2.post(server.url + "/v1/messages", content=b"{not json", headers={"x-api-key": "k"})
+    response = httpx2.post(server.url + "/v1/messages", content=b"{not json", headers={"x-api-key": server.api_key})
     assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
-    missing = httpx2.post(server.url + "/v1/nothing", json={}, headers={"x-api-key": "k"})
+    missing = httpx2.post(server.url + "/v1/nothing", json={}, headers={"x-api-key": server.api_key})
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
     with pytest.raises(anthropic.BadRequestError, match="max_tokens: Field required"):
-        anthropic.Anthropic(base_url=server.url, api_key="k").post(
+        anthropic.Anthropic(base_url=server.url, api_key=server.api_key).post(
             "/v1/messages", body={"model": "m", "messages": []}, cast_to=object)
 
 
 def test_models_endpoint_reports_ptc_support_for_any_model(server):
-    client = anthropic.Anthropic(base_url=server.url, api_key="k")
+    client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
     info = client.models.retrieve("claude-opus-5-5")
     assert info.id == "claude-opus-5-5" and info.capabilities.code_execution.supported
     assert [m.id for m in client.models.list()] == ["claude-offline-emulator"]
@@ -74,7 +73,7 @@ def normalised(message) -> str:
 
 
 def test_streaming_gives_the_same_final_message_as_json(server):
-    client = anthropic.Anthropic(base_url=server.url, api_key="offline-test")
+    client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
 
     def whole_turn(stream: bool):
         messages = [{"role": "user", "content": script_prompt(CODE)}]
@@ -103,7 +102,8 @@ def test_streaming_gives_the_same_final_message_as_json(server):
 
 
 def test_raw_stream_uses_the_api_event_shapes(server):
-    with httpx2.stream("POST", server.url + "/v1/messages", json=body(stream=True), headers={"x-api-key": "k"}) as r:
+    with httpx2.stream("POST", server.url + "/v1/messages", json=body(stream=True),
+                       headers={"x-api-key": server.api_key}) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         text = "".join(r.iter_text())
     names = re.findall(r"^event: (\S+)$", text, re.M)
@@ -113,7 +113,7 @@ def test_raw_stream_uses_the_api_event_shapes(server):
 
 
 def test_state_lists_containers_with_pending_calls(server):
-    client = anthropic.Anthropic(base_url=server.url, api_key="k")
+    client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
     r = client.messages.create(**body())
     state = client.get("/_emulator/state", cast_to=object)
     mine = [c for c in state["containers"] if c["id"] == r.container.id]
@@ -139,7 +139,7 @@ def test_stop_kills_every_sandbox_and_what_scripts_started():
     threads_before = threading.active_count()
     others = {p.pid for p in repl_children()}  # the module's server keeps its own
     server = start_emulator(EmulatorConfig())
-    client = anthropic.Anthropic(base_url=server.url, api_key="k")
+    client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
     spawn = "import subprocess\np = subprocess.Popen(['sleep', '60'])\nprint(p.pid)\nawait get({})"
     r = client.messages.create(model="m", max_tokens=100, tools=TOOLS,
                                messages=[{"role": "user", "content": script_prompt(spawn)}])
@@ -163,26 +163,21 @@ def test_context_manager_and_restart_on_a_fixed_port():
         port = int(first.url.rsplit(":", 1)[1])
     with EmulatorServer(EmulatorConfig(port=port)) as again:
         assert again.url == f"http://127.0.0.1:{port}"
-        assert httpx2.get(again.url + "/_emulator/state").status_code == 200
+        assert httpx2.get(again.url + "/_emulator/state", headers={"x-api-key": again.api_key}).status_code == 200
 
 
-def test_cli_prints_the_url_and_stops_cleanly_on_sigint():
-    proc = subprocess.Popen([sys.executable, "-m", "ptc_jupyter.emulator", "--port", "0", "--deadline", "5",
-                             "--idle", "60"], stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
-    try:
-        url = proc.stdout.readline().strip()
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
-        r = anthropic.Anthropic(base_url=url, api_key="k").messages.create(**body())
+def test_cli_takes_its_key_from_the_environment_and_stops_cleanly_on_sigint():
+    key = "ptc-test-key-" + "x" * 20
+    with CliEmulator("--deadline", "5", "--idle", "60", env={**os.environ, "PTC_EMULATOR_KEY": key}) as cli:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", cli.stdout[0]) and cli.url == cli.stdout[0]
+        assert cli.key is None  # a key that was given is not echoed
+        r = anthropic.Anthropic(base_url=cli.url, api_key=key).messages.create(**body())
         assert r.stop_reason == "tool_use"
-        children = psutil.Process(proc.pid).children(recursive=True)
+        children = psutil.Process(cli.proc.pid).children(recursive=True)
         assert len(children) == 2
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        assert cli.signal(signal.SIGINT) == 0
         assert all(dead(c) for c in children)
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
+    assert not any(key in line for line in cli.stdout + cli.stderr)
 
 
 def test_gather50_comes_back_as_one_batch_each_time():
@@ -206,11 +201,12 @@ def test_gather50_comes_back_as_one_batch_each_time():
         assert len(calls) == 50 and final.content[-1].text == "50"
         return time.perf_counter() - started
 
-    async def turns(url: str, runs: int) -> list[float]:
-        async with anthropic.AsyncAnthropic(base_url=url, api_key="k") as client:
+    async def turns(server: EmulatorServer, runs: int) -> list[float]:
+        async with anthropic.AsyncAnthropic(base_url=server.url, api_key=server.api_key) as client:
             return [await one_turn(client) for _ in range(runs)]
 
     with EmulatorServer() as server:
-        durations = asyncio.run(turns(server.url, 3))
+        durations = asyncio.run(turns(server, 3))
     print("gather50 durations", [round(d, 3) for d in durations])
-    assert len(durations) == 3
+    # each turn waits about one 0.3 s tool call, not fifty in a row (15 s): the batch really was one
+    assert all(0.3 <= d < 5.0 for d in durations), durations

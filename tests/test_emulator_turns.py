@@ -10,7 +10,8 @@ import pytest
 
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
 from ptc_jupyter.emulator.rules import CONTAINER_REQUIRED
-from ptc_jupyter.emulator.testing import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results, wait_until
+
+from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results, wait_until
 
 TOOLS = [CODE_EXECUTION, ptc_tool("get"), ptc_tool("only_direct", callers=("direct",))]
 GATHER10 = "import asyncio\nr = await asyncio.gather(*[get({'i': i}) for i in range(10)])\nprint(sum(map(int, r)))"
@@ -25,7 +26,7 @@ def server():
 
 @pytest.fixture
 def client(server):
-    return anthropic.Anthropic(base_url=server.url, api_key="offline-test", max_retries=0)
+    return anthropic.Anthropic(base_url=server.url, api_key=server.api_key, max_retries=0)
 
 
 def create(client, messages, tools=TOOLS, **kw):
@@ -129,7 +130,7 @@ def test_direct_only_tools_are_not_defined_in_the_script_by_default(client):
 
 def test_expose_direct_tools_lets_the_script_call_them_caller_tagged():
     with EmulatorServer(EmulatorConfig(expose_direct_tools=True)) as server:
-        client = anthropic.Anthropic(base_url=server.url, api_key="offline-test")
+        client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
         _m, r = start(client, "await only_direct({'i': 1})")
         assert r.content[-1].name == "only_direct" and r.content[-1].caller.type == "code_execution_20260120"
 
@@ -151,7 +152,7 @@ def test_usage_leaves_out_results_of_programmatic_calls(client):
 def test_direct_mode_delivers_one_tool_use_per_response():
     tools = [ptc_tool("get", callers=("direct",))]
     with EmulatorServer() as server:
-        client = anthropic.Anthropic(base_url=server.url, api_key="offline-test")
+        client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
         code = "import asyncio\nr = await asyncio.gather(*[get({'i': i}) for i in range(3)])\nprint(r)"
         final, responses = run_turn(client, prompt=script_prompt(code), tools=tools, answer=double)
         for r in responses[:-1]:
@@ -260,7 +261,7 @@ def test_a_valid_continuation_after_a_rejected_one_still_works(client, paused):
 
 def test_idle_containers_expire_and_say_how_to_recover():
     with EmulatorServer(EmulatorConfig(container_idle_s=0.2)) as server:
-        client = anthropic.Anthropic(base_url=server.url, api_key="offline-test")
+        client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
         final, _ = run_turn(client, prompt=script_prompt("x = 1"), tools=TOOLS, answer=double)
         cid = final.container.id
         wait_until(lambda: [c for c in server_state(client)["containers"] if c["id"] == cid and not c["alive"]])
@@ -274,7 +275,7 @@ def test_idle_containers_expire_and_say_how_to_recover():
 
 def test_unanswered_calls_time_out_inside_the_script_and_late_results_are_ignored():
     with EmulatorServer(EmulatorConfig(pending_deadline_s=0.3)) as server:
-        client = anthropic.Anthropic(base_url=server.url, api_key="offline-test")
+        client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
         code = "try:\n    await get({'i': 1})\nexcept TimeoutError as e:\n    print('caught', e)"
         messages, r = start(client, code)
         cid = r.container.id

@@ -1,11 +1,13 @@
 """The offline emulator: a local stand-in for the Messages API's programmatic tool calling.
 
-The real `anthropic` SDK talks to it over HTTP (`base_url=server.url`, any api_key), so a host runs
-the same code path as against the API. It is a protocol stand-in, not a model: the script is the
-first fenced python block of the prompt's last user message. See DESIGN.md section 4.
+The real `anthropic` SDK talks to it over HTTP (`base_url=server.url`, `api_key=server.api_key`),
+so a host runs the same code path as against the API. It is a protocol stand-in, not a model: the
+script is the first fenced python block of the prompt's last user message. See DESIGN.md section 4.
+It runs that code as the user, so it serves only requests with its key addressed to a loopback
+host (docs/security.md).
 
     with EmulatorServer(EmulatorConfig(pending_deadline_s=5)) as server:
-        client = anthropic.AsyncAnthropic(base_url=server.url, api_key="offline")
+        client = anthropic.AsyncAnthropic(base_url=server.url, api_key=server.api_key)
 
 What a host can rely on:
 - A `tool_result` reaches the script as the tool function's return value: the string, or its

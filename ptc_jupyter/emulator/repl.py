@@ -4,6 +4,8 @@ The emulator starts this as a subprocess (by file path, so no package import is 
 `python -m ptc_jupyter.emulator.repl` works too). It talks to the parent in JSON lines over private
 copies of fds 0 and 1, then points fds 0 and 1 at /dev/null: nothing a script prints or reads can
 reach the protocol. Standard library only, so a spare process starts in a few tens of milliseconds.
+With `--workdir DIR`, the child removes DIR when the channel closes: if the emulator dies without
+killing it, the container's directory still goes with it.
 
 Parent -> child:  {"op": "run", "run_id", "code", "tools": [names], "deadline_s", "ack"}
                   {"op": "results", "run_id", "ack", "results": [{"id", "content"}]}
@@ -288,13 +290,22 @@ async def _serve(proto_in: io.BufferedReader, proto_out: io.BufferedWriter) -> N
     await closed
 
 
+def _workdir_to_remove(argv: list[str]) -> str | None:
+    return argv[argv.index("--workdir") + 1] if "--workdir" in argv[:-1] else None
+
+
 def main() -> None:
     if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # run by path: the emulator's own folder is not the script's import root
+    workdir = _workdir_to_remove(sys.argv[1:])
     proto_in, proto_out = _take_protocol_fds()
     try:
         asyncio.run(_serve(proto_in, proto_out))
     finally:
+        if workdir is not None:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
         os._exit(0)  # the parent closed the channel: leave at once, whatever the script left running
 
 

@@ -4,6 +4,11 @@ Reading uses `loop.add_reader` on the child's pipe, so no thread is spent per pr
 runs in its own process group, and `kill()` kills the whole group: a script that started
 subprocesses of its own leaves nothing behind. `SandboxPool` keeps one spare process started, so
 a new container costs no interpreter start-up.
+
+Each child works in a fresh private temporary directory (its HOME and cwd, with `$OUTPUT_DIR` in
+it), removed when the child is killed (or by the child, if the emulator dies first), and sees a
+minimal environment: none of the kernel's variables (API keys and the like) besides what Python
+needs. This keeps keys out of scripts' way; it is no security boundary (see docs/security.md).
 """
 
 from __future__ import annotations
@@ -11,14 +16,39 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
+import site
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 REPL_PATH = Path(__file__).with_name("repl.py")
+#: The only variables a sandbox inherits (besides LC_*): enough for Python and subprocesses to run.
+KEPT_VARIABLES = ("PATH", "LANG", "LANGUAGE", "SYSTEMROOT")
+
+
+def sandbox_env(workdir: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment of a sandbox: kept variables, HOME and OUTPUT_DIR in its workdir.
+
+    PYTHONUSERBASE keeps the user's `pip install --user` packages importable despite the new HOME.
+    """
+    env = {k: v for k, v in environ.items() if k in KEPT_VARIABLES or k.startswith("LC_")}
+    env.setdefault("PATH", os.defpath)
+    env.update(HOME=str(workdir), OUTPUT_DIR=str(workdir / "outputs"))
+    if site.ENABLE_USER_SITE:
+        env["PYTHONUSERBASE"] = site.getuserbase()
+    return env
+
+
+def make_workdir() -> Path:
+    """A new private directory (mode 0700) with an empty `outputs` folder."""
+    workdir = Path(tempfile.mkdtemp(prefix="ptc-container-"))
+    (workdir / "outputs").mkdir()
+    return workdir
 
 
 class SandboxDied(RuntimeError):
@@ -30,13 +60,20 @@ class Sandbox:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.proc = subprocess.Popen(
-            [sys.executable, "-u", str(REPL_PATH)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=True,
-            close_fds=True,
-        )
+        self.workdir = make_workdir()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-u", str(REPL_PATH), "--workdir", str(self.workdir)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                cwd=self.workdir,
+                env=sandbox_env(self.workdir),
+                start_new_session=True,
+                close_fds=True,
+            )
+        except BaseException:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
         self.pid = self.proc.pid
         self.on_event: Callable[[dict], None] | None = None
         self.ready: asyncio.Future[None] = loop.create_future()
@@ -94,7 +131,7 @@ class Sandbox:
             self.on_event({"ev": "died"})
 
     def kill(self) -> None:
-        """Kill the process group and reap it; safe from any thread, idempotent.
+        """Kill the process group, reap it and remove its workdir; safe from any thread, idempotent.
 
         The pipes stay open: the loop's reader sees EOF and closes them on its own thread
         (closing an fd under a live selector registration would corrupt the selector).
@@ -107,6 +144,7 @@ class Sandbox:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def close_pipes(self) -> None:
         """Close our ends of the pipes: on EOF, or after the loop has stopped."""

@@ -3,6 +3,7 @@
 The app answers `POST /v1/messages` (JSON, or SSE with `"stream": true`) like the Messages API,
 plus two admin endpoints that the real API does not have: `POST /_emulator/faults` and
 `GET /_emulator/state`. Every answer carries a `request-id` header; errors have the API's body.
+Every request, admin ones included, passes `guard.Guard` first: a loopback Host and the key.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import socket
 import threading
 from typing import Any, AsyncIterator, Callable
@@ -17,6 +19,7 @@ from typing import Any, AsyncIterator, Callable
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -25,6 +28,7 @@ from . import sse
 from .config import EmulatorConfig
 from .containers import Containers
 from .faults import FaultQueue
+from .guard import Guard, is_loopback
 from .sandbox import SandboxPool
 from .turns import Turns
 from .wire import ApiError, error_body, new_id
@@ -50,9 +54,18 @@ def _error(status: int, error_type: str, message: str, request_id: str, **header
                         headers={"request-id": request_id, **headers})
 
 
-def build_app(config: EmulatorConfig, faults: FaultQueue,
+def exposure_warning(host: str) -> str | None:
+    """What to tell the user when the emulator listens beyond this machine."""
+    if is_loopback(host):
+        return None
+    return (f"the offline emulator listens on {host}, beyond this machine's loopback: its API key is then the "
+            "only guard, and anyone who has it can run code as you on this machine")
+
+
+def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
               on_ready: Callable[[SandboxPool], None] | None = None) -> Starlette:
-    """The ASGI app; `on_ready` gets the sandbox pool once a spare sandbox is warm."""
+    """The ASGI app, behind a `Guard` for `api_key`; `on_ready` gets the sandbox pool once a spare
+    sandbox is warm."""
     parts: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
@@ -72,8 +85,6 @@ def build_app(config: EmulatorConfig, faults: FaultQueue,
 
     async def messages(request: Request) -> Response:
         request_id = new_id("req")
-        if not request.headers.get("x-api-key") and not request.headers.get("authorization"):
-            return _error(401, "authentication_error", "x-api-key header is required", request_id)
         try:
             body = await request.json()
         except ValueError:
@@ -126,18 +137,21 @@ def build_app(config: EmulatorConfig, faults: FaultQueue,
                 Route("/_emulator/faults", add_faults, methods=["POST"]),
                 Route("/_emulator/state", state, methods=["GET"])],
         exception_handlers={HTTPException: http_error, Exception: http_error},
+        middleware=[Middleware(Guard, api_key=api_key, allowed_hosts=(config.host, *config.allowed_hosts))],
         lifespan=lifespan,
     )
 
 
 class EmulatorServer:
-    """The emulator on 127.0.0.1 in a daemon thread: `start()`, `.url`, `inject()`, `stop()`.
+    """The emulator on 127.0.0.1 in a daemon thread: `start()`, `.url`, `.api_key`, `inject()`, `stop()`.
 
-    Use as a context manager, or call `stop()`: it shuts the server down and kills every sandbox.
+    Clients must send `api_key` (random unless the config gives one). Use as a context manager, or
+    call `stop()`: it shuts the server down and kills every sandbox.
     """
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
+        self.api_key: str = self.config.api_key or secrets.token_urlsafe(32)
         self.faults = FaultQueue()
         self.url: str | None = None
         self._pool: SandboxPool | None = None
@@ -151,6 +165,8 @@ class EmulatorServer:
         if self._thread is not None:
             return self
         host = self.config.host
+        if (warning := exposure_warning(host)) is not None:
+            log.warning(warning)
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the listening
         # socket says TCP; without it each turn stalls ~40 ms on a delayed ACK.
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
@@ -162,10 +178,10 @@ class EmulatorServer:
         self._socket = sock
         port = sock.getsockname()[1]
         self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-        app = build_app(self.config, self.faults, on_ready=self._on_ready)
+        app = build_app(self.config, self.faults, self.api_key, on_ready=self._on_ready)
         self._server = uvicorn.Server(uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="on", loop="asyncio", http="h11",
-            timeout_graceful_shutdown=2))
+            ws="none", proxy_headers=False, timeout_graceful_shutdown=2))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"ptc-emulator-{port}", daemon=True)
         self._thread.start()
