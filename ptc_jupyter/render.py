@@ -1,70 +1,36 @@
-"""Static renderings of a `Run`: plain text, JavaScript-free HTML, and the MIME bundle saved in a notebook.
+"""Static renderings of a finished run: plain text, JavaScript-free HTML, and the MIME bundle.
 
-The bundle is what a finished `%%ptc` cell leaves behind: the JSON trace (for the JupyterLab
-renderer), HTML that GitHub, nbviewer and VS Code show as it is (`<details>` instead of scripts),
-and text for terminals. Every piece of trace content is HTML-escaped. Big runs stay small: the JSON
-keeps shorter outputs the more calls there are, and the HTML and text list a bounded number of calls.
+The bundle is what a finished `%%ptc` cell leaves behind: the saved trace (`Run.to_dict()`, for
+the JupyterLab renderer), HTML that GitHub, nbviewer and VS Code show as it is (`<details>`
+instead of scripts), and text for terminals. Every piece of trace content is HTML-escaped. The
+HTML and the text list a bounded number of calls (see `calls_table`), so big runs stay small.
+
+Runs are read through their attributes only; this module imports nothing from `trace`.
 """
 
 from __future__ import annotations
 
-import json
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .trace import MIME_TYPE, Run, ToolCall, compact_calls
+from .calls_table import CallRow, TableLimits, table_rows
+from .formatting import clip, format_bytes, format_measure, format_seconds, preview
+from .mime import MIME_TYPE
 
-#: What the whole bundle may take (as compact JSON); the trace's call outputs are clipped to fit.
-BUNDLE_BUDGET_CHARS = 295_000
-MIN_OUTPUT_CHARS = 16
-#: Calls listed in the HTML table / the text: the first ones, the last ones, and failed ones.
-HTML_HEAD_CALLS, HTML_TAIL_CALLS, HTML_FAILED_CALLS = 30, 5, 30
-TEXT_HEAD_CALLS, TEXT_TAIL_CALLS, TEXT_FAILED_CALLS = 8, 2, 10
-PREVIEW_CHARS = 80
+if TYPE_CHECKING:
+    from .trace import Run
+
+__all__ = ["HTML_LIMITS", "TEXT_LIMITS", "clip", "format_bytes", "format_seconds", "mime_bundle", "preview",
+           "savings", "savings_line", "summary", "to_html", "to_text", "usage_line"]
+
+HTML_LIMITS = TableLimits(head=30, tail=5, failed=30, preview_chars=80)
+TEXT_LIMITS = TableLimits(head=8, tail=2, failed=10, preview_chars=60)
 CODE_PREVIEW_CHARS = 20_000
 STREAM_PREVIEW_CHARS = 4_000
+TEXT_STREAM_CHARS = 1_000
 MEASURE_ORDER = ("requests", "context_bytes", "input_tokens", "output_tokens", "wall_s")
 MEASURE_LABELS = {"requests": "requests", "context_bytes": "context", "input_tokens": "input tokens",
                   "output_tokens": "output tokens", "wall_s": "wall time", "calls": "calls"}
-
-
-# -- small formatting helpers (the same units the labextension shows) ---------------------------
-
-def format_seconds(s: float | None) -> str:
-    if s is None:
-        return ""
-    return f"{round(s * 1000)} ms" if s < 1 else f"{s:.2f} s" if s < 10 else f"{s:.1f} s"
-
-
-def format_bytes(n: float) -> str:
-    if n < 1024:
-        return f"{int(n):,} B"
-    return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
-
-
-def format_measure(key: str, value: float) -> str:
-    if key.endswith("_bytes"):
-        return format_bytes(value)
-    if key.endswith("_s"):
-        return format_seconds(value)
-    return f"{round(value):,}"
-
-
-def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
-    """One line: strings as they are, anything else as compact JSON; clipped with an ellipsis."""
-    if not isinstance(value, str):
-        try:
-            value = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-        except (TypeError, ValueError):
-            value = str(value)
-    value = " ".join(value.split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
-def clip(text: str | None, limit: int) -> str:
-    if not text or len(text) <= limit:
-        return text or ""
-    return text[:limit] + f"\n… [{len(text) - limit:,} more characters]"
 
 
 def savings(comparison: dict[str, Any] | None) -> list[tuple[str, str, str, str, bool]]:
@@ -124,16 +90,8 @@ def usage_line(run: Run) -> str:
     return " · ".join(parts)
 
 
-def listed_calls(calls: list[ToolCall], head: int, tail: int, failed: int) -> list[tuple[int, ToolCall]]:
-    """The calls worth listing: the first `head`, the last `tail`, and up to `failed` failed ones."""
-    keep = []
-    for i, call in enumerate(calls):
-        if i < head or i >= len(calls) - tail:
-            keep.append((i, call))
-        elif call.is_error and failed > 0:
-            failed -= 1
-            keep.append((i, call))
-    return keep
+def _script_state(script: Any) -> str:
+    return f"exit {script.return_code}" if script.return_code is not None else script.error_code or "unfinished"
 
 
 # -- text ---------------------------------------------------------------------------------------
@@ -150,30 +108,23 @@ def to_text(run: Run) -> str:
     if run.text:
         lines += ["answer:", _indent(clip(run.text, STREAM_PREVIEW_CHARS))]
     for n, script in enumerate(run.scripts_detail, 1):
-        state = (f"exit {script.return_code}" if script.return_code is not None
-                 else script.error_code or "unfinished")
-        lines.append(f"script {n} ({len(script.code.splitlines())} lines, {state})")
+        lines.append(f"script {n} ({len(script.code.splitlines())} lines, {_script_state(script)})")
         if script.stdout:
-            lines += ["  stdout:", _indent(clip(script.stdout, 1_000))]
+            lines += ["  stdout:", _indent(clip(script.stdout, TEXT_STREAM_CHARS))]
         if script.stderr:
-            lines += ["  stderr:", _indent(clip(script.stderr, 1_000))]
+            lines += ["  stderr:", _indent(clip(script.stderr, TEXT_STREAM_CHARS))]
     if run.calls:
         lines.append("calls:")
-        shown = listed_calls(run.calls, TEXT_HEAD_CALLS, TEXT_TAIL_CALLS, TEXT_FAILED_CALLS)
-        previous = -1
-        for i, call in shown:
-            if i != previous + 1:
-                lines.append(f"  … {i - previous - 1:,} more")
-            previous = i
-            mark = "✗ " if call.is_error else ""
-            lines.append(f"  #{i + 1} {call.name}({preview(call.input, 60)}) -> {mark}{call.status} "
-                         f"{format_seconds(call.duration_s)}: {preview(call.output, 60)}".rstrip())
-        if previous != len(run.calls) - 1:
-            lines.append(f"  … {len(run.calls) - previous - 1:,} more")
+        for row in table_rows(run.calls, TEXT_LIMITS):
+            if isinstance(row, CallRow):
+                lines.append(f"  #{row.number} {row.tool}({row.input}) -> {row.status} {row.took}: "
+                             f"{row.result}".rstrip())
+            else:
+                lines.append(f"  {row.label}")
     lines.append(usage_line(run))
     if run.comparison:
         lines.append(savings_line(run))
-    return "\n".join(line for line in lines if line is not None)
+    return "\n".join(lines)
 
 
 # -- HTML (no JavaScript) -----------------------------------------------------------------------
@@ -183,6 +134,7 @@ _PRE = ("white-space:pre-wrap;word-break:break-word;margin:2px 0;padding:4px 6px
         "background:rgba(127,127,127,.08);max-height:24em;overflow:auto")
 _ERR = "color:#b00020"
 _MUTED = "opacity:.7"
+_CALL_COLUMNS = ("#", "tool", "input", "status", "took", "result")
 
 
 def _lines(n: int) -> str:
@@ -199,40 +151,32 @@ def _scripts_html(run: Run) -> str:
     parts = []
     count = len(run.scripts_detail)
     for n, script in enumerate(run.scripts_detail, 1):
-        state = (f"exit {script.return_code}" if script.return_code is not None
-                 else script.error_code or "unfinished")
         failed = (script.return_code not in (None, 0)) or script.error_code is not None
         title = f"Script {n} of {count}" if count > 1 else "Script"
         parts.append(
             f'<details{" open" if count == 1 else ""}><summary>{title} · {_lines(len(script.code.splitlines()))} · '
-            f'<span style="{_ERR if failed else _MUTED}">{escape(state)}</span></summary>'
+            f'<span style="{_ERR if failed else _MUTED}">{escape(_script_state(script))}</span></summary>'
             f'<pre style="{_PRE}"><code>{escape(clip(script.code, CODE_PREVIEW_CHARS))}</code></pre>'
             f"{_stream_block('stdout', script.stdout)}{_stream_block('stderr', script.stderr)}</details>"
         )
     return "".join(parts)
 
 
+def _call_row_html(row: CallRow) -> str:
+    err = f' style="{_ERR}" data-error="1"' if row.failed else ""
+    cells = (str(row.number), f"<code>{escape(row.tool)}</code>", f"<code>{escape(row.input)}</code>",
+             escape(row.status), escape(row.took), f"<code>{escape(row.result)}</code>")
+    return f"<tr{err}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
 def _calls_html(run: Run) -> str:
     if not run.calls:
         return ""
-    shown = listed_calls(run.calls, HTML_HEAD_CALLS, HTML_TAIL_CALLS, HTML_FAILED_CALLS)
+    rows = [_call_row_html(row) if isinstance(row, CallRow)
+            else f'<tr><td colspan="{len(_CALL_COLUMNS)}" style="{_MUTED}">{escape(row.label)}</td></tr>'
+            for row in table_rows(run.calls, HTML_LIMITS)]
     failed = len(run.errors)
-    rows = []
-    previous = -1
-    for i, call in shown:
-        if i != previous + 1:
-            rows.append(f'<tr><td colspan="6" style="{_MUTED}">… {i - previous - 1:,} calls not listed '
-                        "(all are in the JSON trace)</td></tr>")
-        previous = i
-        err = f' style="{_ERR}" data-error="1"' if call.is_error else ""
-        status = ("✗ " if call.is_error else "") + call.status
-        cells = (str(i + 1), f"<code>{escape(call.name)}</code>", f"<code>{escape(preview(call.input))}</code>",
-                 escape(status), escape(format_seconds(call.duration_s)), f"<code>{escape(preview(call.output))}</code>")
-        rows.append(f"<tr{err}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    if previous != len(run.calls) - 1:
-        rows.append(f'<tr><td colspan="6" style="{_MUTED}">… {len(run.calls) - previous - 1:,} calls not '
-                    "listed</td></tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("#", "tool", "input", "status", "took", "result"))
+    head = "".join(f"<th>{h}</th>" for h in _CALL_COLUMNS)
     title = f"Tool calls ({len(run.calls):,})" + (f' · <span style="{_ERR}">{failed:,} failed</span>' if failed else "")
     return (f"<details{' open' if len(run.calls) <= 20 or failed else ''}><summary>{title}</summary>"
             f'<table cellpadding="3" style="border-collapse:collapse;font-size:12px"><thead><tr>{head}</tr></thead>'
@@ -264,46 +208,8 @@ def to_html(run: Run) -> str:
 
 # -- the bundle ---------------------------------------------------------------------------------
 
-def _compact_call(call: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
-    """Times to the millisecond; keys left out where their value is the reader's default
-    (`Run.from_dict` and the labextension both fill these back in)."""
-    out = {}
-    for key, value in call.items():
-        if key not in shared and (key, value) in (("is_error", False), ("script_id", None)):
-            continue
-        out[key] = round(value, 3) if isinstance(value, float) else value
-    return out
-
-
-def _clip_marker(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}… [+{len(text) - limit:,} chars]"
-
-
-def _json_chars(data: Any) -> int:
-    return len(json.dumps(data, ensure_ascii=False, default=str))
-
-
-def trace_json(run: Run, *, budget_chars: int = BUNDLE_BUDGET_CHARS) -> dict[str, Any]:
-    """`Run.to_dict()`, bounded: when the trace would exceed the budget, call outputs are clipped
-    evenly (never below MIN_OUTPUT_CHARS) until it fits."""
-    data = run.to_dict()
-    data["wall_s"] = round(data["wall_s"], 3)
-    shared, calls = compact_calls(data["calls"])
-    calls = data["calls"] = [_compact_call(c, shared) for c in calls]
-    data["call_defaults"] = shared
-    size = _json_chars(data)
-    if calls and size > budget_chars:
-        outputs = sum(_json_chars(c.get("output")) for c in calls)
-        per_call = max(MIN_OUTPUT_CHARS, (budget_chars - (size - outputs)) // len(calls) - 20)
-        for call in calls:
-            if isinstance(call.get("output"), str):
-                call["output"] = _clip_marker(call["output"], per_call)
-    return data
-
-
 def mime_bundle(run: Run) -> dict[str, Any]:
-    """The cell's lasting output: trace JSON + HTML + text (no widget-view key), within the budget
-    when the calls' inputs allow (a 1,000-call run with short results stays under 300 KB)."""
-    html, text = to_html(run), to_text(run)
-    budget = BUNDLE_BUDGET_CHARS - _json_chars(html) - _json_chars(text)
-    return {MIME_TYPE: trace_json(run, budget_chars=budget), "text/html": html, "text/plain": text}
+    """The cell's lasting output: the saved trace (`run.to_dict()`), HTML and text; no widget view.
+    The trace is bounded by `trace.TRACE_BUDGET_BYTES` and the HTML and text list a bounded number
+    of calls, so a 1,000-call run stays under 300 KB unless its scripts or prompt are huge."""
+    return {MIME_TYPE: run.to_dict(), "text/html": to_html(run), "text/plain": to_text(run)}

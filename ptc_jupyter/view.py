@@ -17,7 +17,8 @@ from typing import Any
 
 import ipywidgets as W
 
-from .render import clip, format_bytes, format_seconds, listed_calls, preview
+from .calls_table import CallRow, TableLimits, table_rows
+from .formatting import clip, format_bytes, format_seconds
 from .trace import (
     CallFinished,
     CallStarted,
@@ -34,8 +35,8 @@ from .trace import (
 )
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-TABLE_ROWS = 60  # latest calls shown live (plus up to FAILED_ROWS earlier failed ones)
-FAILED_ROWS = 20
+#: The latest 60 calls, and up to 20 earlier failed ones.
+TABLE_LIMITS = TableLimits(head=0, tail=60, failed=20, preview_chars=60)
 CODE_CHARS = 20_000
 STREAM_CHARS = 8_000
 
@@ -143,6 +144,8 @@ class LiveView:
         self._handle = loop.call_later(delay, self.flush)
 
     def _stop_clicked(self, _button: Any) -> None:
+        if self.stop_button.disabled:  # already stopping, or the run is over
+            return
         self.stop_button.disabled = True
         self.stop_button.description = "Stopping…"
         if self.on_stop is not None:
@@ -216,20 +219,18 @@ class LiveView:
 
 
 def calls_table(run: Run) -> str:
+    """The live calls table (HTML), from the rows every view shares."""
     if not run.calls:
         return ""
     rows = []
-    previous = -1
-    for i, call in listed_calls(run.calls, 0, TABLE_ROWS, FAILED_ROWS):
-        if i != previous + 1:
-            rows.append(f'<tr><td colspan="6" style="opacity:.7">… {i - previous - 1:,} calls</td></tr>')
-        previous = i
-        style = ' style="color:#b00020"' if call.is_error else ""
-        status = ("✗ " if call.is_error else "") + call.status
-        took = format_seconds(call.duration_s) if call.done else "…"
-        rows.append(f"<tr{style}><td>{i + 1}</td><td><code>{escape(call.name)}</code></td>"
-                    f"<td><code>{escape(preview(call.input, 60))}</code></td><td>{escape(status)}</td>"
-                    f"<td>{took}</td><td><code>{escape(preview(call.output, 60)) if call.output else ''}</code></td></tr>")
+    for row in table_rows(run.calls, TABLE_LIMITS):
+        if isinstance(row, CallRow):
+            style = ' style="color:#b00020"' if row.failed else ""
+            rows.append(f"<tr{style}><td>{row.number}</td><td><code>{escape(row.tool)}</code></td>"
+                        f"<td><code>{escape(row.input)}</code></td><td>{escape(row.status)}</td>"
+                        f"<td>{escape(row.took)}</td><td><code>{escape(row.result)}</code></td></tr>")
+        else:
+            rows.append(f'<tr><td colspan="6" style="opacity:.7">{escape(row.label)}</td></tr>')
     head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("#", "tool", "input", "status", "took", "result"))
     # ipywidgets' HTML sets a 28 px line height (one widget row); a table wants its own
     return (f"<div style='max-height:24em;overflow:auto;line-height:1.35'><table style='font-size:12px'>"

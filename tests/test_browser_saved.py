@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest_browser import PageWatch, chromium, chromium_path, lab_server, open_notebook, screenshot
-from trace_samples import XSS, XSS_FLAG, big_run, portfolio_run, trace_notebook, xss_run
+from trace_samples import XSS, XSS_FLAG, big_run, portfolio_run, saved_trace, trace_notebook, xss_run
 
 pytestmark = pytest.mark.browser
 
@@ -30,6 +30,7 @@ def server(tmp_path_factory):
     trace_notebook(portfolio_run(), root / "portfolio.ipynb")
     trace_notebook(xss_run(), root / "xss.ipynb")
     trace_notebook(big_run(1000), root / "big.ipynb")
+    trace_notebook(saved_trace("ptc-vs-direct.ipynb"), root / "earlier.ipynb")  # every call whole, no call_defaults
     with lab_server(work, root, kernels=False) as lab:
         yield lab
 
@@ -200,13 +201,15 @@ def test_thousand_calls_render_under_a_second(page, server):
     assert rows.count() == 1000 // 97 == trace.locator(".jp-PtcTrace-row-error").count()
     trace.locator(".jp-PtcTrace-filter input").uncheck()
 
-    # long results are collapsed; opening one shows the whole saved text
+    # long results are collapsed behind the clip marker; opening one shows the whole saved text,
+    # which ends in the marker of what the trace did not keep
     long_result = rows.first.locator(".jp-PtcTrace-result details")
     assert long_result.count() == 1
-    assert len(long_result.inner_text()) < 400
+    summary = long_result.locator("summary").inner_text()
+    assert len(summary) < 400 and re.search(r"… \[\+[\d,]+ chars\]$", summary)
     long_result.locator("summary").click()
     full = long_result.locator(".jp-PtcTrace-full").inner_text()
-    assert full.startswith("row row") and "more characters not saved in the trace" in full
+    assert full.startswith("row row") and re.search(r"… \[\+[\d,]+ chars\]$", full)
 
     # the notebook scrolls through the whole trace: its last section comes into view
     tail = trace.locator(".jp-PtcTrace-details")
@@ -215,4 +218,16 @@ def test_thousand_calls_render_under_a_second(page, server):
     expect(trace.locator(".jp-PtcTrace-header")).not_to_be_in_viewport()
     trace.locator(".jp-PtcTrace-header").scroll_into_view_if_needed()
     expect(trace.locator(".jp-PtcTrace-header")).to_be_in_viewport()
+    assert page.watch.ours() == []
+
+
+def test_trace_saved_by_an_earlier_version_renders(page, server):
+    saved = saved_trace("ptc-vs-direct.ipynb")
+    trace = _open(page, server, "earlier.ipynb")
+    rows = trace.locator(".jp-PtcTrace-calls tbody tr")
+    assert rows.count() == len(saved["calls"])
+    assert rows.nth(0).locator(".jp-PtcTrace-tool").inner_text() == saved["calls"][0]["name"]
+    assert rows.nth(0).locator(".jp-PtcTrace-caller").inner_text() == "script 1"
+    assert trace.locator(".jp-PtcTrace-answer").inner_text() == saved["text"]
+    assert "PTC vs direct" in trace.locator(".jp-PtcTrace-savings").inner_text()
     assert page.watch.ours() == []

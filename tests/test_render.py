@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import trace_samples as samples
 
-from ptc_jupyter.render import mime_bundle, to_html, to_text, trace_json
+from ptc_jupyter.calls_table import CallRow, table_rows
+from ptc_jupyter.formatting import clip_marker
+from ptc_jupyter.render import HTML_LIMITS, TEXT_LIMITS, mime_bundle, to_html, to_text
 from ptc_jupyter.trace import MIME_TYPE, Run, Script, ToolCall
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def as_run(sample) -> Run:
@@ -25,12 +32,11 @@ def test_bundle_has_exactly_the_three_static_keys():
     json.dumps(bundle)  # JSON-safe, as nbformat stores it
 
 
-def test_trace_json_round_trips_to_an_equal_run():
+def test_the_saved_trace_is_the_runs_to_dict():
     run = as_run(samples.portfolio_run())
-    again = Run.from_dict(trace_json(run))
-    assert [(c.name, c.input, c.status, c.output, c.is_error, c.caller, c.script_id) for c in again.calls] == \
-        [(c.name, c.input, c.status, c.output, c.is_error, c.caller, c.script_id) for c in run.calls]
-    assert again.scripts == run.scripts and again.text == run.text and again.comparison == run.comparison
+    trace = mime_bundle(run)[MIME_TYPE]
+    assert trace == run.to_dict()
+    assert Run.from_dict(trace) == run
 
 
 def test_html_escapes_every_piece_of_trace_content():
@@ -81,6 +87,33 @@ def test_short_outputs_are_never_clipped():
                           duration_s=0.01) for i in range(1000)]
     trace = mime_bundle(run)[MIME_TYPE]
     assert [c["output"] for c in trace["calls"]] == [str(2 * i) for i in range(1000)]
+
+
+def test_html_and_text_list_the_rows_of_the_shared_table():
+    run = as_run(samples.big_run(1000))
+    html_numbers = re.findall(r"<tr[^>]*><td>(\d+)</td>", to_html(run))
+    text_numbers = re.findall(r"^  #(\d+) ", to_text(run), flags=re.M)
+    for numbers, limits in ((html_numbers, HTML_LIMITS), (text_numbers, TEXT_LIMITS)):
+        rows = table_rows(run.calls, limits)
+        assert [int(n) for n in numbers] == [r.number for r in rows if isinstance(r, CallRow)]
+    gaps = [r.label for r in table_rows(run.calls, TEXT_LIMITS) if not isinstance(r, CallRow)]
+    assert gaps and all(f"  {g}" in to_text(run).splitlines() for g in gaps)
+
+
+def test_long_text_is_cut_with_the_one_marker():
+    run = as_run(samples.portfolio_run())
+    run.text = "a" * 10_000
+    html, text = to_html(run), to_text(run)
+    marker = re.search(r"… \[\+[\d,]+ chars\]", text).group(0)
+    assert marker in html and marker == clip_marker(int(re.sub(r"\D", "", marker)))
+
+
+def test_render_never_imports_trace():
+    """trace imports render (for a Run's own display); the other way round would be a cycle."""
+    code = ("import sys, types; pkg = types.ModuleType('p'); pkg.__path__ = [sys.argv[1]]; "
+            "sys.modules['p'] = pkg; import p.render; assert 'p.trace' not in sys.modules, sorted(sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT / "ptc_jupyter")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_listing_keeps_failed_calls_from_the_middle():

@@ -1,14 +1,16 @@
-"""Traces and notebooks for the browser tests, made with `ptc_jupyter.trace` only.
+"""Traces and notebooks for the browser tests, made with `ptc_jupyter.trace` (and what it imports) only.
 
-`trace.py` is loaded from its file so these tests do not depend on the rest of the package
-importing cleanly (the magics, host and emulator change often; the schema rarely).
+The record's modules are loaded from their files into a package of their own, without running
+`ptc_jupyter/__init__.py`, so these tests do not depend on the rest of the package importing
+cleanly (the magics, host and emulator change often; the schema rarely).
 """
 
 from __future__ import annotations
 
 import html
-import importlib.util
+import importlib
 import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -17,13 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_trace_module():
-    name = "_ptc_trace_schema"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "ptc_jupyter" / "trace.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up here
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    package = "_ptc_trace_schema"
+    if package not in sys.modules:
+        stub = types.ModuleType(package)
+        stub.__path__ = [str(ROOT / "ptc_jupyter")]  # submodules resolve here; __init__ never runs
+        sys.modules[package] = stub
+    return importlib.import_module(f"{package}.trace")
 
 
 trace = _load_trace_module()
@@ -113,22 +114,31 @@ def big_run(n_calls: int = 1000, concurrency: int = 8) -> Run:
                wall_s=(n_calls // concurrency) * 0.01 + 0.05, context_bytes=5)
 
 
-def bundle(run: Run) -> dict:
-    """The three MIME keys of a `%%ptc` result; the HTML is a marked, escaped fallback."""
-    plain = f"<PTC run: {len(run.calls)} tool calls> {run.text}"
+def saved_trace(notebook: str) -> dict:
+    """The first trace saved in `notebooks/<notebook>`, as the version that ran it wrote it."""
+    nb = nbformat.read(ROOT / "notebooks" / notebook, as_version=4)
+    return next(o["data"][MIME_TYPE] for c in nb.cells for o in c.get("outputs", []) if MIME_TYPE in o.get("data", {}))
+
+
+def bundle(run: Run | dict) -> dict:
+    """The three MIME keys of a `%%ptc` result (from a Run or a saved trace); the HTML is a
+    marked, escaped fallback."""
+    trace = run if isinstance(run, dict) else run.to_dict()
+    plain = f"<PTC run: {len(trace['calls'])} tool calls> {trace['text']}"
     return {
-        MIME_TYPE: run.to_dict(),
+        MIME_TYPE: trace,
         "text/html": f'<pre class="ptc-html-fallback">{html.escape(plain)}</pre>',
         "text/plain": plain,
     }
 
 
-def trace_notebook(run: Run, path: Path, *, kernel_name: str = "no-such-kernel") -> Path:
+def trace_notebook(run: Run | dict, path: Path, *, kernel_name: str = "no-such-kernel") -> Path:
     """A notebook with one `%%ptc` cell whose saved output is the trace, as nbclient/CI writes
     it: unsigned, so JupyterLab treats it as untrusted."""
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(f"%%ptc --offline\n{run.prompt}", execution_count=1)
-    cell.outputs = [nbformat.v4.new_output("display_data", data=bundle(run))]
+    data = bundle(run)
+    cell = nbformat.v4.new_code_cell(f"%%ptc --offline\n{data[MIME_TYPE]['prompt']}", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("display_data", data=data)]
     nb.cells = [nbformat.v4.new_markdown_cell("# Saved PTC trace"), cell]
     nb.metadata["kernelspec"] = {"name": kernel_name, "display_name": kernel_name, "language": "python"}
     nbformat.validate(nb)

@@ -5,6 +5,7 @@
  * as HTML: no innerHTML, no insertAdjacentHTML, no attributes taken from the trace except
  * `title`, which the browser shows as plain text.
  */
+import { clipMarker } from './format';
 
 export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -43,8 +44,8 @@ export function preview(text: string, maxChars: number, maxLines: number): [stri
 }
 
 /**
- * Text shown in full when short; otherwise a <details> whose summary is a preview and whose
- * full text is only put in the DOM when opened (keeps 1,000-call traces light).
+ * Text shown in full when short; otherwise a <details> whose summary is a preview ending in the
+ * clip marker and whose full text is only put in the DOM when opened (keeps 1,000-call traces light).
  */
 export function collapsible(
   text: string,
@@ -57,8 +58,8 @@ export function collapsible(
     return el('pre', className, text);
   }
   const details = el('details', `${className} jp-PtcTrace-collapsed`);
-  const summary = el('summary', undefined, head + ' …');
-  summary.appendChild(el('span', 'jp-PtcTrace-more', ` (${text.length.toLocaleString('en-US')} chars)`));
+  const summary = el('summary', undefined, head);
+  summary.appendChild(el('span', 'jp-PtcTrace-more', clipMarker(text.length - head.length)));
   details.appendChild(summary);
   details.addEventListener('toggle', () => {
     if (details.open && details.childElementCount === 1) {

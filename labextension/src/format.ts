@@ -17,6 +17,11 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
+/** What stands in for text left out; the same marker as `ptc_jupyter.formatting.clip_marker`. */
+export function clipMarker(hiddenChars: number): string {
+  return `… [+${formatInt(hiddenChars)} chars]`;
+}
+
 export function formatSeconds(s: number): string {
   if (s < 1) {
     return `${Math.round(s * 1000)} ms`;

@@ -111,6 +111,7 @@ export function parseTrace(data: unknown): ITrace {
     notices: list(d.notices).map(n => str(n)),
     contextBytes: num(d.context_bytes),
     wallS: num(d.wall_s),
+    startedAt: num(d.started_at),
     comparison: parseComparison(d.comparison)
   };
 }

@@ -121,6 +121,9 @@ function details(trace: ITrace): HTMLElement {
   if (trace.stopReason) {
     fact(facts, 'stop reason', trace.stopReason);
   }
+  if (trace.startedAt !== null) {
+    fact(facts, 'started', new Date(trace.startedAt * 1000).toLocaleString());
+  }
   return box;
 }
 

@@ -5,7 +5,7 @@
  * version, or one edited by hand; `parseTrace` (parse.ts) turns untrusted JSON into this shape.
  */
 
-/** MIME type of the trace payload; must equal `ptc_jupyter.trace.MIME_TYPE`. */
+/** MIME type of the trace payload; must equal `ptc_jupyter.mime.MIME_TYPE`. */
 export const MIME_TYPE = 'application/vnd.ptc-jupyter.trace+json';
 
 /** The newest trace schema this renderer knows (`ptc_jupyter.trace.TRACE_VERSION`). */
@@ -61,6 +61,8 @@ export interface ITrace {
   notices: string[];
   contextBytes: number | null;
   wallS: number | null;
+  /** Unix time the run started (traces saved before it was recorded have none). */
+  startedAt: number | null;
   comparison: IComparison | null;
 }
 

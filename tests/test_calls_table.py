@@ -1,0 +1,43 @@
+"""calls_table.py: the rows every view of the calls shows."""
+
+from __future__ import annotations
+
+from ptc_jupyter.calls_table import CallRow, GapRow, TableLimits, table_rows
+from ptc_jupyter.trace import ToolCall
+
+
+def calls(n: int, failed: set[int] = frozenset()) -> list[ToolCall]:
+    return [ToolCall(id=f"t{i}", name="f", input={"i": i}, status="error" if i in failed else "ok",
+                     is_error=i in failed, output=f"r{i}", duration_s=0.5) for i in range(n)]
+
+
+def shape(rows) -> list:
+    return [r.number if isinstance(r, CallRow) else f"gap {r.hidden}" for r in rows]
+
+
+def test_head_tail_and_failed_calls_between_with_gaps():
+    rows = table_rows(calls(20, failed={7, 9, 11}), TableLimits(head=2, tail=3, failed=2))
+    assert shape(rows) == [1, 2, "gap 5", 8, "gap 1", 10, "gap 7", 18, 19, 20]
+
+
+def test_a_short_run_has_no_gaps():
+    assert shape(table_rows(calls(4), TableLimits(head=2, tail=2, failed=0))) == [1, 2, 3, 4]
+
+
+def test_a_gap_at_the_end_is_counted():
+    rows = table_rows(calls(10), TableLimits(head=3, tail=0, failed=0))
+    assert rows[-1] == GapRow(7) and rows[-1].label == "… 7 calls not listed"
+
+
+def test_cells_are_one_line_previews():
+    call = ToolCall(id="t", name="f", input={"text": "a\nb " * 50}, status="error", is_error=True,
+                    output="x" * 500, duration_s=0.25)
+    (row,) = table_rows([call], TableLimits(head=1, tail=0, failed=0, preview_chars=40))
+    assert row.status == "✗ error" and row.took == "250 ms" and row.failed
+    assert len(row.input) <= 40 and "\n" not in row.input and row.input.endswith("chars]")
+    assert len(row.result) <= 40 and row.result.startswith("xxx")
+
+
+def test_a_running_call_has_no_duration_or_result_yet():
+    (row,) = table_rows([ToolCall(id="t", name="f", input={}, status="running")], TableLimits(1, 0, 0))
+    assert (row.took, row.result, row.status) == ("…", "", "running")
