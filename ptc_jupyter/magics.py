@@ -200,8 +200,8 @@ def unload_ipython_extension(shell: Any) -> None:
         shell.input_transformers_post.remove(state["transformer"])
     if "ptc_jupyter.session" in sys.modules:  # a run happened: stop what it started
         sys.modules["ptc_jupyter.session"].stop_emulator()
-    if "ptc_jupyter.mcp" in sys.modules:
-        _close_mcp(sys.modules["ptc_jupyter.mcp"].close_all())
+    if "ptc_jupyter.mcp.api" in sys.modules:  # a server was added: close the connections
+        _close_mcp(sys.modules["ptc_jupyter.mcp.api"].close_all())
 
 
 def _close_mcp(closing: Any) -> None:

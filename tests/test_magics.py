@@ -131,18 +131,13 @@ def assert_usage_error(result, captured, *words: str) -> None:
 # -- loading --------------------------------------------------------------------------------------
 
 def test_load_registers_and_unload_removes_everything(monkeypatch):
-    import importlib
-    import importlib.util
-
     from ptc_jupyter import session as session_module
+    from ptc_jupyter.mcp import api as mcp_api
 
     session_module.emulator_url()  # running, as after an offline cell
 
-    closed = []
-    has_mcp = importlib.util.find_spec("ptc_jupyter.mcp") is not None
-    if has_mcp:
-        mcp = importlib.import_module("ptc_jupyter.mcp")
-        monkeypatch.setattr(mcp, "close_all", lambda original=mcp.close_all: (closed.append(True), original())[1])
+    closed = []  # the MCP API is loaded (as after %ptc_mcp add), so unloading closes its connections
+    monkeypatch.setattr(mcp_api, "close_all", lambda original=mcp_api.close_all: (closed.append(True), original())[1])
     shell = InteractiveShell.instance()
     shell.run_line_magic("unload_ext", "ptc_jupyter")
     before_transformers = list(shell.input_transformers_post)
@@ -154,8 +149,7 @@ def test_load_registers_and_unload_removes_everything(monkeypatch):
         assert {"ptc_tool", "ptc_tools"} <= set(manager.magics["line"])
         assert any(isinstance(c, magics.PTCMagics) for c in shell.configurables)
         assert len(shell.input_transformers_post) == len(before_transformers) + 1
-        if importlib.util.find_spec("ptc_jupyter.mcp_magics") is not None:
-            assert "ptc_mcp" in manager.magics["line"]
+        assert "ptc_mcp" in manager.magics["line"]
         assert shell.find_cell_magic("ptc").__doc__.lstrip(": \n").startswith("%%ptc [-o VAR]")
     finally:
         shell.run_line_magic("unload_ext", "ptc_jupyter")
@@ -165,7 +159,7 @@ def test_load_registers_and_unload_removes_everything(monkeypatch):
     assert shell.input_transformers_post == before_transformers
     assert shell.configurables == before_configurables
     assert "PTCMagics" not in manager.registry and "MCPMagics" not in manager.registry
-    assert closed == ([True] if has_mcp else [])  # the MCP connections were closed
+    assert closed == [True]  # the MCP connections were closed
     assert session_module._emulator is None  # and the offline emulator with its sandboxes
     shell.run_line_magic("load_ext", "ptc_jupyter")  # and back, for the other tests
 

@@ -1,14 +1,17 @@
-"""%ptc_mcp: line parsing (one-line UsageErrors) and the magic on a headless InteractiveShell."""
+"""ptc_jupyter.mcp.magics: `%ptc_mcp` line parsing (one-line UsageErrors) and the magic on a headless shell."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from mcp_support import DEMO, FINANCE, server_processes
+from mcp_support import DEMO, FINANCE, ROOT, server_processes
 
 import ptc_jupyter.mcp as ptc_mcp
-from ptc_jupyter.mcp_magics import AddServer, ListServers, MCPMagics, RemoveServer, parse_line
+from ptc_jupyter.mcp.magics import AddServer, ListServers, MCPMagics, RemoveServer, parse_line
 from ptc_jupyter.tools import registry
 
 
@@ -30,6 +33,11 @@ def test_list_and_remove():
     assert parse_line("  remove finance ") == RemoveServer("finance")
 
 
+def test_options_may_come_anywhere_before_the_separator_and_none_after_it_is_ours():
+    assert parse_line("add --prefix finance --cwd /srv -- npx -y server --url x --prefix") == AddServer(
+        name="finance", command=("npx", "-y", "server", "--url", "x", "--prefix"), cwd="/srv", prefix=True)
+
+
 @pytest.mark.parametrize(("line", "problem"), [
     ("", "missing subcommand"),
     ("start finance", "unknown subcommand 'start'"),
@@ -43,7 +51,11 @@ def test_list_and_remove():
     ("add docs --bogus 1 --url http://h/mcp", "unrecognized arguments: --bogus 1"),
     ("add docs --url 'http://h/mcp", "cannot split the line"),
     ("remove", "remove takes one server NAME"),
+    ("remove a b", "unrecognized arguments: b"),
+    ("remove a --prefix", "remove takes one server NAME"),
     ("list all", "list takes no arguments"),
+    ("list --url http://h/mcp", "list takes no arguments"),
+    ("add x --call-timeout soon -- python s.py", "argument --call-timeout: invalid float value: 'soon'"),
 ])
 def test_bad_lines_are_one_line_usage_errors(line, problem):
     with pytest.raises(UsageError) as caught:
@@ -60,6 +72,16 @@ def shell():
     yield ip
     ptc_mcp.close_all()
     assert server_processes() == []
+
+
+def test_the_question_mark_shows_every_form_and_option(shell, capsys):
+    shell.run_cell("%ptc_mcp?")
+    shown = capsys.readouterr().out
+    assert "%ptc_mcp add NAME [--env K=V] [--cwd DIR] [--prefix] -- COMMAND [ARGS...]" in shown
+    assert "%ptc_mcp add NAME --url URL [--header K=V] [--prefix]" in shown
+    assert "%ptc_mcp list" in shown and "%ptc_mcp remove NAME" in shown
+    for option in ("--url", "--header", "--env", "--cwd", "--prefix", "--call-timeout", "--start-timeout"):
+        assert option in shown
 
 
 def test_add_list_remove_in_a_notebook(shell, capsys):
@@ -98,8 +120,18 @@ def test_errors_show_without_a_traceback(shell, capsys):
     assert isinstance(result.error_in_exec, UsageError)
     assert capsys.readouterr().err.strip() == (
         "UsageError: %ptc_mcp: no MCP server named 'nothing' (connected: none)")
+    result = shell.run_cell(f"%ptc_mcp add zero --call-timeout 0 -- python {DEMO}")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert capsys.readouterr().err.strip() == "UsageError: %ptc_mcp: timeouts must be positive numbers of seconds"
     result = shell.run_cell(f"%ptc_mcp add broken --env DEMO_FAIL_AT_START=1 -- python {DEMO}")
     assert type(result.error_in_exec).__name__ == "MCPServerError"
     shown = capsys.readouterr().out
     assert shown.startswith("MCPServerError: MCP server 'broken' failed to start")
     assert "DEMO_TOKEN is not set" in shown and "Traceback" not in shown
+
+
+def test_registering_the_magic_does_not_load_the_mcp_sdk():
+    code = ("import sys; from ptc_jupyter.mcp.magics import MCPMagics; "
+            "print(sorted(m for m in ('mcp', 'anthropic', 'ptc_jupyter.mcp.api') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.stdout.strip() == "[]", done.stderr[-500:]  # `%load_ext ptc_jupyter` stays quick

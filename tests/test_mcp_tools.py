@@ -1,4 +1,4 @@
-"""mcp_tools.py: MCP tool -> PTC Tool (policy, names, description, validation) and results -> text."""
+"""ptc_jupyter.mcp.tools: MCP tool -> PTC Tool (policy, names, description, validation) and results -> text."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from anthropic.lib.tools import ToolError
 from mcp import types as t
 
-from ptc_jupyter.mcp_tools import (
+from ptc_jupyter.mcp.tools import (
     annotated_side_effects,
     content_text,
     description,

@@ -1,40 +1,33 @@
-"""MCP servers' tools as PTC tools: `ptc.mcp.add(name, command=[...])` or `add(name, url=...)`.
+"""`ptc_jupyter.mcp`'s API: the connected MCP servers of this process (add, remove, list, close).
 
-Claude Code cannot call MCP tools programmatically; here a server's tools join the tool registry
-(source "mcp:<server>") and Claude's script calls them like kernel functions, many at once. Works
-without IPython. Connections live on one background loop thread (see `mcp_client`), so they survive
-across cells and runs on any event loop, and close on `remove`, `close_all` or interpreter exit.
+Connections live on the process-wide background loop (`ptc_jupyter.background`, shared with sync
+`ptc.run`), so they survive across cells and serve runs on any event loop. They close on `remove`,
+`close_all`, `background_loop.stop()` and interpreter exit; the loop itself is not MCP's to stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
+import concurrent.futures
+import logging
 import os
-import shlex
-import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .mcp_client import (
-    CLOSE_TIMEOUT_S,
-    DEFAULT_CALL_TIMEOUT_S,
-    DEFAULT_START_TIMEOUT_S,
-    Connection,
-    MCPServerError,
-    ServerSpec,
-)
-from .mcp_loop import LoopThread
-from .mcp_tools import ptc_name, to_ptc_tool
-from .results import DEFAULT_RESULT_BYTES
-from .tools import NAME_PATTERN, Tool, ToolDefinitionError, ToolRegistry
-from .tools import registry as default_registry
+from ..background import background_loop
+from ..results import DEFAULT_RESULT_BYTES
+from ..tools import Tool, ToolDefinitionError, ToolRegistry
+from ..tools import registry as default_registry
+from .client import CLOSE_TIMEOUT_S, Connection, MCPServerError, close_open
+from .spec import DEFAULT_CALL_TIMEOUT_S, DEFAULT_START_TIMEOUT_S, server_spec
+from .tools import ptc_name, to_ptc_tool
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MCPServerError", "ServerStatus", "add", "close_all", "remove", "servers"]
 
-_thread = LoopThread()
 _lock = threading.RLock()
 
 
@@ -63,7 +56,7 @@ class ServerStatus:
     protocol_version: str | None = None
     connect_s: float | None = None
     call_timeout_s: float | None = None
-    failure: str | None = None
+    failure: str | None = None  # why it is dead, its stderr tail, how to restart it
     stderr: str = ""  # the tail of the server's stderr (stdio servers)
 
     def __str__(self) -> str:
@@ -91,39 +84,6 @@ def _status(name: str, entry: _Server) -> ServerStatus:
     )
 
 
-def _command(command: str | Sequence[str]) -> tuple[str, ...]:
-    parts = shlex.split(command) if isinstance(command, str) else [str(p) for p in command]
-    if not parts:
-        raise ValueError("command is empty: give the program to start, e.g. ['python', 'server.py']")
-    if parts[0] in ("python", "python3"):  # the kernel's interpreter, not whichever is first on PATH
-        parts[0] = sys.executable
-    return tuple(parts)
-
-
-def _spec(name: str, command: str | Sequence[str] | None, url: str | None, env: Mapping[str, str] | None,
-          cwd: str | os.PathLike[str] | None, headers: Mapping[str, str] | None,
-          start_timeout: float, call_timeout: float | None) -> ServerSpec:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > 64:
-        raise ValueError(f"server name {name!r} is not allowed: use letters, digits, '_' and '-' (at most 64)")
-    if (command is None) == (url is None):
-        raise ValueError("give either command=[...] (a stdio server) or url=... (a streamable HTTP server)")
-    if url is not None and not url.startswith(("http://", "https://")):
-        raise ValueError(f"url must start with http:// or https://, got {url!r}")
-    if url is not None and (env or cwd):
-        raise ValueError("env= and cwd= apply to stdio servers (command=...), not to url=")
-    if command is not None and headers:
-        raise ValueError("headers= apply to HTTP servers (url=...), not to command=")
-    if start_timeout <= 0 or (call_timeout is not None and call_timeout <= 0):
-        raise ValueError("timeouts must be positive numbers of seconds")
-    return ServerSpec(
-        name=name, command=_command(command) if command is not None else (), url=url,
-        env=tuple((str(k), str(v)) for k, v in (env or {}).items()),
-        cwd=os.fspath(cwd) if cwd is not None else None,
-        headers=tuple((str(k), str(v)) for k, v in (headers or {}).items()),
-        start_timeout_s=float(start_timeout), call_timeout_s=call_timeout,  # type: ignore[arg-type]
-    )
-
-
 def add(
     name: str,
     command: str | Sequence[str] | None = None,
@@ -148,21 +108,24 @@ def add(
     `<name>_<tool>` (otherwise only clashing names are prefixed). Raises `MCPServerError` (with
     the server's stderr tail) when it does not start.
     """
-    spec = _spec(name, command, url, env, cwd, headers, start_timeout, call_timeout)
+    spec = server_spec(name, command, url, env, cwd, headers, start_timeout, call_timeout)
     target = registry if registry is not None else default_registry
     with _lock:
         if name in _servers:
             remove(name)
+        background_loop.on_stop(close_open)  # again after every stop: the loop forgets its cleanups
         conn = Connection(spec)
         try:
-            started = _thread.submit(conn.start())
+            started = background_loop.submit(conn.start())
             _preload_validation()  # overlaps with the server's start
             started.result()
             built, skipped = _build_tools(conn, target, allowed_callers, side_effects, prefix, max_result_bytes)
         except BaseException:
-            closing = _thread.submit(conn.aclose())  # a failed or interrupted start leaves no process
-            with contextlib.suppress(Exception):
+            closing = background_loop.submit(conn.aclose())  # a failed or interrupted start leaves no process
+            try:
                 closing.result(CLOSE_TIMEOUT_S)
+            except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+                log.warning("MCP server %r: not closed within %s s after its failed start", name, CLOSE_TIMEOUT_S)
             raise
         for built_tool in built:
             target.add(built_tool)
@@ -190,7 +153,7 @@ def _build_tools(conn: Connection, target: ToolRegistry, allowed_callers: Sequen
         problem = conn.unavailable()
         if problem:  # fail fast, without a trip to the loop thread
             raise problem
-        return await _thread.bridge(conn.call(tool_name, arguments))
+        return await background_loop.bridge(conn.call(tool_name, arguments))
 
     for mcp_tool in conn.tools:
         name = ptc_name(mcp_tool.name, conn.name, taken=taken, prefix=prefix)
@@ -214,7 +177,7 @@ def remove(name: str) -> ServerStatus:
             known = ", ".join(_servers) or "none"
             raise KeyError(f"no MCP server named {name!r} (connected: {known})")
         try:
-            _thread.run(entry.connection.aclose())
+            _close([entry.connection])
         finally:
             entry.registry.remove_source(f"mcp:{name}")
         return _status(name, entry)
@@ -227,24 +190,26 @@ def servers() -> list[ServerStatus]:
 
 
 def close_all() -> None:
-    """Close every server and stop the loop thread (for `%unload_ext`, kernel shutdown, tests)."""
+    """Close every server and unregister its tools (`%unload_ext`, interpreter exit, tests).
+
+    The background loop keeps running: sync `ptc.run` shares it.
+    """
     with _lock:
         entries = list(_servers.items())
         _servers.clear()
-        connections = [entry.connection for _, entry in entries]
         for name, entry in entries:
             entry.registry.remove_source(f"mcp:{name}")
-        if connections:
-            try:
-                _thread.run(_close(connections))
-            finally:
-                _thread.stop()
-        else:
-            _thread.stop()
+        _close([entry.connection for _, entry in entries])
 
 
-async def _close(connections: list[Connection]) -> None:
-    await asyncio.gather(*(c.aclose() for c in connections), return_exceptions=True)
+def _close(connections: list[Connection]) -> None:
+    """Close connections from any thread but the loop's; returns when their processes have ended."""
+    if connections and background_loop.running:  # a stopped loop closed them on its way out
+        background_loop.run(_aclose(connections))
 
 
-atexit.register(close_all)
+async def _aclose(connections: list[Connection]) -> None:
+    await asyncio.gather(*(c.aclose() for c in connections))
+
+
+atexit.register(close_all)  # before the loop's own atexit stop (atexit runs last-registered first)

@@ -1,10 +1,9 @@
-"""MCP connections: each server one long-lived task on the MCP loop thread (`mcp_loop`).
+"""MCP connections: each server one long-lived task on the background loop (`ptc_jupyter.background`).
 
-A run's host may be on the kernel's loop, a worker-thread loop or under `asyncio.run` (a different
+A run's host may be on the kernel's loop, the background loop or under `asyncio.run` (a different
 loop per run), while an MCP session must be entered and exited by one task; so the task that opens
 a connection owns it until it closes. A server that fails to start, crashes or hangs becomes an
-`MCPServerError` naming the server, with the tail of its stderr (captured here, never printed to
-the kernel's terminal).
+`MCPServerError` naming the server, with the tail of its stderr and, once it ran, how to restart it.
 """
 
 from __future__ import annotations
@@ -12,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import shlex
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
@@ -26,15 +22,15 @@ from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp import types as mcp_types
 from mcp.client.streamable_http import streamable_http_client
 
+from .spec import ServerSpec
+from .stderr import StderrTail
+
 log = logging.getLogger(__name__)
 
-DEFAULT_START_TIMEOUT_S = 30.0
-DEFAULT_CALL_TIMEOUT_S = 120.0
 PING_TIMEOUT_S = 3.0  # after a call times out: does the server answer at all? (at most the call timeout)
 CLOSE_TIMEOUT_S = 10.0
-STDERR_KEEP_BYTES = 16_000
-STDERR_SHOWN_LINES = 12
-STDERR_SHOWN_CHARS = 1_200
+STDERR_DRAIN_S = 2.0  # after a stdio server ends: how long its last stderr lines may take to arrive
+ENDED = "stopped: its process ended"  # a stdio server's end, however it showed first
 
 State = Literal["starting", "ready", "dead", "closed"]
 
@@ -57,70 +53,6 @@ class MCPServerError(ToolError):
         return [f"{type(self).__name__}: {self.message}"]
 
 
-@dataclass(frozen=True)
-class ServerSpec:
-    """How to reach one server: a command (stdio) or a URL (streamable HTTP)."""
-
-    name: str
-    command: tuple[str, ...] = ()
-    url: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
-    cwd: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    start_timeout_s: float = DEFAULT_START_TIMEOUT_S
-    call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S  # None: wait as long as the host lets it
-
-    @property
-    def transport(self) -> str:
-        return "http" if self.url else "stdio"
-
-    @property
-    def target(self) -> str:
-        return self.url or shlex.join(self.command)
-
-
-class StderrTail(asyncio.Protocol):
-    """The last bytes a server wrote to stderr, read from a pipe on the loop (bounded memory)."""
-
-    def __init__(self, keep_bytes: int = STDERR_KEEP_BYTES) -> None:
-        self.keep_bytes = keep_bytes
-        self.data = bytearray()
-        self.closed = asyncio.Event()
-        self._transport: asyncio.BaseTransport | None = None
-
-    async def open(self) -> Any:
-        """Start reading; returns the write end (a file) to hand to the child, to close once it is spawned."""
-        read_fd, write_fd = os.pipe()
-        loop = asyncio.get_running_loop()
-        try:
-            self._transport, _ = await loop.connect_read_pipe(lambda: self, os.fdopen(read_fd, "rb", buffering=0))
-        except BaseException:
-            os.close(write_fd)
-            raise
-        return os.fdopen(write_fd, "w")
-
-    def data_received(self, data: bytes) -> None:
-        self.data += data
-        if len(self.data) > self.keep_bytes:
-            del self.data[: len(self.data) - self.keep_bytes]
-
-    def eof_received(self) -> bool | None:
-        self.closed.set()
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed.set()
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-    def text(self, lines: int = STDERR_SHOWN_LINES, chars: int = STDERR_SHOWN_CHARS) -> str:
-        tail = bytes(self.data).decode("utf-8", errors="replace").rstrip()
-        kept = "\n".join(tail.splitlines()[-lines:])
-        return kept if len(kept) <= chars else "…" + kept[-chars:]
-
-
 def _flatten(exc: BaseException) -> list[BaseException]:
     inner = getattr(exc, "exceptions", None)  # an exception group (BaseExceptionGroup is 3.11+)
     if isinstance(inner, (list, tuple)) and inner:
@@ -138,10 +70,18 @@ def _describe(exc: BaseException, transport: str = "stdio") -> str:
     return f"{type(leaf).__name__}: {text}" if text else type(leaf).__name__
 
 
-class Connection:
-    """One server session, owned by one task on the MCP loop from start to close.
+_open: set[Connection] = set()  # connections whose owner task runs; only touched on the loop
 
-    `start`, `call`, `ping` and `aclose` are coroutines for the MCP loop (use `LoopThread`).
+
+async def close_open() -> None:
+    """Close every connection still open, so no server process outlives the loop (its `on_stop`)."""
+    await asyncio.gather(*(conn.aclose() for conn in list(_open)))
+
+
+class Connection:
+    """One server session, owned by one task on the background loop from start to close.
+
+    `start`, `call`, `ping` and `aclose` are coroutines for that loop (see `LoopThread`).
     """
 
     def __init__(self, spec: ServerSpec) -> None:
@@ -170,19 +110,24 @@ class Connection:
     def _explain(self, exc: BaseException) -> str:
         return _describe(exc, self.spec.transport)
 
-    def describe(self, what: str) -> str:
-        """'MCP server 'x' <what>', with its stderr tail and how to restart it."""
+    def describe(self, what: str, *, restart: bool = False) -> str:
+        """'MCP server 'x' <what>', with its stderr tail (and, `restart`, how to start it again)."""
         message = f"MCP server {self.name!r} {what}"
         tail = self.stderr_tail()
         if tail:
             message += "\nIts stderr ended with:\n" + "\n".join("  " + line for line in tail.splitlines())
-        return message
+        return message + self._restart_hint() if restart else message
 
-    # -- lifetime (all on the MCP loop) ---------------------------------------------------------
+    def _restart_hint(self) -> str:
+        return f"\nRestart it with `%ptc_mcp add {self.name} ...` (or ptc.mcp.add({self.name!r}, ...))."
+
+    # -- lifetime (all on the loop) -------------------------------------------------------------
     async def start(self) -> None:
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._wake = asyncio.Event()
         self._task = asyncio.ensure_future(self._own(ready))
+        _open.add(self)
+        self._task.add_done_callback(lambda _task: _open.discard(self))
         await ready
 
     async def _own(self, ready: asyncio.Future[None]) -> None:
@@ -191,59 +136,58 @@ class Connection:
             with anyio.CancelScope() as scope:
                 self._scope = scope
                 scope.deadline = anyio.current_time() + self.spec.start_timeout_s
-                try:
-                    await self._serve(scope, ready, t0)
-                finally:
-                    if self._stderr is not None:
-                        self._stderr.close()
+                await self._serve(scope, ready, t0)
             if not ready.done():  # the start deadline (or aclose) cancelled the scope
                 why = "was closed while starting" if self._closing else \
                     f"did not start within {self.spec.start_timeout_s:g} s"
-                self._fail(ready, why)
+                await self._fail_start(ready, why)
         except Exception as exc:  # the transport's and session's failures, often in exception groups
             if ready.done():
                 log.debug("MCP server %r: error while closing: %s", self.name, _describe(exc))
             else:
-                self._fail(ready, f"failed to start: {self._explain(exc)}")
+                await self._fail_start(ready, f"failed to start: {self._explain(exc)}")
         finally:
+            if self._stderr is not None:
+                self._stderr.close()
             self._session = None
             if self.state in ("starting", "ready"):
                 self.state = "closed"
 
-    def _fail(self, ready: asyncio.Future[None], what: str) -> None:
+    async def _fail_start(self, ready: asyncio.Future[None], what: str) -> None:
+        if self._stderr is not None:  # the process has ended: its last words are on their way
+            await self._stderr.wait_closed(STDERR_DRAIN_S)
         self.state = "dead"
         self.failure = self.describe(what)
         if not ready.done():
             ready.set_exception(MCPServerError(self.failure))
 
     async def _serve(self, scope: anyio.CancelScope, ready: asyncio.Future[None], t0: float) -> None:
-        async with self._transport() as (read, write):
-            async with ClientSession(read, write) as session:
-                init = await session.initialize()
-                tools: list[mcp_types.Tool] = []
-                cursor: str | None = None
-                while True:
-                    params = mcp_types.PaginatedRequestParams(cursor=cursor) if cursor else None
-                    listing = await session.list_tools(params=params)
-                    tools.extend(listing.tools)
-                    cursor = listing.next_cursor
-                    if not cursor:
-                        break
-                self._session, self.tools = session, tools
-                self.server_info, self.protocol_version = init.server_info, init.protocol_version
-                self.connect_s = time.perf_counter() - t0
-                if ready.cancelled():  # the caller gave up waiting (e.g. an interrupt): close again
-                    return
-                self.state = "ready"
-                scope.deadline = math.inf
-                ready.set_result(None)
-                watch = asyncio.ensure_future(self._watch_stderr())
-                try:
-                    assert self._wake is not None
-                    await self._wake.wait()
-                finally:
-                    watch.cancel()
-                scope.deadline = anyio.current_time() + CLOSE_TIMEOUT_S
+        async with self._transport() as (read, write), ClientSession(read, write) as session:
+            init = await session.initialize()
+            tools: list[mcp_types.Tool] = []
+            cursor: str | None = None
+            while True:
+                params = mcp_types.PaginatedRequestParams(cursor=cursor) if cursor else None
+                listing = await session.list_tools(params=params)
+                tools.extend(listing.tools)
+                cursor = listing.next_cursor
+                if not cursor:
+                    break
+            self._session, self.tools = session, tools
+            self.server_info, self.protocol_version = init.server_info, init.protocol_version
+            self.connect_s = time.perf_counter() - t0
+            if ready.cancelled():  # the caller gave up waiting (e.g. an interrupt): close again
+                return
+            self.state = "ready"
+            scope.deadline = math.inf
+            ready.set_result(None)
+            watch = asyncio.ensure_future(self._watch_stderr())
+            try:
+                assert self._wake is not None
+                await self._wake.wait()
+            finally:
+                watch.cancel()
+            scope.deadline = anyio.current_time() + CLOSE_TIMEOUT_S
 
     def _transport(self) -> Any:
         spec = self.spec
@@ -271,18 +215,29 @@ class Connection:
             return
         await self._stderr.closed.wait()
         if not await self.ping():
-            self.mark_dead("exited (its stderr closed and it no longer answers)")
+            await self._lost(ENDED, ended=True)
 
-    def mark_dead(self, what: str) -> None:
+    async def _lost(self, what: str, *, ended: bool = False, wait_s: float = STDERR_DRAIN_S) -> None:
+        """The server no longer answers; `what` says how that showed. A stdio server that `ended` (its
+        connection or its stderr closed) or whose stderr closes within `wait_s` is gone, however that
+        showed first: it gets the one `ENDED` message, written once its stderr is read to the end."""
+        if self._stderr is not None:
+            closed = await self._stderr.wait_closed(wait_s)
+            if ended or closed:
+                what = ENDED
+        self._mark_dead(what)
+
+    def _mark_dead(self, what: str) -> None:
         if self.state != "ready":
             return
         self.state = "dead"
-        self.failure = self.describe(what)
+        self.failure = self.describe(what, restart=True)
         log.warning("%s", self.failure)
         if self._wake is not None:
             self._wake.set()
 
     async def aclose(self) -> None:
+        """End the session (and the process); returns once the owner task has finished."""
         self._closing = True
         if self.state == "ready":
             self.state = "closed"
@@ -290,20 +245,21 @@ class Connection:
             self._scope.cancel()  # e.g. an interrupted `add`: stop waiting for the server
         if self._wake is not None:
             self._wake.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
+        if self._task is not None and not self._task.done():  # done: closed already, maybe on a stopped loop
+            await asyncio.wait([self._task])
 
-    # -- calls (on the MCP loop) ------------------------------------------------------------------
+    # -- calls (on the loop) ----------------------------------------------------------------------
     def unavailable(self) -> MCPServerError | None:
+        """Why calls cannot go to this server now (None: they can)."""
         if self.state == "ready" and self._session is not None:
             return None
         if self.state == "dead" and self.failure:
             notice = f"{self.failure.splitlines()[0]}; restart it with `%ptc_mcp add {self.name} ...`"
-            return MCPServerError(self.failure + self._restart_hint(), notice=notice)
+            return MCPServerError(self.failure, notice=notice)
         return MCPServerError(f"MCP server {self.name!r} is {self.state}" + self._restart_hint())
 
-    def _restart_hint(self) -> str:
-        return f"\nRestart it with `%ptc_mcp add {self.name} ...` (or ptc.mcp.add({self.name!r}, ...))."
+    def _gone(self) -> MCPServerError:
+        return self.unavailable() or MCPServerError(f"MCP server {self.name!r} stopped")
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
         """Call one tool; concurrent calls share the session (requests are matched by id)."""
@@ -326,26 +282,27 @@ class Connection:
             except MCPError as exc:
                 if exc.code != mcp_types.CONNECTION_CLOSED:
                     raise MCPServerError(f"MCP server {self.name!r} refused {tool!r}: {exc}") from None
-                self.mark_dead(f"stopped: {self._explain(exc)}")
-                raise self.unavailable() or MCPServerError(str(exc)) from None
+                await self._lost(f"stopped: {self._explain(exc)}", ended=True)
+                raise self._gone() from None
             except Exception as exc:  # transport failures (e.g. HTTP connection refused)
                 if not await self.ping():
-                    self.mark_dead(f"stopped answering: {tool!r} failed ({self._explain(exc)}) and so did a ping")
-                    raise self.unavailable() or MCPServerError(str(exc)) from None
+                    await self._lost(f"stopped answering: {tool!r} failed ({self._explain(exc)}) and so did a ping")
+                    raise self._gone() from None
                 raise MCPServerError(f"MCP server {self.name!r}: {tool!r} failed: {self._explain(exc)}") from None
             if not isinstance(result, mcp_types.CallToolResult):
                 raise MCPServerError(f"MCP server {self.name!r} answered {tool!r} with a "
                                      f"{type(result).__name__}, which ptc_jupyter does not support")
             return result
         if self.state != "ready":  # died (or was closed) while this call was in flight
-            raise self.unavailable() or MCPServerError(f"MCP server {self.name!r} stopped")
+            raise self._gone()
         limit = f"{self.spec.call_timeout_s:g} s"
         if await self.ping():
             raise MCPServerError(f"MCP server {self.name!r} did not answer {tool!r} within {limit} "
                                  "(it still answers pings; the tool may just be slow)")
         ping_limit = f"{self._ping_timeout_s():g} s"
-        self.mark_dead(f"hangs: no answer to {tool!r} within {limit}, nor to a ping within {ping_limit}")
-        raise self.unavailable() or MCPServerError(f"MCP server {self.name!r} hangs")
+        await self._lost(f"hangs: no answer to {tool!r} within {limit}, nor to a ping within {ping_limit}",
+                         wait_s=0)
+        raise self._gone()
 
     async def ping(self) -> bool:
         """Does the server answer at all? One ping at a time, shared by everyone asking."""
