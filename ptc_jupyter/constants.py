@@ -17,6 +17,8 @@ CALLER_VALUES = ("direct", "code_execution_20250825", *CODE_EXECUTION_TYPES)
 
 DEFAULT_MODEL = "claude-opus-5-5"
 DEFAULT_MAX_TOKENS = 8192
+#: Above this, the SDK refuses a non-streaming request (3600 s · max_tokens / 128,000 > 600 s).
+NON_STREAMING_MAX_TOKENS = 21_333
 DEFAULT_MAX_CALLS = 500
 #: Per-call limit, under the API's ~4-minute (270 s) wait for a pending programmatic call.
 DEFAULT_TOOL_TIMEOUT_S = 200.0

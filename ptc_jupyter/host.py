@@ -17,6 +17,7 @@ from typing import Any
 import anthropic
 import jiter
 
+from . import retries
 from .dispatch import Approver, Dispatcher
 from .errors import RunError
 from .options import RunOptions
@@ -42,6 +43,9 @@ from .trace import (
 log = logging.getLogger(__name__)
 
 DRAFT_INTERVAL_S = 0.1  # how often a streamed script being written is re-parsed for the view
+STREAM_ATTEMPTS = 3  # a response that breaks off mid-stream is asked for again, this often in all
+STREAM_BACKOFF_S = 0.5  # first wait before asking again; doubles each time
+MAX_PAUSES_IN_A_ROW = 16  # pause_turn answers followed before the run stops
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 Listener = Callable[[Event], None]
@@ -67,6 +71,14 @@ def _is_container_error(exc: anthropic.APIStatusError) -> bool:
     return exc.status_code in (400, 404, 410) and "container" in message and "required" not in message
 
 
+def _refusal_details(response: Any) -> str:
+    details = getattr(response, "stop_details", None)
+    parts = [f"category {details.category}" if getattr(details, "category", None) else "",
+             getattr(details, "explanation", None) or ""]
+    said = "; ".join(p for p in parts if p)
+    return f": {said}" if said else ""
+
+
 def _partial_code(partial_json: str) -> str:
     """The `code` of a code-execution input still being streamed (the SDK's snapshot hides it)."""
     if not partial_json:
@@ -82,6 +94,14 @@ def _partial_code(partial_json: str) -> str:
 def _block_dict(block: Any) -> dict[str, Any]:
     """An assistant block exactly as the API sent it (unknown types and fields included)."""
     return block.to_dict(mode="json", exclude_unset=True)
+
+
+class _BrokenStream(Exception):
+    """A streamed response that failed after it had begun."""
+
+    def __init__(self, error: anthropic.APIError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class Host:
@@ -169,6 +189,7 @@ class _Turn:
     # -- the loop --------------------------------------------------------------------------------
     async def play(self) -> Run:
         run = self.run
+        listening = retries.report_to.set(self.notice)
         try:
             await self._loop()
             run.status = "completed"
@@ -176,28 +197,59 @@ class _Turn:
             run.status = "cancelled"
             run.notices.append("cancelled by the user; everything up to here is kept")
             raise
-        except anthropic.APIError as exc:
+        except RunError:
             run.status = "error"
-            run.error = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+            raise
+        except Exception as exc:  # every failure ends the run with a status and a message
+            run.status = "error"
+            run.error = self._explain(exc)
             raise RunError(run.error, run) from exc
         finally:
+            retries.report_to.reset(listening)
             run.wall_s = run.elapsed_s()
             self.emit(RunFinished(run))
         return run
 
+    def _explain(self, exc: Exception) -> str:
+        """What went wrong, and what to do about it, in one line."""
+        where = str(self.host.client.base_url).rstrip("/")
+        if isinstance(exc, anthropic.APITimeoutError):
+            return (f"APITimeoutError: no answer from {where} in time (the SDK retried "
+                    f"{self.host.client.max_retries} times); try again, or raise the client's timeout")
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = exc.__cause__ or exc
+            return (f"APIConnectionError: cannot reach {where} ({type(cause).__name__}: {cause}); "
+                    "check the network and ANTHROPIC_BASE_URL")
+        if isinstance(exc, anthropic.APIStatusError):
+            hint = {401: "check ANTHROPIC_API_KEY", 403: "the key may not have access to this model or feature",
+                    429: "rate limited: wait and run again", 529: "the API is overloaded: wait and run again"}
+            status = exc.status_code
+            text = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+            return f"{text} ({hint[status]})" if status in hint else text
+        return f"{type(exc).__name__}: {exc}"
+
+    def fail(self, message: str) -> RunError:
+        self.run.error = message
+        return RunError(message, self.run)
+
     async def _loop(self) -> None:
         retried_container = False
+        pauses = 0
         while True:
             try:
                 response = await self._request()
             except anthropic.APIStatusError as exc:
-                if self.container and not retried_container and _is_container_error(exc):
+                if self.container and _is_container_error(exc):
+                    self._container_lost(exc, retried_container)
                     retried_container = True
-                    self._restart_without_container(exc)
                     continue
                 raise
             self._take(response)
             stop = response.stop_reason
+            pauses = pauses + 1 if stop == "pause_turn" else 0
+            if pauses > MAX_PAUSES_IN_A_ROW:
+                raise self.fail(f"the API paused the turn (pause_turn) {pauses} times in a row; stopped here "
+                                "with everything so far kept; run again to continue in the same container")
             if stop == "pause_turn":
                 continue
             if stop == "tool_use" and self._new_calls:
@@ -214,13 +266,34 @@ class _Turn:
         }
         if self.container and not opts.direct:
             params["container"] = self.container
-        run.requests += 1
-        self.emit(RequestSent(run, run.requests))
-        if opts.stream:
-            async with self.host.client.messages.stream(**params) as stream:
+        if not opts.stream:
+            run.requests += 1
+            self.emit(RequestSent(run, run.requests))
+            return await self.host.client.messages.create(**params)
+        for attempt in range(1, STREAM_ATTEMPTS + 1):
+            run.requests += 1
+            self.emit(RequestSent(run, run.requests))
+            try:
+                return await self._stream(params)
+            except _BrokenStream as broken:
+                if attempt == STREAM_ATTEMPTS:
+                    raise broken.error from None
+                delay = STREAM_BACKOFF_S * 2 ** (attempt - 1)
+                self.notice(f"the response broke off mid-stream ({broken.error}); no tool ran for it, so the same "
+                            f"request goes again in {delay:g} s (attempt {attempt + 1} of {STREAM_ATTEMPTS})")
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _stream(self, params: dict[str, Any]) -> Any:
+        """One streamed response. An error once the answer has begun (an `error` event such as
+        `overloaded_error`, a dropped connection) is a `_BrokenStream`: the SDK does not retry
+        those, and asking again is safe because nothing of the response was acted on."""
+        async with self.host.client.messages.stream(**params) as stream:
+            try:
                 await self._follow_drafts(stream)
                 return await stream.get_final_message()
-        return await self.host.client.messages.create(**params)
+            except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
+                raise _BrokenStream(exc) from exc
 
     async def _follow_drafts(self, stream: Any) -> None:
         """While a streamed response writes a script, show the code so far (ScriptDraft events)."""
@@ -240,13 +313,22 @@ class _Turn:
                     last_emit = now
                     self.emit(ScriptDraft(self.run, _partial_code("".join(buffers[event.index]))))
 
-    def _restart_without_container(self, exc: anthropic.APIStatusError) -> None:
+    def _container_lost(self, exc: anthropic.APIStatusError, retried: bool) -> None:
+        """Start over in a new container, but only while no tool has run: starting over replays
+        the turn from the prompt, and a tool that already ran must not run a second time."""
         lost = self.container
         self.container = None
         self.host.memory.container_id = None
+        reason = getattr(exc, "message", None) or exc
+        if self.calls_started:
+            raise self.fail(f"container {lost} was lost mid-turn ({reason}) after {self.calls_started} tool "
+                            "call(s) had run; not started over, so that no tool runs twice. Everything so far is "
+                            "kept; run again to start in a new container")
+        if retried:
+            raise self.fail(f"container {lost} could not be used either ({reason}); stopped")
         self.messages = self.messages[:1]
         self.awaiting.clear()
-        self.notice(f"container {lost} could not be reused ({getattr(exc, 'message', exc)}); "
+        self.notice(f"container {lost} could not be reused ({reason}); "
                     "started the turn again in a new container (its REPL state is gone)")
 
     def _take(self, response: Any) -> None:
@@ -316,6 +398,8 @@ class _Turn:
         if not isinstance(call.input, dict):
             return "tool input must be a JSON object"
         if call.programmatic:
+            if not call.caller.startswith("code_execution_"):
+                return f"caller type {call.caller!r} is not one this host knows; the call was not run"
             if self.options.direct:
                 return "programmatic calls are not allowed in a direct (classic tool calling) run"
             if not tool.programmatic:
@@ -358,7 +442,7 @@ class _Turn:
         if response.stop_reason == "max_tokens":
             self.notice("stopped at max_tokens: the answer may be cut off (raise --max-tokens)")
         elif response.stop_reason == "refusal":
-            self.notice("Claude declined to answer (stop_reason: refusal)")
+            self.notice("Claude declined to answer (stop_reason: refusal)" + _refusal_details(response))
         elif response.stop_reason == "model_context_window_exceeded":
             self.notice("stopped: the model's context window is full")
         elif response.stop_reason == "tool_use":

@@ -22,6 +22,7 @@ from .constants import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
     DEFAULT_TOOL_TIMEOUT_S,
+    NON_STREAMING_MAX_TOKENS,
 )
 from .errors import OptionError
 
@@ -77,6 +78,10 @@ class RunOptions:
         if not self.model.strip():
             raise OptionError("model", "must be a model name, got an empty string")
         _check_int(self, "max_tokens", low=1)
+        if not self.stream and self.max_tokens > NON_STREAMING_MAX_TOKENS:
+            raise OptionError("max_tokens", f"above {NON_STREAMING_MAX_TOKENS:,} needs streaming (the SDK refuses a "
+                                            f"single response that may take over 10 minutes): keep stream on, or "
+                                            f"lower max_tokens; got {self.max_tokens:,}")
         _check_int(self, "max_calls", low=0)
         _check_seconds(self, "tool_timeout_s", allow_none=True)
         _check_seconds(self, "approval_timeout_s", allow_none=False)

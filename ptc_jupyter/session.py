@@ -25,6 +25,8 @@ from typing import Any
 
 import anthropic
 
+from . import retries
+
 log = logging.getLogger(__name__)
 
 ANTHROPIC = "anthropic"
@@ -92,6 +94,7 @@ class Session:
     """Backend choice, one SDK client per event loop, and the container memory of each backend."""
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, max_retries: int = 2,
+                 timeout_s: float | None = None,
                  emulator: Any = None, emulator_url: str | None = None, emulator_key: str | None = None) -> None:
         """`api_key`/`base_url` default to the SDK's environment variables. Offline runs go to the
         process-wide emulator, or to `emulator` (an `EmulatorServer`), or to `emulator_url` with its
@@ -101,6 +104,7 @@ class Session:
         self._emulator_url = emulator.url if emulator is not None else emulator_url
         self._emulator_key = emulator.api_key if emulator is not None else emulator_key
         self._max_retries = max_retries
+        self._timeout_s = timeout_s  # None: the SDK's (10 minutes per request)
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients]
         self._clients = weakref.WeakKeyDictionary()
         self.memories: dict[str, ContainerMemory] = {}
@@ -125,10 +129,13 @@ class Session:
             per_loop = self._clients[loop] = _LoopClients()
         if backend.name == EMULATOR:  # keyed by URL: a restarted emulator gets fresh clients
             url, key = self._emulator_address()
-            return per_loop.get(url, lambda: anthropic.AsyncAnthropic(api_key=key, base_url=url,
-                                                                      max_retries=self._max_retries))
-        return per_loop.get(backend.name, lambda: anthropic.AsyncAnthropic(
-            api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries))
+            return per_loop.get(url, lambda: self._make_client(api_key=key, base_url=url))
+        return per_loop.get(backend.name, lambda: self._make_client(api_key=self._api_key, base_url=self._base_url))
+
+    def _make_client(self, **where: Any) -> anthropic.AsyncAnthropic:
+        extra = {"timeout": self._timeout_s} if self._timeout_s is not None else {}
+        return anthropic.AsyncAnthropic(**where, max_retries=self._max_retries, http_client=retries.http_client(),
+                                        **extra)
 
     def _emulator_address(self) -> tuple[str, str]:
         if self._emulator_url:
