@@ -93,7 +93,7 @@ def _partial_code(partial_json: str) -> str:
 
 def _block_dict(block: Any) -> dict[str, Any]:
     """An assistant block exactly as the API sent it (unknown types and fields included)."""
-    return block.to_dict(mode="json", exclude_unset=True)
+    return block.to_dict(mode="json", exclude_unset=True, warnings=False)  # unknown types: kept as sent
 
 
 class _BrokenStream(Exception):
