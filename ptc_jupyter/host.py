@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import anthropic
-import jiter
 
 from . import retries
 from .dispatch import Approver, Dispatcher
 from .errors import RunError
 from .options import RunOptions
+from .responses import block_dict, explain_failure, is_container_error, partial_code, refusal_details, usage_add
 from .session import ContainerMemory
 from .tools import Tool
 from .trace import (
@@ -46,54 +46,7 @@ DRAFT_INTERVAL_S = 0.1  # how often a streamed script being written is re-parsed
 STREAM_ATTEMPTS = 3  # a response that breaks off mid-stream is asked for again, this often in all
 STREAM_BACKOFF_S = 0.5  # first wait before asking again; doubles each time
 MAX_PAUSES_IN_A_ROW = 16  # pause_turn answers followed before the run stops
-USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-
 Listener = Callable[[Event], None]
-
-
-def _usage_add(total: dict[str, Any], usage: Any) -> None:
-    if usage is None:
-        return
-    for key in USAGE_KEYS:
-        value = getattr(usage, key, None)
-        if isinstance(value, int):
-            total[key] = total.get(key, 0) + value
-    server = getattr(usage, "server_tool_use", None)
-    if server is not None:  # code_execution_requests is documented but untyped in the SDK
-        extra = getattr(server, "model_extra", None) or {}
-        value = extra.get("code_execution_requests", getattr(server, "code_execution_requests", None))
-        if isinstance(value, int):
-            total["code_execution_requests"] = total.get("code_execution_requests", 0) + value
-
-
-def _is_container_error(exc: anthropic.APIStatusError) -> bool:
-    message = str(getattr(exc, "message", "") or exc).lower()
-    return exc.status_code in (400, 404, 410) and "container" in message and "required" not in message
-
-
-def _refusal_details(response: Any) -> str:
-    details = getattr(response, "stop_details", None)
-    parts = [f"category {details.category}" if getattr(details, "category", None) else "",
-             getattr(details, "explanation", None) or ""]
-    said = "; ".join(p for p in parts if p)
-    return f": {said}" if said else ""
-
-
-def _partial_code(partial_json: str) -> str:
-    """The `code` of a code-execution input still being streamed (the SDK's snapshot hides it)."""
-    if not partial_json:
-        return ""
-    try:
-        data = jiter.from_json(partial_json.encode(), partial_mode="trailing-strings")
-    except ValueError:
-        return ""
-    code = data.get("code") if isinstance(data, dict) else None
-    return code if isinstance(code, str) else ""
-
-
-def _block_dict(block: Any) -> dict[str, Any]:
-    """An assistant block exactly as the API sent it (unknown types and fields included)."""
-    return block.to_dict(mode="json", exclude_unset=True, warnings=False)  # unknown types: kept as sent
 
 
 class _BrokenStream(Exception):
@@ -202,31 +155,13 @@ class _Turn:
             raise
         except Exception as exc:  # every failure ends the run with a status and a message
             run.status = "error"
-            run.error = self._explain(exc)
+            run.error = explain_failure(exc, self.host.client)
             raise RunError(run.error, run) from exc
         finally:
             retries.report_to.reset(listening)
             run.wall_s = run.elapsed_s()
             self.emit(RunFinished(run))
         return run
-
-    def _explain(self, exc: Exception) -> str:
-        """What went wrong, and what to do about it, in one line."""
-        where = str(self.host.client.base_url).rstrip("/")
-        if isinstance(exc, anthropic.APITimeoutError):
-            return (f"APITimeoutError: no answer from {where} in time (the SDK retried "
-                    f"{self.host.client.max_retries} times); try again, or raise the client's timeout")
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__ or exc
-            return (f"APIConnectionError: cannot reach {where} ({type(cause).__name__}: {cause}); "
-                    "check the network and ANTHROPIC_BASE_URL")
-        if isinstance(exc, anthropic.APIStatusError):
-            hint = {401: "check ANTHROPIC_API_KEY", 403: "the key may not have access to this model or feature",
-                    429: "rate limited: wait and run again", 529: "the API is overloaded: wait and run again"}
-            status = exc.status_code
-            text = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
-            return f"{text} ({hint[status]})" if status in hint else text
-        return f"{type(exc).__name__}: {exc}"
 
     def fail(self, message: str) -> RunError:
         self.run.error = message
@@ -239,7 +174,7 @@ class _Turn:
             try:
                 response = await self._request()
             except anthropic.APIStatusError as exc:
-                if self.container and _is_container_error(exc):
+                if self.container and is_container_error(exc):
                     self._container_lost(exc, retried_container)
                     retried_container = True
                     continue
@@ -311,7 +246,7 @@ class _Turn:
                 now = time.monotonic()
                 if kind == "content_block_stop" or now - last_emit >= DRAFT_INTERVAL_S:
                     last_emit = now
-                    self.emit(ScriptDraft(self.run, _partial_code("".join(buffers[event.index]))))
+                    self.emit(ScriptDraft(self.run, partial_code("".join(buffers[event.index]))))
 
     def _container_lost(self, exc: anthropic.APIStatusError, retried: bool) -> None:
         """Start over in a new container, but only while no tool has run: starting over replays
@@ -334,12 +269,12 @@ class _Turn:
     def _take(self, response: Any) -> None:
         """Record one response: scripts, results, text, calls; echo it into the history verbatim."""
         run = self.run
-        _usage_add(run.usage, response.usage)
+        usage_add(run.usage, response.usage)
         if response.container is not None:
             self.container = response.container.id
             run.container_id = response.container.id
             self.host.memory.container_id = response.container.id
-        self.messages.append({"role": "assistant", "content": [_block_dict(b) for b in response.content]})
+        self.messages.append({"role": "assistant", "content": [block_dict(b) for b in response.content]})
         self._new_calls = []
         self._texts = []
         for block in response.content:
@@ -442,7 +377,7 @@ class _Turn:
         if response.stop_reason == "max_tokens":
             self.notice("stopped at max_tokens: the answer may be cut off (raise --max-tokens)")
         elif response.stop_reason == "refusal":
-            self.notice("Claude declined to answer (stop_reason: refusal)" + _refusal_details(response))
+            self.notice("Claude declined to answer (stop_reason: refusal)" + refusal_details(response))
         elif response.stop_reason == "model_context_window_exceeded":
             self.notice("stopped: the model's context window is full")
         elif response.stop_reason == "tool_use":
