@@ -25,7 +25,7 @@ from emulator_helpers import CODE_EXECUTION, CliEmulator, script_prompt, wait_un
 
 FAKE_SECRETS = {"ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key", "PTC_EMULATOR_KEY": "ptc-test-not-the-key",
                 "PTC_TEST_PRIVATE": "kernel-only-value"}
-SANDBOX_VARIABLES = {"PATH", "LANG", "LANGUAGE", "SYSTEMROOT", "HOME", "OUTPUT_DIR", "PYTHONUSERBASE"}
+SANDBOX_VARIABLES = {"PATH", "LANG", "LANGUAGE", "SYSTEMROOT", "HOME", "OUTPUT_DIR", "INPUT_DIR", "PYTHONUSERBASE"}
 SHOW_ENV = "import json, os\nprint(json.dumps({'cwd': os.getcwd(), 'env': dict(os.environ)}))"
 FOREIGN_HOSTS = ["evil.example", "evil.example:{port}", "127.0.0.1.nip.io", "localhost.evil.example",
                  "10.0.0.1", "[::2]:{port}", ""]
@@ -218,6 +218,7 @@ def assert_minimal(view: dict, *hidden: str) -> None:
     assert not [v for v in env.values() for secret in hidden if secret in v]
     assert env["HOME"] == cwd != os.getcwd()
     assert env["OUTPUT_DIR"] == os.path.join(cwd, "outputs") and os.path.isdir(env["OUTPUT_DIR"])
+    assert env["INPUT_DIR"] == os.path.join(cwd, "inputs") and os.path.isdir(env["INPUT_DIR"])
 
 
 def test_the_sandbox_sees_no_secrets_and_works_in_a_directory_of_its_own(monkeypatch):

@@ -2,12 +2,49 @@
 
 The real `anthropic` SDK talks to it over HTTP (`base_url=server.url`, `api_key=server.api_key`),
 so a host runs the same code path as against the API. It is a protocol stand-in, not a model: the
-script is the first fenced python block of the prompt's last user message. See DESIGN.md section 4.
-It runs that code as the user, so it serves only requests with its key addressed to a loopback
-host (docs/security.md).
+prompt's last user message says what "Claude" does. See DESIGN.md section 4. It runs that code as
+the user, so it serves only requests with its key addressed to a loopback host (docs/security.md).
 
     with EmulatorServer(EmulatorConfig(pending_deadline_s=5)) as server:
         client = anthropic.AsyncAnthropic(base_url=server.url, api_key=server.api_key)
+
+Prompt conventions (the text blocks of the last user message, `container_upload` blocks beside
+them allowed; `role: "system"` messages anywhere are accepted and ignored). Its fenced blocks are
+the turn's steps, run in the order they appear; fences with other info strings are skipped:
+
+- ```` ```python ```` (also `python3`, `py`): a Python cell: `server_tool_use` `code_execution`
+  `{"code"}`, then `code_execution_tool_result` (`code_execution_result` `{stdout, stderr,
+  return_code, content: [code_execution_output {file_id}]}`). Only these can call tools (PTC): a
+  cell that calls tools pauses the turn (`stop_reason: "tool_use"`) until their results come back.
+  REPL state persists in the container.
+- ```` ```bash ```` (also `sh`): `server_tool_use` `bash_code_execution` `{"command"}`, then
+  `bash_code_execution_tool_result` (`bash_code_execution_result` `{stdout, stderr, return_code,
+  content: [bash_code_execution_output {file_id}]}`), run by `bash -c` in the container's
+  directory with its environment; background processes it leaves are killed when it exits.
+- ```` ```text_editor ```` holding a JSON object: `server_tool_use` `text_editor_code_execution`
+  with that object as input, then `text_editor_code_execution_tool_result`: `view` (`path`,
+  optional `view_range` [first, last], -1 for the end) gives `…_view_result {content, file_type,
+  num_lines, start_line, total_lines}`; `create` (`path`, `file_text`) gives `…_create_result
+  {is_file_update}`; `str_replace` (`path`, `old_str` occurring exactly once, `new_str`) gives
+  `…_str_replace_result {old_start, old_lines, new_start, new_lines, lines}` ("-old", "+new"
+  lines); failures give `…_tool_result_error {error_code: file_not_found | invalid_tool_input,
+  error_message}`. Relative paths are relative to the container's directory.
+
+Steps after a failing one still run (the script is fixed in advance). The final text is the
+steps' stripped stdout, then how each failed step failed; a prompt with no step gets a text that
+explains offline mode. Without a code_execution tool (direct mode) only the first python block
+runs, as classic tool calling.
+
+The container: a private directory (HOME and cwd) with `$OUTPUT_DIR` (`outputs/`) and
+`$INPUT_DIR` (`inputs/`, both also in the environment). The docs say only that `container_upload`
+files appear in the container's input directory (the SDK's `ContainerUploadBlockParam`) and code
+reads them from `$INPUT_DIR` (e.g. vercel/ai#15556); the emulator copies every `container_upload`
+file of the request's user messages to `$INPUT_DIR/<filename>` before a turn's steps run (an
+unknown `file_id` gets a 404 `not_found_error`). After each python or bash step, files new or
+changed in `$OUTPUT_DIR` become Files API files (`downloadable: true`) listed in the step's result.
+Files API: `POST/GET /v1/files`, `GET/DELETE /v1/files/{id}`, `GET /v1/files/{id}/content`
+(`files_api.py`); uploaded files are `downloadable: false`, as the SDK's
+`FileNotDownloadableError` documents.
 
 What a host can rely on:
 - A `tool_result` reaches the script as the tool function's return value: the string, or its
@@ -15,6 +52,11 @@ What a host can rely on:
   same string (so put "Error: ..." in it); it does not raise.
 - A call unanswered for `pending_deadline_s` raises `TimeoutError` in the script; a late result
   for it is accepted and ignored.
+- A Python cell running longer than `cell_limit_s` (90 s, the 20260521 tool's documented limit)
+  ends with a normal result: return code 1 and a `detection_timeout` message in stderr. Assumed,
+  as the docs do not say: time spent waiting for tool results does not count. A cell that does not
+  stop when interrupted costs the container its process (REPL state and files). A bash command
+  running longer ends with the `execution_time_exceeded` error result.
 - Resending a continuation that was already applied (a retry after a broken stream) gets the
   same answer again.
 - `/_emulator/state` counts every sandbox process, the warm spare included.

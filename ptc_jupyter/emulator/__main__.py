@@ -35,10 +35,12 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] = os.en
                         help="seconds a programmatic call may wait for its result (default: 270)")
     parser.add_argument("--idle", type=float, default=300.0, metavar="S",
                         help="seconds of idleness after which a container expires (default: 300)")
+    parser.add_argument("--cell-limit", type=float, default=90.0, metavar="S",
+                        help="seconds a Python cell or bash command may run (default: 90; tool waits not counted)")
     parser.add_argument("--expose-direct-tools", action="store_true",
                         help="also let scripts call tools whose allowed_callers lack code execution")
     args = parser.parse_args(argv)
-    return EmulatorConfig(pending_deadline_s=args.deadline, container_idle_s=args.idle,
+    return EmulatorConfig(pending_deadline_s=args.deadline, container_idle_s=args.idle, cell_limit_s=args.cell_limit,
                           expose_direct_tools=args.expose_direct_tools, host=args.host, port=args.port,
                           api_key=args.api_key or environ.get(KEY_ENV) or None,
                           allowed_hosts=tuple(args.allow_host))

@@ -19,6 +19,13 @@ class EmulatorConfig:
     api_key: the key every request must carry; None makes a random one (`EmulatorServer.api_key`).
     allowed_hosts: Host header names served besides loopback ones and `host` (e.g. the machine's
         name when listening beyond loopback).
+    cell_limit_s: how long one step may run: a Python cell that runs longer ends with a normal
+        result, a non-zero return code and a `detection_timeout` message in stderr (the API's
+        90-second limit per cell; the time a cell waits for tool results does not count); a bash
+        command that runs longer ends with the `execution_time_exceeded` error result. None: no limit.
+    max_file_bytes: the largest file the Files API accepts (upload: 413) and the largest output
+        file a step may leave in $OUTPUT_DIR (bash: `output_file_too_large`; python: the file is
+        left out and stderr says so).
     """
 
     pending_deadline_s: float = 270.0
@@ -28,3 +35,5 @@ class EmulatorConfig:
     port: int = 0
     api_key: str | None = field(default=None, repr=False)
     allowed_hosts: tuple[str, ...] = ()
+    cell_limit_s: float | None = 90.0
+    max_file_bytes: int = 500 * 1024 * 1024

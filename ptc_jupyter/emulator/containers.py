@@ -1,9 +1,11 @@
 """Containers and the scripts running in them, as the emulator's loop sees them.
 
-A `Container` owns one sandbox process (so REPL state persists between its scripts) and at most
-one live `ScriptRun`. The run records what the client has and has not been told: calls made by the
-script but not yet delivered, delivered calls awaiting results, calls whose deadline passed. Direct
-mode uses hidden containers that the client never sees and that die with their script.
+A `Container` owns one sandbox process (so REPL state persists between its scripts), the current
+`Turn` (the prompt's steps and how far they got) and at most one live `ScriptRun` (the turn's
+python step running now). The run records what the client has and has not been told: calls made by
+the script but not yet delivered, delivered calls awaiting results, calls whose deadline passed,
+and how much of the cell limit it used (only while not waiting on its calls). Direct mode uses
+hidden containers that the client never sees and that die with their script.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 from .config import EmulatorConfig
+from .files import Stamp
 from .sandbox import Sandbox, SandboxPool
+from .steps import Outcome, Step
 from .wire import ApiError, invalid_request, new_id
 
 #: How long a new turn waits for a cancelled script to stop before replacing its process.
@@ -36,11 +40,11 @@ class ScriptRun:
     pending: dict[str, dict] = field(default_factory=dict)  # in a response, awaiting results
     timed_out: set[str] = field(default_factory=set)
     result: dict | None = None  # {"stdout", "stderr", "return_code"} once the script ended
-    reported: bool = False  # the end went out in a response
     ack_wanted: int = 0  # the child confirms it processed our latest message with this number
     ack_seen: int = 0
-    last_results: frozenset[str] | None = None  # the last continuation, replayed on a retry
-    last_reply: dict | None = None
+    limit_s: float | None = None  # the cell limit; None: none
+    used_s: float = 0.0  # running time before `running_since`
+    running_since: float | None = None  # None while the script waits on its calls
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -53,6 +57,8 @@ class ScriptRun:
             self.ack_seen = max(self.ack_seen, event["ack"])
             self.undelivered.extend(event["calls"])
         elif kind == "expired":
+            if self.running_since is None:  # the script goes on with a TimeoutError: its time counts again
+                self.resume()
             for call_id in event["ids"]:
                 self.timed_out.add(call_id)
                 self.pending.pop(call_id, None)
@@ -66,11 +72,37 @@ class ScriptRun:
             self.undelivered.clear()
         self.changed.set()
 
-    async def settle(self) -> None:
-        """Wait until the script has ended, or is blocked with calls to deliver."""
+    async def settle(self) -> bool:
+        """Wait until the script has ended, or is blocked with calls to deliver; False if the cell
+        limit passed first (the script still runs)."""
         while not (self.finished or (self.ack_seen >= self.ack_wanted and self.undelivered)):
             self.changed.clear()
-            await self.changed.wait()
+            left = self.time_left()
+            if left is None:
+                await self.changed.wait()
+                continue
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+        self.pause()
+        return True
+
+    def time_left(self) -> float | None:
+        if self.limit_s is None or self.running_since is None:
+            return None
+        return self.limit_s - self.used_s - (time.monotonic() - self.running_since)
+
+    def pause(self) -> None:
+        """The script waits on its calls: that time does not count against the cell limit."""
+        if self.running_since is not None:
+            self.used_s += time.monotonic() - self.running_since
+            self.running_since = None
+
+    def resume(self) -> None:
+        self.running_since = time.monotonic()
 
     def take_calls(self, limit: int | None = None) -> list[dict]:
         """Move the next calls (all of them, or `limit`) from undelivered to pending."""
@@ -81,8 +113,25 @@ class ScriptRun:
         return calls
 
 
+@dataclass
+class Turn:
+    """One prompt's steps and how far they got; `active` is the python step whose run is live."""
+
+    mode: Literal["ptc", "direct"]
+    steps: list[Step]
+    tools: list[str]  # the tools a python step may call
+    tools_key: str
+    next: int = 0  # the next step to start
+    active: Step | None = None
+    before: dict[str, Stamp] = field(default_factory=dict)  # $OUTPUT_DIR when the active step began
+    outcomes: list[Outcome] = field(default_factory=list)
+    reported: bool = False  # the final text went out in a response
+    last_results: frozenset[str] | None = None  # the last continuation, replayed on a retry
+    last_reply: dict | None = None
+
+
 class Container:
-    """A sandbox process, its REPL state, and its current script."""
+    """A sandbox process, its REPL state, its current turn and script."""
 
     def __init__(self, sandbox: Sandbox, hidden: bool, on_lost: Callable[[Container], None]) -> None:
         self.id = new_id("direct" if hidden else "container")
@@ -90,6 +139,7 @@ class Container:
         self.lock = asyncio.Lock()  # one request at a time per container
         self.last_active = time.monotonic()
         self.run: ScriptRun | None = None
+        self.turn: Turn | None = None
         self._runs = 0
         self._on_lost = on_lost
         self.sandbox = sandbox
@@ -113,10 +163,14 @@ class Container:
         sandbox.exited.add_done_callback(exited)
 
     def start_run(self, *, mode: Literal["ptc", "direct"], code: str, tools: list[str], tools_key: str,
-                  srvtoolu_id: str | None, deadline_s: float | None) -> ScriptRun:
+                  srvtoolu_id: str | None, deadline_s: float | None, limit_s: float | None = None) -> ScriptRun:
         self._runs += 1
-        run = ScriptRun(self._runs, mode, code, srvtoolu_id, tools_key, ack_wanted=1)
+        run = ScriptRun(self._runs, mode, code, srvtoolu_id, tools_key, ack_wanted=1, limit_s=limit_s,
+                        running_since=time.monotonic())
         self.run = run
+        if not self.sandbox.alive:  # an earlier step of the turn killed it: nothing will answer
+            run.on_event({"ev": "died"})
+            return run
         self.sandbox.send({"op": "run", "run_id": run.run_id, "code": code, "tools": tools,
                            "deadline_s": deadline_s, "ack": 1})
         return run
@@ -126,6 +180,7 @@ class Container:
         run = self.run
         assert run is not None
         run.ack_wanted += 1
+        run.resume()
         self.sandbox.send({"op": "results", "run_id": run.run_id, "ack": run.ack_wanted, "results": results})
 
     async def cancel_run(self, pool: SandboxPool) -> None:
@@ -140,6 +195,23 @@ class Container:
             old = self.sandbox
             self._attach(await pool.acquire())
             old.kill()
+
+    async def interrupt_run(self, pool: SandboxPool, reason: str) -> None:
+        """End the current script with `reason` in stderr (the cell limit passed). If it will not
+        stop, the process is replaced: REPL state and the container's files are lost."""
+        run = self.run
+        if run is None or run.finished:
+            return
+        self.sandbox.send({"op": "interrupt", "run_id": run.run_id, "reason": reason})
+        try:
+            await asyncio.wait_for(self._until_finished(run), CANCEL_GRACE_S)
+        except asyncio.TimeoutError:
+            old = self.sandbox
+            self._attach(await pool.acquire())
+            old.kill()
+            run.on_event({"ev": "done", "run_id": run.run_id, "stdout": "", "return_code": 1, "stderr":
+                          f"{reason}\nThe cell did not stop, so the container's process was replaced: its "
+                          "REPL state and files are gone."})
 
     @staticmethod
     async def _until_finished(run: ScriptRun) -> None:
@@ -221,4 +293,4 @@ def expired_error(container_id: str, why: str) -> ApiError:
         "send the request again without the `container` parameter to start a new container.")
 
 
-__all__ = ["Container", "Containers", "ScriptRun", "expired_error"]
+__all__ = ["Container", "Containers", "ScriptRun", "Turn", "expired_error"]

@@ -10,6 +10,7 @@ killing it, the container's directory still goes with it.
 Parent -> child:  {"op": "run", "run_id", "code", "tools": [names], "deadline_s", "ack"}
                   {"op": "results", "run_id", "ack", "results": [{"id", "content"}]}
                   {"op": "cancel", "run_id"}
+                  {"op": "interrupt", "run_id", "reason"}   (the cell limit passed: stop the script)
 Child -> parent:  {"ev": "ready", "pid"}
                   {"ev": "blocked", "run_id", "ack", "calls": [{"id", "name", "input"}]}
                   {"ev": "expired", "run_id", "ids": [...]}        (pending-call deadline passed)
@@ -18,6 +19,11 @@ Child -> parent:  {"ev": "ready", "pid"}
 "blocked" is sent once the event loop has gone QUIET_ITERATIONS iterations without a new tool
 call after a call or a delivery of results: calls issued together (asyncio.gather) leave in one
 batch, and the parent learns within microseconds that the script now waits on its calls.
+
+"interrupt" ends the script with `reason` as its stderr and return code 1, keeping the REPL state:
+the reader thread sends this process SIGUSR1, whose handler raises `CellTimeout` if the script is
+on the stack (a busy loop, a blocking call); otherwise the loop cancels the script's task at its
+next await. A script that swallows both is left to the parent, which replaces the process.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import json
 import linecache
 import os
 import secrets
+import signal
 import sys
 import threading
 import traceback
@@ -40,6 +47,18 @@ from typing import Any, Callable
 QUIET_ITERATIONS = 8
 #: Captured stdout/stderr beyond this many characters per run is dropped with a marker.
 OUTPUT_LIMIT_CHARS = 1_000_000
+
+
+class CellTimeout(BaseException):
+    """Raised in the script when the parent interrupts it (the cell limit passed)."""
+
+
+def _script_on_stack(frame: Any) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<script "):
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _Capture(io.TextIOBase):
@@ -187,6 +206,22 @@ class Repl:
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.task: asyncio.Task | None = None
         self.runs = 0
+        self.interrupt: tuple[int, str] | None = None  # (run_id, reason) of an interrupt asked for
+
+    def request_interrupt(self, run_id: int, reason: str) -> None:
+        """From the reader thread: stop the script even if it never yields to the loop."""
+        self.interrupt = (run_id, reason)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    def on_signal(self, _signum: int, frame: Any) -> None:
+        pending = self.interrupt
+        if pending is not None and pending[0] == self.bridge.run_id and _script_on_stack(frame):
+            self.interrupt = None  # once: a script that swallows it is the parent's problem
+            raise CellTimeout(pending[1])
+
+    def _interrupt_reason(self) -> str | None:
+        pending = self.interrupt
+        return pending[1] if pending is not None and pending[0] == self.bridge.run_id else None
 
     def handle(self, line: bytes) -> None:
         if not line.strip():
@@ -197,12 +232,13 @@ class Repl:
             self._start(msg)
         elif op == "results" and msg["run_id"] == self.bridge.run_id:
             self.bridge.resolve(msg["results"], msg["ack"])
-        elif op == "cancel" and self.task is not None and msg["run_id"] == self.bridge.run_id:
+        elif op in ("cancel", "interrupt") and self.task is not None and msg["run_id"] == self.bridge.run_id:
             self.task.cancel()
 
     def _start(self, msg: dict) -> None:
         if self.task is not None and not self.task.done():
             self.task.cancel()
+        self.interrupt = None
         for key, value in list(self.namespace.items()):
             if getattr(value, "_ptc_tool", False):
                 del self.namespace[key]
@@ -239,8 +275,11 @@ class Repl:
                 return exc.code or 0
             print(exc.code, file=err)
             return 1
+        except CellTimeout as exc:
+            print(exc.args[0], file=err)
+            return 1
         except asyncio.CancelledError:
-            print("The script was cancelled.", file=err)
+            print(self._interrupt_reason() or "The script was cancelled.", file=err)
             return 1
         except BaseException as exc:  # the script's own failure, reported like a traceback
             _print_script_traceback(exc, err)
@@ -279,9 +318,14 @@ async def _serve(proto_in: io.BufferedReader, proto_out: io.BufferedWriter) -> N
             proto_out.flush()
 
     repl = Repl(loop, send)
+    signal.signal(signal.SIGUSR1, repl.on_signal)
 
     def read_forever() -> None:
         for line in proto_in:
+            if b'"interrupt"' in line:
+                msg = json.loads(line)
+                if msg.get("op") == "interrupt":
+                    repl.request_interrupt(msg["run_id"], msg["reason"])
             loop.call_soon_threadsafe(repl.handle, line)
         loop.call_soon_threadsafe(closed.set_result, None)
 

@@ -5,10 +5,12 @@ runs in its own process group, and `kill()` kills the whole group: a script that
 subprocesses of its own leaves nothing behind. `SandboxPool` keeps one spare process started, so
 a new container costs no interpreter start-up.
 
-Each child works in a fresh private temporary directory (its HOME and cwd, with `$OUTPUT_DIR` in
-it), removed when the child is killed (or by the child, if the emulator dies first), and sees a
-minimal environment: none of the kernel's variables (API keys and the like) besides what Python
-needs. This keeps keys out of scripts' way; it is no security boundary (see docs/security.md).
+Each child works in a fresh private temporary directory (its HOME and cwd, with `$OUTPUT_DIR` =
+`outputs/` and `$INPUT_DIR` = `inputs/` in it), removed when the child is killed (or by the child,
+if the emulator dies first), and sees a minimal environment: none of the kernel's variables (API
+keys and the like) besides what Python needs. This keeps keys out of scripts' way; it is no
+security boundary (see docs/security.md). Bash steps run in the same directory and environment, in
+process groups of their own that `kill()` kills too.
 """
 
 from __future__ import annotations
@@ -32,22 +34,23 @@ KEPT_VARIABLES = ("PATH", "LANG", "LANGUAGE", "SYSTEMROOT")
 
 
 def sandbox_env(workdir: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The environment of a sandbox: kept variables, HOME and OUTPUT_DIR in its workdir.
+    """The environment of a sandbox: kept variables, HOME, OUTPUT_DIR and INPUT_DIR in its workdir.
 
     PYTHONUSERBASE keeps the user's `pip install --user` packages importable despite the new HOME.
     """
     env = {k: v for k, v in environ.items() if k in KEPT_VARIABLES or k.startswith("LC_")}
     env.setdefault("PATH", os.defpath)
-    env.update(HOME=str(workdir), OUTPUT_DIR=str(workdir / "outputs"))
+    env.update(HOME=str(workdir), OUTPUT_DIR=str(workdir / "outputs"), INPUT_DIR=str(workdir / "inputs"))
     if site.ENABLE_USER_SITE:
         env["PYTHONUSERBASE"] = site.getuserbase()
     return env
 
 
 def make_workdir() -> Path:
-    """A new private directory (mode 0700) with an empty `outputs` folder."""
+    """A new private directory (mode 0700) with empty `outputs` and `inputs` folders."""
     workdir = Path(tempfile.mkdtemp(prefix="ptc-container-"))
     (workdir / "outputs").mkdir()
+    (workdir / "inputs").mkdir()
     return workdir
 
 
@@ -61,13 +64,15 @@ class Sandbox:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.workdir = make_workdir()
+        self.env = sandbox_env(self.workdir)
+        self.groups: set[int] = set()  # process groups of running bash steps, killed with the sandbox
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-u", str(REPL_PATH), "--workdir", str(self.workdir)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 cwd=self.workdir,
-                env=sandbox_env(self.workdir),
+                env=self.env,
                 start_new_session=True,
                 close_fds=True,
             )
@@ -82,6 +87,14 @@ class Sandbox:
         self._fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
         os.set_blocking(self._fd, False)
         loop.add_reader(self._fd, self._readable)
+
+    @property
+    def outputs(self) -> Path:
+        return self.workdir / "outputs"
+
+    @property
+    def inputs(self) -> Path:
+        return self.workdir / "inputs"
 
     @property
     def alive(self) -> bool:
@@ -136,10 +149,11 @@ class Sandbox:
         The pipes stay open: the loop's reader sees EOF and closes them on its own thread
         (closing an fd under a live selector registration would corrupt the selector).
         """
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        for pgid in [self.pid, *list(self.groups)]:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

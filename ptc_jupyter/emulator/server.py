@@ -1,8 +1,9 @@
 """The HTTP face of the emulator: a Starlette app, and `EmulatorServer` running it on a thread.
 
 The app answers `POST /v1/messages` (JSON, or SSE with `"stream": true`) like the Messages API,
-plus two admin endpoints that the real API does not have: `POST /_emulator/faults` and
-`GET /_emulator/state`. Every answer carries a `request-id` header; errors have the API's body.
+the Files API (`/v1/files...`, see `files_api.py`), `/v1/models`, plus two admin endpoints that
+the real API does not have: `POST /_emulator/faults` and `GET /_emulator/state`. Every answer
+carries a `request-id` header; errors have the API's body.
 Every request, admin ones included, passes `guard.Guard` first: a loopback Host and the key.
 """
 
@@ -28,6 +29,8 @@ from . import sse
 from .config import EmulatorConfig
 from .containers import Containers
 from .faults import FaultQueue
+from .files import FileStore
+from .files_api import file_routes
 from .guard import Guard, is_loopback
 from .sandbox import SandboxPool
 from .turns import Turns
@@ -67,12 +70,13 @@ def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
     """The ASGI app, behind a `Guard` for `api_key`; `on_ready` gets the sandbox pool once a spare
     sandbox is warm."""
     parts: dict[str, Any] = {}
+    files = FileStore(config.max_file_bytes)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         pool = SandboxPool(asyncio.get_running_loop())
         containers = Containers(pool, config)
-        parts.update(pool=pool, containers=containers, turns=Turns(config, containers, faults))
+        parts.update(pool=pool, containers=containers, turns=Turns(config, containers, faults, files))
         reaper = asyncio.create_task(containers.reap_forever())
         await pool.warm()
         if on_ready is not None:
@@ -93,7 +97,7 @@ def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
             message = await parts["turns"].respond(body)
         except ApiError as exc:
             extra = {"retry-after-ms": "1"} if exc.status in (429, 500, 529) else {}
-            return _error(exc.status, exc.error_type, exc.message, request_id, **extra)
+            return JSONResponse(exc.body(request_id), exc.status, headers={"request-id": request_id, **extra})
         headers = {"request-id": request_id}
         if body.get("stream") is True:
             events = sse.message_events(message, request_id=request_id,
@@ -120,7 +124,7 @@ def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
         return JSONResponse({"queued": faults.pending()})
 
     async def state(_request: Request) -> Response:
-        return JSONResponse({**parts["containers"].snapshot(), "faults": faults.pending()})
+        return JSONResponse({**parts["containers"].snapshot(), "faults": faults.pending(), "files": len(files)})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -134,6 +138,7 @@ def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
         routes=[Route("/v1/messages", messages, methods=["POST"]),
                 Route("/v1/models", models, methods=["GET"]),
                 Route("/v1/models/{model_id:path}", model, methods=["GET"]),
+                *file_routes(files),
                 Route("/_emulator/faults", add_faults, methods=["POST"]),
                 Route("/_emulator/state", state, methods=["GET"])],
         exception_handlers={HTTPException: http_error, Exception: http_error},

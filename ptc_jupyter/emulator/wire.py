@@ -5,10 +5,11 @@ Shapes follow the Messages API (ptc-protocol.md sections 2, 5 and 8), so the rea
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import secrets
-from typing import Any
+from typing import Any, Sequence
 
 #: The caller tag on every programmatic `tool_use`, whatever version the request declared.
 CALLER_TYPE = "code_execution_20260120"
@@ -19,6 +20,7 @@ ERROR_TYPES = {
     401: "authentication_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    413: "request_too_large",
     429: "rate_limit_error",
     500: "api_error",
     529: "overloaded_error",
@@ -31,24 +33,34 @@ def new_id(prefix: str) -> str:
 
 
 class ApiError(Exception):
-    """An error answer of the API: HTTP status, error type and message."""
+    """An error answer of the API: HTTP status, error type, message and, for some, `details`
+    (`{"error_code": ...}`, which the SDK maps to a specific exception class)."""
 
-    def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
+    def __init__(self, status: int, message: str, error_type: str | None = None,
+                 details: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.error_type = error_type or ERROR_TYPES.get(status, "api_error")
+        self.details = details
 
     def body(self, request_id: str) -> dict:
-        return error_body(self.error_type, self.message, request_id)
+        return error_body(self.error_type, self.message, request_id, self.details)
 
 
 def invalid_request(message: str) -> ApiError:
     return ApiError(400, message, "invalid_request_error")
 
 
-def error_body(error_type: str, message: str, request_id: str) -> dict:
-    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
+def not_found(message: str, error_code: str | None = None) -> ApiError:
+    return ApiError(404, message, "not_found_error", {"error_code": error_code} if error_code else None)
+
+
+def error_body(error_type: str, message: str, request_id: str, details: dict | None = None) -> dict:
+    error: dict[str, Any] = {"type": error_type, "message": message}
+    if details:
+        error["details"] = details
+    return {"type": "error", "error": error, "request_id": request_id}
 
 
 def iso_in(seconds: float) -> str:
@@ -64,20 +76,75 @@ def text_block(text: str) -> dict:
 
 
 def server_tool_use_block(srvtoolu_id: str, code: str) -> dict:
-    return {"type": "server_tool_use", "id": srvtoolu_id, "name": "code_execution", "input": {"code": code}}
+    return server_tool_block(srvtoolu_id, "code_execution", {"code": code})
+
+
+def server_tool_block(srvtoolu_id: str, name: str, tool_input: dict) -> dict:
+    """A server tool call: `code_execution` {"code"}, `bash_code_execution` {"command"}, or
+    `text_editor_code_execution` {"command", "path", ...}."""
+    return {"type": "server_tool_use", "id": srvtoolu_id, "name": name, "input": tool_input}
 
 
 def tool_use_block(call: dict, caller: dict) -> dict:
     return {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["input"], "caller": caller}
 
 
-def code_execution_result_block(srvtoolu_id: str, stdout: str, stderr: str, return_code: int) -> dict:
+def code_execution_result_block(srvtoolu_id: str, stdout: str, stderr: str, return_code: int,
+                                file_ids: Sequence[str] = ()) -> dict:
     return {
         "type": "code_execution_tool_result",
         "tool_use_id": srvtoolu_id,
         "content": {"type": "code_execution_result", "stdout": stdout, "stderr": stderr,
-                    "return_code": return_code, "content": []},
+                    "return_code": return_code,
+                    "content": [{"type": "code_execution_output", "file_id": f} for f in file_ids]},
     }
+
+
+def encrypted_code_execution_result_block(srvtoolu_id: str, stdout: str, stderr: str, return_code: int,
+                                          file_ids: Sequence[str] = ()) -> dict:
+    """The result form the API uses when the script called web search: stdout is opaque to the client."""
+    garbage = base64.b64encode(secrets.token_bytes(16 + len(stdout.encode()))).decode()
+    return {
+        "type": "code_execution_tool_result",
+        "tool_use_id": srvtoolu_id,
+        "content": {"type": "encrypted_code_execution_result", "encrypted_stdout": garbage, "stderr": stderr,
+                    "return_code": return_code,
+                    "content": [{"type": "code_execution_output", "file_id": f} for f in file_ids]},
+    }
+
+
+def bash_result_block(srvtoolu_id: str, stdout: str, stderr: str, return_code: int,
+                      file_ids: Sequence[str] = ()) -> dict:
+    return {
+        "type": "bash_code_execution_tool_result",
+        "tool_use_id": srvtoolu_id,
+        "content": {"type": "bash_code_execution_result", "stdout": stdout, "stderr": stderr,
+                    "return_code": return_code,
+                    "content": [{"type": "bash_code_execution_output", "file_id": f} for f in file_ids]},
+    }
+
+
+def text_editor_result_block(srvtoolu_id: str, content: dict) -> dict:
+    """`content` is one of the text editor's result objects (view, create, str_replace) or its error."""
+    return {"type": "text_editor_code_execution_tool_result", "tool_use_id": srvtoolu_id, "content": content}
+
+
+#: The result block type of each server tool, and the type of its error object.
+RESULT_TYPES = {
+    "code_execution": ("code_execution_tool_result", "code_execution_tool_result_error"),
+    "bash_code_execution": ("bash_code_execution_tool_result", "bash_code_execution_tool_result_error"),
+    "text_editor_code_execution": ("text_editor_code_execution_tool_result",
+                                   "text_editor_code_execution_tool_result_error"),
+}
+
+
+def tool_error_block(tool_name: str, srvtoolu_id: str, error_code: str, error_message: str | None = None) -> dict:
+    """A server tool's error result, e.g. `code_execution_tool_result_error {error_code}`."""
+    block_type, error_type = RESULT_TYPES[tool_name]
+    content: dict[str, Any] = {"type": error_type, "error_code": error_code}
+    if tool_name == "text_editor_code_execution":
+        content["error_message"] = error_message
+    return {"type": block_type, "tool_use_id": srvtoolu_id, "content": content}
 
 
 def message(model: str, content: list[dict], stop_reason: str, usage: dict,
@@ -146,5 +213,6 @@ def usage(body: dict, content: list[dict], code_execution: bool) -> dict:
         "cache_read_input_tokens": 0,
     }
     if code_execution:
-        result["server_tool_use"] = {"code_execution_requests": 1}
+        calls = sum(1 for b in content if b.get("type") == "server_tool_use")
+        result["server_tool_use"] = {"code_execution_requests": max(1, calls)}
     return result
