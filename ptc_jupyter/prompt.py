@@ -5,6 +5,10 @@ In the prose, `{{name}}` (or `{{name.attr}}`) is replaced by `str()` of that ker
 so code passes through exactly as written (f-strings with `{{literal}}`, dict literals, `$` signs);
 outside them only the placeholder pattern is touched. Lines that are only an nbval marker
 (`# NBVAL_IGNORE_OUTPUT` ...) are removed. No `str.format`: prompts are full of braces.
+
+A DataFrame (or Series) goes in as a compact description — shape, column types, first rows —
+rather than its whole repr; any other value's text is capped (`PROMPT_VALUE_CHARS`) with the
+package's visible clip marker, so one `{{big_list}}` cannot flood the context.
 """
 
 from __future__ import annotations
@@ -13,9 +17,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .formatting import clip
+
 NBVAL_LINE = re.compile(r"^[ \t]*#[ \t]*NBVAL_\w+[ \t]*(?:\r?\n|$)", re.MULTILINE)
 FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
 PLACEHOLDER = re.compile(r"(\\?)\{\{[ \t]*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)[ \t]*\}\}")
+
+
+PROMPT_VALUE_CHARS = 2_000  # what one interpolated value may add to the prompt
+TABLE_ROWS = 5  # rows of a DataFrame shown in its description
 
 
 class PromptError(ValueError):
@@ -71,9 +81,33 @@ def _fill(text: str, namespace: Mapping[str, Any]) -> str:
                 value = getattr(value, attr)
             except AttributeError:
                 raise PromptError(f"%%ptc: cannot interpolate {{{{{path}}}}}: no attribute {attr!r}") from None
-        return str(value)
+        return describe(value)
 
     return PLACEHOLDER.sub(replace, text)
+
+
+def describe(value: Any) -> str:
+    """The text a kernel value stands for in a prompt: tables described, anything else capped."""
+    if _is_table(value):
+        return clip(_describe_table(value), PROMPT_VALUE_CHARS)
+    return clip(str(value), PROMPT_VALUE_CHARS)
+
+
+def _is_table(value: Any) -> bool:
+    """A pandas DataFrame or Series, recognised without importing pandas."""
+    return type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "shape") and hasattr(value, "head")
+
+
+def _describe_table(table: Any) -> str:
+    if getattr(table, "ndim", 2) == 1:  # a Series
+        head = table.head(TABLE_ROWS).to_string()
+        return (f"Series {table.name!r} of {len(table):,} values (dtype {table.dtype}); first {TABLE_ROWS}:\n"
+                f"{head}")
+    rows, columns = table.shape
+    kinds = ", ".join(f"{name} ({dtype})" for name, dtype in table.dtypes.items())
+    shown = min(rows, TABLE_ROWS)
+    return (f"DataFrame of {rows:,} rows × {columns:,} columns: {kinds}\nfirst {shown} rows:\n"
+            f"{table.head(TABLE_ROWS).to_string(max_colwidth=60)}")
 
 
 def build_prompt(cell: str, namespace: Mapping[str, Any]) -> str:
