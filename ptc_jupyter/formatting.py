@@ -1,7 +1,8 @@
 """How values become short display text, the same in every view.
 
 One clip marker (`… [+N chars]`) for everything cut short: saved call outputs, table cells,
-streams, scripts. The units match the labextension's `format.ts`.
+streams, scripts. The units match the labextension's `format.ts`; the step texts (`step_state`,
+`editor_diff`) match its `steps.ts`.
 """
 
 from __future__ import annotations
@@ -62,3 +63,99 @@ def format_measure(key: str, value: float) -> str:
     if key.endswith("_s"):
         return format_seconds(value)
     return f"{round(value):,}"
+
+
+def json_size(value: Any) -> int:
+    """Length of `value` as JSON with non-ASCII escaped: an upper bound of its UTF-8 bytes."""
+    return len(json.dumps(value, default=str))
+
+
+def clip_to_json_size(text: str, size: int) -> str:
+    """`text` cut to the longest start whose JSON, with the clip marker, is at most `size` long."""
+    if json_size(text) <= size:
+        return text
+    room = size - json_size(clip_marker(len(text)))  # the quotes are counted once, here
+    low, high = 0, min(len(text), max(0, room))  # k characters take at least k in JSON
+    while low < high:  # the JSON of a start only grows with its length
+        middle = (low + high + 1) // 2
+        if json_size(text[:middle]) - 2 <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return cut(text, low)
+
+
+# -- steps (read through their attributes: `steps.Step`) -----------------------------------------
+
+STEP_LABELS = {"python": "Python", "bash": "Bash", "editor": "Text editor"}
+
+
+def step_label(step: Any) -> str:
+    """What a step is: Python, Bash, Text editor, or the server tool's own name."""
+    return STEP_LABELS.get(step.kind, step.name)
+
+
+def cell_limit_text(seconds: float) -> str:
+    return f"cell time limit ({seconds:g} s) reached"
+
+
+def step_state(step: Any) -> str:
+    """How a step ended: `exit 0`, an error code (and message), the cell time limit, what an
+    editor did, the type of a result this version does not know, or `unfinished`."""
+    if step.error_code is not None:
+        return step.error_code + (f": {step.error_message}" if step.error_message else "")
+    if step.cell_timeout_s is not None:
+        return cell_limit_text(step.cell_timeout_s)
+    if step.return_code is not None:
+        return f"exit {step.return_code}"
+    kind = step.result_type
+    if kind is None:
+        return "unfinished"
+    detail = step.detail or {}
+    if kind.endswith("_create_result"):
+        return "file updated" if detail.get("is_file_update") else "file created"
+    if kind.endswith("_view_result"):
+        shown, total = detail.get("num_lines"), detail.get("total_lines")
+        return f"viewed {shown} of {total} lines" if shown is not None and total is not None else "viewed"
+    if kind.endswith("_str_replace_result"):
+        return "replaced"
+    return f"result {kind}"
+
+
+def step_failed(step: Any) -> bool:
+    return step.status in ("failed", "timeout", "error")
+
+
+def editor_diff(step: Any) -> list[str]:
+    """The lines a str_replace changed, as a diff: the result's own `lines` (with its `@@` header),
+    else `-` the input's old_str and `+` its new_str."""
+    detail, given = step.detail or {}, step.input
+    out = []
+    if all(isinstance(detail.get(k), int) for k in ("old_start", "old_lines", "new_start", "new_lines")):
+        out.append(f"@@ -{detail['old_start']},{detail['old_lines']} +{detail['new_start']},{detail['new_lines']} @@")
+    lines = detail.get("lines")
+    if isinstance(lines, list) and lines:
+        return out + [str(line) for line in lines]
+    old, new = given.get("old_str"), given.get("new_str")
+    if isinstance(old, str) or isinstance(new, str):
+        out += [f"-{line}" for line in str(old or "").split("\n")] + [f"+{line}" for line in str(new or "").split("\n")]
+    return out
+
+
+def step_result_text(step: Any) -> str | None:
+    """What a non-stream step returned, as text: the view content, the create'd text, the diff,
+    or the JSON of a result this version does not know."""
+    detail = step.detail or {}
+    kind = step.result_type or ""
+    if kind.endswith("_view_result"):
+        content = detail.get("content")
+        if detail.get("file_type", "text") != "text":
+            return f"({detail.get('file_type')} content, {len(str(content or '')):,} chars)"
+        return content if isinstance(content, str) else None
+    if kind.endswith("_str_replace_result") or step.input.get("command") == "str_replace":
+        return "\n".join(editor_diff(step)) or None
+    if step.kind == "editor" and isinstance(step.input.get("file_text"), str):
+        return step.input["file_text"]
+    if step.detail and step.kind != "editor":
+        return json.dumps(step.detail.get("content", step.detail), ensure_ascii=False, indent=1, default=str)
+    return None

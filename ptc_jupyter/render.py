@@ -10,18 +10,32 @@ Runs are read through their attributes only; this module imports nothing from `t
 
 from __future__ import annotations
 
+import base64
+import urllib.parse
 from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .calls_table import CallRow, TableLimits, table_rows
-from .formatting import clip, format_bytes, format_measure, format_seconds, preview
+from .files import EMBED_BUDGET_CHARS, embed_plan, not_embedded_note, table_html
+from .formatting import (
+    clip,
+    format_bytes,
+    format_measure,
+    format_seconds,
+    preview,
+    step_failed,
+    step_label,
+    step_result_text,
+    step_state,
+)
 from .mime import MIME_TYPE
 
 if TYPE_CHECKING:
     from .trace import Run
 
-__all__ = ["HTML_LIMITS", "TEXT_LIMITS", "clip", "format_bytes", "format_seconds", "mime_bundle", "preview",
-           "savings", "savings_line", "summary", "to_html", "to_text", "usage_line"]
+__all__ = ["HTML_LIMITS", "TEXT_LIMITS", "clip", "file_html", "format_bytes", "format_seconds", "mime_bundle",
+           "preview", "savings", "savings_line", "step_html", "summary", "to_html", "to_text", "usage_line"]
 
 HTML_LIMITS = TableLimits(head=30, tail=5, failed=30, preview_chars=80)
 TEXT_LIMITS = TableLimits(head=8, tail=2, failed=10, preview_chars=60)
@@ -71,6 +85,8 @@ def summary(run: Run) -> str:
         calls += f" ({failed:,} failed)"
     parts = [f"ptc{' (direct)' if run.mode == 'direct' else ''}: {run.status}", calls,
              f"{run.requests} round trip{'s' if run.requests != 1 else ''}"]
+    if run.files:
+        parts.append(f"{len(run.files)} file{'s' if len(run.files) != 1 else ''}")
     if run.wall_s:
         parts.append(format_seconds(run.wall_s))
     parts.append(run.backend)
@@ -90,8 +106,16 @@ def usage_line(run: Run) -> str:
     return " · ".join(parts)
 
 
-def _script_state(script: Any) -> str:
-    return f"exit {script.return_code}" if script.return_code is not None else script.error_code or "unfinished"
+def _titles(run: Run) -> list[str]:
+    """Each step's title: `Script k of n` (or `Script`) for Python, else what the step is."""
+    count, k, out = sum(1 for s in run.steps if s.kind == "python"), 0, []
+    for step in run.steps:
+        if step.kind == "python":
+            k += 1
+            out.append(f"Script {k} of {count}" if count > 1 else "Script")
+        else:
+            out.append(step_label(step))
+    return out
 
 
 # -- text ---------------------------------------------------------------------------------------
@@ -107,12 +131,19 @@ def to_text(run: Run) -> str:
     lines += [f"note: {n}" for n in run.notices]
     if run.text:
         lines += ["answer:", _indent(clip(run.text, STREAM_PREVIEW_CHARS))]
-    for n, script in enumerate(run.scripts_detail, 1):
-        lines.append(f"script {n} ({len(script.code.splitlines())} lines, {_script_state(script)})")
-        if script.stdout:
-            lines += ["  stdout:", _indent(clip(script.stdout, TEXT_STREAM_CHARS))]
-        if script.stderr:
-            lines += ["  stderr:", _indent(clip(script.stderr, TEXT_STREAM_CHARS))]
+    for title, step in zip(_titles(run), run.steps):
+        what = _lines(len(step.code.splitlines())) if step.kind == "python" else preview(step.code, 60)
+        lines.append(f"{title.lower()}: {what} ({step_state(step)})")
+        stdout = "(encrypted)" if step.encrypted else step.stdout
+        if stdout:
+            lines += ["  stdout:", _indent(clip(stdout, TEXT_STREAM_CHARS))]
+        if step.stderr:
+            lines += ["  stderr:", _indent(clip(step.stderr, TEXT_STREAM_CHARS))]
+    for n, f in enumerate(run.files, 1):
+        lines.append(f"file {n}: {f.describe()}")
+    note = not_embedded_note(run.files, embed_plan(run.files, EMBED_BUDGET_CHARS))
+    if note:
+        lines.append(note)
     if run.calls:
         lines.append("calls:")
         for row in table_rows(run.calls, TEXT_LIMITS):
@@ -147,19 +178,64 @@ def _stream_block(label: str, text: str | None) -> str:
     return f'<div style="{_MUTED}">{label}</div><pre style="{_PRE}">{escape(clip(text, STREAM_PREVIEW_CHARS))}</pre>'
 
 
-def _scripts_html(run: Run) -> str:
-    parts = []
-    count = len(run.scripts_detail)
-    for n, script in enumerate(run.scripts_detail, 1):
-        failed = (script.return_code not in (None, 0)) or script.error_code is not None
-        title = f"Script {n} of {count}" if count > 1 else "Script"
-        parts.append(
-            f'<details{" open" if count == 1 else ""}><summary>{title} · {_lines(len(script.code.splitlines()))} · '
-            f'<span style="{_ERR if failed else _MUTED}">{escape(_script_state(script))}</span></summary>'
-            f'<pre style="{_PRE}"><code>{escape(clip(script.code, CODE_PREVIEW_CHARS))}</code></pre>'
-            f"{_stream_block('stdout', script.stdout)}{_stream_block('stderr', script.stderr)}</details>"
-        )
-    return "".join(parts)
+def step_html(step: Any, title: str, *, open_: bool = False, live: bool = False) -> str:
+    """One step as a `<details>`: its code (or command, editor operation, JSON input), its
+    streams, what it returned, and its files. Everything escaped; inline styles only. `live`:
+    an unfinished step is running, not `unfinished`."""
+    state = escape("running…" if live and not step.finished else step_state(step))
+    extra = _lines(len(step.code.splitlines())) if step.kind == "python" else escape(preview(step.code, 60))
+    body = []
+    if step.kind == "python":
+        body.append(f'<pre style="{_PRE}"><code>{escape(clip(step.code, CODE_PREVIEW_CHARS))}</code></pre>')
+    elif step.kind == "bash":
+        body.append(f'<pre style="{_PRE}"><code>$ {escape(clip(step.code, CODE_PREVIEW_CHARS))}</code></pre>')
+    elif step.kind == "other":
+        body.append(_stream_block("input", preview(step.input, CODE_PREVIEW_CHARS)))
+    body.append(_stream_block("stdout", "(encrypted)" if step.encrypted else step.stdout))
+    body.append(_stream_block("stderr", step.stderr))
+    result = step_result_text(step)
+    if result:
+        body.append(_stream_block("diff" if step.input.get("command") == "str_replace" else "result", result))
+    if step.file_ids:
+        body.append(f'<div style="{_MUTED}">files: {escape(", ".join(step.file_ids))}</div>')
+    return (f'<details{" open" if open_ else ""}><summary>{escape(title)} · {extra} · '
+            f'<span style="{_ERR if step_failed(step) else _MUTED}">{state}</span></summary>{"".join(body)}</details>')
+
+
+def _steps_html(run: Run) -> str:
+    return "".join(step_html(step, title, open_=len(run.steps) == 1) for title, step in zip(_titles(run), run.steps))
+
+
+def file_html(f: Any, *, embedded: bool) -> str:
+    """One output file: a line of metadata (a link when it was saved at a relative path), then
+    the image (a data URI, when `embedded`), a table preview or the start of its text."""
+    head = [f"<b>{escape(f.name)}</b>", escape(f.media_type), format_bytes(f.size_bytes)]
+    if f.path is not None:
+        path = Path(f.path).as_posix()
+        head.append(f'<a href="{escape(urllib.parse.quote(path))}">{escape(path)}</a>' if not Path(f.path).is_absolute()
+                    else f"saved at {escape(path)}")
+    if f.error:
+        head.append(f'<span style="{_ERR}">{escape(f.error)}</span>')
+    out = f'<div>{" · ".join(head)}</div>'
+    if embedded and f.is_image and f.data is not None:
+        data = base64.b64encode(f.data).decode("ascii")
+        return out + (f'<img src="data:{escape(f.media_type)};base64,{data}" alt="{escape(f.name)}" '
+                      'style="max-width:100%;max-height:32em">')
+    table = f.table_preview()
+    if table is not None:
+        return out + table_html(*table)
+    text = f.text_preview()
+    return out + (f'<pre style="{_PRE}">{escape(text)}</pre>' if text else "")
+
+
+def _files_html(run: Run) -> str:
+    if not run.files:
+        return ""
+    plan = embed_plan(run.files, EMBED_BUDGET_CHARS)
+    items = "".join(f'<div style="margin:4px 0">{file_html(f, embedded=e)}</div>' for f, e in zip(run.files, plan))
+    note = not_embedded_note(run.files, plan)
+    note_html = f'<div style="{_MUTED}">{escape(note)}</div>' if note else ""
+    return f"<details open><summary>Files ({len(run.files)})</summary>{items}{note_html}</details>"
 
 
 def _call_row_html(row: CallRow) -> str:
@@ -200,8 +276,9 @@ def to_html(run: Run) -> str:
                     f'<pre style="{_PRE}">{escape(clip(run.text, STREAM_PREVIEW_CHARS))}</pre>')
     body.append(f'<details><summary>Prompt</summary><pre style="{_PRE}">'
                 f"{escape(clip(run.prompt, CODE_PREVIEW_CHARS))}</pre></details>")
-    body.append(_scripts_html(run))
+    body.append(_steps_html(run))
     body.append(_calls_html(run))
+    body.append(_files_html(run))
     body.append(f'<div style="{_MUTED}">{escape(usage_line(run))}</div></details>')
     return "".join(body)
 
@@ -211,5 +288,6 @@ def to_html(run: Run) -> str:
 def mime_bundle(run: Run) -> dict[str, Any]:
     """The cell's lasting output: the saved trace (`run.to_dict()`), HTML and text; no widget view.
     The trace is bounded by `trace.TRACE_BUDGET_BYTES` and the HTML and text list a bounded number
-    of calls, so a 1,000-call run stays under 300 KB unless its scripts or prompt are huge."""
+    of calls, so a 1,000-call run stays under 300 KB unless its scripts or prompt are huge; output
+    images come on top, up to `files.EMBED_BUDGET_CHARS` in the trace and again in the HTML."""
     return {MIME_TYPE: run.to_dict(), "text/html": to_html(run), "text/plain": to_text(run)}

@@ -1,4 +1,8 @@
-"""The record of a run: `Run`, `ToolCall`, `Script` and the events the host emits.
+"""The record of a run: `Run`, `ToolCall`, `Step` and the events the host emits.
+
+Every server-side step (Python cell, bash command, text editor operation, unknown server tool) is
+a `Step` (`steps.py`) in `Run.steps`, in order; `Run.scripts`/`scripts_detail` list the Python
+ones (`Script` is their former name). The files they left behind are `Run.files`.
 
 The host fills a `Run` in as it goes and emits an event after each change, so a view can
 follow along. `Run.to_dict()` is exactly the trace saved in the notebook under `MIME_TYPE`:
@@ -6,6 +10,11 @@ compact (call fields most calls share are stated once, in `call_defaults`; times
 millisecond) and bounded (call outputs clipped with a visible marker). `Run.from_dict` reads it,
 and every earlier version-1 trace, back; `Run.to_json()` writes the whole record, nothing clipped,
 in the same format. Renderings of a run (text, HTML, the bundle) live in `render.py`.
+
+Events: the host emits `StepStarted`/`StepFinished` once per step; for a Python step they are
+the subclasses `ScriptStarted`/`ScriptFinished` (`.script` is `.step`), so a listener of either
+name sees each step once (`step_started`/`step_finished` pick the class). `ScriptDraft` shows a
+Python cell while it streams; `FilesAdded` follows `Run.files` growing.
 """
 
 from __future__ import annotations
@@ -19,11 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from .formatting import clip, clip_marker, cut
+from .files import EMBED_BUDGET_CHARS, OutputFile, embed_plan, not_embedded_note
+from .formatting import clip, clip_to_json_size, json_size
 from .mime import MIME_TYPE as MIME_TYPE
 from .render import mime_bundle, to_text
+from .steps import STEP_CHARS, STEP_KINDS, Script, Step, StepKind, StepStatus  # noqa: F401 (re-exported)
 
-TRACE_VERSION = 1
+TRACE_VERSION = 2  # 2: `steps` (every server-side step) and `files`; version 1 had `scripts`
 
 #: How much of one call's output a saved trace keeps (the `Run` in memory keeps it all).
 TRACE_OUTPUT_CHARS = 2_000
@@ -33,6 +44,8 @@ TRACE_OUTPUT_CHARS = 2_000
 TRACE_BUDGET_BYTES = 250_000
 #: No call output is clipped below this (as JSON): room for the marker and a few characters.
 MIN_OUTPUT_BYTES = 40
+#: How much of each string of a step (code, streams, result detail) a saved trace keeps.
+TRACE_STEP_CHARS = STEP_CHARS
 
 #: Call fields that repeat across a run's calls; a compact trace states them once in `call_defaults`.
 SHARED_CALL_FIELDS = ("caller", "script_id", "status", "is_error", "request_index", "name")
@@ -87,21 +100,21 @@ class ToolCall:
         return d
 
 
-@dataclass
-class Script:
-    """A script Claude ran in the code-execution container, and its outcome."""
+class _PythonSteps(list):
+    """`Run.scripts_detail`: the run's Python steps (a snapshot list); `append`/`extend` also add
+    the step to `Run.steps`, as code written before `steps` expects."""
 
-    id: str
-    code: str
-    stdout: str | None = None
-    stderr: str | None = None
-    return_code: int | None = None
-    error_code: str | None = None  # from a code_execution_tool_result_error
-    encrypted: bool = False  # stdout came back encrypted (the script used web search)
+    def __init__(self, run: Run) -> None:
+        super().__init__(s for s in run.steps if s.kind == "python")
+        self._run = run
 
-    @property
-    def finished(self) -> bool:
-        return self.return_code is not None or self.error_code is not None
+    def append(self, step: Step) -> None:  # type: ignore[override]
+        super().append(step)
+        self._run.steps.append(step)
+
+    def extend(self, steps: Any) -> None:  # type: ignore[override]
+        for step in steps:
+            self.append(step)
 
 
 @dataclass
@@ -113,7 +126,7 @@ class Run:
     backend: str = "anthropic"  # "anthropic" or "offline-emulator"
     mode: Literal["ptc", "direct"] = "ptc"
     text: str = ""
-    scripts_detail: list[Script] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)  # every server-side step, in order
     calls: list[ToolCall] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
     requests: int = 0
@@ -125,13 +138,34 @@ class Run:
     context_bytes: int = 0  # bytes of tool output that entered the model's context
     wall_s: float = 0.0
     comparison: dict[str, Any] | None = None  # PTC vs direct figures, when both were measured
+    files: list[OutputFile] = field(default_factory=list)  # what the steps left in $OUTPUT_DIR
     started_at: float = field(default_factory=time.time, repr=False)  # Unix time
     _t0: float = field(default_factory=time.perf_counter, repr=False, compare=False)
 
     @property
     def scripts(self) -> list[str]:
-        """The code of every script Claude ran, in order."""
-        return [s.code for s in self.scripts_detail]
+        """The code of every Python step Claude ran, in order."""
+        return [s.code for s in self.steps if s.kind == "python"]
+
+    @property
+    def scripts_detail(self) -> list[Step]:
+        """The Python steps, in order (appending to this list appends to `steps`)."""
+        return _PythonSteps(self)
+
+    @scripts_detail.setter
+    def scripts_detail(self, scripts: list[Step]) -> None:
+        """Replace the Python steps (the others stay)."""
+        self.steps = [s for s in self.steps if s.kind != "python"] + list(scripts)
+
+    @property
+    def output_file_ids(self) -> list[str]:
+        """Every file id the steps produced, in order, once each."""
+        return list(dict.fromkeys(i for s in self.steps for i in s.file_ids))
+
+    def unfetched_file_ids(self) -> list[str]:
+        """The output file ids not yet in `files` (what `files.fetch_output_files` should get)."""
+        have = {f.file_id for f in self.files}
+        return [i for i in self.output_file_ids if i not in have]
 
     @property
     def errors(self) -> list[ToolCall]:
@@ -140,15 +174,19 @@ class Run:
     def elapsed_s(self) -> float:
         return time.perf_counter() - self._t0
 
-    def script(self, script_id: str) -> Script | None:
-        return next((s for s in self.scripts_detail if s.id == script_id), None)
+    def step(self, step_id: str) -> Step | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+    script = step  # the former name
 
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """The trace saved in the notebook (the MIME payload), JSON-safe and without secrets.
 
         Unless `full`, each call output keeps at most TRACE_OUTPUT_CHARS characters and, if the
-        trace would still exceed TRACE_BUDGET_BYTES, the longest are clipped to fit. For any `d`
-        it returned, `Run.from_dict(d).to_dict() == d`.
+        trace would still exceed TRACE_BUDGET_BYTES, the longest are clipped to fit; step strings
+        keep TRACE_STEP_CHARS; output images are embedded (base64, `data`) up to
+        files.EMBED_BUDGET_CHARS, the rest listed with `files_note`. For any `d` it returned,
+        `Run.from_dict(d).to_dict() == d`.
         """
         calls = [c.to_dict(output_chars=None if full else TRACE_OUTPUT_CHARS) for c in self.calls]
         shared, calls = compact_calls(calls)
@@ -161,7 +199,7 @@ class Run:
             "status": self.status,
             "error": self.error,
             "text": self.text,
-            "scripts": [dataclasses.asdict(s) for s in self.scripts_detail],
+            "steps": [s.to_dict(chars=None if full else TRACE_STEP_CHARS) for s in self.steps],
             "call_defaults": shared,
             "calls": [_without_reader_defaults(c, shared) for c in calls],
             "usage": copy.deepcopy(self.usage),
@@ -174,8 +212,15 @@ class Run:
             "started_at": self.started_at,
             "comparison": copy.deepcopy(self.comparison),
         }
+        # embedded images have a budget of their own (the full record keeps every file's bytes)
+        plan = [f.data is not None for f in self.files] if full else embed_plan(self.files, EMBED_BUDGET_CHARS)
+        data["files"] = [f.to_dict() for f in self.files]
+        note = not_embedded_note(self.files, plan)
+        if note:
+            data["files_note"] = note  # derived; readers show it
         if not full:
             fit_outputs(data, TRACE_BUDGET_BYTES)
+        data["files"] = [f.to_dict(embed=embed) for f, embed in zip(self.files, plan)]  # after the fitting
         return data
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -188,7 +233,8 @@ class Run:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
-        """Rebuild a `Run` from a saved trace, compact or not (its outputs may be clipped)."""
+        """Rebuild a `Run` from a saved trace: compact or not (outputs may be clipped), version 1
+        (Python steps as `scripts`) or 2 (`steps`, `files`)."""
         data = copy.deepcopy(data)
         run = cls(prompt=data.get("prompt", ""), model=data.get("model", ""))
         for key in ("backend", "mode", "status", "error", "text", "usage", "requests", "container_id",
@@ -196,7 +242,8 @@ class Run:
             if key in data:
                 setattr(run, key, data[key])
         run.notices = list(data.get("notices", []))
-        run.scripts_detail = [_from_fields(Script, s) for s in data.get("scripts", [])]
+        run.steps = [Step.from_dict(s) for s in data.get("steps", data.get("scripts", [])) if isinstance(s, dict)]
+        run.files = [OutputFile.from_dict(f) for f in data.get("files", []) if isinstance(f, dict)]
         shared = data.get("call_defaults") or {}
         run.calls = [_from_fields(ToolCall, {**shared, **c}) for c in data.get("calls", [])]
         return run
@@ -237,26 +284,6 @@ def compact_calls(calls: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dic
 def _without_reader_defaults(call: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
     """Leave out the values a reader fills in anyway, unless `call_defaults` says otherwise."""
     return {k: v for k, v in call.items() if k in shared or k not in _READER_DEFAULTS or v != _READER_DEFAULTS[k]}
-
-
-def json_size(value: Any) -> int:
-    """Length of `value` as JSON with non-ASCII escaped: an upper bound of its UTF-8 bytes."""
-    return len(json.dumps(value, default=str))
-
-
-def clip_to_json_size(text: str, size: int) -> str:
-    """`text` cut to the longest start whose JSON, with the clip marker, is at most `size` long."""
-    if json_size(text) <= size:
-        return text
-    room = size - json_size(clip_marker(len(text)))  # the quotes are counted once, here
-    low, high = 0, min(len(text), max(0, room))  # k characters take at least k in JSON
-    while low < high:  # the JSON of a start only grows with its length
-        middle = (low + high + 1) // 2
-        if json_size(text[:middle]) - 2 <= room:
-            low = middle
-        else:
-            high = middle - 1
-    return cut(text, low)
 
 
 def fit_outputs(trace: dict[str, Any], budget: int) -> None:
@@ -305,13 +332,46 @@ class ScriptDraft(Event):
 
 
 @dataclass
-class ScriptStarted(Event):
-    script: Script
+class StepStarted(Event):
+    step: Step  # appended to run.steps; no result yet
 
 
 @dataclass
-class ScriptFinished(Event):
-    script: Script
+class StepFinished(Event):
+    step: Step  # its result was applied
+
+
+@dataclass
+class ScriptStarted(StepStarted):
+    """A Python step started (a `StepStarted`)."""
+
+    @property
+    def script(self) -> Step:
+        return self.step
+
+
+@dataclass
+class ScriptFinished(StepFinished):
+    """A Python step finished (a `StepFinished`)."""
+
+    @property
+    def script(self) -> Step:
+        return self.step
+
+
+def step_started(run: Run, step: Step) -> StepStarted:
+    """The event to emit when `step` starts: `ScriptStarted` for Python, else `StepStarted`."""
+    return ScriptStarted(run, step) if step.kind == "python" else StepStarted(run, step)
+
+
+def step_finished(run: Run, step: Step) -> StepFinished:
+    """The event to emit when `step` has its result: `ScriptFinished` for Python, else `StepFinished`."""
+    return ScriptFinished(run, step) if step.kind == "python" else StepFinished(run, step)
+
+
+@dataclass
+class FilesAdded(Event):
+    files: list[OutputFile]  # just appended to run.files
 
 
 @dataclass

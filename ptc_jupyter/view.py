@@ -1,5 +1,9 @@
 """The live ipywidgets view of a running `%%ptc` cell, fed by the host's events.
 
+Every step shows in order (Python highlighted, with its state; bash, editor and other steps as
+the saved HTML shows them, `render.step_html`), then the calls, the Python streams, the output
+files (images inline, CSV/JSON as a small table, others as name and size) and the answer.
+
 Events only mark what changed; the widgets are redrawn at most every `interval_s` (on the loop
 the events come from), so a run of 1,000 calls sends a few updates a second, not thousands.
 All widget changes happen on that one loop's thread (ipywidgets has no locking). The root
@@ -18,19 +22,21 @@ from typing import Any
 import ipywidgets as W
 
 from .calls_table import CallRow, TableLimits, table_rows
-from .formatting import clip, format_bytes, format_seconds
+from .formatting import clip, format_bytes, format_seconds, step_failed, step_label, step_state
+from .render import file_html, step_html
 from .trace import (
     CallFinished,
     CallStarted,
     Event,
+    FilesAdded,
     Notice,
     RequestSent,
     ResponseReceived,
     Run,
     RunFinished,
     ScriptDraft,
-    ScriptFinished,
-    ScriptStarted,
+    StepFinished,
+    StepStarted,
     TextReceived,
 )
 
@@ -39,6 +45,8 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 TABLE_LIMITS = TableLimits(head=0, tail=60, failed=20, preview_chars=60)
 CODE_CHARS = 20_000
 STREAM_CHARS = 8_000
+#: Output images up to this size show inline (as a data URI); larger ones by name and size.
+INLINE_IMAGE_BYTES = 2_000_000
 
 
 @functools.lru_cache(maxsize=32)  # redraws repeat the scripts already shown
@@ -85,12 +93,14 @@ class LiveView:
         self.script = W.HTML("")
         self.calls = W.HTML("")
         self.streams = W.HTML("")
+        self.files = W.HTML("")
         self.answer = W.Output()
         self.footer = W.HTML("")
         self.widget = W.VBox([
             W.HBox([self.status, self.stop_button]),
             W.HBox([self.progress, self.counts]),
-            self.notices, self.approvals, self.script, self.calls, self.streams, self.answer, self.footer,
+            self.notices, self.approvals, self.script, self.calls, self.streams, self.files, self.answer,
+            self.footer,
         ])
         self.widget.add_class("ptc-live")
 
@@ -107,10 +117,12 @@ class LiveView:
         if isinstance(event, ScriptDraft):
             self.draft = event.code
             self._dirty.add("script")
-        elif isinstance(event, (ScriptStarted, ScriptFinished)):
-            if isinstance(event, ScriptStarted):
+        elif isinstance(event, (StepStarted, StepFinished)):  # ScriptStarted/ScriptFinished too
+            if isinstance(event, StepStarted) and event.step.kind == "python":
                 self.draft = ""
             self._dirty.update(("script", "streams"))
+        elif isinstance(event, FilesAdded):
+            self._dirty.add("files")
         elif isinstance(event, (CallStarted, CallFinished)):
             self._dirty.add("calls")
         elif isinstance(event, TextReceived):
@@ -120,7 +132,7 @@ class LiveView:
         elif isinstance(event, (RequestSent, ResponseReceived)):
             self._dirty.add("footer")
         if isinstance(event, RunFinished):
-            self._dirty.update(("answer", "notices", "footer", "calls", "streams"))
+            self._dirty.update(("answer", "notices", "footer", "calls", "streams", "files"))
             self.flush()
         else:
             self._schedule()
@@ -130,7 +142,7 @@ class LiveView:
             self.phase = f"{run.mode} run (for the comparison)"
             self.answer.outputs = ()
         self.run = run
-        self._dirty.update(("script", "calls", "streams", "answer", "notices", "footer"))
+        self._dirty.update(("script", "calls", "streams", "files", "answer", "notices", "footer"))
 
     def _schedule(self) -> None:
         if self._handle is not None or self._closed:
@@ -165,16 +177,13 @@ class LiveView:
         dirty, self._dirty = self._dirty, set()
         self._draw_status(run)
         if "script" in dirty:
-            scripts = [f"<div><b>Script {i}</b></div>{highlight_python(s.code)}"
-                       for i, s in enumerate(run.scripts_detail, 1)]
-            if self.draft:
-                scripts.append(f"<div><b>Script {len(scripts) + 1}</b> <i>(being written…)</i></div>"
-                               f"{highlight_python(self.draft)}")
-            self.script.value = "".join(scripts)
+            self.script.value = steps_html(run, self.draft)
         if "calls" in dirty:
             self.calls.value = calls_table(run)
         if "streams" in dirty:
             self.streams.value = streams_html(run)
+        if "files" in dirty:
+            self.files.value = files_html(run)
         if "notices" in dirty:
             self.notices.value = "".join(f"<div style='line-height:1.4'>note: {escape(n)}</div>" for n in run.notices)
         if "answer" in dirty and run.text:
@@ -199,7 +208,7 @@ class LiveView:
 
     def finish(self) -> None:
         """Final redraw; the Stop button goes away."""
-        self._dirty.update(("script", "calls", "streams", "answer", "notices", "footer"))
+        self._dirty.update(("script", "calls", "streams", "files", "answer", "notices", "footer"))
         self.flush()
         self.stop_button.disabled = True
         self.stop_button.layout.display = "none"
@@ -210,8 +219,8 @@ class LiveView:
             self._handle.cancel()
             self._handle = None
         self._closed = True
-        for child in (self.answer, self.footer, self.streams, self.calls, self.script, self.approvals, self.notices,
-                      self.counts, self.progress, self.stop_button, self.status):
+        for child in (self.answer, self.footer, self.files, self.streams, self.calls, self.script, self.approvals,
+                      self.notices, self.counts, self.progress, self.stop_button, self.status):
             child.close()
         for box in self.widget.children:
             box.close()
@@ -237,15 +246,48 @@ def calls_table(run: Run) -> str:
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
+def steps_html(run: Run, draft: str = "") -> str:
+    """Every step in order: Python highlighted under `Script k` with its state; the others as the
+    saved HTML shows them; the script being written, if any, last."""
+    parts, k = [], 0
+    for step in run.steps:
+        if step.kind == "python":
+            k += 1
+            state = "running…" if not step.finished else step_state(step)
+            color = "#b00020" if step_failed(step) else "inherit"
+            parts.append(f"<div><b>Script {k}</b> · <span style='color:{color}'>{escape(state)}</span></div>"
+                         f"{highlight_python(step.code)}")
+        else:
+            body = step_html(step, step_label(step), open_=True, live=True)
+            parts.append(f"<div style='line-height:1.35'>{body}</div>")
+    if draft:
+        parts.append(f"<div><b>Script {k + 1}</b> <i>(being written…)</i></div>{highlight_python(draft)}")
+    return "".join(parts)
+
+
 def streams_html(run: Run) -> str:
-    parts = []
-    for i, script in enumerate(run.scripts_detail, 1):
-        for label, text in (("stdout", script.stdout), ("stderr", script.stderr)):
+    """The streams of the Python steps (`script k stdout`); a stdout that came back encrypted says so."""
+    parts, k = [], 0
+    for step in run.steps:
+        if step.kind != "python":
+            continue
+        k += 1
+        stdout = "(encrypted)" if step.encrypted else step.stdout
+        for label, text in (("stdout", stdout), ("stderr", step.stderr)):
             if text:
                 color = "color:#b00020;" if label == "stderr" else ""
-                parts.append(f"<div>script {i} {label}</div><pre style='{color}max-height:16em;overflow:auto;"
+                parts.append(f"<div>script {k} {label}</div><pre style='{color}max-height:16em;overflow:auto;"
                              f"white-space:pre-wrap;line-height:1.35'>{escape(clip(text, STREAM_CHARS))}</pre>")
     return "".join(parts)
+
+
+def files_html(run: Run) -> str:
+    """The output files: images inline (up to INLINE_IMAGE_BYTES), tables previewed, the rest listed."""
+    if not run.files:
+        return ""
+    shown = [file_html(f, embedded=len(f.data or b"") <= INLINE_IMAGE_BYTES) for f in run.files]
+    items = "".join(f"<div style='margin:4px 0'>{item}</div>" for item in shown)
+    return f"<div style='line-height:1.35'><b>Files ({len(run.files)})</b>{items}</div>"
 
 
 def footer_html(run: Run) -> str:

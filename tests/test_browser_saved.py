@@ -8,12 +8,13 @@ git clone would leave them; Debian's chromium opens each one like a user and ans
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 from playwright.sync_api import expect
 
 from conftest_browser import PageWatch, chromium, chromium_path, lab_server, open_notebook, screenshot
-from trace_samples import XSS, XSS_FLAG, big_run, portfolio_run, saved_trace, trace_notebook, xss_run
+from trace_samples import XSS, XSS_FLAG, big_run, portfolio_run, saved_trace, steps_run, trace_notebook, xss_run
 
 pytestmark = pytest.mark.browser
 
@@ -31,6 +32,7 @@ def server(tmp_path_factory):
     trace_notebook(xss_run(), root / "xss.ipynb")
     trace_notebook(big_run(1000), root / "big.ipynb")
     trace_notebook(saved_trace("ptc-vs-direct.ipynb"), root / "earlier.ipynb")  # every call whole, no call_defaults
+    trace_notebook(steps_run(), root / "steps.ipynb")  # python, bash, editor, unknown steps; a PNG and a CSV
     with lab_server(work, root, kernels=False) as lab:
         yield lab
 
@@ -230,4 +232,53 @@ def test_trace_saved_by_an_earlier_version_renders(page, server):
     assert rows.nth(0).locator(".jp-PtcTrace-caller").inner_text() == "script 1"
     assert trace.locator(".jp-PtcTrace-answer").inner_text() == saved["text"]
     assert "PTC vs direct" in trace.locator(".jp-PtcTrace-savings").inner_text()
+    assert page.watch.ours() == []
+
+
+def test_saved_steps_and_output_files_render(page, server, tmp_path):
+    trace = _open(page, server, "steps.ipynb")
+    sections = trace.locator(".jp-PtcTrace-stepsection")
+    kinds = [re.search(r"jp-PtcTrace-step-(\w+)", sections.nth(i).get_attribute("class")).group(1)
+             for i in range(sections.count())]
+    assert kinds == ["python", "bash", "editor", "editor", "other"]  # every step, in order
+
+    python = trace.locator(".jp-PtcTrace-step-python")
+    assert "cell time limit (90 s) reached" in python.inner_text()
+    assert python.get_attribute("data-status") == "timeout"
+
+    bash = trace.locator(".jp-PtcTrace-step-bash")
+    assert bash.locator(".jp-PtcTrace-heading").inner_text() == "Bash"
+    assert bash.locator(".jp-PtcTrace-command").inner_text() == "$ ls -la $OUTPUT_DIR"
+    assert bash.locator(".jp-PtcTrace-stdout").inner_text().split() == ["stdout", "plot.png", "summary.csv"]
+    assert re.search(r"exit code\s*0", bash.inner_text())
+    assert "files: file_png, file_csv" in bash.inner_text()
+
+    edit, missing = trace.locator(".jp-PtcTrace-step-editor").nth(0), trace.locator(".jp-PtcTrace-step-editor").nth(1)
+    assert "/tmp/config.json" in edit.inner_text() and "str_replace" in edit.locator(".jp-PtcTrace-heading").inner_text()
+    assert edit.locator(".jp-PtcTrace-diff-hunk").inner_text().strip() == "@@ -3,1 +3,1 @@"
+    assert edit.locator(".jp-PtcTrace-diff-del").inner_text().strip() == '-  "debug": true'
+    assert edit.locator(".jp-PtcTrace-diff-add").inner_text().strip() == '+  "debug": false'
+    assert "file_not_found: /tmp/nope does not exist" in missing.inner_text()
+    assert missing.get_attribute("data-status") == "error"
+
+    other = trace.locator(".jp-PtcTrace-step-other")
+    assert other.locator(".jp-PtcTrace-heading").inner_text() == "future_tool"
+    assert '"query": "x"' in other.inner_text() and '"answer": 42' in other.inner_text()
+
+    # the PNG is shown from the trace's base64, and really decodes (16 x 16)
+    files = trace.locator(".jp-PtcTrace-filesection")
+    image = files.locator("img.jp-PtcTrace-image")
+    assert image.count() == 1 and image.get_attribute("alt") == "plot.png"
+    image.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=10_000)
+    assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [16, 16]
+    assert image.evaluate("img => img.src").startswith("data:image/png;base64,iVBORw0KGgo")
+    table = files.locator("table.jp-PtcTrace-filetable")
+    assert table.locator("th").all_inner_texts() == ["name", "score"]
+    assert table.locator("tbody tr").nth(1).locator("td").all_inner_texts() == ["B", "1.42"]
+    assert re.search(r"files\s*2", trace.locator(".jp-PtcTrace-filecount").inner_text())
+
+    shot = screenshot(page, "trace-steps-and-files.png", locator=trace)  # kept as a test artifact
+    shutil.copy(shot, tmp_path / shot.name)
+    assert shot.stat().st_size > 1_000
     assert page.watch.ours() == []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from trace_samples import MIME_TYPE
+from trace_samples import MIME_TYPE, trace
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "labextension"
@@ -48,6 +48,26 @@ def test_mime_type_matches_python():
     types_ts = (SOURCE / "src" / "types.ts").read_text()
     declared = re.search(r"export const MIME_TYPE = '([^']+)'", types_ts).group(1)
     assert declared == MIME_TYPE == "application/vnd.ptc-jupyter.trace+json"
+
+
+def test_known_trace_version_matches_python():
+    types_ts = (SOURCE / "src" / "types.ts").read_text()
+    assert int(re.search(r"export const KNOWN_VERSION = (\d+);", types_ts).group(1)) == trace.TRACE_VERSION
+
+
+def test_images_come_only_from_checked_data_uris():
+    """The one place a trace value becomes a URL: an <img> src, for allow-listed image types
+    (the same as files.IMAGE_TYPES) with valid base64; no link takes an href from the trace."""
+    from ptc_jupyter.files import IMAGE_TYPES
+
+    sources = {p.name: re.sub(r"/\*.*?\*/|//[^\n]*", "", p.read_text(), flags=re.S) for p in (SOURCE / "src").glob("*.ts")}
+    assignments = [(name, line.strip()) for name, code in sources.items() for line in code.splitlines()
+                   if re.search(r"\.(src|href|srcset|action|data)\s*=[^=]", line)]
+    assert assignments == [("files.ts", "img.src = src;")]
+    files_ts = sources["files.ts"]
+    declared = set(re.findall(r"'(image/[a-z+.-]+)'", re.search(r"IMAGE_TYPES = new Set\(\[([^\]]*)\]", files_ts).group(1)))
+    assert declared == set(IMAGE_TYPES)
+    assert "!IMAGE_TYPES.has(file.mediaType) || !BASE64.test(file.data)" in files_ts
 
 
 def test_renderer_is_safe_and_ranked_before_html():

@@ -14,7 +14,7 @@ import trace_samples as samples
 from ptc_jupyter.calls_table import CallRow, table_rows
 from ptc_jupyter.formatting import clip_marker
 from ptc_jupyter.render import HTML_LIMITS, TEXT_LIMITS, mime_bundle, to_html, to_text
-from ptc_jupyter.trace import MIME_TYPE, Run, Script, ToolCall
+from ptc_jupyter.trace import MIME_TYPE, Run, Script, Step, ToolCall
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,3 +146,43 @@ def test_run_repr_uses_the_bundle():
     run = as_run(samples.portfolio_run())
     assert set(run._repr_mimebundle_()) == {MIME_TYPE, "text/html", "text/plain"}
     assert str(run) == to_text(run)
+
+
+def test_every_step_is_listed_in_order_in_html_and_text():
+    run = as_run(samples.steps_run())
+    html, text = to_html(run), to_text(run)
+    titles = re.findall(r"<summary>([^<·]+) ·", html)
+    assert [t.strip() for t in titles] == ["Script", "Bash", "Text editor", "Text editor", "future_tool"]
+    assert "cell time limit (90 s) reached" in html and "$ ls -la $OUTPUT_DIR" in html
+    assert "@@ -3,1 +3,1 @@" in html and "-  &quot;debug&quot;: true" in html
+    assert "file_not_found: /tmp/nope does not exist" in html and "&quot;answer&quot;: 42" in html
+    assert "files: file_png, file_csv" in html
+    step_lines = [line for line in text.splitlines() if re.match(r"^(script|bash|text editor|future_tool): ", line)]
+    assert step_lines == [
+        "script: 2 lines (cell time limit (90 s) reached)",
+        "bash: ls -la $OUTPUT_DIR (exit 0)",
+        "text editor: str_replace /tmp/config.json (replaced)",
+        "text editor: view /tmp/nope (file_not_found: /tmp/nope does not exist)",
+        'future_tool: {"query":"x"} (result future_result)',
+    ]
+    assert [line for line in text.splitlines() if line.startswith("file ")] == [
+        f"file 1: plot.png · image/png · {len(samples.png_bytes(16, 16))} B · file_png", "file 2: summary.csv · text/csv · 25 B · file_csv"]
+
+
+def test_step_content_is_escaped():
+    run = Run(prompt="p", model="m", steps=[
+        Step(id="b", name="bash_code_execution", input={"command": "echo '<script>x</script>'"},
+             stdout="<img src=x onerror=alert(1)>", return_code=0),
+        Step(id="e", name="text_editor_code_execution", input={"command": "create", "path": "<b>.html",
+                                                                "file_text": "<script>y</script>"},
+             result_type="text_editor_code_execution_create_result", detail={"is_file_update": False}),
+        Step(id="u", name="<i>tool</i>", input={"<k>": "<v>"}, result_type="<t>", detail={"content": "<c>"})])
+    html = to_html(run)
+    assert "<script" not in html and "<img" not in html and "<i>" not in html and "<b>.html" not in html
+    assert "&lt;script&gt;y&lt;/script&gt;" in html and "file created" in html
+
+
+def test_an_encrypted_stdout_is_shown_as_such():
+    run = Run(prompt="p", model="m", steps=[Script(id="s", code="await search()", encrypted=True, return_code=0,
+                                                   result_type="encrypted_code_execution_result")])
+    assert "(encrypted)" in to_html(run) and "(encrypted)" in to_text(run)

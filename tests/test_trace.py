@@ -12,15 +12,24 @@ from hypothesis import strategies as st
 
 from ptc_jupyter import trace as trace_module
 from ptc_jupyter.formatting import clip_marker
+from ptc_jupyter.files import EMBED_BUDGET_CHARS, OutputFile
 from ptc_jupyter.trace import (
     MIME_TYPE,
     TRACE_BUDGET_BYTES,
     TRACE_OUTPUT_CHARS,
+    TRACE_STEP_CHARS,
     Run,
     Script,
+    ScriptFinished,
+    ScriptStarted,
+    Step,
+    StepFinished,
+    StepStarted,
     ToolCall,
     compact_calls,
     json_size,
+    step_finished,
+    step_started,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,9 +134,24 @@ tool_calls = st.builds(
     status=st.sampled_from(["ok", "error", "running"]), output=st.none() | texts,
     is_error=st.booleans(), started_s=st.none() | st.floats(0, 100),
     duration_s=st.none() | st.floats(0, 100), request_index=st.integers(0, 3))
+step_records = st.one_of(
+    st.builds(Script, id=st.just("s1"), code=texts, stdout=st.none() | texts, stderr=st.none() | texts,
+              return_code=st.none() | st.integers(0, 2)),
+    st.builds(Step, id=st.just("b1"), name=st.sampled_from(["bash_code_execution", "web_search", "x_tool"]),
+              input=st.dictionaries(st.sampled_from(["command", "q"]), texts, max_size=2),
+              stdout=st.none() | texts, error_code=st.none() | st.just("unavailable"),
+              file_ids=st.lists(st.sampled_from(["file_a", "file_b"]), max_size=2),
+              result_type=st.none() | st.sampled_from(["bash_code_execution_result", "future"]),
+              detail=st.none() | st.dictionaries(st.sampled_from(["content", "lines"]), texts, max_size=2),
+              started_s=st.none() | st.floats(0, 100)),
+)
+output_files = st.builds(
+    OutputFile, name=st.sampled_from(["a.png", "b.csv", "c.bin"]), media_type=st.sampled_from(["image/png", "text/csv"]),
+    size_bytes=st.integers(0, 10**6), file_id=st.none() | st.just("file_1"), data=st.none() | st.binary(max_size=50),
+    error=st.none() | texts)
 runs = st.builds(
     Run, prompt=texts, model=st.just("m"), text=texts, calls=st.lists(tool_calls, max_size=25),
-    scripts_detail=st.lists(st.builds(Script, id=st.just("s1"), code=texts, stdout=st.none() | texts), max_size=2),
+    steps=st.lists(step_records, max_size=3), files=st.lists(output_files, max_size=3),
     wall_s=st.floats(0, 100), usage=st.dictionaries(st.sampled_from(["input_tokens", "output_tokens"]),
                                                     st.integers(0, 10**6)))
 
@@ -162,14 +186,16 @@ def test_reads_the_traces_saved_in_the_notebooks():
         shared = saved.get("call_defaults", {})
         assert [(c.id, c.name, c.output) for c in run.calls] == [
             (c["id"], c.get("name", shared.get("name")), c.get("output")) for c in saved["calls"]], name
-        assert run.text == saved["text"] and run.scripts == [s["code"] for s in saved["scripts"]], name
+        codes = [s["code"] if "code" in s else s["input"]["code"] for s in saved.get("steps", saved.get("scripts"))
+                 if s.get("name", "code_execution") == "code_execution"]
+        assert run.text == saved["text"] and run.scripts == codes, name
         assert Run.from_dict(run.to_dict()).to_dict() == run.to_dict(), name
 
 
 def test_fields_of_a_newer_trace_are_ignored():
     saved = sample_run(2).to_dict()
     saved["calls"][0]["cost_usd"] = 0.1
-    saved["scripts"][0]["language"] = "python"
+    saved["steps"][0]["language"] = "python"
     run = Run.from_dict(saved)
     assert [c.id for c in run.calls] == ["toolu_0000", "toolu_0001"] and run.scripts == ["print(1)"]
 
@@ -196,3 +222,97 @@ def test_short_outputs_stay_whole_when_long_ones_are_clipped():
     outputs = [c["output"] for c in saved["calls"]]
     assert [o for i, o in enumerate(outputs) if i % 10] == [c.output for i, c in enumerate(run.calls) if i % 10]
     assert all(len(o) > 1_000 and "… [+" in o for o in outputs[::10])
+
+
+# -- steps and files -------------------------------------------------------------------------------
+
+def test_a_version_1_trace_reads_its_scripts_as_python_steps():
+    saved = {"version": 1, "prompt": "p", "model": "m", "text": "t", "calls": [],
+             "scripts": [{"id": "s1", "code": "print(1)", "stdout": "1\n", "stderr": "", "return_code": 0,
+                          "error_code": None, "encrypted": False}]}
+    run = Run.from_dict(saved)
+    assert run.scripts == ["print(1)"] and run.steps[0].kind == "python" and run.steps[0].status == "ok"
+    again = run.to_dict()
+    assert again["version"] == 2 and "scripts" not in again and again["steps"][0]["input"] == {"code": "print(1)"}
+    assert Run.from_dict(again).to_dict() == again
+
+
+def test_every_kind_of_step_is_saved_in_order_and_read_back():
+    run = Run(prompt="p", model="m")
+    run.steps = [Script(id="s1", code="print(1)", stdout="1", return_code=0),
+                 Step(id="b1", name="bash_code_execution", input={"command": "ls"}, stdout="x", return_code=2),
+                 Step(id="e1", name="text_editor_code_execution", input={"command": "view", "path": "/a"},
+                      result_type="text_editor_code_execution_view_result", detail={"content": "hi", "num_lines": 1}),
+                 Step(id="u1", name="future_tool", input={"q": 1}, result_type="future", detail={"content": [1]})]
+    saved = json.loads(json.dumps(run.to_dict()))
+    assert [(s["name"], s["status"]) for s in saved["steps"]] == [
+        ("code_execution", "ok"), ("bash_code_execution", "failed"), ("text_editor_code_execution", "ok"),
+        ("future_tool", "ok")]
+    assert Run.from_dict(saved) == run and Run.from_dict(saved).to_dict() == saved
+    assert run.scripts == ["print(1)"] and [s.kind for s in run.steps] == ["python", "bash", "editor", "other"]
+
+
+def test_scripts_detail_is_the_python_steps_and_appending_adds_a_step():
+    run = Run(prompt="p", model="m")
+    run.steps.append(Step(id="b1", name="bash_code_execution", input={"command": "ls"}))
+    run.scripts_detail.append(Script(id="s1", code="x = 1"))
+    assert [s.id for s in run.steps] == ["b1", "s1"] and [s.id for s in run.scripts_detail] == ["s1"]
+    run.scripts_detail = [Script(id="s2", code="y = 2")]
+    assert [s.id for s in run.steps] == ["b1", "s2"] and run.script("s2").code == "y = 2"
+    assert run.step("b1").code == "ls" and run.script("nope") is None
+
+
+def test_the_cell_time_limit_is_read_from_stderr_and_survives_clipping():
+    stderr = "x" * (TRACE_STEP_CHARS * 2) + "\ndetection_timeout: this cell ran for more than 90 seconds\n"
+    run = Run(prompt="p", model="m", steps=[Script(id="s1", code="...", stderr=stderr, return_code=1)])
+    assert run.steps[0].status == "timeout" and run.steps[0].cell_timeout_s == 90
+    saved = run.to_dict()
+    assert "detection_timeout" not in saved["steps"][0]["stderr"] and saved["steps"][0]["timeout_s"] == 90
+    back = Run.from_dict(saved)
+    assert back.steps[0].status == "timeout" and back.to_dict() == saved
+    assert Script(id="s", code="", stderr="detection_timeout", return_code=0).status == "ok"
+
+
+def test_python_steps_get_the_script_events_and_others_the_step_events():
+    run = Run(prompt="p", model="m")
+    python, bash = Script(id="s1", code="1"), Step(id="b1", name="bash_code_execution")
+    assert type(step_started(run, python)) is ScriptStarted and step_started(run, python).script is python
+    assert type(step_finished(run, python)) is ScriptFinished and isinstance(step_finished(run, python), StepFinished)
+    assert type(step_started(run, bash)) is StepStarted and type(step_finished(run, bash)) is StepFinished
+    assert isinstance(ScriptStarted(run, python), StepStarted)
+
+
+def test_output_file_ids_and_the_ones_not_yet_fetched():
+    run = Run(prompt="p", model="m", steps=[Step(id="a", file_ids=["f1", "f2"]), Step(id="b", file_ids=["f2", "f3"])])
+    run.files = [OutputFile(name="x", file_id="f2")]
+    assert run.output_file_ids == ["f1", "f2", "f3"] and run.unfetched_file_ids() == ["f1", "f3"]
+
+
+def test_images_are_embedded_up_to_the_budget_and_the_rest_are_marked():
+    image = b"\x89PNG" + b"\x00" * (EMBED_BUDGET_CHARS // 2)  # base64 about 2/3 of the budget
+    run = sample_run(1000, output="row " * 500 + "{i}")
+    run.files = [OutputFile(name=f"p{i}.png", media_type="image/png", size_bytes=len(image), file_id=f"file_{i}",
+                            data=image) for i in range(3)]
+    run.files[2].path = Path("ptc_files/file_2/p2.png")
+    run.files.append(OutputFile(name="big.png", media_type="image/png", size_bytes=9 * 10**6, file_id="file_big",
+                                path=Path("ptc_files/file_big/big.png")))
+    saved = run.to_dict()
+    assert [("data" in f) for f in saved["files"]] == [True, False, False, False]
+    assert saved["files_note"] == ("… 3 more files not embedded: saved at ptc_files/file_2/p2.png, "
+                                  "ptc_files/file_big/big.png; 1 not saved to disk (keep with run.files[i].save(path))")
+    assert json_size({k: v for k, v in saved.items() if k != "files"}) <= TRACE_BUDGET_BYTES  # calls fit as before
+    assert json_size(saved["files"]) <= EMBED_BUDGET_CHARS + 2_000
+    back = Run.from_dict(json.loads(json.dumps(saved)))
+    assert back.files[0].data == image and back.files[1].data is None and back.to_dict() == saved
+    run.files = run.files[2:]
+    assert run.to_dict()["files_note"] == ("… 1 more file not embedded: saved at ptc_files/file_big/big.png")
+
+
+def test_the_full_json_keeps_every_files_bytes(tmp_path):
+    big = b"\x89PNG" + b"\x01" * EMBED_BUDGET_CHARS
+    run = sample_run(2)
+    run.files = [OutputFile(name="big.png", media_type="image/png", size_bytes=len(big), file_id="f1", data=big),
+                 OutputFile(name="t.csv", media_type="text/csv", size_bytes=4, file_id="f2", data=b"a\n1\n")]
+    assert "data" not in run.to_dict()["files"][0]
+    back = Run.from_dict(json.loads(run.to_json(tmp_path / "full.json")))
+    assert back == run and back.files[0].data == big and back.files[1].data == b"a\n1\n"

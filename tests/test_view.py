@@ -9,11 +9,15 @@ import threading
 
 import pytest
 
+import trace_samples as samples
+
 from ptc_jupyter.approval import MainThreadAsker, WidgetApprover, deny_all
+from ptc_jupyter.files import OutputFile
 from ptc_jupyter.tools import function_tool
 from ptc_jupyter.trace import (
     CallFinished,
     CallStarted,
+    FilesAdded,
     Notice,
     RequestSent,
     ResponseReceived,
@@ -23,8 +27,13 @@ from ptc_jupyter.trace import (
     ScriptDraft,
     ScriptFinished,
     ScriptStarted,
+    Step,
+    StepFinished,
+    StepStarted,
     TextReceived,
     ToolCall,
+    step_finished,
+    step_started,
 )
 from ptc_jupyter.view import WIDGET_VIEW, LiveView, calls_table, highlight_python
 
@@ -330,4 +339,65 @@ def test_a_script_being_written_shows_until_it_starts():
     view(ScriptStarted(run, script))
     view.flush()
     assert "being written" not in view.script.value and view.script.value.count("Script 1") == 1
+    view.close()
+
+
+def test_every_step_shows_in_order_with_its_outcome():
+    saved = samples.steps_run()
+    run = Run.from_dict(saved.to_dict())  # the sample is built with its own copy of trace.py
+    live, view = Run(prompt="p", model="m"), LiveView(max_calls=10, interval_s=NEVER_S)
+    for step in run.steps:
+        live.steps.append(step)
+        view(step_started(live, step))
+        view(step_finished(live, step))
+    view.flush()
+    html = view.script.value
+    order = [html.index(marker) for marker in ("<b>Script 1</b>", "Bash", "$ ls -la $OUTPUT_DIR", "str_replace /tmp/config.json",
+                                                "view /tmp/nope", "future_tool")]
+    assert order == sorted(order)
+    assert "cell time limit (90 s) reached" in html  # the Python step's state
+    assert "plot.png\nsummary.csv" in html and "exit 0" in html  # the bash command's output and code
+    assert "-  &quot;debug&quot;: true" in html and "+  &quot;debug&quot;: false" in html  # the diff, escaped
+    assert "file_not_found: /tmp/nope does not exist" in html and "color:#b00020" in html
+    assert "&quot;answer&quot;: 42" in html  # an unknown result, as JSON
+    assert "detection_timeout" in view.streams.value and "script 1 stderr" in view.streams.value
+    view.close()
+
+
+def test_bash_and_other_steps_are_not_taken_for_a_script_being_written():
+    run, view = _run(), LiveView(max_calls=10)
+    view(ScriptDraft(run, "x = 1"))
+    bash = Step(id="b", name="bash_code_execution", input={"command": "ls"})
+    run.steps.append(bash)
+    view(StepStarted(run, bash))
+    view.flush()
+    assert "being written" in view.script.value and "$ ls" in view.script.value and "running…" in view.script.value
+    bash.stdout, bash.return_code = "a.txt", 0
+    view(StepFinished(run, bash))
+    view.flush()
+    assert "a.txt" in view.script.value
+    view.close()
+
+
+def test_an_encrypted_stdout_says_so():
+    run, view = _run(), LiveView(max_calls=10)
+    step = Script(id="s", code="await search()", encrypted=True, return_code=0, result_type="encrypted_code_execution_result")
+    run.steps.append(step)
+    view(ScriptFinished(run, step))
+    view.flush()
+    assert "script 1 stdout" in view.streams.value and "(encrypted)" in view.streams.value
+    view.close()
+
+
+def test_output_files_show_images_inline_and_tables_previewed():
+    run, view = _run(), LiveView(max_calls=10, interval_s=NEVER_S)
+    run.files = [OutputFile(name="plot.png", media_type="image/png", size_bytes=79, file_id="f1", data=samples.png_bytes()),
+                 OutputFile(name="s.csv", media_type="text/csv", size_bytes=20, file_id="f2", data=b"a,b\n1,2\n"),
+                 OutputFile(name="model.bin", size_bytes=2048, file_id="f3", data=b"\0" * 2048),
+                 OutputFile(name="gone.png", media_type="image/png", file_id="f4", error="not downloadable")]
+    view(FilesAdded(run, run.files))  # no loop running: drawn at once
+    html = view.files.value
+    assert '<img src="data:image/png;base64,' in html and html.count("<img") == 1
+    assert "<th style='text-align:left'>a</th>" in html and "<td>2</td>" in html
+    assert "model.bin</b> · application/octet-stream · 2.0 KB" in html and "not downloadable" in html
     view.close()

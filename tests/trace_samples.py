@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import html
 import importlib
+import struct
 import sys
 import types
+import zlib
 from pathlib import Path
 
 import nbformat
@@ -29,6 +31,8 @@ def _load_trace_module():
 
 trace = _load_trace_module()
 Run, ToolCall, Script, MIME_TYPE = trace.Run, trace.ToolCall, trace.Script, trace.MIME_TYPE
+Step = trace.Step
+OutputFile = sys.modules[f"{trace.__package__}.files"].OutputFile
 
 XSS = "<img src=x onerror=alert(1)>"
 XSS_FLAG = '<img src=x onerror="window.__ptcXss=1"><script>window.__ptcXss=2</script>'
@@ -64,7 +68,7 @@ def portfolio_run() -> Run:
         prompt="Which of my three portfolios has the best Sharpe ratio?",
         model="claude-sonnet-4-5", backend="offline-emulator", mode="ptc",
         text="Portfolio B has the best Sharpe ratio (1.42).",
-        scripts_detail=[script], calls=calls,
+        steps=[script], calls=calls,
         usage={"input_tokens": 1834, "output_tokens": 412, "cache_read_input_tokens": 0},
         requests=2, container_id="container_011CZkq7Hs9", stop_reason="end_turn",
         status="completed", context_bytes=310, wall_s=0.41,
@@ -85,7 +89,7 @@ def xss_run() -> Run:
                       status="error", is_error=True, output=f"Error: {XSS_FLAG}",
                       started_s=0.06, duration_s=0.01, request_index=2)]
     return Run(prompt=f"Look up {XSS}", model=f"model{XSS}", backend="offline-emulator",
-               text=f"The answer is {XSS} and {XSS_FLAG}", scripts_detail=[script], calls=calls,
+               text=f"The answer is {XSS} and {XSS_FLAG}", steps=[script], calls=calls,
                usage={"input_tokens": 10, "note": XSS}, requests=2, container_id=XSS,
                status="completed", notices=[XSS_FLAG], error=None, wall_s=0.1)
 
@@ -109,9 +113,48 @@ def big_run(n_calls: int = 1000, concurrency: int = 8) -> Run:
             request_index=1))
     return Run(prompt=f"Fetch all {n_calls} items", model="claude-sonnet-4-5",
                backend="offline-emulator", text=f"Fetched {n_calls} items.",
-               scripts_detail=[script], calls=calls, usage={"input_tokens": 900, "output_tokens": 60},
+               steps=[script], calls=calls, usage={"input_tokens": 900, "output_tokens": 60},
                requests=2, container_id="container_big", status="completed",
                wall_s=(n_calls // concurrency) * 0.01 + 0.05, context_bytes=5)
+
+
+def png_bytes(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (220, 40, 40)) -> bytes:
+    """A real PNG of one colour, made by hand (zlib + struct): signature, IHDR, IDAT, IEND."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))  # filter byte 0 per row
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def steps_run() -> Run:
+    """Every kind of step: Python (ran past the cell limit), bash, a text editor str_replace, an
+    error, a server tool this version does not know; and output files (a PNG, a CSV)."""
+    python = Step(id="srvtoolu_py", code="import time\ntime.sleep(100)\n", stdout="begun\n",
+                  stderr="detection_timeout: this cell ran for more than 90 seconds, the wall-clock limit per "
+                         "Python cell, and was stopped.\n", return_code=1, result_type="code_execution_result")
+    bash = Step(id="srvtoolu_sh", name="bash_code_execution", input={"command": "ls -la $OUTPUT_DIR"},
+                stdout="plot.png\nsummary.csv\n", stderr="", return_code=0, file_ids=["file_png", "file_csv"],
+                result_type="bash_code_execution_result")
+    edit = Step(id="srvtoolu_ed", name="text_editor_code_execution",
+                input={"command": "str_replace", "path": "/tmp/config.json", "old_str": '"debug": true',
+                       "new_str": '"debug": false'},
+                result_type="text_editor_code_execution_str_replace_result",
+                detail={"old_start": 3, "old_lines": 1, "new_start": 3, "new_lines": 1,
+                        "lines": ['-  "debug": true', '+  "debug": false']})
+    missing = Step(id="srvtoolu_nf", name="text_editor_code_execution", input={"command": "view", "path": "/tmp/nope"},
+                   error_code="file_not_found", error_message="/tmp/nope does not exist",
+                   result_type="text_editor_code_execution_tool_result_error")
+    unknown = Step(id="srvtoolu_fx", name="future_tool", input={"query": "x"}, result_type="future_result",
+                   detail={"content": {"type": "future_result", "answer": 42}})
+    files = [OutputFile(name="plot.png", media_type="image/png", size_bytes=len(png_bytes(16, 16)),
+                        file_id="file_png", data=png_bytes(16, 16)),
+             OutputFile(name="summary.csv", media_type="text/csv", size_bytes=25, file_id="file_csv",
+                        data=b"name,score\nA,0.8\nB,1.42\n")]
+    return Run(prompt="Plot the scores and fix the config", model="claude-sonnet-4-5", backend="offline-emulator",
+               text="Done: plot.png and summary.csv.", steps=[python, bash, edit, missing, unknown], files=files,
+               requests=2, container_id="container_steps", status="completed", wall_s=1.5, stop_reason="end_turn")
 
 
 def saved_trace(notebook: str) -> dict:

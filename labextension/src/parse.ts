@@ -6,10 +6,12 @@
  */
 import {
   IComparison,
+  IFile,
   IMeasures,
-  IScript,
+  IStep,
   ITrace,
-  IToolCall
+  IToolCall,
+  STEP_KINDS
 } from './types';
 
 type Dict = { [key: string]: unknown };
@@ -58,16 +60,57 @@ function parseCall(raw: unknown, index: number, shared: Dict): IToolCall {
   };
 }
 
-function parseScript(raw: unknown, index: number): IScript {
+/** The status of a step saved without one (version 1): as `Step.status` derives it. */
+function deriveStatus(d: Dict): string {
+  if (d.error_code !== null && d.error_code !== undefined) {
+    return 'error';
+  }
+  const code = num(d.return_code);
+  if (code !== null) {
+    return code === 0 ? 'ok' : num(d.timeout_s) !== null ? 'timeout' : 'failed';
+  }
+  return d.result_type !== null && d.result_type !== undefined ? 'ok' : 'running';
+}
+
+/** A saved step; a version-1 script (`code`, no `name`/`input`) is a Python step. */
+function parseStep(raw: unknown, index: number): IStep {
   const d = isDict(raw) ? raw : {};
+  const name = str(d.name, 'code_execution');
+  let input: Dict = isDict(d.input) ? d.input : {};
+  if (!isDict(d.input) && d.code !== undefined) {
+    input = { code: str(d.code) };
+  }
   return {
-    id: str(d.id, `script-${index + 1}`),
-    code: str(d.code),
+    id: str(d.id, `step-${index + 1}`),
+    name,
+    kind: STEP_KINDS[name] ?? 'other',
+    input,
+    status: typeof d.status === 'string' ? d.status : deriveStatus(d),
     stdout: optStr(d.stdout),
     stderr: optStr(d.stderr),
     returnCode: num(d.return_code),
     errorCode: optStr(d.error_code),
-    encrypted: d.encrypted === true
+    errorMessage: optStr(d.error_message),
+    encrypted: d.encrypted === true,
+    fileIds: list(d.file_ids).map(f => str(f)),
+    resultType: optStr(d.result_type),
+    detail: isDict(d.detail) ? d.detail : null,
+    timeoutS: num(d.timeout_s),
+    durationS: num(d.duration_s)
+  };
+}
+
+function parseFile(raw: unknown): IFile {
+  const d = isDict(raw) ? raw : {};
+  return {
+    name: str(d.name, str(d.file_id, 'file')),
+    mediaType: str(d.media_type, 'application/octet-stream'),
+    sizeBytes: num(d.size_bytes),
+    fileId: optStr(d.file_id),
+    path: optStr(d.path),
+    error: optStr(d.error),
+    preview: optStr(d.preview),
+    data: typeof d.data === 'string' ? d.data : null
   };
 }
 
@@ -93,6 +136,8 @@ function parseComparison(raw: unknown): IComparison | null {
 
 export function parseTrace(data: unknown): ITrace {
   const d = isDict(data) ? data : {};
+  // version 1 saved the Python steps only, as `scripts`
+  const steps = list(Array.isArray(d.steps) ? d.steps : d.scripts).map(parseStep);
   return {
     version: num(d.version),
     prompt: str(d.prompt),
@@ -102,7 +147,10 @@ export function parseTrace(data: unknown): ITrace {
     status: str(d.status, 'completed'),
     error: optStr(d.error),
     text: str(d.text),
-    scripts: list(d.scripts).map(parseScript),
+    steps,
+    scripts: steps.filter(s => s.kind === 'python'),
+    files: list(d.files).map(parseFile),
+    filesNote: optStr(d.files_note),
     calls: list(d.calls).map((c, i) => parseCall(c, i, isDict(d.call_defaults) ? d.call_defaults : {})),
     usage: isDict(d.usage) ? d.usage : {},
     requests: num(d.requests),

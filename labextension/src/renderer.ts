@@ -2,18 +2,21 @@
  * `TraceRenderer`: shows a saved `%%ptc` trace as static DOM.
  *
  * Sections: header (status, model, round trips, calls), the PTC-vs-direct savings line,
- * prompt, answer, each script (highlighted) with its stdout/stderr, the tool calls, and
- * usage / container details. Everything from the trace enters the DOM as text.
+ * prompt, answer, each step in order (Python highlighted, bash, text editor, unknown server
+ * tools; `steps.ts`) with its streams, the tool calls, the output files (`files.ts`), and
+ * usage / container details. Everything from the trace enters the DOM as text (embedded
+ * images as an <img> whose `src` is a checked data URI).
  */
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
 import { callsSection } from './calls';
 import { collapsible, el } from './dom';
+import { filesSection } from './files';
 import { asText, formatBytes, formatInt, formatSeconds, savings } from './format';
-import { highlightPython } from './highlight';
 import { parseTrace } from './parse';
-import { callFailed, IScript, ITrace, KNOWN_VERSION } from './types';
+import { stepSection, stepTitles } from './steps';
+import { callFailed, ITrace, KNOWN_VERSION } from './types';
 
 const C = 'jp-PtcTrace';
 
@@ -46,6 +49,9 @@ function header(trace: ITrace): HTMLElement {
   if (trace.contextBytes !== null) {
     fact(facts, 'tool output in context', formatBytes(trace.contextBytes));
   }
+  if (trace.files.length) {
+    fact(facts, 'files', formatInt(trace.files.length), `${C}-filecount`);
+  }
   return box;
 }
 
@@ -74,33 +80,6 @@ function savingsLine(trace: ITrace): HTMLElement | null {
 function section(title: string, cls: string): HTMLElement {
   const box = el('section', `${C}-section ${cls}`);
   box.appendChild(el('h3', `${C}-heading`, title));
-  return box;
-}
-
-function scriptSection(script: IScript, index: number, count: number, callCount: number, done: Promise<void>[]): HTMLElement {
-  const box = section(count > 1 ? `Script ${index + 1} of ${count}` : 'Script', `${C}-scriptsection`);
-  const meta = box.appendChild(el('div', `${C}-facts`));
-  fact(meta, 'calls', formatInt(callCount));
-  if (script.returnCode !== null) {
-    fact(meta, 'exit code', String(script.returnCode), script.returnCode !== 0 ? `${C}-factfailed` : undefined);
-  }
-  if (script.errorCode !== null) {
-    fact(meta, 'error', script.errorCode, `${C}-factfailed`);
-  }
-  fact(meta, 'id', script.id);
-  const pre = box.appendChild(el('pre', `${C}-script`));
-  const code = pre.appendChild(el('code', `${C}-code language-python`, script.code));
-  done.push(highlightPython(script.code, code));
-  if (script.encrypted) {
-    box.appendChild(el('div', `${C}-note`, 'stdout came back encrypted (the script used web search).'));
-  }
-  for (const [name, text] of [['stdout', script.stdout], ['stderr', script.stderr]] as [string, string | null][]) {
-    if (text) {
-      const stream = box.appendChild(el('div', `${C}-stream ${C}-${name}`));
-      stream.appendChild(el('div', `${C}-streamlabel`, name));
-      stream.appendChild(collapsible(text, `${C}-streamtext`, 2000, 20));
-    }
-  }
   return box;
 }
 
@@ -151,11 +130,16 @@ export function renderTrace(root: HTMLElement, data: unknown): Promise<void> {
   }
   const answer = root.appendChild(section('Answer', `${C}-answersection`));
   answer.appendChild(el('div', `${C}-answer`, trace.text || (trace.status === 'running' ? '…' : '(no text)')));
-  trace.scripts.forEach((script, i) => {
-    const callCount = trace.calls.filter(c => c.scriptId === script.id).length;
-    root.appendChild(scriptSection(script, i, trace.scripts.length, callCount, done));
+  const titles = stepTitles(trace.steps);
+  trace.steps.forEach((step, i) => {
+    const callCount = step.kind === 'python' ? trace.calls.filter(c => c.scriptId === step.id).length : null;
+    root.appendChild(stepSection(step, titles[i], callCount, done));
   });
   root.appendChild(callsSection(trace.calls, trace.scripts, trace.wallS));
+  const files = filesSection(trace.files, trace.filesNote);
+  if (files) {
+    root.appendChild(files);
+  }
   root.appendChild(details(trace));
   return Promise.all(done).then(() => undefined);
 }

@@ -9,7 +9,7 @@
 export const MIME_TYPE = 'application/vnd.ptc-jupyter.trace+json';
 
 /** The newest trace schema this renderer knows (`ptc_jupyter.trace.TRACE_VERSION`). */
-export const KNOWN_VERSION = 1;
+export const KNOWN_VERSION = 2;
 
 export interface IToolCall {
   id: string;
@@ -25,14 +25,43 @@ export interface IToolCall {
   requestIndex: number | null;
 }
 
-export interface IScript {
+export type StepKind = 'python' | 'bash' | 'editor' | 'other';
+
+/** One server-side step (`ptc_jupyter.steps.Step`): a Python cell, a bash command, a text
+ * editor operation, or a server tool this renderer does not know. */
+export interface IStep {
   id: string;
-  code: string;
+  name: string;
+  kind: StepKind;
+  input: { [key: string]: unknown };
+  status: string; // running | ok | failed | timeout | error
   stdout: string | null;
   stderr: string | null;
   returnCode: number | null;
   errorCode: string | null;
+  errorMessage: string | null;
   encrypted: boolean;
+  fileIds: string[];
+  resultType: string | null;
+  detail: { [key: string]: unknown } | null;
+  timeoutS: number | null;
+  durationS: number | null;
+}
+
+/** A Python step (version 1 traces called them scripts). */
+export type IScript = IStep;
+
+/** A file the steps left in $OUTPUT_DIR (`ptc_jupyter.files.OutputFile.to_dict`). */
+export interface IFile {
+  name: string;
+  mediaType: string;
+  sizeBytes: number | null;
+  fileId: string | null;
+  path: string | null;
+  error: string | null;
+  preview: string | null;
+  /** base64 of an embedded image; null when the trace lists the file only */
+  data: string | null;
 }
 
 /** One side of the PTC-vs-direct comparison: numbers keyed like `requests`, `wall_s`. */
@@ -52,8 +81,14 @@ export interface ITrace {
   status: string;
   error: string | null;
   text: string;
+  /** every step, in order */
+  steps: IStep[];
+  /** the Python steps, in order (the calls table numbers them) */
   scripts: IScript[];
   calls: IToolCall[];
+  files: IFile[];
+  /** the marker for images the trace does not embed */
+  filesNote: string | null;
   usage: { [key: string]: unknown };
   requests: number | null;
   containerId: string | null;
@@ -68,6 +103,15 @@ export interface ITrace {
 
 /** Call statuses that count as failures in the table (besides `is_error`). */
 export const FAILED_STATUSES = new Set(['error', 'denied', 'timeout', 'rejected', 'cancelled']);
+
+/** Step statuses shown as failures. */
+export const FAILED_STEP_STATUSES = new Set(['failed', 'timeout', 'error']);
+
+export const STEP_KINDS: { [name: string]: StepKind } = {
+  code_execution: 'python',
+  bash_code_execution: 'bash',
+  text_editor_code_execution: 'editor'
+};
 
 export function callFailed(call: IToolCall): boolean {
   return call.isError || FAILED_STATUSES.has(call.status);
