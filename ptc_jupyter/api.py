@@ -16,6 +16,7 @@ from typing import Any
 from .background import background_loop
 from .dispatch import Approver
 from .errors import OptionError
+from .attachments import Inputs, as_items
 from .host import Host, Listener
 from .options import RunOptions
 from .session import Session, default_session
@@ -53,6 +54,7 @@ async def arun(
     prompt: str,
     *,
     tools: ToolSpec | None = None,
+    files: Inputs | None = None,
     model: str | None = None,
     offline: bool | None = None,
     container: str | None = None,
@@ -66,6 +68,7 @@ async def arun(
     executor: Executor | None = None,
     yes: bool | None = None,
     approval_timeout: float | None = None,
+    keep_files: bool | None = None,
     options: RunOptions | None = None,
     approve: Approver | None = None,
     on_event: Listener | None = None,
@@ -73,7 +76,10 @@ async def arun(
 ) -> Run:
     """Send `prompt` to Claude with the code-execution tool and your tools; run the calls; return the `Run`.
 
-    `tools`: names, functions or `Tool`s (default: every registered tool). The settings are those
+    `tools`: names, functions or `Tool`s (default: every registered tool). `files`: input files for
+    the container (paths, bytes or DataFrames; `(name, value)` pairs or a `{name: value}` dict name
+    them), uploaded with the Files API, readable in `$INPUT_DIR`, deleted after the run unless
+    `keep_files=True`. The settings are those
     of `RunOptions` (`tool_timeout` is its `tool_timeout_s`, `approval_timeout` its
     `approval_timeout_s`); `options=` gives a base that the keyword arguments override.
     Side-effect tools run only when approved: `yes=True` approves all, `approve=` decides per
@@ -88,6 +94,7 @@ async def arun(
             options, model=model, offline=offline, container=container, new_container=new_container,
             max_calls=max_calls, tool_timeout_s=tool_timeout, max_tokens=max_tokens, direct=direct, stream=stream,
             code_execution=code_execution, executor=executor, yes=yes, approval_timeout_s=approval_timeout,
+            keep_files=keep_files,
         )
     except OptionError as exc:  # say it with the keyword the caller wrote
         raise OptionError(KEYWORDS.get(exc.option, exc.option), exc.reason) from None
@@ -100,7 +107,7 @@ async def arun(
     notices = [backend.notice] if backend.notice else []
     try:
         result = await host.run(prompt, chosen, settings, approve=default_approver(settings.yes, approve),
-                                on_event=on_event, notices=notices)
+                                on_event=on_event, notices=notices, files=as_items(files))
     except BaseException as exc:
         partial = getattr(exc, "run", None)
         if isinstance(partial, Run):
@@ -114,6 +121,7 @@ def run(
     prompt: str,
     *,
     tools: ToolSpec | None = None,
+    files: Inputs | None = None,
     model: str | None = None,
     offline: bool | None = None,
     container: str | None = None,
@@ -127,6 +135,7 @@ def run(
     executor: Executor | None = None,
     yes: bool | None = None,
     approval_timeout: float | None = None,
+    keep_files: bool | None = None,
     options: RunOptions | None = None,
     approve: Approver | None = None,
     on_event: Listener | None = None,

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 #: Code-execution tool versions that let code call the request's tools (PTC). The newest is last.
 CODE_EXECUTION_TYPES = ("code_execution_20260120", "code_execution_20260521")
-DEFAULT_CODE_EXECUTION = CODE_EXECUTION_TYPES[0]
+#: The newest: its tool description tells Claude about the 90 s limit per Python cell.
+DEFAULT_CODE_EXECUTION = CODE_EXECUTION_TYPES[-1]
+#: The API waits about 4 minutes (270 s) for a pending programmatic call's result, and a paused
+#: response's `container.expires_at` may come sooner; calls are answered this long before either.
+PENDING_CALL_DEADLINE_S = 270.0
+DEADLINE_MARGIN_S = 15.0
 
 #: The caller tag of a programmatic call. Responses always carry this one, whichever version the
 #: request declared, and either value in `allowed_callers` admits calls from either version.

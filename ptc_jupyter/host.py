@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import anthropic
 
-from . import retries
+from . import attachments, files, retries, steps
 from .dispatch import Approver, Dispatcher
 from .errors import RunError
 from .options import RunOptions
-from .responses import block_dict, explain_failure, is_container_error, partial_code, refusal_details, usage_add
+from .responses import block_dict, explain_failure, follow_drafts, is_container_error, refusal_details, usage_add
 from .session import ContainerMemory
 from .tools import Tool
 from .trace import (
@@ -30,19 +29,19 @@ from .trace import (
     Notice,
     RequestSent,
     ResponseReceived,
+    FilesAdded,
     Run,
     RunFinished,
     Script,
     ScriptDraft,
-    ScriptFinished,
-    ScriptStarted,
     TextReceived,
     ToolCall,
+    step_finished,
+    step_started,
 )
 
 log = logging.getLogger(__name__)
 
-DRAFT_INTERVAL_S = 0.1  # how often a streamed script being written is re-parsed for the view
 STREAM_ATTEMPTS = 3  # a response that breaks off mid-stream is asked for again, this often in all
 STREAM_BACKOFF_S = 0.5  # first wait before asking again; doubles each time
 MAX_PAUSES_IN_A_ROW = 16  # pause_turn answers followed before the run stops
@@ -80,13 +79,15 @@ class Host:
         approve: Approver | None = None,
         on_event: Listener | None = None,
         notices: Sequence[str] = (),
+        files: attachments.Inputs = (),
     ) -> Run:
+        """`files`: input files for the container (see attachments.py), uploaded first."""
         options = options or RunOptions()
         run = Run(prompt=prompt, model=options.model, backend=self.backend, mode="direct" if options.direct else "ptc")
         turn = _Turn(self, run, list(tools), options, approve, on_event)
         for message in notices:
             turn.notice(message)
-        return await turn.play()
+        return await turn.play(files)
 
 
 class _Turn:
@@ -140,10 +141,15 @@ class _Turn:
             self.notice(message)
 
     # -- the loop --------------------------------------------------------------------------------
-    async def play(self) -> Run:
+    async def play(self, inputs: attachments.Inputs = ()) -> Run:
         run = self.run
         listening = retries.report_to.set(self.notice)
+        uploaded: list[files.UploadedFile] = []
         try:
+            if inputs:
+                uploaded = await attachments.attach(self.host.client, inputs)
+                self.messages[0] = attachments.first_message(run.prompt, uploaded)
+                self.notice(f"uploaded {len(uploaded)} input file(s): " + ", ".join(u.filename for u in uploaded))
             await self._loop()
             run.status = "completed"
         except asyncio.CancelledError:
@@ -158,6 +164,8 @@ class _Turn:
             run.error = explain_failure(exc, self.host.client)
             raise RunError(run.error, run) from exc
         finally:
+            if uploaded and not self.options.keep_files:
+                await attachments.detach(self.host.client, uploaded)
             retries.report_to.reset(listening)
             run.wall_s = run.elapsed_s()
             self.emit(RunFinished(run))
@@ -180,6 +188,7 @@ class _Turn:
                     continue
                 raise
             self._take(response)
+            await self._fetch_files()  # as soon as a step names them, so the view shows them live
             stop = response.stop_reason
             pauses = pauses + 1 if stop == "pause_turn" else 0
             if pauses > MAX_PAUSES_IN_A_ROW:
@@ -225,28 +234,10 @@ class _Turn:
         those, and asking again is safe because nothing of the response was acted on."""
         async with self.host.client.messages.stream(**params) as stream:
             try:
-                await self._follow_drafts(stream)
+                await follow_drafts(stream, lambda code: self.emit(ScriptDraft(self.run, code)))
                 return await stream.get_final_message()
             except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
                 raise _BrokenStream(exc) from exc
-
-    async def _follow_drafts(self, stream: Any) -> None:
-        """While a streamed response writes a script, show the code so far (ScriptDraft events)."""
-        buffers: dict[int, list[str]] = {}
-        last_emit = 0.0
-        async for event in stream:
-            kind = event.type
-            if kind == "content_block_start":
-                block = event.content_block
-                if block.type == "server_tool_use" and getattr(block, "name", None) == "code_execution":
-                    buffers[event.index] = []
-            elif kind in ("content_block_delta", "content_block_stop") and event.index in buffers:
-                if kind == "content_block_delta" and event.delta.type == "input_json_delta":
-                    buffers[event.index].append(event.delta.partial_json)
-                now = time.monotonic()
-                if kind == "content_block_stop" or now - last_emit >= DRAFT_INTERVAL_S:
-                    last_emit = now
-                    self.emit(ScriptDraft(self.run, partial_code("".join(buffers[event.index]))))
 
     def _container_lost(self, exc: anthropic.APIStatusError, retried: bool) -> None:
         """Start over in a new container, but only while no tool has run: starting over replays
@@ -279,40 +270,47 @@ class _Turn:
         self._texts = []
         for block in response.content:
             kind = block.type
-            if kind == "server_tool_use" and block.name == "code_execution":
-                script = Script(id=block.id, code=str((block.input or {}).get("code", "")))
-                run.scripts_detail.append(script)
-                self.awaiting[script.id] = script
-                self.emit(ScriptStarted(run, script))
-            elif kind == "code_execution_tool_result":
-                self._script_result(block)
+            if kind == "server_tool_use":
+                step = steps.step_from_block(block, at_s=run.elapsed_s())
+                run.steps.append(step)
+                if step.kind == "python":
+                    self.awaiting[step.id] = step
+                self.emit(step_started(run, step))
+            elif steps.is_result_block(block):
+                self._step_result(block)
             elif kind == "text":
                 self._texts.append(block.text)
                 self.emit(TextReceived(run, block.text))
             elif kind == "tool_use":
                 self._new_calls.append(self._call_from(block))
-            elif kind not in ("server_tool_use", "thinking", "redacted_thinking") and not kind.endswith("_tool_result"):
+            elif kind not in ("thinking", "redacted_thinking"):
                 self.notice(f"response block of unknown type {kind!r} kept in the history, not interpreted")
         if self._texts:
             self._last_texts = self._texts
         self.emit(ResponseReceived(run, run.requests, response.stop_reason))
 
-    def _script_result(self, block: Any) -> None:
-        script = self.awaiting.pop(block.tool_use_id, None) or self.run.script(block.tool_use_id)
-        if script is None:
-            script = Script(id=block.tool_use_id, code="")
-            self.run.scripts_detail.append(script)
-        content = block.content
-        kind = getattr(content, "type", None)
-        if kind == "code_execution_tool_result_error":
-            script.error_code = content.error_code
-        elif kind == "encrypted_code_execution_result":
-            script.encrypted = True
-            script.stdout, script.stderr, script.return_code = "(encrypted)", content.stderr, content.return_code
-        else:
-            script.stdout, script.stderr, script.return_code = content.stdout, content.stderr, content.return_code
-        self.run.context_bytes += len((script.stdout or "").encode()) + len((script.stderr or "").encode())
-        self.emit(ScriptFinished(self.run, script))
+    def _step_result(self, block: Any) -> None:
+        """A server step's result (any `*_tool_result`): recorded on its step, shown, counted."""
+        run = self.run
+        step = steps.step_for_result(run, block)
+        self.awaiting.pop(step.id, None)
+        steps.apply_result(step, block, at_s=run.elapsed_s())
+        run.context_bytes += steps.context_bytes(step)
+        self.emit(step_finished(run, step))
+
+    async def _fetch_files(self) -> None:
+        """Download the files the steps left in $OUTPUT_DIR (Files API); one failing file never
+        fails the run: it is kept with its error."""
+        wanted = self.run.unfetched_file_ids()
+        if not wanted:
+            return
+        fetched = await files.fetch_output_files(self.host.client, wanted)
+        self.run.files += fetched
+        self.emit(FilesAdded(self.run, fetched))
+        failed = [f for f in fetched if f.error]
+        if failed:
+            self.notice(f"{len(failed)} output file(s) could not be fetched: " +
+                        "; ".join(f"{f.file_id}: {f.error}" for f in failed[:3]))
 
     def _call_from(self, block: Any) -> ToolCall:
         caller = getattr(block, "caller", None)

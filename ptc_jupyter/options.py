@@ -70,6 +70,8 @@ class RunOptions:
     executor: Executor | None = setting(None, "a concurrent.futures.Executor for sync tools (None: a shared "
                                         "thread pool); in a cell, the name of a kernel variable holding one",
                                         flag="--executor", metavar="NAME", config="executor")
+    keep_files: bool = setting(False, "keep the uploaded input files after the run (default: deleted)",
+                               flag="--keep-files")
     approval_timeout_s: float = setting(DEFAULT_APPROVAL_TIMEOUT_S, "seconds to wait for Allow/Deny before denying",
                                         flag="--approval-timeout", metavar="SECONDS", config="approval_timeout")
 
@@ -87,7 +89,7 @@ class RunOptions:
         _check_seconds(self, "approval_timeout_s", allow_none=False)
         for name in ("offline",):
             _check_type(self, name, (bool, type(None)))
-        for name in ("stream", "yes", "direct", "new_container"):
+        for name in ("stream", "yes", "direct", "new_container", "keep_files"):
             _check_type(self, name, bool)
         if self.code_execution not in CODE_EXECUTION_TYPES:
             raise OptionError("code_execution", f"must be one of {', '.join(CODE_EXECUTION_TYPES)}, "

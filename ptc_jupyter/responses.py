@@ -6,11 +6,14 @@ block classes: unknown types parse leniently, see shared/ptc-protocol.md 2.2).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
 import jiter
 
+DRAFT_INTERVAL_S = 0.1  # how often a streamed script being written is re-parsed for the view
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
@@ -76,3 +79,23 @@ def explain_failure(exc: Exception, client: Any) -> str:
         text = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
         return f"{text} ({hint[status]})" if status in hint else text
     return f"{type(exc).__name__}: {exc}"
+
+
+async def follow_drafts(stream: Any, on_draft: Callable[[str], None]) -> None:
+    """While a streamed response writes a script, hand the code so far to `on_draft` (at most
+    every DRAFT_INTERVAL_S, and once more when the block is complete)."""
+    buffers: dict[int, list[str]] = {}
+    last_emit = 0.0
+    async for event in stream:
+        kind = event.type
+        if kind == "content_block_start":
+            block = event.content_block
+            if block.type == "server_tool_use" and getattr(block, "name", None) == "code_execution":
+                buffers[event.index] = []
+        elif kind in ("content_block_delta", "content_block_stop") and event.index in buffers:
+            if kind == "content_block_delta" and event.delta.type == "input_json_delta":
+                buffers[event.index].append(event.delta.partial_json)
+            now = time.monotonic()
+            if kind == "content_block_stop" or now - last_emit >= DRAFT_INTERVAL_S:
+                last_emit = now
+                on_draft(partial_code("".join(buffers[event.index])))

@@ -84,7 +84,7 @@ def test_gathered_calls_run_and_the_reply_follows_the_protocol():
     events = []
     run, requests = play([dict(r) for r in responses], events=events)
     assert_follows_protocol(requests, responses)
-    assert requests[0]["tools"][0] == {"type": "code_execution_20260120", "name": "code_execution"}
+    assert requests[0]["tools"][0] == {"type": "code_execution_20260521", "name": "code_execution"}
     assert requests[0]["tools"][1]["allowed_callers"] == ["code_execution_20260120"]
     assert "container" not in requests[0] and requests[1]["container"] == "container_a"
     assert [(c.name, c.output, c.caller, c.script_id) for c in run.calls] == [
@@ -234,10 +234,10 @@ def test_direct_mode_sends_no_code_execution_tool():
     assert "container" not in requests[0]
 
 
-def test_newer_code_execution_version_is_configurable():
+def test_the_code_execution_version_is_configurable():
     _, requests = play([message([{"type": "text", "text": "hi"}])],
-                       options=options(code_execution="code_execution_20260521"))
-    assert requests[0]["tools"][0]["type"] == "code_execution_20260521"
+                       options=options(code_execution="code_execution_20260120"))
+    assert requests[0]["tools"][0]["type"] == "code_execution_20260120"
     with pytest.raises(ValueError, match="code_execution: must be one of"):
         RunOptions(code_execution="code_execution_20250825")
 

@@ -241,7 +241,7 @@ def test_stream_and_direct(ip, tmp_path):
     result, captured = ptc_cell(ip, f"-o d --direct --record {rec}")
     run = ip.user_ns["d"]
     assert result.success and run.mode == "direct" and run.requests == 11
-    assert all(t.get("type") != "code_execution_20260120" for t in recorded(rec)[0]["request"]["tools"])
+    assert all(not t.get("type", "").startswith("code_execution") for t in recorded(rec)[0]["request"]["tools"])
     assert final_bundle(captured)["text/plain"].startswith("ptc (direct)")
 
 
@@ -265,6 +265,22 @@ def test_record_then_replay_gives_the_same_run_without_a_backend(ip, tmp_path):
     a, b = ip.user_ns["a"], ip.user_ns["b"]
     assert b.backend == "replay" and [c.output for c in b.calls] == [c.output for c in a.calls]
     assert b.text == a.text and b.container_id == a.container_id
+    assert not [n for n in b.notices if n.startswith("replay drift:")]  # a's container came from an earlier cell
+
+
+def test_replay_names_drift_and_strict_replay_fails_on_it(ip, tmp_path):
+    rec = tmp_path / "session.jsonl"
+    assert ptc_cell(ip, f"--record {rec}")[0].success
+    changed = GATHER.replace("0..9", "0 to 9")
+    result, _ = ptc_cell(ip, f"-o r --replay {rec}", changed)
+    assert result.success, result.error_in_exec
+    [notice] = [n for n in ip.user_ns["r"].notices if n.startswith("replay drift:")]
+    assert notice.startswith("replay drift: request 1: the prompt differs from the recording: recorded")
+    assert "0..9" in notice and "0 to 9" in notice
+    result, captured = ptc_cell(ip, f"-o s --replay {rec} --replay-strict", changed)
+    assert_usage_error(result, captured, "ptc: the run failed:", "replay drift: request 1: the prompt differs")
+    assert ip.user_ns["s"].status == "error" and not ip.user_ns["s"].calls
+    assert ptc_cell(ip, f"-o t --replay {rec} --replay-strict")[0].success  # unchanged: strict passes
 
 
 def test_replay_that_runs_out_is_a_one_line_error(ip, tmp_path):
@@ -391,6 +407,7 @@ def test_interpolation_escape_and_nbval_markers(ip):
     ("--direct --compare", GATHER, ["leave out --direct"]),
     ("--record a.jsonl --replay b.jsonl", GATHER, ["not both"]),
     ("--replay /no/such/file.jsonl", GATHER, ["--replay file not found"]),
+    ("--replay-strict", GATHER, ["--replay-strict needs --replay PATH"]),
     ("-o 1x", GATHER, ["Python variable name"]),
     ("--model 'unclosed", GATHER, ["cannot parse"]),
     ("", "# NBVAL_SKIP\n\n", ["prompt", "empty"]),
