@@ -35,6 +35,7 @@ class CellOptions:
     compare: bool = False
     record: str | None = None
     replay: str | None = None
+    replay_strict: bool = False  # a request that drifted from the recorded one fails the run
     tools: tuple[str, ...] | None = None  # None: every registered tool
     live: bool | None = None  # None: a live widget view when the frontend can show one
     update_interval_s: float = DEFAULT_UPDATE_INTERVAL_S
@@ -77,6 +78,8 @@ def ptc_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         argument("--tools", metavar="A,B", help="offer only these registered tools (comma separated)"),
         argument("--record", metavar="PATH", help="save the API exchange to PATH (JSON lines, no key)"),
         argument("--replay", metavar="PATH", help="answer from a --record file instead of the API"),
+        argument("--replay-strict", action="store_true",
+                 help="with --replay: fail the run where a request differs from the recorded one"),
     ]
     for decorate in reversed(decorators):
         func = decorate(func)
@@ -138,6 +141,8 @@ def parse_cell_options(magic: Callable[..., Any], line: str, config: Mapping[str
         raise _usage("%%ptc: use --record or --replay, not both")
     if args.replay and not os.path.isfile(args.replay):
         raise _usage(f"%%ptc: --replay file not found: {args.replay}")
+    if args.replay_strict and not args.replay:
+        raise _usage("%%ptc: --replay-strict needs --replay PATH")
     values: dict[str, Any] = {}
     for f, s in RunOptions.settings():
         given = getattr(args, _flag_dest(f.name), None) if s.flag else None
@@ -150,7 +155,7 @@ def parse_cell_options(magic: Callable[..., Any], line: str, config: Mapping[str
         raise _usage(f"%%ptc: {_option_name(exc.option)} {exc.reason}") from None
     return CellOptions(
         run=run, out=args.out, compare=args.compare, record=args.record, replay=args.replay,
-        tools=_tools(args.tools), live=config.get("live"),
+        replay_strict=args.replay_strict, tools=_tools(args.tools), live=config.get("live"),
         update_interval_s=float(config.get("update_interval") or DEFAULT_UPDATE_INTERVAL_S),
     )
 

@@ -76,7 +76,9 @@ def explain_failure(exc: Exception, client: Any) -> str:
         hint = {401: "check ANTHROPIC_API_KEY", 403: "the key may not have access to this model or feature",
                 429: "rate limited: wait and run again", 529: "the API is overloaded: wait and run again"}
         status = exc.status_code
-        text = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+        said = getattr(exc, "api_message", None) or getattr(exc, "message", None) or exc  # the API's own words
+        where_from = f"{getattr(exc, 'type', None) or 'error'} event mid-stream" if status == 200 else status
+        text = f"{type(exc).__name__} ({where_from}): {said}"
         return f"{text} ({hint[status]})" if status in hint else text
     return f"{type(exc).__name__}: {exc}"
 
