@@ -110,6 +110,26 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
         print("ptc: registered " + ", ".join(n.rsplit(".", 1)[-1] for n, _ in functions))
 
     @line_magic
+    def ptc_script(self, line: str) -> None:
+        """Put Claude's script into a new cell below, to edit and re-run with no model involved.
+
+        Usage: %ptc_script [RUN] [N]
+          RUN  a variable holding a Run (from %%ptc -o RUN or ptc.run); default: ptc_jupyter.last
+          N    which of the run's scripts, from 1; default: the last
+
+        The cell runs the script unchanged in this kernel: each tool is the same async function
+        taking one dict and returning the text Claude's code got (`await tool({...})`, top-level
+        await, asyncio.gather), validated and run as in a run; MCP tools too.
+        """
+        from .script_cell import ScriptCellError, source_for_line
+
+        try:
+            source = source_for_line(line, self.shell.user_ns)
+        except ScriptCellError as exc:
+            raise UsageError(f"%ptc_script: {exc}") from None
+        self.shell.set_next_input(source, replace=False)
+
+    @line_magic
     def ptc_tools(self, line: str) -> None:
         """Show the registered tools: name, allowed_callers, side effects, source."""
         if line.strip():
@@ -171,7 +191,7 @@ def make_await_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
 # -- loading ------------------------------------------------------------------------------------
 
 _loaded: dict[int, dict[str, Any]] = {}
-MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_tool", "ptc_tools", "ptc_mcp")}
+MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_tool", "ptc_tools", "ptc_script", "ptc_mcp")}
 
 
 def load_ipython_extension(shell: Any) -> None:
