@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import typing
+from pathlib import Path
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class CellOptions:
     record: str | None = None
     replay: str | None = None
     replay_strict: bool = False  # a request that drifted from the recorded one fails the run
+    files: tuple[tuple[str, Any], ...] = ()  # input files: (name, path or DataFrame)
     tools: tuple[str, ...] | None = None  # None: every registered tool
     live: bool | None = None  # None: a live widget view when the frontend can show one
     update_interval_s: float = DEFAULT_UPDATE_INTERVAL_S
@@ -78,6 +80,9 @@ def ptc_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         argument("--tools", metavar="A,B", help="offer only these registered tools (comma separated)"),
         argument("--record", metavar="PATH", help="save the API exchange to PATH (JSON lines, no key)"),
         argument("--replay", metavar="PATH", help="answer from a --record file instead of the API"),
+        argument("--file", action="append", default=[], metavar="PATH", dest="files",
+                 help="upload a file (or a DataFrame variable, as CSV) for the script to read in $INPUT_DIR "
+                      "(repeatable)"),
         argument("--replay-strict", action="store_true",
                  help="with --replay: fail the run where a request differs from the recorded one"),
     ]
@@ -155,9 +160,26 @@ def parse_cell_options(magic: Callable[..., Any], line: str, config: Mapping[str
         raise _usage(f"%%ptc: {_option_name(exc.option)} {exc.reason}") from None
     return CellOptions(
         run=run, out=args.out, compare=args.compare, record=args.record, replay=args.replay,
-        replay_strict=args.replay_strict, tools=_tools(args.tools), live=config.get("live"),
+        replay_strict=args.replay_strict, files=_files(args.files, namespace), tools=_tools(args.tools), live=config.get("live"),
         update_interval_s=float(config.get("update_interval") or DEFAULT_UPDATE_INTERVAL_S),
     )
+
+
+def _files(specs: list[str], namespace: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Each `--file`: a path, or the name of a kernel variable holding a DataFrame (sent as NAME.csv)."""
+    chosen: list[tuple[str, Any]] = []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_file():
+            chosen.append((path.name, path))
+        elif spec.isidentifier() and hasattr(namespace.get(spec), "to_csv"):
+            chosen.append((f"{spec}.csv", namespace[spec]))
+        else:
+            raise _usage(f"%%ptc: --file {spec}: no such file, nor a DataFrame variable of that name")
+    names = [name for name, _ in chosen]
+    if len(set(names)) != len(names):
+        raise _usage(f"%%ptc: --file names must differ, got {', '.join(names)}")
+    return tuple(chosen)
 
 
 def _tools(spec: str | None) -> tuple[str, ...] | None:

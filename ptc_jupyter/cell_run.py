@@ -104,7 +104,8 @@ class CellRun:
         if o.replay:
             settings = dataclasses.replace(settings, stream=recorded_streaming(o.replay))
         async with session_for(o.record, o.replay, replay_strict=o.replay_strict) as session:
-            wiring: dict[str, Any] = {"tools": o.tools, "options": settings, "approve": self.approve,
+            wiring: dict[str, Any] = {"tools": o.tools, "files": list(o.files), "options": settings,
+                                      "approve": self.approve,
                                       "on_event": self.recorder, "session": session}
             if o.compare:
                 return await api.acompare(self.prompt, **wiring)

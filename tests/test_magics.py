@@ -293,6 +293,23 @@ def test_replay_that_runs_out_is_a_one_line_error(ip, tmp_path):
     assert final_bundle(captured)[MIME_TYPE]["status"] == "error"
 
 
+def test_input_files_are_read_in_the_container(ip, tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "numbers.csv"
+    path.write_text("n\n1\n2\n3\n")
+    ip.user_ns["regions"] = pd.DataFrame({"region": ["W", "E"], "sales": [5, 7]})
+    body = ("Sum both.\n```python\nimport csv, os\nd = os.environ['INPUT_DIR']\n"
+            "a = sum(int(r['n']) for r in csv.DictReader(open(os.path.join(d, 'numbers.csv'))))\n"
+            "b = sum(int(r['sales']) for r in csv.DictReader(open(os.path.join(d, 'regions.csv'))))\n"
+            "print(a, b)\n```\n")
+    result, _ = ptc_cell(ip, f"-o f --file {path} --file regions", body)
+    assert result.success, result.error_in_exec
+    run = ip.user_ns["f"]
+    assert run.steps[0].stdout.strip() == "6 12"
+    assert any(n.startswith("uploaded 2 input file(s): numbers.csv, regions.csv") for n in run.notices)
+
+
 def test_budget_timeout_and_containers(ip):
     result, _ = ptc_cell(ip, "-o r --max-calls 3")
     calls = ip.user_ns["r"].calls
@@ -408,6 +425,8 @@ def test_interpolation_escape_and_nbval_markers(ip):
     ("--record a.jsonl --replay b.jsonl", GATHER, ["not both"]),
     ("--replay /no/such/file.jsonl", GATHER, ["--replay file not found"]),
     ("--replay-strict", GATHER, ["--replay-strict needs --replay PATH"]),
+    ("--file /no/such.csv", GATHER, ["--file /no/such.csv: no such file, nor a DataFrame variable"]),
+    ("--online --new-container --container c1", GATHER, ["--new-container cannot be combined with container"]),
     ("-o 1x", GATHER, ["Python variable name"]),
     ("--model 'unclosed", GATHER, ["cannot parse"]),
     ("", "# NBVAL_SKIP\n\n", ["prompt", "empty"]),
