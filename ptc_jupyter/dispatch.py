@@ -1,47 +1,57 @@
-"""Run one batch of tool calls concurrently: async tools gathered on the loop, sync tools in an executor.
+"""Run one batch of tool calls concurrently: async tools awaited on the loop, sync tools in an executor.
 
-Any `concurrent.futures.Executor` works (threads by default; a process pool or
-`distributed.Client(...).get_executor()` for CPU-bound tools). Every call ends with a text result:
-exceptions, bad input, timeouts and refusals become `is_error` results, never a crash of the loop.
+Any `concurrent.futures.Executor` works (by default `ToolThreads`, shared by every run; a process
+pool or `distributed.Client(...).get_executor()` for CPU-bound tools). Every call ends with a text
+result: exceptions, bad input, timeouts, refusals and unusable return values become `is_error`
+results, never a crash of the loop, and one faulty call never keeps the others of its batch from
+finishing. An `async def` tool that blocks the loop is reported through `on_notice`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any
 
 from anthropic.lib.tools import ToolError
 
-from .results import cap, to_text
+from .call_watch import ToolExit, _as_coroutine, _CallWatch, _cancel_requests, _drive, _Expired, _Expiry
+from .results import UnusableResult, safe_text, to_text
 from .tools import Tool, ToolInputError
 from .trace import ToolCall
+from .workers import ToolThreads, shared_executor
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TOOL_TIMEOUT_S = 200.0  # under the API's ~4-minute wait for a pending programmatic call
 ERROR_TEXT_BYTES = 2_000
-DEFAULT_WORKERS = 64
+#: An async tool whose code runs this long without awaiting gets a run notice (the loop froze).
+LOOP_BLOCK_NOTICE_S = 0.5
+#: How long a timed-out async tool may take to stop after it is cancelled.
+CANCEL_GRACE_S = 1.0
 
 Approver = Callable[[ToolCall, Tool], Awaitable["bool | str"]]  # True allows; False or a reason denies
 CallListener = Callable[[ToolCall], None]
 NoticeListener = Callable[[str], None]
 
-_shared_pool: ThreadPoolExecutor | None = None
-_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
-
-def shared_executor() -> ThreadPoolExecutor:
-    """One bounded thread pool per process, reused by every run (never one per cell)."""
-    global _shared_pool
-    if _shared_pool is None:
-        _shared_pool = ThreadPoolExecutor(max_workers=DEFAULT_WORKERS, thread_name_prefix="ptc-tool")
-    return _shared_pool
+class _CallTimeout(Exception):
+    """The call did not end (or start) in time; the message says which and why."""
 
 
 def error_text(message: str) -> str:
-    return cap(f"Error: {message}", ERROR_TEXT_BYTES)
+    return safe_text(f"Error: {message}", ERROR_TEXT_BYTES)
+
+
+def _safe_str(obj: object) -> str:
+    try:
+        return str(obj)
+    except Exception as exc:  # a broken __str__ must not hide the failure it describes
+        return f"<{type(obj).__name__}; str() raised {type(exc).__name__}>"
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -50,8 +60,25 @@ def describe_exception(exc: BaseException) -> str:
         if isinstance(content, str):
             return content
         return " ".join(str(b.get("text", f"[{b.get('type', 'block')}]")) for b in content)
-    text = str(exc)
+    text = _safe_str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _StartedTooLate(Exception):
+    """A worker took the job only after its call's deadline: it is not run at all."""
+
+
+def _call_sync(fn: Callable[..., Any], kwargs: dict[str, Any], start_by: float | None = None) -> Any:
+    """Run a sync tool (in a worker; module level, so process pools can pickle it). A job picked up
+    after `start_by` (the loop's monotonic clock) is skipped; `sys.exit()` becomes `ToolExit`."""
+    if start_by is not None and time.monotonic() >= start_by:
+        raise _StartedTooLate()
+    try:
+        return fn(**kwargs)
+    except SystemExit as exc:
+        raise ToolExit(f"called sys.exit({exc.code!r}); raise an exception to report a failure") from None
+    except asyncio.CancelledError:
+        raise RuntimeError("the tool raised CancelledError") from None
 
 
 class Dispatcher:
@@ -67,6 +94,8 @@ class Dispatcher:
         on_finish: CallListener | None = None,
         on_notice: NoticeListener | None = None,
         clock_origin: float | None = None,
+        loop_block_notice_s: float | None = LOOP_BLOCK_NOTICE_S,
+        cancel_grace_s: float = CANCEL_GRACE_S,
     ) -> None:
         self.executor = executor
         self.timeout_s = timeout_s
@@ -75,6 +104,9 @@ class Dispatcher:
         self.on_finish = on_finish
         self.on_notice = on_notice
         self.origin = time.perf_counter() if clock_origin is None else clock_origin
+        self.loop_block_notice_s = loop_block_notice_s
+        self.cancel_grace_s = cancel_grace_s
+        self._loop_blockers: set[str] = set()
 
     async def run_batch(self, calls: Sequence[ToolCall], tools: Mapping[str, Tool]) -> None:
         """Run every call at once; returns when all have a result. Cancelling marks the rest cancelled."""
@@ -95,55 +127,133 @@ class Dispatcher:
         call.started_s = time.perf_counter() - self.origin
         if self.on_start:
             self.on_start(call)
-        try:
-            kwargs = tool.validate(call.input)
-        except ToolInputError as exc:
-            self._finish(call, "error", error_text(str(exc)), is_error=True)
+        kwargs = self._checked_input(call, tool)
+        if kwargs is None or not await self._approved(call, tool):
             return
-        if tool.side_effects:
-            decision = await self.approve(call, tool) if self.approve is not None else "(no way to ask for approval)"
-            if decision is not True:
-                reason = decision if isinstance(decision, str) and decision else "by user"
-                self._finish(call, "denied", error_text(f"denied {reason}"), is_error=True)
-                return
         try:
             value = await self._invoke(tool, kwargs)
-        except asyncio.TimeoutError:
-            hint = "" if tool.is_async else " (it may still be running in the background)"
-            self._finish(call, "timeout", error_text(f"tool {tool.name!r} timed out after {self.timeout_s:g} s{hint}"),
-                         is_error=True)
-            return
         except asyncio.CancelledError:
             self._finish(call, "cancelled", error_text("cancelled by the user"), is_error=True)
             raise
+        except _CallTimeout as exc:
+            self._finish(call, "timeout", error_text(str(exc)), is_error=True)
+            return
+        except ToolExit as exc:
+            self._finish(call, "error", error_text(f"tool {tool.name!r} {exc}"), is_error=True)
+            return
         except Exception as exc:  # a tool's failure is the model's information, not the host's crash
             notice = getattr(exc, "run_notice", None)  # e.g. an MCP server that died: the user should know
             if notice and self.on_notice:
                 self.on_notice(str(notice))
             self._finish(call, "error", error_text(describe_exception(exc)), is_error=True)
             return
+        self._finish_with_value(call, tool, value)
+
+    def _checked_input(self, call: ToolCall, tool: Tool) -> dict[str, Any] | None:
+        """The validated arguments, or None once the call has its error result."""
+        try:
+            return tool.validate(call.input)
+        except ToolInputError as exc:
+            message = str(exc)
+        except Exception as exc:  # a validator's own failure still means: not run
+            message = f"input of {tool.name} could not be checked: {describe_exception(exc)}"
+        self._finish(call, "error", error_text(message), is_error=True)
+        return None
+
+    async def _approved(self, call: ToolCall, tool: Tool) -> bool:
+        if not tool.side_effects:
+            return True
+        decision = await self.approve(call, tool) if self.approve is not None else "(no way to ask for approval)"
+        if decision is True:
+            return True
+        reason = decision if isinstance(decision, str) and decision else "by user"
+        self._finish(call, "denied", error_text(f"denied {reason}"), is_error=True)
+        return False
+
+    def _finish_with_value(self, call: ToolCall, tool: Tool, value: Any) -> None:
         try:
             text = to_text(value, tool.max_result_bytes)
-        except Exception as exc:
+        except UnusableResult as exc:
+            self._finish(call, "error", error_text(f"tool {tool.name!r} {exc}"), is_error=True)
+        except Exception as exc:  # e.g. a circular structure, a failing __str__: the model should know
             self._finish(call, "error", error_text(f"result could not be turned into text: {describe_exception(exc)}"),
                          is_error=True)
-            return
-        self._finish(call, "ok", text, is_error=False)
+        else:
+            self._finish(call, "ok", text, is_error=False)
 
     async def _invoke(self, tool: Tool, kwargs: dict[str, Any]) -> Any:
+        """The tool's return value within the timeout; a coroutine it returns is awaited too."""
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout_s is None else loop.time() + self.timeout_s
         if tool.is_async:
-            if self.timeout_s is None:
-                return await tool.invoke(**kwargs)
-            if _timeout is not None:  # 3.11+: awaited in this task; wait_for would wrap it in a second one
-                async with _timeout(self.timeout_s):
-                    return await tool.invoke(**kwargs)
-            work = tool.invoke(**kwargs)
+            value = await self._await(tool, tool.invoke(**kwargs), deadline)
         else:
-            loop = asyncio.get_running_loop()
-            work = loop.run_in_executor(self.executor or shared_executor(), functools.partial(tool.invoke, **kwargs))
-        if self.timeout_s is None:
-            return await work
-        return await asyncio.wait_for(work, self.timeout_s)
+            value = await self._in_executor(tool, kwargs, deadline)
+        while inspect.iscoroutine(value):  # e.g. a plain-def wrapper around an async function
+            value = await self._await(tool, value, deadline)
+        return value
+
+    async def _await(self, tool: Tool, coro: Awaitable[Any], deadline: float | None) -> Any:
+        """Await an async tool in this task, with its deadline and loop-time watch (`_CallWatch`)."""
+        if not inspect.iscoroutine(coro):  # a future or another awaitable from a wrapped tool
+            coro = _as_coroutine(coro)
+        watch = _CallWatch(deadline, self.cancel_grace_s)
+        try:
+            return await _drive(coro, watch)
+        except _Expired as exc:
+            hint = "" if exc.stopped else f" and did not stop within {self.cancel_grace_s:g} s of being cancelled"
+            raise _CallTimeout(f"tool {tool.name!r} timed out after {self.timeout_s:g} s{hint}") from None
+        finally:
+            watch.close()
+            self._check_loop_block(tool, watch.longest_s)
+
+    async def _in_executor(self, tool: Tool, kwargs: dict[str, Any], deadline: float | None) -> Any:
+        """Run a sync tool in the executor. On timeout its worker is given up (`ToolThreads` adds
+        a replacement), and a call that never got a worker says so."""
+        executor = self.executor or shared_executor()
+        start_by = deadline if isinstance(executor, ToolThreads) else None  # same clock: this process only
+        job = executor.submit(_call_sync, tool.invoke, kwargs, start_by)
+        waiter = asyncio.wrap_future(job)
+        expiry = _Expiry(job, waiter, deadline)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if not expiry.expired or _cancel_requests(asyncio.current_task()):
+                self._give_up(executor, job)
+                raise
+        except _StartedTooLate:
+            expiry.never_started = True
+        finally:
+            expiry.close()
+        if expiry.never_started or (job.done() and not job.cancelled() and isinstance(job.exception(), _StartedTooLate)):
+            busy = getattr(executor, "busy_reason", None)
+            why = busy() if busy is not None else "the executor had no free worker"
+            raise _CallTimeout(f"tool {tool.name!r} not started within {self.timeout_s:g} s: {why}")
+        if job.done():  # finished just as the time ran out
+            return job.result()
+        self._give_up(executor, job)
+        raise _CallTimeout(f"tool {tool.name!r} timed out after {self.timeout_s:g} s "
+                           "(it may still be running in the background)")
+
+    @staticmethod
+    def _give_up(executor: Executor, job: Future[Any]) -> None:
+        if job.cancel():
+            return
+        abandon = getattr(executor, "abandon", None)
+        if abandon is not None:
+            abandon(job)
+
+    def _check_loop_block(self, tool: Tool, longest_s: float) -> None:
+        """Tell the user (once per tool) that an async tool froze the event loop, and how to fix it."""
+        limit = self.loop_block_notice_s
+        if limit is None or longest_s < limit or tool.name in self._loop_blockers:
+            return
+        self._loop_blockers.add(tool.name)
+        message = (f"tool {tool.name!r} blocked the event loop for {longest_s:.1f} s; make it a plain def "
+                   "(it then runs in a thread) or await its slow work")
+        log.warning(message)
+        if self.on_notice:
+            self.on_notice(message)
 
     def _finish(self, call: ToolCall, status: str, output: str, *, is_error: bool) -> None:
         call.status = status  # type: ignore[assignment]

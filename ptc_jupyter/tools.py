@@ -8,6 +8,7 @@ says how to fix it. Inputs are validated against the signature before the functi
 from __future__ import annotations
 
 import inspect
+import math
 import re
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -135,8 +136,64 @@ def check_schema(name: str, schema: dict[str, Any]) -> None:
             )
 
 
+#: Inputs nested deeper than this are refused before validation (JSON from the API is never this deep).
+MAX_INPUT_DEPTH = 64
+_LABEL_CHARS = 40
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _label(part: Any) -> str:
+    """One step of a field path, printable and short (a key may be any string the model sent)."""
+    text = str(part).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """`('a', 0, 'b')` -> `a.0.b`; the whole input is `input`."""
+    return ".".join(_label(part) for part in loc) or "input"
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why a single value cannot have come from JSON, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a JSON number (NaN and Infinity are not allowed)"
+    if isinstance(value, str):
+        bad = _LONE_SURROGATE.search(value)
+        if bad:
+            return f"text has a lone surrogate {bad.group()!a} at index {bad.start()}, which is not valid Unicode"
+    return None
+
+
+def json_input_problem(tool_input: dict[str, Any]) -> str | None:
+    """What JSON cannot carry and validation must not see, with the field's path: NaN and
+    Infinity, lone surrogates (in values or keys), non-string keys, nesting deeper than
+    MAX_INPUT_DEPTH. Iterative, so a deeply nested input cannot exhaust the stack."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), tool_input)]
+    while stack:
+        path, value = stack.pop()
+        if len(path) > MAX_INPUT_DEPTH:
+            return f"{field_path(path[:1])}: nested deeper than {MAX_INPUT_DEPTH} levels"
+        problem = _json_problem(value)
+        if problem:
+            return f"{field_path(path)}: {problem}"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or _LONE_SURROGATE.search(key):
+                    return f"{field_path(path + (key,))}: keys must be valid Unicode strings"
+                stack.append((path + (key,), item))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((path + (i,), item) for i, item in enumerate(value))
+    return None
+
+
 def _signature_validator(func: Callable[..., Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Validate and coerce a tool input against `func`'s signature without calling `func`."""
+    """Validate and coerce a tool input against `func`'s signature without calling `func`.
+
+    Coercion is pydantic's lax mode (e.g. "4" -> 4, 4.0 -> 4, "yes"/1 -> True, a dict -> the
+    pydantic model, dataclass or TypedDict, a string -> an enum member), with NaN and Infinity
+    refused for float parameters too. Unknown top-level keys are refused; nested objects follow
+    their own type (pydantic models ignore extra keys unless configured with extra="forbid").
+    """
     sig = inspect.signature(func)
     try:
         hints = typing.get_type_hints(func, include_extras=True)
@@ -151,17 +208,18 @@ def _signature_validator(func: Callable[..., Any]) -> Callable[[dict[str, Any]],
 
     bind.__signature__ = sig.replace(return_annotation=inspect.Signature.empty)  # type: ignore[attr-defined]
     bind.__annotations__ = {k: v for k, v in hints.items() if k != "return"}
-    checked = pydantic.validate_call(bind)
+    checked = pydantic.validate_call(config=pydantic.ConfigDict(allow_inf_nan=False))(bind)
 
     def validate(tool_input: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(tool_input, dict):
             raise ToolInputError(f"input must be a JSON object, got {type(tool_input).__name__}")
+        problem = json_input_problem(tool_input)
+        if problem:
+            raise ToolInputError(f"invalid input for {func.__name__}: {problem}")
         try:
             return checked(**tool_input)
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors(include_url=False)
-            )
+            problems = "; ".join(f"{field_path(e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
             raise ToolInputError(f"invalid input for {func.__name__}: {problems}") from None
 
     return validate

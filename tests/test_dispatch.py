@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from anthropic.lib.tools import ToolError
 
 from ptc_jupyter.dispatch import Dispatcher
-from ptc_jupyter.tools import function_tool
+from ptc_jupyter.workers import ToolThreads
+from ptc_jupyter.tools import Tool, function_tool
 from ptc_jupyter.trace import ToolCall
 
 N = 50
@@ -64,7 +67,8 @@ def test_sync_calls_run_in_the_executor_at_once():
 
 def test_any_executor_works_including_processes():
     calls = calls_for("cube", [{"n": n} for n in range(6)])
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    # spawn: forking this multi-threaded process can deadlock the child (3.12+ warn about it)
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
         run(Dispatcher(pool), calls, [function_tool(cube)])
     assert [c.output for c in calls] == ["0", "1", "8", "27", "64", "125"]
 
@@ -230,3 +234,92 @@ def test_failures_that_carry_a_run_notice_reach_the_user_once():
     run(Dispatcher(on_notice=notices.append), calls, [function_tool(quote)])
     assert all(c.is_error and "not running" in c.output for c in calls)
     assert notices == [ServerDied.run_notice] * 2  # the host keeps each message once (notice_once)
+
+
+def test_tool_threads_run_up_to_max_workers_at_once_in_daemon_threads():
+    pool = ToolThreads(max_workers=4)
+    barrier = threading.Barrier(4, timeout=5)
+
+    def meet(i: int) -> tuple[int, bool, str]:
+        barrier.wait()
+        return i, threading.current_thread().daemon, threading.current_thread().name
+
+    try:
+        results = list(pool.map(meet, range(4)))
+    finally:
+        pool.shutdown(wait=True)
+    assert [r[0] for r in results] == [0, 1, 2, 3]
+    assert all(daemon and name.startswith("ptc-tool_") for _, daemon, name in results)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(cube, 2)
+
+
+def test_stopping_a_batch_gives_up_a_running_sync_call():
+    pool = ToolThreads(max_workers=1, max_threads=2)
+    running, release = threading.Event(), threading.Event()
+
+    def hang() -> str:
+        """Blocks until released."""
+        running.set()
+        release.wait(30)
+        return "late"
+
+    async def stop_while_running() -> list[ToolCall]:
+        calls = [ToolCall(id="a", name="hang", input={})]
+        task = asyncio.ensure_future(Dispatcher(pool).run_batch(calls, {"hang": function_tool(hang)}))
+        await asyncio.get_running_loop().run_in_executor(None, running.wait, 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return calls
+
+    try:
+        stopped = asyncio.run(stop_while_running())
+        later = calls_for("cube", [{"n": 2}])
+        run(Dispatcher(pool, timeout_s=5), later, [function_tool(cube)])  # the hung thread was replaced
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
+    assert stopped[0].status == "cancelled" and later[0].output == "8"
+
+
+def test_loop_block_notices_can_be_turned_off():
+    async def freeze() -> str:
+        """Blocks the loop briefly."""
+        time.sleep(0.05)
+        return "done"
+
+    notices = []
+    calls = [ToolCall(id="a", name="freeze", input={})]
+    run(Dispatcher(on_notice=notices.append, loop_block_notice_s=None), calls, [function_tool(freeze)])
+    assert calls[0].output == "done" and notices == []
+
+
+def test_a_failing_validator_still_means_not_run():
+    def broken_validate(tool_input: dict) -> dict:
+        raise RecursionError("too deep")
+
+    ran = []
+    t = Tool(name="t", description="d", input_schema={"type": "object"}, allowed_callers=["direct"],
+             invoke=lambda: ran.append(1), validate=broken_validate)
+    calls = [ToolCall(id="a", name="t", input={})]
+    run(Dispatcher(), calls, [t])
+    assert calls[0].output == "Error: input of t could not be checked: RecursionError: too deep" and ran == []
+
+
+def test_an_async_tool_may_return_any_awaitable():
+    async def main() -> ToolCall:
+        loop = asyncio.get_running_loop()
+
+        def invoke() -> asyncio.Future:
+            future = loop.create_future()
+            loop.call_soon(future.set_result, "from a future")
+            return future
+
+        t = Tool(name="t", description="d", input_schema={"type": "object"}, allowed_callers=["direct"],
+                 invoke=invoke, validate=lambda i: i, is_async=True)
+        call = ToolCall(id="a", name="t", input={})
+        await Dispatcher().run_batch([call], {"t": t})
+        return call
+
+    assert asyncio.run(main()).output == "from a future"

@@ -11,11 +11,14 @@ from pydantic import BaseModel
 import ptc_jupyter as ptc
 from ptc_jupyter.tools import (
     CODE_EXECUTION_CALLER,
+    MAX_INPUT_DEPTH,
     Tool,
     ToolDefinitionError,
     ToolInputError,
     ToolRegistry,
+    field_path,
     function_tool,
+    json_input_problem,
 )
 
 
@@ -135,6 +138,9 @@ def test_pydantic_arguments_are_validated_and_built():
         ({}, "n: Missing required argument"),
         ({"n": 1, "zzz": 2}, "zzz: Unexpected keyword argument"),
         (["n", 1], "input must be a JSON object"),
+        ({"n": float("nan")}, "n: nan is not a JSON number (NaN and Infinity are not allowed)"),
+        ({"n": "\ud800"}, "n: text has a lone surrogate '\\ud800' at index 0, which is not valid Unicode"),
+        ({"n": 1, "x" * 100: 2}, "x" * 39 + "…: Unexpected keyword argument"),
     ],
 )
 def test_bad_input_is_refused_with_readable_message(bad_input, fragment):
@@ -258,3 +264,40 @@ def test_registry_replace_select_and_errors(reg):
         reg.select([3])
     reg.get("a").source = "mcp:x"
     assert reg.remove_source("mcp:x") == ["a"] and reg.names() == ["b"]
+
+
+@pytest.mark.parametrize(
+    "tool_input, problem",
+    [
+        ({"a": [1, {"b": [float("inf")]}]}, "a.1.b.0: inf is not a JSON number (NaN and Infinity are not allowed)"),
+        ({"a": {"\udc80": 1}}, "a.\\udc80: keys must be valid Unicode strings"),
+        ({"a": {3: 1}}, "a.3: keys must be valid Unicode strings"),
+        ({"a": [[[1]]]}, None),
+    ],
+)
+def test_json_input_problem_names_the_field(tool_input, problem):
+    assert json_input_problem(tool_input) == problem
+
+
+def test_nesting_is_checked_without_recursion():
+    deep: object = 1
+    for _ in range(100_000):  # far past the interpreter's recursion limit
+        deep = [deep]
+    assert json_input_problem({"a": deep}) == f"a: nested deeper than {MAX_INPUT_DEPTH} levels"
+
+
+def test_float_parameters_refuse_nan_and_infinity_strings():
+    def scale(x: float) -> float:
+        """Returns x."""
+        return x
+
+    for text in ("nan", "inf", "-Infinity"):
+        with pytest.raises(ToolInputError, match="x: Input should be a finite number"):
+            function_tool(scale).validate({"x": text})
+
+
+def test_field_paths_are_short_and_printable():
+    assert field_path(()) == "input"
+    assert field_path(("a", 0, "b")) == "a.0.b"
+    assert field_path(("k" * 100,)) == "k" * 39 + "…"
+    assert field_path(("\ud800",)) == "\\ud800"
