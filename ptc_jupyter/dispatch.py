@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from typing import Any
 
 from anthropic.lib.tools import ToolError
@@ -81,6 +82,14 @@ def _call_sync(fn: Callable[..., Any], kwargs: dict[str, Any], start_by: float |
         raise RuntimeError("the tool raised CancelledError") from None
 
 
+@dataclass(frozen=True)
+class _Budget:
+    """When a call must be over (the loop's clock; None: never), and how to say it in an error."""
+
+    deadline: float | None
+    text: str
+
+
 class Dispatcher:
     """Runs batches of `ToolCall`s against `Tool`s, filling each call's status/output/timing in place."""
 
@@ -108,9 +117,14 @@ class Dispatcher:
         self.cancel_grace_s = cancel_grace_s
         self._loop_blockers: set[str] = set()
 
-    async def run_batch(self, calls: Sequence[ToolCall], tools: Mapping[str, Tool]) -> None:
-        """Run every call at once; returns when all have a result. Cancelling marks the rest cancelled."""
-        tasks = [asyncio.ensure_future(self._run_one(call, tools[call.name])) for call in calls]
+    async def run_batch(self, calls: Sequence[ToolCall], tools: Mapping[str, Tool], *,
+                        deadline: float | None = None) -> None:
+        """Run every call at once; returns when all have a result. Cancelling marks the rest cancelled.
+
+        `deadline` (the loop's clock) bounds each call's whole budget, approval wait included: the
+        API stops waiting for a pending call's result, so a call that would end later gets its
+        error result in time instead of a late answer."""
+        tasks = [asyncio.ensure_future(self._run_one(call, tools[call.name], deadline)) for call in calls]
         try:
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
@@ -122,16 +136,17 @@ class Dispatcher:
                     self._finish(call, "cancelled", error_text("cancelled by the user"), is_error=True)
             raise
 
-    async def _run_one(self, call: ToolCall, tool: Tool) -> None:
+    async def _run_one(self, call: ToolCall, tool: Tool, batch_deadline: float | None = None) -> None:
         call.status = "running"
         call.started_s = time.perf_counter() - self.origin
         if self.on_start:
             self.on_start(call)
+        budget = self._budget(batch_deadline)
         kwargs = self._checked_input(call, tool)
-        if kwargs is None or not await self._approved(call, tool):
+        if kwargs is None or not await self._approved(call, tool, budget):
             return
         try:
-            value = await self._invoke(tool, kwargs)
+            value = await self._invoke(tool, kwargs, budget)
         except asyncio.CancelledError:
             self._finish(call, "cancelled", error_text("cancelled by the user"), is_error=True)
             raise
@@ -160,10 +175,29 @@ class Dispatcher:
         self._finish(call, "error", error_text(message), is_error=True)
         return None
 
-    async def _approved(self, call: ToolCall, tool: Tool) -> bool:
+    def _budget(self, batch_deadline: float | None) -> _Budget:
+        """This call's deadline: its own timeout, or the batch's deadline if that comes first."""
+        now = asyncio.get_running_loop().time()
+        own = None if self.timeout_s is None else now + self.timeout_s
+        if batch_deadline is not None and (own is None or batch_deadline < own):
+            left = max(0.0, batch_deadline - now)
+            return _Budget(batch_deadline, f"{left:.0f} s (what was left before the API stops waiting for this call)")
+        return _Budget(own, f"{self.timeout_s:g} s")
+
+    async def _approved(self, call: ToolCall, tool: Tool, budget: _Budget | None = None) -> bool:
         if not tool.side_effects:
             return True
-        decision = await self.approve(call, tool) if self.approve is not None else "(no way to ask for approval)"
+        if self.approve is None:
+            decision: bool | str = "(no way to ask for approval)"
+        elif budget is None or budget.deadline is None:
+            decision = await self.approve(call, tool)
+        else:
+            left = budget.deadline - asyncio.get_running_loop().time()
+            try:
+                decision = await asyncio.wait_for(self.approve(call, tool), max(0.0, left))
+            except asyncio.TimeoutError:
+                self._finish(call, "timeout", error_text(f"no approval within {budget.text}"), is_error=True)
+                return False
         if decision is True:
             return True
         reason = decision if isinstance(decision, str) and decision else "by user"
@@ -181,36 +215,36 @@ class Dispatcher:
         else:
             self._finish(call, "ok", text, is_error=False)
 
-    async def _invoke(self, tool: Tool, kwargs: dict[str, Any]) -> Any:
-        """The tool's return value within the timeout; a coroutine it returns is awaited too."""
-        loop = asyncio.get_running_loop()
-        deadline = None if self.timeout_s is None else loop.time() + self.timeout_s
+    async def _invoke(self, tool: Tool, kwargs: dict[str, Any], budget: _Budget | None = None) -> Any:
+        """The tool's return value within its budget; a coroutine it returns is awaited too."""
+        budget = budget or self._budget(None)
         if tool.is_async:
-            value = await self._await(tool, tool.invoke(**kwargs), deadline)
+            value = await self._await(tool, tool.invoke(**kwargs), budget)
         else:
-            value = await self._in_executor(tool, kwargs, deadline)
+            value = await self._in_executor(tool, kwargs, budget)
         while inspect.iscoroutine(value):  # e.g. a plain-def wrapper around an async function
-            value = await self._await(tool, value, deadline)
+            value = await self._await(tool, value, budget)
         return value
 
-    async def _await(self, tool: Tool, coro: Awaitable[Any], deadline: float | None) -> Any:
+    async def _await(self, tool: Tool, coro: Awaitable[Any], budget: _Budget) -> Any:
         """Await an async tool in this task, with its deadline and loop-time watch (`_CallWatch`)."""
         if not inspect.iscoroutine(coro):  # a future or another awaitable from a wrapped tool
             coro = _as_coroutine(coro)
-        watch = _CallWatch(deadline, self.cancel_grace_s)
+        watch = _CallWatch(budget.deadline, self.cancel_grace_s)
         try:
             return await _drive(coro, watch)
         except _Expired as exc:
             hint = "" if exc.stopped else f" and did not stop within {self.cancel_grace_s:g} s of being cancelled"
-            raise _CallTimeout(f"tool {tool.name!r} timed out after {self.timeout_s:g} s{hint}") from None
+            raise _CallTimeout(f"tool {tool.name!r} timed out after {budget.text}{hint}") from None
         finally:
             watch.close()
             self._check_loop_block(tool, watch.longest_s)
 
-    async def _in_executor(self, tool: Tool, kwargs: dict[str, Any], deadline: float | None) -> Any:
+    async def _in_executor(self, tool: Tool, kwargs: dict[str, Any], budget: _Budget) -> Any:
         """Run a sync tool in the executor. On timeout its worker is given up (`ToolThreads` adds
         a replacement), and a call that never got a worker says so."""
         executor = self.executor or shared_executor()
+        deadline = budget.deadline
         start_by = deadline if isinstance(executor, ToolThreads) else None  # same clock: this process only
         job = executor.submit(_call_sync, tool.invoke, kwargs, start_by)
         waiter = asyncio.wrap_future(job)
@@ -228,11 +262,11 @@ class Dispatcher:
         if expiry.never_started or (job.done() and not job.cancelled() and isinstance(job.exception(), _StartedTooLate)):
             busy = getattr(executor, "busy_reason", None)
             why = busy() if busy is not None else "the executor had no free worker"
-            raise _CallTimeout(f"tool {tool.name!r} not started within {self.timeout_s:g} s: {why}")
+            raise _CallTimeout(f"tool {tool.name!r} not started within {budget.text}: {why}")
         if job.done():  # finished just as the time ran out
             return job.result()
         self._give_up(executor, job)
-        raise _CallTimeout(f"tool {tool.name!r} timed out after {self.timeout_s:g} s "
+        raise _CallTimeout(f"tool {tool.name!r} timed out after {budget.text} "
                            "(it may still be running in the background)")
 
     @staticmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ import anthropic
 
 from . import attachments, files, retries, steps
 from .dispatch import Approver, Dispatcher
+from .constants import DEADLINE_MARGIN_S, PENDING_CALL_DEADLINE_S
 from .errors import RunError
 from .options import RunOptions
 from .responses import block_dict, explain_failure, follow_drafts, is_container_error, refusal_details, usage_add
@@ -103,7 +105,8 @@ class _Turn:
         self.messages: list[dict[str, Any]] = [{"role": "user", "content": run.prompt}]
         self.awaiting: dict[str, Script] = {}  # code-execution blocks still waiting for their result
         self.calls_started = 0
-        self._new_calls: list[ToolCall] = []  # tool_use blocks of the latest response
+        self._new_calls: list[ToolCall] = []
+        self._expires_at: Any = None  # the latest response's container.expires_at  # tool_use blocks of the latest response
         self._texts: list[str] = []  # text blocks of the latest response
         self._last_texts: list[str] = []  # text blocks of the latest response that had any
         self.dispatcher = Dispatcher(
@@ -261,6 +264,7 @@ class _Turn:
         """Record one response: scripts, results, text, calls; echo it into the history verbatim."""
         run = self.run
         usage_add(run.usage, response.usage)
+        self._expires_at = getattr(response.container, "expires_at", None)
         if response.container is not None:
             self.container = response.container.id
             run.container_id = response.container.id
@@ -357,7 +361,7 @@ class _Turn:
                 self.dispatcher.reject(call, reason)
         if budget_hit:
             self.notice(f"max_calls ({self.options.max_calls}) reached: further calls got an error result")
-        await self.dispatcher.run_batch(runnable, self.tools)
+        await self.dispatcher.run_batch(runnable, self.tools, deadline=self._answer_by())
         results = []
         for call in calls:
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call.id, "content": call.output or ""}
@@ -367,6 +371,14 @@ class _Turn:
             if not call.programmatic:  # direct results enter the model's context
                 self.run.context_bytes += len((call.output or "").encode())
         self.messages.append({"role": "user", "content": results})
+
+    def _answer_by(self) -> float:
+        """When (loop clock) the calls of the paused response must have their results: before the
+        API stops waiting for them and before the container's `expires_at`, with a margin."""
+        left = PENDING_CALL_DEADLINE_S
+        if isinstance(self._expires_at, datetime):
+            left = min(left, (self._expires_at - datetime.now(timezone.utc)).total_seconds())
+        return asyncio.get_running_loop().time() + max(1.0, left - DEADLINE_MARGIN_S)
 
     def _finish(self, response: Any) -> None:
         run = self.run

@@ -286,3 +286,41 @@ def test_script_events_carry_the_code():
     finished = next(e for e in events if isinstance(e, ScriptFinished))
     assert "asyncio.gather" in started.script.code and finished.script.stdout == "101.0 102.0"
     assert not any(isinstance(e, Notice) for e in events)
+
+
+def _expiring_soon(seconds: float) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def test_a_call_is_answered_before_the_paused_response_expires():
+    """The container expires in 16 s; with the 15 s margin the slow call gets its error after ~1 s,
+    long before its own 60 s timeout, and the answer still goes out in time."""
+    first = message([script_block("..."), tool_use("toolu_1", "slow", {})], "tool_use", container="c")
+    first["container"]["expires_at"] = _expiring_soon(16)
+    final = message([script_result(""), {"type": "text", "text": "gave up"}], container="c")
+    run, requests = play([first, final], options=options(tool_timeout_s=60))
+    (call,) = run.calls
+    assert call.status == "timeout" and "before the API stops waiting" in call.output
+    assert call.duration_s < 10 and len(requests) == 2
+
+
+def test_waiting_for_approval_counts_against_the_deadline():
+    async def never(call, tool):
+        await asyncio.sleep(60)
+        return True
+
+    async def careful(text: str) -> str:
+        """Side effects. Returns 'done'."""
+        return "done"
+
+    tool = function_tool(careful, side_effects=True, allow_code=True)
+    first = message([script_block("..."), tool_use("toolu_1", "careful", {"text": "x"})], "tool_use", container="c")
+    first["container"]["expires_at"] = _expiring_soon(16)
+    final = message([script_result(""), {"type": "text", "text": "ok"}], container="c")
+    with ScriptedAPI([first, final]) as api:
+        client = anthropic.AsyncAnthropic(api_key="test-key", base_url=api.url, max_retries=0)
+        run = asyncio.run(Host(client).run("p", [tool], JSON, approve=never))
+    (call,) = run.calls
+    assert call.status == "timeout" and call.output.startswith("Error: no approval within")
