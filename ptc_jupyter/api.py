@@ -8,12 +8,14 @@ background loop (`background.py`), so a script's runs share one SDK client, clos
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import Any
 
 from .background import background_loop
+from .conversation import Conversation
 from .dispatch import Approver
 from .errors import OptionError
 from .attachments import Inputs, as_items
@@ -64,15 +66,18 @@ async def arun(
     max_tokens: int | None = None,
     direct: bool | None = None,
     stream: bool | None = None,
+    cache: bool | None = None,
     code_execution: str | None = None,
     executor: Executor | None = None,
     yes: bool | None = None,
     approval_timeout: float | None = None,
     keep_files: bool | None = None,
+    conversation: Conversation | None = None,
     options: RunOptions | None = None,
     approve: Approver | None = None,
     on_event: Listener | None = None,
     session: Session | None = None,
+    source: str | None = None,
 ) -> Run:
     """Send `prompt` to Claude with the code-execution tool and your tools; run the calls; return the `Run`.
 
@@ -85,6 +90,8 @@ async def arun(
     Side-effect tools run only when approved: `yes=True` approves all, `approve=` decides per
     call, otherwise a terminal asks (and without one, the call is denied). `on_event` follows the
     run live; `session` picks the backend and keeps the container (default: the process's).
+    `conversation` (a `ptc.Conversation`) sends its earlier turns first and keeps this one when it
+    completes; `source` names who asks (a notebook cell), so asking again replaces that turn.
     """
     global last
     if not isinstance(prompt, str) or not prompt.strip():
@@ -93,6 +100,7 @@ async def arun(
         settings = RunOptions.build(
             options, model=model, offline=offline, container=container, new_container=new_container,
             max_calls=max_calls, tool_timeout_s=tool_timeout, max_tokens=max_tokens, direct=direct, stream=stream,
+            cache=cache,
             code_execution=code_execution, executor=executor, yes=yes, approval_timeout_s=approval_timeout,
             keep_files=keep_files,
         )
@@ -105,14 +113,23 @@ async def arun(
         await session.check_model(backend, settings.model)
     host = Host(session.client(backend), backend=backend.name, memory=session.memory(backend))
     notices = [backend.notice] if backend.notice else []
+    history: list[dict[str, Any]] = []
+    if conversation is not None:
+        history, said = conversation.prepare(source)
+        notices += said
+        if conversation.container_id and not settings.container and not settings.new_container:
+            settings = dataclasses.replace(settings, container=conversation.container_id)
     try:
         result = await host.run(prompt, chosen, settings, approve=default_approver(settings.yes, approve),
-                                on_event=on_event, notices=notices, files=as_items(files))
+                                on_event=on_event, notices=notices, files=as_items(files), history=history)
     except BaseException as exc:
         partial = getattr(exc, "run", None)
         if isinstance(partial, Run):
             last = partial
         raise
+    if conversation is not None:
+        turn = conversation.record(prompt, host.last_messages, result.container_id, source)
+        result.conversation = {"id": conversation.id, "turn": turn.number}
     last = result
     return result
 
@@ -131,15 +148,18 @@ def run(
     max_tokens: int | None = None,
     direct: bool | None = None,
     stream: bool | None = None,
+    cache: bool | None = None,
     code_execution: str | None = None,
     executor: Executor | None = None,
     yes: bool | None = None,
     approval_timeout: float | None = None,
     keep_files: bool | None = None,
+    conversation: Conversation | None = None,
     options: RunOptions | None = None,
     approve: Approver | None = None,
     on_event: Listener | None = None,
     session: Session | None = None,
+    source: str | None = None,
 ) -> Run:
     """`arun`, waited for: works in scripts and inside a running loop (a notebook cell).
 

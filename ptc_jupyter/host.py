@@ -21,6 +21,7 @@ from .dispatch import Approver, Dispatcher
 from .constants import DEADLINE_MARGIN_S, PENDING_CALL_DEADLINE_S
 from .errors import RunError
 from .options import RunOptions
+from .caching import with_cache_points
 from .responses import block_dict, explain_failure, follow_drafts, is_container_error, refusal_details, usage_add
 from .session import ContainerMemory
 from .tools import Tool
@@ -71,6 +72,7 @@ class Host:
         self.client = client
         self.backend = backend
         self.memory = memory or ContainerMemory()
+        self.last_messages: list[dict[str, Any]] = []
 
     async def run(
         self,
@@ -82,31 +84,38 @@ class Host:
         on_event: Listener | None = None,
         notices: Sequence[str] = (),
         files: attachments.Inputs = (),
+        history: Sequence[dict[str, Any]] = (),
     ) -> Run:
-        """`files`: input files for the container (see attachments.py), uploaded first."""
+        """`files`: input files for the container (see attachments.py), uploaded first. `history`:
+        earlier turns' messages, sent before the prompt (a conversation); afterwards
+        `last_messages` holds the whole exchange, history included."""
         options = options or RunOptions()
         run = Run(prompt=prompt, model=options.model, backend=self.backend, mode="direct" if options.direct else "ptc")
-        turn = _Turn(self, run, list(tools), options, approve, on_event)
+        turn = _Turn(self, run, list(tools), options, approve, on_event, list(history))
         for message in notices:
             turn.notice(message)
-        return await turn.play(files)
+        try:
+            return await turn.play(files)
+        finally:
+            self.last_messages = turn.messages
 
 
 class _Turn:
     """The state of one run: history, the scripts still awaiting their result, the call budget."""
 
     def __init__(self, host: Host, run: Run, tools: list[Tool], options: RunOptions,
-                 approve: Approver | None, on_event: Listener | None) -> None:
+                 approve: Approver | None, on_event: Listener | None, history: list[dict[str, Any]]) -> None:
         self.host, self.run, self.options, self.on_event = host, run, options, on_event
         self.tools = {t.name: t for t in tools}
         if len(self.tools) != len(tools):
             raise ValueError("two tools share a name; tool names must be unique within a run")
         self.tools_param = self._tools_param(tools)
-        self.messages: list[dict[str, Any]] = [{"role": "user", "content": run.prompt}]
+        self.history_length = len(history)
+        self.messages: list[dict[str, Any]] = [*history, {"role": "user", "content": run.prompt}]
         self.awaiting: dict[str, Script] = {}  # code-execution blocks still waiting for their result
         self.calls_started = 0
-        self._new_calls: list[ToolCall] = []
-        self._expires_at: Any = None  # the latest response's container.expires_at  # tool_use blocks of the latest response
+        self._new_calls: list[ToolCall] = []  # tool_use blocks of the latest response
+        self._expires_at: Any = None  # the latest response's container.expires_at
         self._texts: list[str] = []  # text blocks of the latest response
         self._last_texts: list[str] = []  # text blocks of the latest response that had any
         self.dispatcher = Dispatcher(
@@ -151,7 +160,7 @@ class _Turn:
         try:
             if inputs:
                 uploaded = await attachments.attach(self.host.client, inputs)
-                self.messages[0] = attachments.first_message(run.prompt, uploaded)
+                self.messages[self.history_length] = attachments.first_message(run.prompt, uploaded)
                 self.notice(f"uploaded {len(uploaded)} input file(s): " + ", ".join(u.filename for u in uploaded))
             await self._loop()
             run.status = "completed"
@@ -207,10 +216,11 @@ class _Turn:
 
     async def _request(self) -> Any:
         run, opts = self.run, self.options
-        params: dict[str, Any] = {
-            "model": opts.model, "max_tokens": opts.max_tokens,
-            "tools": self.tools_param, "messages": self.messages,
-        }
+        tools, messages = self.tools_param, self.messages
+        if opts.cache:
+            tools, messages = with_cache_points(tools, messages)
+        params: dict[str, Any] = {"model": opts.model, "max_tokens": opts.max_tokens, "tools": tools,
+                                  "messages": messages}
         if self.container and not opts.direct:
             params["container"] = self.container
         if not opts.stream:
@@ -255,7 +265,7 @@ class _Turn:
                             "kept; run again to start in a new container")
         if retried:
             raise self.fail(f"container {lost} could not be used either ({reason}); stopped")
-        self.messages = self.messages[:1]
+        self.messages = self.messages[:self.history_length + 1]
         self.awaiting.clear()
         self.notice(f"container {lost} could not be reused ({reason}); "
                     "started the turn again in a new container (its REPL state is gone)")

@@ -58,6 +58,8 @@ class RunOptions:
                                    flag="--offline", off_flag="--online", config="offline")
     stream: bool = setting(True, "stream responses (the script shows while Claude writes it)",
                            flag="--stream", off_flag="--no-stream", config="stream")
+    cache: bool = setting(True, "mark the stable prefix for prompt caching (later requests read it from the cache)",
+                          flag="--cache", off_flag="--no-cache", config="cache")
     yes: bool = setting(False, "approve every side-effect call without asking (unattended runs)",
                         flag="--yes", off_flag="--ask", config="yes")
     direct: bool = setting(False, "classic tool calling, no code execution (for comparisons)", flag="--direct")
@@ -89,7 +91,7 @@ class RunOptions:
         _check_seconds(self, "approval_timeout_s", allow_none=False)
         for name in ("offline",):
             _check_type(self, name, (bool, type(None)))
-        for name in ("stream", "yes", "direct", "new_container", "keep_files"):
+        for name in ("stream", "cache", "yes", "direct", "new_container", "keep_files"):
             _check_type(self, name, bool)
         if self.code_execution not in CODE_EXECUTION_TYPES:
             raise OptionError("code_execution", f"must be one of {', '.join(CODE_EXECUTION_TYPES)}, "

@@ -26,6 +26,7 @@ import anthropic
 import httpx2
 
 from . import retries
+from .caching import without_cache_points
 from .session import Backend, ContainerMemory, Session, default_session
 
 REPLAY = "replay"
@@ -194,7 +195,9 @@ def _message_drift(index: int, recorded: Any, live: Any, history: list[Any]) -> 
 
 def differences(recorded: Any, live: Any) -> Iterator[str]:
     """Each way a live request body differs from the recorded one, the most telling first:
-    the prompt, the tool definitions, the later messages (tool results), then other settings."""
+    the prompt, the tool definitions, the later messages (tool results), then other settings.
+    Prompt-caching breakpoints are request-side only: they are left out of the comparison."""
+    recorded, live = without_cache_points(recorded), without_cache_points(live)
     if not isinstance(recorded, dict) or not isinstance(live, dict):
         if recorded != live:
             yield f"the request differs from the recording: {_pair(recorded, live)}"
@@ -311,16 +314,18 @@ class _TransportSession(Session):
 
 
 @asynccontextmanager
-async def session_for(record: str | None, replay: str | None, *, replay_strict: bool = False) -> AsyncIterator[Session]:
-    """The session a run uses: the default one, or one that records to / replays from a file.
-    `replay_strict`: a request that drifted from the recorded one fails the run (a 400 saying how)."""
+async def session_for(record: str | None, replay: str | None, *, replay_strict: bool = False,
+                      base: Session = default_session) -> AsyncIterator[Session]:
+    """The session a run uses: `base` (default: the process's), or one that records its exchange
+    to a file or replays from one. `replay_strict`: a request that drifted from the recorded one
+    fails the run (a 400 saying how)."""
     if not record and not replay:
-        yield default_session
+        yield base
         return
     if replay:
-        session = _TransportSession(ReplayTransport(replay, strict=replay_strict), replay_of=Path(replay))
+        session = _TransportSession(ReplayTransport(replay, strict=replay_strict), replay_of=Path(replay), base=base)
     else:
-        session = _TransportSession(RecordingTransport(record))  # type: ignore[arg-type]
+        session = _TransportSession(RecordingTransport(record), base=base)  # type: ignore[arg-type]
     try:
         yield session
     finally:

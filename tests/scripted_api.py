@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ptc_jupyter.caching import without_cache_points
+
 Scripted = dict[str, Any] | Callable[[dict[str, Any]], Any] | tuple[int, dict[str, Any]]
 _ids = itertools.count(1)
 
@@ -134,7 +136,9 @@ class ScriptedAPI:
 
 
 def assert_follows_protocol(requests: list[dict[str, Any]], responses: list[dict[str, Any]]) -> None:
-    """What the API requires of continuations (ptc-protocol.md section 3), checked request by request."""
+    """What the API requires of continuations (ptc-protocol.md section 3), checked request by request;
+    prompt-caching breakpoints are left out of the comparison."""
+    requests = without_cache_points(requests)
     tools = requests[0]["tools"]
     container = None
     for i, req in enumerate(requests):

@@ -242,7 +242,9 @@ def test_with_a_key_runs_go_to_anthropic_base_url(monkeypatch, tools):
         run = ptc.run("Which is highest?", tools=tools, session=Session(), model="claude-sonnet-5", stream=False)
     assert_follows_protocol(api.requests, [first, final])
     assert run.backend == "anthropic" and run.notices == [] and run.text == "AB is highest."
-    assert api.requests[0]["model"] == "claude-sonnet-5" and api.requests[0]["messages"][0]["content"] == "Which is highest?"
+    assert api.requests[0]["model"] == "claude-sonnet-5"
+    assert api.requests[0]["messages"][0]["content"] == [
+        {"type": "text", "text": "Which is highest?", "cache_control": {"type": "ephemeral"}}]
     auth = [h.get("x-api-key") or h.get("authorization", "").removeprefix("Bearer ") for h in api.headers]
     assert auth == ["sk-test-key"] * 2 and not any("anthropic-beta" in h for h in api.headers)
     assert "sk-test-key" not in json.dumps(run.to_dict())

@@ -1,0 +1,101 @@
+"""conversation.py and `ptc.run(..., conversation=...)`: earlier turns go along, the container
+carries over, re-asking replaces a turn, long histories are trimmed at turn boundaries."""
+
+from __future__ import annotations
+
+import pytest
+
+import ptc_jupyter as ptc
+from ptc_jupyter.conversation import Conversation
+from ptc_jupyter.emulator import EmulatorServer
+from ptc_jupyter.errors import RunError
+from ptc_jupyter.session import Session
+
+asked: list[int] = []
+
+
+async def double(x: int) -> int:
+    """Twice x. Returns an integer."""
+    asked.append(x)
+    return 2 * x
+
+
+def ask(x: int, remember: bool = False) -> str:
+    keep = "\nkept = locals().get('kept', 0) + 1\nprint('kept', kept)" if remember else ""
+    return f"Double {x}.\n\n```python\nprint(await double({{'x': {x}}})){keep}\n```\n"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with EmulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def session(emulator):
+    return Session(emulator=emulator)
+
+
+def run(session, prompt, conversation, **options):
+    return ptc.run(prompt, tools=[double], offline=True, session=session, conversation=conversation, **options)
+
+
+def test_a_second_turn_sends_the_first_and_reuses_its_container(session):
+    conv = Conversation()
+    first = run(session, ask(1, remember=True), conv)
+    second = run(session, ask(2, remember=True), conv)
+    assert first.conversation == {"id": conv.id, "turn": 1} and second.conversation == {"id": conv.id, "turn": 2}
+    assert second.container_id == first.container_id and "kept 2" in second.steps[-1].stdout  # REPL state
+    assert conv.messages[0] == {"role": "user", "content": ask(1, True)}
+    assert any(n.startswith(f"continues {conv.id} from turn 1") for n in second.notices)
+    prompts = [t.prompt for t in conv.turns]
+    assert prompts == [ask(1, True), ask(2, True)]
+
+
+def test_the_second_request_carries_the_earlier_messages(session, emulator, tmp_path):
+    from ptc_jupyter.background import background_loop
+    from ptc_jupyter.recording import session_for
+
+    conv = Conversation()
+    run(session, ask(1), conv)
+    recording = tmp_path / "second.jsonl"
+
+    async def recorded():
+        async with session_for(str(recording), None, base=session) as rec:
+            return await ptc.arun(ask(2), tools=[double], offline=True, session=rec, conversation=conv)
+
+    background_loop.run(recorded())
+    import json
+
+    first_request = json.loads(recording.read_text().splitlines()[0])["request"]
+    texts = json.dumps(first_request["messages"])
+    assert "Double 1." in texts and "Double 2." in texts and first_request["messages"][0]["role"] == "user"
+
+
+def test_asking_again_from_the_same_source_replaces_that_turn(session):
+    conv = Conversation()
+    run(session, ask(1), conv)
+    run(session, ask(2), conv, source="cell-7")
+    again = run(session, ask(3), conv, source="cell-7")
+    assert [t.prompt for t in conv.turns] == [ask(1), ask(3)]
+    assert any("earlier turn 2 is replaced" in n for n in again.notices)
+    assert again.conversation["turn"] == 2
+
+
+def test_a_failed_run_leaves_the_conversation_as_it_was(emulator, session):
+    conv = Conversation()
+    run(session, ask(1), conv)
+    before = (list(conv.turns), list(conv.messages))
+    emulator.inject({"status": 500, "count": 3})
+    with pytest.raises(RunError):
+        run(session, ask(2), conv)
+    assert (conv.turns, conv.messages) == before
+
+
+def test_long_histories_drop_whole_turns_oldest_first(session):
+    conv = Conversation(max_turns=3)
+    for x in range(1, 5):
+        last = run(session, ask(x), conv)
+    assert [t.number for t in conv.turns] == [2, 3, 4]
+    assert any("oldest 1 turn(s) were left out" in n for n in last.notices)
+    assert conv.messages[0] == {"role": "user", "content": ask(2)}
