@@ -38,6 +38,7 @@ class CellOptions:
     replay: str | None = None
     replay_strict: bool = False  # a request that drifted from the recorded one fails the run
     files: tuple[tuple[str, Any], ...] = ()  # input files: (name, path or DataFrame)
+    continue_conversation: bool = False  # --continue: the previous %%ptc cell's conversation goes on
     tools: tuple[str, ...] | None = None  # None: every registered tool
     live: bool | None = None  # None: a live widget view when the frontend can show one
     update_interval_s: float = DEFAULT_UPDATE_INTERVAL_S
@@ -83,6 +84,10 @@ def ptc_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         argument("--file", action="append", default=[], metavar="PATH", dest="files",
                  help="upload a file (or a DataFrame variable, as CSV) for the script to read in $INPUT_DIR "
                       "(repeatable)"),
+        argument("--continue", action="store_true", default=None, dest="continue_",
+                 help="continue the previous %%%%ptc cell's conversation (its messages and container)"),
+        argument("--new", action="store_false", dest="continue_",
+                 help="start a new conversation (the default unless PTCMagics.continue_conversation)"),
         argument("--replay-strict", action="store_true",
                  help="with --replay: fail the run where a request differs from the recorded one"),
     ]
@@ -114,6 +119,8 @@ def config_traits() -> dict[str, traitlets.TraitType]:
         traits[s.config].help = s.help
     traits["live"] = traitlets.Bool(None, allow_none=True, help="Live widget view: True/False, None = when "
                                     "the frontend is interactive.").tag(config=True)
+    traits["continue_conversation"] = traitlets.Bool(False, help="Every %%ptc cell continues the previous "
+                                                     "one's conversation (--new starts afresh).").tag(config=True)
     traits["update_interval"] = traitlets.Float(DEFAULT_UPDATE_INTERVAL_S,
                                                 help="Seconds between live view redraws.").tag(config=True)
     return traits
@@ -146,6 +153,9 @@ def parse_cell_options(magic: Callable[..., Any], line: str, config: Mapping[str
         raise _usage("%%ptc: use --record or --replay, not both")
     if args.replay and not os.path.isfile(args.replay):
         raise _usage(f"%%ptc: --replay file not found: {args.replay}")
+    continue_ = config.get("continue_conversation", False) if args.continue_ is None else args.continue_
+    if continue_ and args.compare:
+        raise _usage("%%ptc: --compare runs the prompt twice from scratch; leave out --continue")
     if args.replay_strict and not args.replay:
         raise _usage("%%ptc: --replay-strict needs --replay PATH")
     values: dict[str, Any] = {}
@@ -160,7 +170,7 @@ def parse_cell_options(magic: Callable[..., Any], line: str, config: Mapping[str
         raise _usage(f"%%ptc: {_option_name(exc.option)} {exc.reason}") from None
     return CellOptions(
         run=run, out=args.out, compare=args.compare, record=args.record, replay=args.replay,
-        replay_strict=args.replay_strict, files=_files(args.files, namespace), tools=_tools(args.tools), live=config.get("live"),
+        replay_strict=args.replay_strict, files=_files(args.files, namespace), continue_conversation=bool(continue_), tools=_tools(args.tools), live=config.get("live"),
         update_interval_s=float(config.get("update_interval") or DEFAULT_UPDATE_INTERVAL_S),
     )
 

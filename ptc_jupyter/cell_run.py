@@ -69,8 +69,10 @@ def _frontend(shell: Any) -> tuple[bool, bool]:
 class CellRun:
     """One `%%ptc` cell: display, approvals, the run itself, and the lasting output."""
 
-    def __init__(self, shell: Any, options: CellOptions, prompt: str, *, mode: str) -> None:
+    def __init__(self, shell: Any, options: CellOptions, prompt: str, *, mode: str, conversation: Any = None,
+                 source: str | None = None) -> None:
         self.shell, self.options, self.prompt, self.mode = shell, options, prompt, mode
+        self.conversation, self.source = conversation, source
         self.in_kernel, self.allow_stdin = _frontend(shell)
         self.view: Any = None
         self.handle: Any = None
@@ -109,7 +111,7 @@ class CellRun:
                                       "on_event": self.recorder, "session": session}
             if o.compare:
                 return await api.acompare(self.prompt, **wiring)
-            return await api.arun(self.prompt, **wiring)
+            return await api.arun(self.prompt, conversation=self.conversation, source=self.source, **wiring)
 
     def start(self) -> None:
         if self.view is not None:

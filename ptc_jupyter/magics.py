@@ -48,6 +48,8 @@ _Configurable = type("_PTCMagicsConfig", (Magics,), config_traits())
 class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
     """Programmatic Tool Calling magics. Defaults: `%config PTCMagics.<name> = value`."""
 
+    conversation: Any = None  # the latest %%ptc cell's conversation (a ptc.Conversation)
+
     def _config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.trait_names(config=True)}
 
@@ -71,7 +73,8 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
         from .cell_run import CellRun
 
         options, prompt = self._prepare(line, cell)
-        CellRun(self.shell, options, prompt, mode="thread").play_sync()
+        CellRun(self.shell, options, prompt, mode="thread", conversation=self._conversation_for(options),
+                source=cell_source_key(self.shell, cell)).play_sync()
 
     @cell_magic
     def ptc_async(self, line: str, cell: str) -> Any:
@@ -79,7 +82,25 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
         from .cell_run import CellRun
 
         options, prompt = self._prepare(line, cell)
-        return CellRun(self.shell, options, prompt, mode="await").play_async()
+        return CellRun(self.shell, options, prompt, mode="await", conversation=self._conversation_for(options),
+                       source=cell_source_key(self.shell, cell)).play_async()
+
+    def _conversation_for(self, options: CellOptions) -> Any:
+        """The previous cell's conversation with --continue; otherwise a new one, which the next
+        --continue will continue."""
+        from .conversation import Conversation
+
+        if not options.continue_conversation or self.conversation is None:
+            self.conversation = Conversation()
+        return self.conversation
+
+    @line_magic
+    def ptc_new(self, line: str) -> None:
+        """Start a new conversation: the next `%%ptc --continue` has nothing to continue."""
+        if line.strip():
+            raise UsageError("%ptc_new takes no arguments")
+        self.conversation = None
+        print("ptc: the next %%ptc cell starts a new conversation")
 
     @magic_arguments()
     @argument("names", nargs="+", metavar="NAME", help="functions in the namespace (a.b for attributes)")
@@ -153,6 +174,17 @@ def tools_table() -> dict[str, str]:
     return {"text/plain": text, "text/html": html}
 
 
+def cell_source_key(shell: Any, cell: str) -> str:
+    """Who asks, for a conversation: the notebook cell's id when the frontend sends one, else the
+    cell's text, so re-running a cell replaces its own turn."""
+    kernel = getattr(shell, "kernel", None)
+    try:
+        cell_id = kernel.get_parent().get("metadata", {}).get("cellId") if kernel is not None else None
+    except (AttributeError, TypeError):
+        cell_id = None
+    return f"cell:{cell_id}" if cell_id else f"text:{hash(cell)}"
+
+
 # -- choosing how a cell runs -------------------------------------------------------------------
 
 PTC_CALL = "get_ipython().run_cell_magic('ptc', "
@@ -191,7 +223,7 @@ def make_await_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
 # -- loading ------------------------------------------------------------------------------------
 
 _loaded: dict[int, dict[str, Any]] = {}
-MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_tool", "ptc_tools", "ptc_script", "ptc_mcp")}
+MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_new", "ptc_tool", "ptc_tools", "ptc_script", "ptc_mcp")}
 
 
 def load_ipython_extension(shell: Any) -> None:

@@ -526,3 +526,39 @@ def test_ptc_tools_with_an_empty_registry(ip, clean_registry):
     with capture_output() as captured:
         ip.run_line_magic("ptc_tools", "")
     assert "no tools registered" in captured.outputs[0].data["text/plain"]
+
+
+# -- conversations ----------------------------------------------------------------------------------
+
+def test_continue_sends_the_previous_cell_and_reuses_its_container(ip, tmp_path):
+    rec = tmp_path / "second.jsonl"
+    first_body = "Count.\n```python\nseen = 1\nprint('first', seen)\n```\n"
+    second_body = "Again.\n```python\nseen += 1\nprint('second', seen)\n```\n"
+    assert ptc_cell(ip, "-o one", first_body)[0].success
+    result, _ = ptc_cell(ip, f"-o two --continue --record {rec}", second_body)
+    assert result.success, result.error_in_exec
+    one, two = ip.user_ns["one"], ip.user_ns["two"]
+    assert two.container_id == one.container_id and two.steps[-1].stdout.strip() == "second 2"
+    assert two.conversation["turn"] == 2 and two.conversation["id"] == one.conversation["id"]
+    first_request = json.loads(rec.read_text().splitlines()[0])["request"]
+    assert "print('first', seen)" in json.dumps(first_request["messages"])  # turn 1 went along
+    assert any(n.startswith(f"continues {one.conversation['id']} from turn 1") for n in two.notices)
+
+
+def test_re_running_a_continued_cell_replaces_its_turn(ip):
+    assert ptc_cell(ip, "-o a", "First.\n```python\nprint(1)\n```\n")[0].success
+    body = "Second.\n```python\nprint(2)\n```\n"
+    assert ptc_cell(ip, "-o b --continue", body)[0].success
+    assert ptc_cell(ip, "-o c --continue", body)[0].success
+    c = ip.user_ns["c"]
+    assert c.conversation["turn"] == 2 and any("earlier turn 2 is replaced" in n for n in c.notices)
+
+
+def test_new_and_ptc_new_start_afresh(ip):
+    assert ptc_cell(ip, "-o a", "First.\n```python\nprint(1)\n```\n")[0].success
+    assert ptc_cell(ip, "-o b --new", "Other.\n```python\nprint(2)\n```\n")[0].success
+    assert ip.user_ns["b"].conversation["turn"] == 1
+    with capture_output():
+        ip.run_line_magic("ptc_new", "")
+    assert ptc_cell(ip, "-o c --continue", "Third.\n```python\nprint(3)\n```\n")[0].success
+    assert ip.user_ns["c"].conversation["turn"] == 1
