@@ -294,3 +294,13 @@ def test_fallback_mode_asks_through_stdin(kernel, autoawait):
     assert sorted(prompts) == ['ptc: allow send({"to":"ann"}) [side effects]? [y/N] ',
                                'ptc: allow send({"to":"bob"}) [side effects]? [y/N] ']
     assert kernel.value("[c.status for c in m.calls]") == ["ok", "ok"]
+
+
+def test_continue_in_a_kernel_carries_the_conversation_and_the_container(kernel):
+    kernel.ok('%%ptc -o t1\nRemember.\n```python\nnote = "kept"\nprint(note)\n```\n')
+    kernel.ok('%%ptc -o t2 --continue --record continued.jsonl\nRecall.\n```python\nprint(note)\n```\n')
+    assert kernel.value("(t2.conversation['turn'], t2.container_id == t1.container_id)") == (2, True)
+    assert kernel.value("t2.steps[-1].stdout.strip()") == "kept"  # the container's REPL state
+    sent = kernel.value("open('continued.jsonl').readline()")  # the first request of the second cell
+    assert "Remember." in sent and "Recall." in sent  # it carried the first cell's messages
+    kernel.ok("import os; os.remove('continued.jsonl')")
