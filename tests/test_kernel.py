@@ -205,6 +205,7 @@ def test_notebook_run_with_nbclient_saves_the_static_trace(tmp_path):
 
 @pytest.mark.parametrize("autoawait", [True, False], indirect=True, ids=["await", "fallback"])
 def test_interrupt_stops_the_run_quickly_and_leaks_nothing(kernel, autoawait):
+    kernel.ok(GATHER)  # in this mode once first: the long-lived background loop (fallback) then exists
     before = kernel.value("snapshot()")
     interrupted_at: list[float] = []
 
@@ -223,7 +224,7 @@ def test_interrupt_stops_the_run_quickly_and_leaks_nothing(kernel, autoawait):
     assert kernel.value("(s.status, [c.status for c in s.calls], ptc.last is s)") == \
         ("cancelled", ["cancelled"], True)
     after = kernel.value("snapshot()")
-    assert after == before  # no extra thread (no worker loop, no tool thread), child process or task
+    assert after == before  # no extra thread (no new loop, no tool thread), child process or task
 
 
 # -- the live view (a frontend that takes input: JupyterLab) -----------------------------------------
