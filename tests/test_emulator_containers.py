@@ -24,7 +24,7 @@ async def settled(run: ScriptRun) -> bool:
 
 def test_settles_on_calls_once_the_child_has_seen_our_latest_message():
     async def scenario():
-        run = ScriptRun(1, "ptc", "code", "srvtoolu_1", "[]", ack_wanted=1)
+        run = ScriptRun(run_id=1, mode="ptc", code="code", srvtoolu_id="srvtoolu_1", tools_key="[]", ack_wanted=1)
         run.on_event({"ev": "blocked", "run_id": 1, "ack": 1, "calls": []})
         assert not await settled(run)  # blocked with nothing new: the script still works on its own (timers)
         run.ack_wanted = 2  # results sent
@@ -40,7 +40,7 @@ def test_settles_on_calls_once_the_child_has_seen_our_latest_message():
 
 def test_expiry_and_end():
     async def scenario():
-        run = ScriptRun(1, "ptc", "code", "srvtoolu_1", "[]", ack_wanted=1)
+        run = ScriptRun(run_id=1, mode="ptc", code="code", srvtoolu_id="srvtoolu_1", tools_key="[]", ack_wanted=1)
         run.on_event({"ev": "blocked", "run_id": 1, "ack": 1, "calls": [call(1), call(2)]})
         run.take_calls(limit=1)
         run.on_event({"ev": "expired", "run_id": 1, "ids": ["toolu_1", "toolu_2"]})

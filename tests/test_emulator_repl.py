@@ -1,4 +1,4 @@
-"""The container's inside (`emulator/repl.py`), driven through its JSON-lines protocol."""
+"""The container's inside (`sandbox/repl.py`), driven through its JSON-lines protocol."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_gathered_calls_leave_in_one_batch(child):
     assert [c["input"] for c in batch["calls"]] == [{"i": i} for i in range(50)]
     child.results({c["id"]: f"r{c['input']['i']}" for c in batch["calls"]})
     done = child.next_event()
-    assert done == {"ev": "done", "run_id": 1, "stdout": "50 r7\n", "stderr": "", "return_code": 0}
+    assert done == {"ev": "done", "run_id": 1, "stdout": "50 r7\n", "stderr": "", "return_code": 0, "truncated": False}
 
 
 def test_sequential_calls_make_one_batch_each(child):

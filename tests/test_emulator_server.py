@@ -62,7 +62,7 @@ def test_models_endpoint_reports_ptc_support_for_any_model(server):
     client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
     info = client.models.retrieve("claude-opus-5-5")
     assert info.id == "claude-opus-5-5" and info.capabilities.code_execution.supported
-    assert [m.id for m in client.models.list()] == ["claude-offline-emulator"]
+    assert [m.id for m in client.models.list()] == ["claude-offline-emulator", "claude-offline-emulator-no-code-execution"]
 
 
 def normalised(message) -> str:

@@ -33,7 +33,12 @@ the turn's steps, run in the order they appear; fences with other info strings a
 Steps after a failing one still run (the script is fixed in advance). The final text is the
 steps' stripped stdout, then how each failed step failed; a prompt with no step gets a text that
 explains offline mode. Without a code_execution tool (direct mode) only the first python block
-runs, as classic tool calling.
+runs, as classic tool calling. Without a code_execution tool but with a client tool named
+`run_python` (a model without code execution, `--sandbox local`), each python block goes out in
+turn as a direct `tool_use` of `run_python` `{"code"}`, and the final text is the results' texts
+(`run_python.py`). Model ids containing "no-code-execution" (or listed in
+`EmulatorConfig.models_without_code_execution`) say in the Models API that code execution is not
+supported, and a request for one of them with a code_execution tool gets a 400.
 
 The container: a private directory (HOME and cwd) with `$OUTPUT_DIR` (`outputs/`) and
 `$INPUT_DIR` (`inputs/`, both also in the environment). The docs say only that `container_upload`
@@ -57,6 +62,10 @@ What a host can rely on:
   as the docs do not say: time spent waiting for tool results does not count. A cell that does not
   stop when interrupted costs the container its process (REPL state and files). A bash command
   running longer ends with the `execution_time_exceeded` error result.
+- Limits (docs/security.md): each container process may allocate `memory_limit_bytes` (2 GiB; a
+  larger allocation raises MemoryError in the script, on Linux); past `max_processes` (64) processes
+  at once, all of the container's processes are killed, the cell ends with return code 137 and
+  says why, and the container is gone. What a cell leaves running is killed when it ends.
 - Resending a continuation that was already applied (a retry after a broken stream) gets the
   same answer again.
 - `/_emulator/state` counts every sandbox process, the warm spare included.

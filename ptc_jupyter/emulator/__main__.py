@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import Mapping
 
+from ..sandbox.config import GIB
 from .config import EmulatorConfig
 from .server import EmulatorServer
 
@@ -37,13 +38,19 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] = os.en
                         help="seconds of idleness after which a container expires (default: 300)")
     parser.add_argument("--cell-limit", type=float, default=90.0, metavar="S",
                         help="seconds a Python cell or bash command may run (default: 90; tool waits not counted)")
+    parser.add_argument("--memory-limit", type=float, default=2.0, metavar="GIB",
+                        help="memory each container process may allocate, in GiB (default: 2; 0: no limit)")
+    parser.add_argument("--max-processes", type=int, default=64, metavar="N",
+                        help="most processes a container may have at once (default: 64; 0: no cap)")
     parser.add_argument("--expose-direct-tools", action="store_true",
                         help="also let scripts call tools whose allowed_callers lack code execution")
     args = parser.parse_args(argv)
     return EmulatorConfig(pending_deadline_s=args.deadline, container_idle_s=args.idle, cell_limit_s=args.cell_limit,
                           expose_direct_tools=args.expose_direct_tools, host=args.host, port=args.port,
                           api_key=args.api_key or environ.get(KEY_ENV) or None,
-                          allowed_hosts=tuple(args.allow_host))
+                          allowed_hosts=tuple(args.allow_host),
+                          memory_limit_bytes=int(args.memory_limit * GIB) if args.memory_limit > 0 else None,
+                          max_processes=args.max_processes if args.max_processes > 0 else None)
 
 
 def client_lines(server: EmulatorServer, key_was_given: bool) -> list[str]:

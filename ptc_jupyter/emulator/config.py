@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..sandbox.config import GIB, SandboxConfig
+
+#: A model whose id contains this says, in the Models API, that it has no code execution.
+NO_CODE_EXECUTION_MARK = "no-code-execution"
+#: Captured stdout/stderr of a python cell beyond this many bytes is dropped with a marker.
+CELL_OUTPUT_BYTES = 1_000_000
+
 
 @dataclass
 class EmulatorConfig:
@@ -26,6 +33,13 @@ class EmulatorConfig:
     max_file_bytes: the largest file the Files API accepts (upload: 413) and the largest output
         file a step may leave in $OUTPUT_DIR (bash: `output_file_too_large`; python: the file is
         left out and stderr says so).
+    memory_limit_bytes: the memory each process of a container may allocate (Linux: enforced, a
+        larger allocation raises MemoryError in the script; the API's container has 5 GiB). None: no limit.
+    max_processes: the most processes a container may have at once; past it all of them are killed
+        (the cell ends with return code 137 and says why; the container is gone). None: no cap.
+    models_without_code_execution: model ids whose Models API entry says code execution is not
+        supported (as does any id containing "no-code-execution"); a request for one of them with
+        a code execution tool gets a 400.
     """
 
     pending_deadline_s: float = 270.0
@@ -37,3 +51,14 @@ class EmulatorConfig:
     allowed_hosts: tuple[str, ...] = ()
     cell_limit_s: float | None = 90.0
     max_file_bytes: int = 500 * 1024 * 1024
+    memory_limit_bytes: int | None = 2 * GIB
+    max_processes: int | None = 64
+    models_without_code_execution: tuple[str, ...] = ()
+
+    def sandbox_config(self) -> SandboxConfig:
+        """The limits of the containers' processes (the cell limit is applied by the turns)."""
+        return SandboxConfig(wall_time_s=self.cell_limit_s, memory_bytes=self.memory_limit_bytes,
+                             output_bytes=CELL_OUTPUT_BYTES, network=True, max_processes=self.max_processes)
+
+    def supports_code_execution(self, model: str) -> bool:
+        return NO_CODE_EXECUTION_MARK not in model and model not in self.models_without_code_execution

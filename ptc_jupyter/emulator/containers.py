@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
+from ..sandbox.config import STOP_GRACE_S
+from ..sandbox.script import ScriptState
 from .config import EmulatorConfig
 from .files import Stamp
 from .sandbox import Sandbox, SandboxPool
@@ -22,95 +24,19 @@ from .steps import Outcome, Step
 from .wire import ApiError, invalid_request, new_id
 
 #: How long a new turn waits for a cancelled script to stop before replacing its process.
-CANCEL_GRACE_S = 2.0
+CANCEL_GRACE_S = STOP_GRACE_S
 #: How many gone containers `/_emulator/state` and the expired errors remember.
 GONE_MEMORY = 1000
 
 
-@dataclass
-class ScriptRun:
-    """One script: its calls and what the client has seen of them."""
+@dataclass(kw_only=True)
+class ScriptRun(ScriptState):
+    """One python step's script: its calls and what the client has seen of them."""
 
-    run_id: int
     mode: Literal["ptc", "direct"]
     code: str
     srvtoolu_id: str | None
     tools_key: str
-    undelivered: list[dict] = field(default_factory=list)  # made by the script, not yet in a response
-    pending: dict[str, dict] = field(default_factory=dict)  # in a response, awaiting results
-    timed_out: set[str] = field(default_factory=set)
-    result: dict | None = None  # {"stdout", "stderr", "return_code"} once the script ended
-    ack_wanted: int = 0  # the child confirms it processed our latest message with this number
-    ack_seen: int = 0
-    limit_s: float | None = None  # the cell limit; None: none
-    used_s: float = 0.0  # running time before `running_since`
-    running_since: float | None = None  # None while the script waits on its calls
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def finished(self) -> bool:
-        return self.result is not None
-
-    def on_event(self, event: dict) -> None:
-        kind = event["ev"]
-        if kind == "blocked":
-            self.ack_seen = max(self.ack_seen, event["ack"])
-            self.undelivered.extend(event["calls"])
-        elif kind == "expired":
-            if self.running_since is None:  # the script goes on with a TimeoutError: its time counts again
-                self.resume()
-            for call_id in event["ids"]:
-                self.timed_out.add(call_id)
-                self.pending.pop(call_id, None)
-                self.undelivered = [c for c in self.undelivered if c["id"] != call_id]
-        elif kind == "done":
-            self.result = {k: event[k] for k in ("stdout", "stderr", "return_code")}
-            self.undelivered.clear()
-        elif kind == "died" and self.result is None:
-            self.result = {"stdout": "", "stderr": "The container's process exited (killed or crashed).",
-                           "return_code": 137}
-            self.undelivered.clear()
-        self.changed.set()
-
-    async def settle(self) -> bool:
-        """Wait until the script has ended, or is blocked with calls to deliver; False if the cell
-        limit passed first (the script still runs)."""
-        while not (self.finished or (self.ack_seen >= self.ack_wanted and self.undelivered)):
-            self.changed.clear()
-            left = self.time_left()
-            if left is None:
-                await self.changed.wait()
-                continue
-            if left <= 0:
-                return False
-            try:
-                await asyncio.wait_for(self.changed.wait(), left)
-            except asyncio.TimeoutError:
-                pass
-        self.pause()
-        return True
-
-    def time_left(self) -> float | None:
-        if self.limit_s is None or self.running_since is None:
-            return None
-        return self.limit_s - self.used_s - (time.monotonic() - self.running_since)
-
-    def pause(self) -> None:
-        """The script waits on its calls: that time does not count against the cell limit."""
-        if self.running_since is not None:
-            self.used_s += time.monotonic() - self.running_since
-            self.running_since = None
-
-    def resume(self) -> None:
-        self.running_since = time.monotonic()
-
-    def take_calls(self, limit: int | None = None) -> list[dict]:
-        """Move the next calls (all of them, or `limit`) from undelivered to pending."""
-        count = len(self.undelivered) if limit is None else min(limit, len(self.undelivered))
-        calls, self.undelivered = self.undelivered[:count], self.undelivered[count:]
-        for call in calls:
-            self.pending[call["id"]] = call
-        return calls
 
 
 @dataclass
@@ -165,14 +91,15 @@ class Container:
     def start_run(self, *, mode: Literal["ptc", "direct"], code: str, tools: list[str], tools_key: str,
                   srvtoolu_id: str | None, deadline_s: float | None, limit_s: float | None = None) -> ScriptRun:
         self._runs += 1
-        run = ScriptRun(self._runs, mode, code, srvtoolu_id, tools_key, ack_wanted=1, limit_s=limit_s,
-                        running_since=time.monotonic())
+        run = ScriptRun(run_id=self._runs, mode=mode, code=code, srvtoolu_id=srvtoolu_id, tools_key=tools_key,
+                        ack_wanted=1, limit_s=limit_s, running_since=time.monotonic())
         self.run = run
         if not self.sandbox.alive:  # an earlier step of the turn killed it: nothing will answer
             run.on_event({"ev": "died"})
             return run
         self.sandbox.send({"op": "run", "run_id": run.run_id, "code": code, "tools": tools,
-                           "deadline_s": deadline_s, "ack": 1})
+                           "deadline_s": deadline_s, "ack": 1,
+                           "output_limit_bytes": self.sandbox.config.output_bytes})
         return run
 
     def feed(self, results: list[dict]) -> None:
@@ -190,7 +117,7 @@ class Container:
             return
         self.sandbox.send({"op": "cancel", "run_id": run.run_id})
         try:
-            await asyncio.wait_for(self._until_finished(run), CANCEL_GRACE_S)
+            await asyncio.wait_for(run.until_finished(), CANCEL_GRACE_S)
         except asyncio.TimeoutError:
             old = self.sandbox
             self._attach(await pool.acquire())
@@ -204,7 +131,7 @@ class Container:
             return
         self.sandbox.send({"op": "interrupt", "run_id": run.run_id, "reason": reason})
         try:
-            await asyncio.wait_for(self._until_finished(run), CANCEL_GRACE_S)
+            await asyncio.wait_for(run.until_finished(), CANCEL_GRACE_S)
         except asyncio.TimeoutError:
             old = self.sandbox
             self._attach(await pool.acquire())
@@ -212,12 +139,6 @@ class Container:
             run.on_event({"ev": "done", "run_id": run.run_id, "stdout": "", "return_code": 1, "stderr":
                           f"{reason}\nThe cell did not stop, so the container's process was replaced: its "
                           "REPL state and files are gone."})
-
-    @staticmethod
-    async def _until_finished(run: ScriptRun) -> None:
-        while not run.finished:
-            run.changed.clear()
-            await run.changed.wait()
 
     def touch(self) -> None:
         self.last_active = time.monotonic()
@@ -240,7 +161,7 @@ class Containers:
 
     def _on_lost(self, container: Container) -> None:
         if self.live.get(container.id) is container:
-            self.expire(container, "its process exited")
+            self.expire(container, container.sandbox.kill_reason or "its process exited")
 
     def get(self, container_id: str) -> Container:
         """The live container with this id, or the API's 400 for an expired or unknown one."""

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import sse
-from .config import EmulatorConfig
+from .config import NO_CODE_EXECUTION_MARK, EmulatorConfig
 from .containers import Containers
 from .faults import FaultQueue
 from .files import FileStore
@@ -40,15 +40,17 @@ log = logging.getLogger("ptc_jupyter.emulator")
 
 
 EMULATED_MODEL = "claude-offline-emulator"
+#: Listed too, so a host can find a model without code execution (for `--sandbox local`).
+EMULATED_MODEL_WITHOUT_CODE_EXECUTION = f"{EMULATED_MODEL}-{NO_CODE_EXECUTION_MARK}"
 
 
-def model_info(model_id: str) -> dict:
-    """A `ModelInfo` saying code execution (and so PTC) is supported; the rest is left unset."""
-    yes = {"supported": True}
+def model_info(model_id: str, code_execution: bool = True) -> dict:
+    """A `ModelInfo` saying whether code execution (and so PTC) is supported; the rest is left unset."""
+    support = {"supported": code_execution}
     return {"type": "model", "id": model_id, "display_name": f"{model_id} (offline emulator)",
             "created_at": "2026-01-01T00:00:00Z", "lifecycle": "active",
-            "capabilities": {"code_execution": yes,
-                             "server_tools": {"supported": True, "code_execution": yes,
+            "capabilities": {"code_execution": support,
+                             "server_tools": {"supported": code_execution, "code_execution": support,
                                               "web_search": {"supported": False}}}}
 
 
@@ -74,7 +76,7 @@ def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        pool = SandboxPool(asyncio.get_running_loop())
+        pool = SandboxPool(asyncio.get_running_loop(), config.sandbox_config())
         containers = Containers(pool, config)
         parts.update(pool=pool, containers=containers, turns=Turns(config, containers, faults, files))
         reaper = asyncio.create_task(containers.reap_forever())
@@ -107,12 +109,15 @@ def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
         return JSONResponse(message, headers=headers)
 
     async def model(request: Request) -> Response:
-        """Any model id exists here and supports PTC, so hosts can gate on capabilities."""
-        return JSONResponse(model_info(request.path_params["model_id"]), headers={"request-id": new_id("req")})
+        """Any model id exists here; it supports PTC unless the config says otherwise, so hosts can
+        gate on capabilities."""
+        model_id = request.path_params["model_id"]
+        return JSONResponse(model_info(model_id, config.supports_code_execution(model_id)),
+                            headers={"request-id": new_id("req")})
 
     async def models(_request: Request) -> Response:
-        info = model_info(EMULATED_MODEL)
-        return JSONResponse({"data": [info], "first_id": info["id"], "last_id": info["id"], "has_more": False},
+        data = [model_info(EMULATED_MODEL), model_info(EMULATED_MODEL_WITHOUT_CODE_EXECUTION, False)]
+        return JSONResponse({"data": data, "first_id": data[0]["id"], "last_id": data[-1]["id"], "has_more": False},
                             headers={"request-id": new_id("req")})
 
     async def add_faults(request: Request) -> Response:

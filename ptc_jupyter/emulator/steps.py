@@ -28,6 +28,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..sandbox.os_limits import memory_rlimit
+from ..sandbox.process import Sandbox
 from .wire import new_id
 
 FENCE = re.compile(r"```([A-Za-z0-9_.+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
@@ -166,24 +168,25 @@ def _killpg(pgid: int) -> None:
         pass
 
 
-async def run_bash(command: str, *, cwd: Path, env: dict[str, str], groups: set[int],
-                   limit_s: float | None) -> dict | str:
-    """Run `bash -c command`: its {"stdout", "stderr", "return_code"}, or an error code
-    (`execution_time_exceeded` past `limit_s`, `unavailable` without bash).
+async def run_bash(command: str, sandbox: Sandbox, *, limit_s: float | None) -> dict | str:
+    """Run `bash -c command` in the sandbox's directory, with its environment and memory limit: its
+    {"stdout", "stderr", "return_code"}, or an error code (`execution_time_exceeded` past
+    `limit_s`, `unavailable` without bash).
 
-    The command runs in a process group of its own, registered in `groups` while it runs (the
-    sandbox kills those with itself); when bash exits, what it left running in the background is
-    killed too. OSError if it cannot start (e.g. the directory is gone).
+    The command runs in a process group of its own, registered with the sandbox while it runs (the
+    sandbox counts and kills its processes with its own); when bash exits, what it left running in
+    the background is killed too. OSError if it cannot start (e.g. the directory is gone).
     """
+    cwd, env = sandbox.workdir, sandbox.env
     bash = shutil.which("bash", path=env.get("PATH"))
     if bash is None:
         return "unavailable"
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.subprocess_exec(
-        lambda: _BashProtocol(loop), bash, "-c", command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        lambda: _BashProtocol(loop), *bash_argv(bash, command, sandbox.config.memory_bytes), cwd=cwd, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     pgid = transport.get_pid()
-    groups.add(pgid)
+    sandbox.add_group(pgid)
     timed_out = False
     try:
         try:
@@ -192,7 +195,7 @@ async def run_bash(command: str, *, cwd: Path, env: dict[str, str], groups: set[
             timed_out = True
     finally:
         _killpg(pgid)
-        groups.discard(pgid)
+        sandbox.discard_group(pgid)
         try:  # a process that left the group may still hold the pipes: keep what came so far
             await asyncio.wait_for(asyncio.shield(protocol.closed), DRAIN_S)
         except asyncio.TimeoutError:
@@ -204,6 +207,15 @@ async def run_bash(command: str, *, cwd: Path, env: dict[str, str], groups: set[
     code = -1 if code is None else code
     return {"stdout": protocol.out.text(), "stderr": protocol.err.text(),
             "return_code": 128 - code if code < 0 else code}
+
+
+def bash_argv(bash: str, command: str, memory_bytes: int | None) -> list[str]:
+    """`bash -c command`, under the sandbox's memory limit (set by bash's `ulimit` with the rlimit
+    the REPL uses, then `exec` into the command, so its `$0` and line numbers stay as they were)."""
+    if memory_bytes is None:
+        return [bash, "-c", command]
+    flag = "-d" if memory_rlimit() == "DATA" else "-v"
+    return [bash, "-c", f'ulimit {flag} "$1" && exec "$0" -c "$2"', bash, str(memory_bytes // 1024), command]
 
 
 # --- the text editor -----------------------------------------------------------------------------

@@ -6,7 +6,8 @@ uses), or a `pause_turn` echo (the last message is the assistant's). PTC mode ru
 container, in order: each bash or text editor step and each python step that ends goes out as a
 `server_tool_use` and its result; a python step that calls tools delivers each batch of calls in
 one response and resumes with their results. Direct mode (no code_execution tool) runs the first
-python block hidden and delivers one direct `tool_use` per response.
+python block hidden and delivers one direct `tool_use` per response, unless the request offers a
+`run_python` client tool: then the scripts go to it (`run_python.py`, a model without code execution).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from . import rules, wire
+from . import rules, run_python, wire
 from .config import EmulatorConfig
 from .containers import Container, Containers, ScriptRun, Turn, expired_error
 from .faults import STATUSES, FaultQueue
@@ -86,10 +87,16 @@ class Turns:
             raise ApiError(status, STATUSES[status])
         rules.check_request(body)
         toolset = rules.check_tools(body.get("tools"), body.get("tool_choice"))
+        if toolset.code_execution is not None and not self.config.supports_code_execution(body["model"]):
+            raise wire.invalid_request(
+                f"tools: the model {body['model']} does not support the `{toolset.code_execution.get('type')}` "
+                "tool (its Models API entry says code execution is not supported).")
         container_id = container_id_of(body.get("container"))
         messages = rules.conversation(body["messages"])
         rules.check_history(messages, has_code_execution=toolset.code_execution is not None,
                             container_id=container_id)
+        if run_python.offers_run_python(toolset):
+            return run_python.respond(body, messages)
         last = messages[-1]
         if last["role"] == "assistant":
             return await self._resume(body, container_id)
@@ -281,8 +288,7 @@ class Turns:
         sandbox = container.sandbox
         try:
             before = await asyncio.to_thread(snapshot, sandbox.outputs)
-            outcome = await run_bash(step.input["command"], cwd=sandbox.workdir, env=sandbox.env,
-                                     groups=sandbox.groups, limit_s=self.config.cell_limit_s)
+            outcome = await run_bash(step.input["command"], sandbox, limit_s=self.config.cell_limit_s)
         except OSError:  # the container's directory is gone (its process died)
             outcome = "unavailable"
         if isinstance(outcome, str):

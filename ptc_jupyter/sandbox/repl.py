@@ -1,20 +1,25 @@
-"""Inside the container: a persistent Python REPL that runs one script at a time.
+"""Inside a sandbox: a persistent Python REPL that runs one script at a time.
 
-The emulator starts this as a subprocess (by file path, so no package import is paid; running
-`python -m ptc_jupyter.emulator.repl` works too). It talks to the parent in JSON lines over private
+The parent (`process.py`) starts this as a subprocess, by file path, so no package import is paid
+(`python -m ptc_jupyter.sandbox.repl` works too). It talks to the parent in JSON lines over private
 copies of fds 0 and 1, then points fds 0 and 1 at /dev/null: nothing a script prints or reads can
 reach the protocol. Standard library only, so a spare process starts in a few tens of milliseconds.
-With `--workdir DIR`, the child removes DIR when the channel closes: if the emulator dies without
-killing it, the container's directory still goes with it.
 
-Parent -> child:  {"op": "run", "run_id", "code", "tools": [names], "deadline_s", "ack"}
+Options: `--workdir DIR` (removed when the channel closes: if the parent dies without killing this
+process, the directory still goes), `--memory-bytes N` (RLIMIT_DATA on Linux 4.7+, RLIMIT_AS
+elsewhere: a larger allocation raises MemoryError), `--no-network` (a network namespace of its own
+on Linux, via unshare(2), with a user namespace when not root). On Linux the process is also a
+child subreaper, so what a script starts stays among its descendants, for the parent to count and
+kill. A copy made by `os.fork()` in a script never speaks on the channel and exits when its script ends.
+
+Parent -> child:  {"op": "run", "run_id", "code", "tools": [names], "deadline_s", "ack", "output_limit_bytes"?}
                   {"op": "results", "run_id", "ack", "results": [{"id", "content"}]}
                   {"op": "cancel", "run_id"}
-                  {"op": "interrupt", "run_id", "reason"}   (the cell limit passed: stop the script)
-Child -> parent:  {"ev": "ready", "pid"}
+                  {"op": "interrupt", "run_id", "reason"}   (a time limit passed: stop the script)
+Child -> parent:  {"ev": "ready", "pid", "enforced": {"memory", "network", "subreaper"}}
                   {"ev": "blocked", "run_id", "ack", "calls": [{"id", "name", "input"}]}
                   {"ev": "expired", "run_id", "ids": [...]}        (pending-call deadline passed)
-                  {"ev": "done", "run_id", "stdout", "stderr", "return_code"}
+                  {"ev": "done", "run_id", "stdout", "stderr", "return_code", "truncated"}
 
 "blocked" is sent once the event loop has gone QUIET_ITERATIONS iterations without a new tool
 call after a call or a delivery of results: calls issued together (asyncio.gather) leave in one
@@ -45,8 +50,10 @@ from typing import Any, Callable
 
 #: Loop iterations without a new call before the calls so far are reported as one batch.
 QUIET_ITERATIONS = 8
-#: Captured stdout/stderr beyond this many characters per run is dropped with a marker.
-OUTPUT_LIMIT_CHARS = 1_000_000
+LIMITS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "os_limits.py")
+#: Captured stdout/stderr beyond this many UTF-8 bytes per run is dropped with a marker (unless the
+#: run says otherwise).
+OUTPUT_LIMIT_BYTES = 1_000_000
 
 
 class CellTimeout(BaseException):
@@ -62,29 +69,39 @@ def _script_on_stack(frame: Any) -> bool:
 
 
 class _Capture(io.TextIOBase):
-    """A text stream that keeps what a script writes, up to OUTPUT_LIMIT_CHARS."""
+    """A text stream that keeps what a script writes, up to `limit_bytes` of UTF-8."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit_bytes: int = OUTPUT_LIMIT_BYTES) -> None:
         self._parts: list[str] = []
-        self._size = 0
+        self._room = limit_bytes
         self._dropped = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        room = OUTPUT_LIMIT_CHARS - self._size
-        if room > 0:
-            kept = text[:room]
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        data = text.encode("utf-8", "surrogatepass")
+        if len(data) <= self._room:
+            self._parts.append(text)
+            self._room -= len(data)
+        else:
+            kept = data[: max(self._room, 0)].decode("utf-8", "ignore")
+            kept_size = len(kept.encode("utf-8", "surrogatepass"))
             self._parts.append(kept)
-            self._size += len(kept)
-        self._dropped += max(0, len(text) - max(room, 0))
+            self._dropped += len(data) - kept_size
+            self._room = 0
         return len(text)
+
+    @property
+    def truncated(self) -> bool:
+        return self._dropped > 0
 
     def value(self) -> str:
         text = "".join(self._parts)
         if self._dropped:
-            text += f"\n[... {self._dropped} more characters not kept]\n"
+            text += f"\n[... {self._dropped} more bytes not kept]\n"
         return text
 
 
@@ -199,9 +216,11 @@ def make_tool(bridge: Bridge, name: str) -> Callable[..., Any]:
 class Repl:
     """The persistent namespace and the one script running in it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[dict], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[dict], None],
+                 memory_bytes: int | None = None) -> None:
         self.loop = loop
         self.send = send
+        self.memory_bytes = memory_bytes
         self.bridge = Bridge(loop, send)
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.task: asyncio.Task | None = None
@@ -238,6 +257,7 @@ class Repl:
     def _start(self, msg: dict) -> None:
         if self.task is not None and not self.task.done():
             self.task.cancel()
+        _reap_children()
         self.interrupt = None
         for key, value in list(self.namespace.items()):
             if getattr(value, "_ptc_tool", False):
@@ -245,13 +265,15 @@ class Repl:
         for name in msg["tools"]:
             self.namespace[name] = make_tool(self.bridge, name)
         self.bridge.start(msg["run_id"], msg.get("deadline_s"), msg.get("ack", 0))
-        self.task = self.loop.create_task(self._run(msg["run_id"], msg["code"]))
+        limit = msg.get("output_limit_bytes") or OUTPUT_LIMIT_BYTES
+        self.task = self.loop.create_task(self._run(msg["run_id"], msg["code"], limit))
 
-    async def _run(self, run_id: int, code_text: str) -> None:
+    async def _run(self, run_id: int, code_text: str, output_limit_bytes: int) -> None:
+        owner = os.getpid()
         self.runs += 1
         filename = f"<script {self.runs}>"
         linecache.cache[filename] = (len(code_text), None, code_text.splitlines(True), filename)
-        out, err = _Capture(), _Capture()
+        out, err = _Capture(output_limit_bytes), _Capture(output_limit_bytes)
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = out, err
         try:
@@ -260,8 +282,14 @@ class Repl:
             sys.stdout, sys.stderr = saved
             if self.bridge.run_id == run_id:
                 self.bridge.finish()
-        self.send({"ev": "done", "run_id": run_id, "stdout": out.value(), "stderr": err.value(),
-                   "return_code": return_code})
+        if os.getpid() != owner:  # a copy made by os.fork() in the script: its script is over
+            os._exit(return_code if 0 <= return_code < 256 else 1)
+        try:
+            self.send({"ev": "done", "run_id": run_id, "stdout": out.value(), "stderr": err.value(),
+                       "return_code": return_code, "truncated": out.truncated or err.truncated})
+        except MemoryError:  # what the script left in the REPL's namespace fills the memory
+            self.send({"ev": "done", "run_id": run_id, "stdout": "", "return_code": return_code or 1,
+                       "stderr": "MemoryError: the output could not be kept", "truncated": True})
 
     async def _execute(self, code_text: str, filename: str, err: _Capture) -> int:
         try:
@@ -282,8 +310,27 @@ class Repl:
             print(self._interrupt_reason() or "The script was cancelled.", file=err)
             return 1
         except BaseException as exc:  # the script's own failure, reported like a traceback
-            _print_script_traceback(exc, err)
+            try:
+                _print_script_traceback(exc, err)
+            except MemoryError:
+                err.write(f"{type(exc).__name__}: {exc}\n")
+            if isinstance(exc, MemoryError) and self.memory_bytes:
+                err.write(f"The sandbox's memory limit is {self.memory_bytes / 2**20:g} MiB per process.\n")
             return 1
+
+
+def _reap_children() -> None:
+    """Collect exited children nobody waits for (what earlier scripts left, and orphans given to this
+    subreaper); a Popen of an earlier script then reads return code 0."""
+    if not hasattr(os, "waitpid"):
+        return
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _print_script_traceback(exc: BaseException, err: _Capture) -> None:
@@ -306,18 +353,25 @@ def _take_protocol_fds() -> tuple[io.BufferedReader, io.BufferedWriter]:
     return proto_in, proto_out
 
 
-async def _serve(proto_in: io.BufferedReader, proto_out: io.BufferedWriter) -> None:
+async def _serve(proto_in: io.BufferedReader, proto_out: io.BufferedWriter, enforced: dict[str, bool],
+                 memory_bytes: int | None) -> None:
     loop = asyncio.get_running_loop()
     closed = loop.create_future()
     lock = threading.Lock()
+    owner = os.getpid()
 
     def send(msg: dict) -> None:
+        if os.getpid() != owner:  # a copy made by os.fork() in a script never speaks on the channel
+            return
         data = json.dumps(msg).encode() + b"\n"
         with lock:
-            proto_out.write(data)
-            proto_out.flush()
+            try:
+                proto_out.write(data)
+                proto_out.flush()
+            except (BrokenPipeError, ValueError):  # the parent is gone: the reader sees EOF and ends us
+                pass
 
-    repl = Repl(loop, send)
+    repl = Repl(loop, send, memory_bytes)
     signal.signal(signal.SIGUSR1, repl.on_signal)
 
     def read_forever() -> None:
@@ -330,21 +384,35 @@ async def _serve(proto_in: io.BufferedReader, proto_out: io.BufferedWriter) -> N
         loop.call_soon_threadsafe(closed.set_result, None)
 
     threading.Thread(target=read_forever, name="ptc-repl-reader", daemon=True).start()
-    send({"ev": "ready", "pid": os.getpid()})
+    send({"ev": "ready", "pid": owner, "enforced": enforced})
     await closed
 
 
-def _workdir_to_remove(argv: list[str]) -> str | None:
-    return argv[argv.index("--workdir") + 1] if "--workdir" in argv[:-1] else None
+def _load_limits() -> Any:
+    """`os_limits.py` beside this file, loaded by path: this file may run outside its package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ptc_sandbox_os_limits", LIMITS_PATH)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv[:-1] else None
 
 
 def main() -> None:
     if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-        del sys.path[0]  # run by path: the emulator's own folder is not the script's import root
-    workdir = _workdir_to_remove(sys.argv[1:])
+        del sys.path[0]  # run by path: the package's own folder is not the script's import root
+    argv = sys.argv[1:]
+    workdir = _option(argv, "--workdir")
+    memory = _option(argv, "--memory-bytes")
+    memory_bytes = int(memory) if memory else None
+    enforced = _load_limits().apply(memory_bytes=memory_bytes, network="--no-network" not in argv)
     proto_in, proto_out = _take_protocol_fds()
     try:
-        asyncio.run(_serve(proto_in, proto_out))
+        asyncio.run(_serve(proto_in, proto_out, enforced, memory_bytes))
     finally:
         if workdir is not None:
             import shutil
