@@ -6,12 +6,15 @@ emulator -> dispatch -> your tools) unless a docstring says otherwise.
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import json
 import os
 import secrets
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -23,7 +26,13 @@ import workloads
 from typing_extensions import Self
 
 import ptc_jupyter as ptc
+from ptc_jupyter.constants import (
+    DEFAULT_CODE_EXECUTION,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL,
+)
 from ptc_jupyter.dispatch import Dispatcher
+from ptc_jupyter.mime import MIME_TYPE
 from ptc_jupyter.session import Session
 from ptc_jupyter.tools import CODE_EXECUTION_CALLER, function_tool
 from ptc_jupyter.trace import Run, ToolCall
@@ -43,6 +52,8 @@ class Sizes:
     cpu_calls: int = 200
     cpu_call_s: float = 0.05
     dask_workers: int = 2
+    load_batches: int = 100  # the load run: load_batches × load_batch no-op calls, one run
+    load_batch: int = 100
 
     @classmethod
     def full(cls) -> Sizes:
@@ -51,7 +62,7 @@ class Sizes:
     @classmethod
     def quick(cls) -> Sizes:
         return cls(reps=2, slow_reps=1, sleep_s=0.02, overhead_calls=200, overhead_batch=50,
-                   trace_calls=200, cpu_calls=16, cpu_call_s=0.01)
+                   trace_calls=200, cpu_calls=16, cpu_call_s=0.01, load_batches=10)
 
 
 def median(values: list[float]) -> float:
@@ -342,3 +353,123 @@ async def cpu_bound(url: str, sizes: Sizes, executors: dict[str, Executor | None
             walls[name].append(time.perf_counter() - t0)
     await close(session)
     return {name: median(values) for name, values in walls.items()}
+
+
+# -- 6. load: one run of 10,000 calls, with the live view -----------------------------------------
+
+class PeakRSS:
+    """This process's resident memory, sampled in a thread every `interval_s` until closed, so the
+    peak during a run shows as well as the growth from before it to after it."""
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        import psutil  # the test extra; also a dependency of dask's distributed
+
+        self._process = psutil.Process()
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self.peak_bytes = self.rss_bytes()
+        self._thread = threading.Thread(target=self._sample, name="ptc-bench-rss", daemon=True)
+        self._thread.start()
+
+    def rss_bytes(self) -> int:
+        return int(self._process.memory_info().rss)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.peak_bytes = max(self.peak_bytes, self.rss_bytes())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def load(url: str, sizes: Sizes) -> dict[str, Any]:
+    """One run of `load_batches` × `load_batch` no-op calls (10,000: 100 gathered batches of 100)
+    through the full host, with the live view (`view.LiveView`, headless: no frontend receives the
+    widget updates) as the event listener, as a `%%ptc` cell has. Not repeated: it is a load test.
+
+    Wall time; this process's RSS growth from before the run to after it (each reading after
+    `gc.collect()`, the run still referenced, as the kernel keeps it) and its peak during the run;
+    the saved output bundle as the kernel sends it (`render.mime_bundle`, JSON, UTF-8); the view's
+    redraws. The emulator's own memory is not counted when it runs in its own process."""
+    from ptc_jupyter import render
+    from ptc_jupyter.view import LiveView
+
+    calls = sizes.load_batches * sizes.load_batch
+    tool = function_tool(workloads.noop)
+    session = TimedSession(url)
+    prompt = workloads.batches_script("noop", sizes.load_batches, sizes.load_batch)
+    view = LiveView(max_calls=calls, interval_s=0.25)
+    gc.collect()
+    rss = PeakRSS()
+    before = rss.rss_bytes()
+    try:
+        t0 = time.perf_counter()
+        run = await ptc.arun(prompt, tools=[tool], offline=True, session=session, on_event=view, max_calls=calls)
+        wall = time.perf_counter() - t0
+        view.finish()
+        gc.collect()
+        after = rss.rss_bytes()
+    finally:
+        rss.close()
+    check(run, calls)
+    t0 = time.perf_counter()
+    bundle = render.mime_bundle(run)
+    encoded = json.dumps(bundle, ensure_ascii=False).encode("utf-8")
+    render_s = time.perf_counter() - t0
+    parts = {mime: len(json.dumps(data, ensure_ascii=False).encode("utf-8")) for mime, data in bundle.items()}
+    saved_calls = len(bundle[MIME_TYPE]["calls"])  # beyond a cap the trace keeps some and summarises the rest
+    view.close()
+    await close(session)
+    return {"wall_s": wall, "rss_growth_bytes": after - before, "rss_peak_growth_bytes": rss.peak_bytes - before,
+            "bundle_bytes": len(encoded), "parts_bytes": parts, "render_s": render_s, "saved_calls": saved_calls,
+            "view_flushes": view.flushes, "calls": len(run.calls), "requests": run.requests,
+            "http_s": session.transport.seconds}
+
+
+# -- 7. the SDK's own tool runner on the gather50 script ------------------------------------------
+
+async def sdk_tool_runner(url: str, sizes: Sizes) -> dict[str, Any]:
+    """The gather50 script (50 × `slow_lookup`, sleeping `sleep_s`) run by the anthropic SDK's own
+    loop, `client.beta.messages.tool_runner`, against the same emulator: the tool declared with
+    `beta_async_tool(..., allowed_callers=[code execution])`, iterated to the end. Its runner
+    answers the 50 calls of a batch one after another. Median of `reps` runs, after a one-call
+    warm-up; each run must make all 50 calls and end with the script's output."""
+    from anthropic import beta_async_tool
+
+    workloads.SLEEP_S = sizes.sleep_s
+    made = 0
+
+    @functools.wraps(workloads.slow_lookup)
+    async def slow_lookup(i: int) -> str:
+        nonlocal made
+        made += 1
+        return await workloads.slow_lookup(i)
+
+    client = anthropic.AsyncAnthropic(base_url=url, api_key=os.environ["PTC_EMULATOR_KEY"])
+    tools: list[Any] = [{"type": DEFAULT_CODE_EXECUTION, "name": "code_execution"},
+                        beta_async_tool(slow_lookup, allowed_callers=[CODE_EXECUTION_CALLER])]
+
+    async def one_run(calls: int) -> int:
+        nonlocal made
+        made, requests, last = 0, 0, None
+        runner = client.beta.messages.tool_runner(
+            model=DEFAULT_MODEL, max_tokens=DEFAULT_MAX_TOKENS, tools=tools, thread=False,
+            messages=[{"role": "user", "content": workloads.gather_script("slow_lookup", calls)}])
+        async for last in runner:
+            requests += 1
+        text = "".join(getattr(block, "text", "") for block in last.content) if last else ""
+        if made != calls or f"{calls} results" not in text:
+            raise RuntimeError(f"the SDK's tool runner went wrong: {made}/{calls} calls, answer {text[-300:]!r}")
+        return requests
+
+    try:
+        await one_run(1)
+        walls = []
+        for _ in range(sizes.reps):
+            t0 = time.perf_counter()
+            requests = await one_run(sizes.gather_calls)
+            walls.append(time.perf_counter() - t0)
+    finally:
+        await client.close()
+    return {"wall_s": median(walls), "requests": requests, "walls_s": walls}

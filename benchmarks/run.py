@@ -1,8 +1,8 @@
 """What PTC in the kernel saves, measured side by side, offline (no API key needed).
 
-    python benchmarks/run.py            # readable table (~2-3 minutes)
+    python benchmarks/run.py            # readable table (~4 minutes)
     python benchmarks/run.py --json     # the same; the last line is one JSON object
-    python benchmarks/run.py --quick    # small sizes, a smoke run (~15 s)
+    python benchmarks/run.py --quick    # small sizes, a smoke run (~25 s)
     python benchmarks/run.py --profile  # pyinstrument profile of the host on the overhead workload
 
 Every figure is a median of several repetitions, next to its baseline measured in the same run.
@@ -34,6 +34,8 @@ import measure
 import workloads
 from measure import Emulator, Sizes
 
+MB = 1_000_000
+
 #: (key, target check, target text). Checked on the figures; reported, never asserted.
 TARGETS = [
     ("gather50_wall_s", lambda f: f["gather50_wall_s"] <= 0.45, "≤ 0.45 s"),
@@ -45,6 +47,10 @@ TARGETS = [
     ("trace_1000_bytes", lambda f: f["trace_1000_bytes"] <= 300_000, "≤ 300 KB"),
     ("trace_1000_render_s", lambda f: f["trace_1000_render_s"] <= 1.0, "≤ 1 s"),
     ("dask_cpu_wall_s", lambda f: f["dask_cpu_wall_s"] < 0.9 * f["threads_cpu_wall_s"], "< threads (by ≥ 10%)"),
+    ("sdk_tool_runner_ratio", lambda f: f["sdk_tool_runner_ratio"] >= 10, "PTC ≥ 10× faster than the SDK's tool_runner"),
+    ("calls_10k_rss_mb", lambda f: f["calls_10k_rss_mb"] <= 200, "≤ 200 MB"),
+    ("calls_10k_bundle_bytes", lambda f: f["calls_10k_bundle_bytes"] <= MB, "≤ 1 MB"),
+    ("calls_10k_view_redraws_per_s", lambda f: f["calls_10k_view_redraws_per_s"] <= 10, "≤ 10 per second"),
 ]
 
 
@@ -90,8 +96,12 @@ class Stopwatch:
 
 
 async def io_figures(url: str, sizes: Sizes, watch: Stopwatch) -> dict[str, Any]:
+    load = await measure.load(url, sizes)  # first: its RSS growth is not hidden by memory earlier runs freed
+    watch.lap("load")
     gather = await measure.gather_vs_sequential(url, sizes)
     watch.lap("gather_and_sequential")
+    runner = await measure.sdk_tool_runner(url, sizes)
+    watch.lap("sdk_tool_runner")
     over = await measure.overhead(url, sizes)
     watch.lap("overhead")
     ctx = await measure.context(url, sizes)
@@ -109,6 +119,12 @@ async def io_figures(url: str, sizes: Sizes, watch: Stopwatch) -> dict[str, Any]
         "requests_direct": {t: v["requests_direct"] for t, v in ctx.items()},
         "trace_1000_bytes": trace["bytes"],
         "trace_1000_render_s": round(trace["render_s"], 4),
+        "sdk_tool_runner_wall_s": round(runner["wall_s"], 3),
+        "sdk_tool_runner_ratio": round(runner["wall_s"] / gather["gather_wall_s"], 1),
+        "calls_10k_wall_s": round(load["wall_s"], 2),
+        "calls_10k_rss_mb": round(load["rss_growth_bytes"] / MB, 1),
+        "calls_10k_bundle_bytes": load["bundle_bytes"],
+        "calls_10k_view_redraws_per_s": round(load["view_flushes"] / load["wall_s"], 2),
         "details": {
             "gather50": {"requests": gather["gather_requests"], "http_s": round(gather["gather_http_s"], 4),
                          "host_s_outside_tools_and_http": round(gather["gather_host_s"], 4)},
@@ -117,6 +133,13 @@ async def io_figures(url: str, sizes: Sizes, watch: Stopwatch) -> dict[str, Any]
             "context": {t: {"answer_ptc": v["answer_ptc"], "wall_s_ptc": round(v["wall_s_ptc"], 3),
                             "wall_s_direct": round(v["wall_s_direct"], 3)} for t, v in ctx.items()},
             "trace": {k: trace[k] for k in ("calls", "parts_bytes", "notebook_bytes", "to_dict_bytes")},
+            "sdk_tool_runner": {"requests": runner["requests"], "walls_s": [round(w, 3) for w in runner["walls_s"]]},
+            "calls_10k": {"calls": load["calls"], "requests": load["requests"], "view_flushes": load["view_flushes"],
+                          "rss_peak_growth_mb": round(load["rss_peak_growth_bytes"] / MB, 1),
+                          "http_s": round(load["http_s"], 2),
+                          "host_s_outside_http": round(load["wall_s"] - load["http_s"], 2),
+                          "render_s": round(load["render_s"], 3), "saved_calls": load["saved_calls"],
+                          "parts_bytes": load["parts_bytes"]},
         },
     }
 
@@ -176,11 +199,16 @@ def table(f: dict[str, Any]) -> str:
     """The figures as the README's table (Markdown)."""
     met, c = f["targets_met"], f["config"]
     mark = {True: "met", False: "**missed**"}
+    load = (f"{c['load_batches'] * c['load_batch']:,} no-op calls ({c['load_batches']} gathered batches of "
+            f"{c['load_batch']}{', quick' if f.get('quick') else ''})")
     rows = [
         (f"{c['gather_calls']} async tools × {c['sleep_s']:g} s, gathered by one script (full host)",
          f"{f['gather50_wall_s']:.3f} s",
          f"{f['sequential50_wall_s']:.2f} s one at a time ({f['gather50_speedup']:.0f}× longer)",
          f"≤ 0.45 s and ≥ 30×: {mark[met['gather50_wall_s'] and met['gather50_speedup']]}"),
+        (f"{c['gather_calls']} async tools × {c['sleep_s']:g} s: the SDK's tool_runner", f"{f['gather50_wall_s']:.3f} s",
+         f"{f['sdk_tool_runner_wall_s']:.2f} s tool_runner ({f['sdk_tool_runner_ratio']:.0f}× longer)",
+         f"PTC ≥ 10× faster: {mark[met['sdk_tool_runner_ratio']]}"),
         (f"host-side overhead per call ({c['overhead_calls']:,} no-op calls, {c['overhead_batch']} per batch)",
          f"{f['overhead_ms_per_call']:.3f} ms", "—", f"≤ 1 ms: {mark[met['overhead_ms_per_call']]}"),
     ]
@@ -195,6 +223,13 @@ def table(f: dict[str, Any]) -> str:
          f"≤ 300 KB: {mark[met['trace_1000_bytes']]}"),
         (f"{c['trace_calls']:,}-call run: build + JSON-encode the bundle", f"{f['trace_1000_render_s'] * 1000:.0f} ms",
          "—", f"≤ 1 s: {mark[met['trace_1000_render_s']]}"),
+        (f"{load}, one run with the live view: wall time", f"{f['calls_10k_wall_s']:.1f} s", "—", "completes: met"),
+        ("  same run: memory the kernel keeps (RSS growth)", f"{f['calls_10k_rss_mb']:.0f} MB", "—",
+         f"≤ 200 MB: {mark[met['calls_10k_rss_mb']]}"),
+        ("  same run: saved output bundle", f"{f['calls_10k_bundle_bytes'] / MB:.2f} MB", "—",
+         f"≤ 1 MB: {mark[met['calls_10k_bundle_bytes']]}"),
+        ("  same run: live view redraws", f"{f['calls_10k_view_redraws_per_s']:.1f} per s", "—",
+         f"≤ 10 per s: {mark[met['calls_10k_view_redraws_per_s']]}"),
         (f"{c['cpu_calls']} CPU-bound calls × {c['cpu_call_s'] * 1000:g} ms, dask LocalCluster "
          + f"({c['dask_workers']} processes)", f"{f['dask_cpu_wall_s']:.2f} s",
          f"{f['threads_cpu_wall_s']:.2f} s default thread pool", f"below threads: {mark[met['dask_cpu_wall_s']]}"),

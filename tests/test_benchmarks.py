@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "run.py"
 
 SECONDS = ["gather50_wall_s", "sequential50_wall_s", "overhead_ms_per_call", "trace_1000_render_s",
-           "dask_cpu_wall_s", "threads_cpu_wall_s"]
+           "dask_cpu_wall_s", "threads_cpu_wall_s", "sdk_tool_runner_wall_s", "calls_10k_wall_s"]
+#: Figures that are floats but not durations: a ratio, memory growth, a rate.
+FLOATS = ["gather50_speedup", "sdk_tool_runner_ratio", "calls_10k_rss_mb", "calls_10k_view_redraws_per_s"]
 PER_TASK = ["context_bytes_ptc", "context_bytes_direct", "requests_ptc", "requests_direct"]
 TASKS = {"stocks10", "servers50"}
 
@@ -58,8 +60,11 @@ def test_every_figure_is_there_with_a_sane_type(figures):
     for key in PER_TASK:
         assert set(figures[key]) == TASKS, key
         assert all(isinstance(v, int) and v > 0 for v in figures[key].values()), key
-    assert isinstance(figures["trace_1000_bytes"], int) and figures["trace_1000_bytes"] > 0
-    assert isinstance(figures["gather50_speedup"], float)
+    for key in FLOATS:
+        assert isinstance(figures[key], float), key
+    for key in ("trace_1000_bytes", "calls_10k_bundle_bytes"):
+        assert isinstance(figures[key], int) and figures[key] > 0, key
+    assert figures["calls_10k_view_redraws_per_s"] > 0  # the view drew at least once (its final redraw)
     assert figures["quick"] is True and figures["machine"]["cpus"] >= 1
 
 
@@ -71,7 +76,14 @@ def test_the_counts_are_the_protocol_facts(figures):
     for task in TASKS:
         assert figures["context_bytes_ptc"][task] < figures["context_bytes_direct"][task]
     assert "3 of 50 not healthy" in figures["details"]["context"]["servers50"]["answer_ptc"]
-    assert set(figures["targets_met"]) >= {"gather50_wall_s", "overhead_ms_per_call", "dask_cpu_wall_s"}
+    # the SDK's tool runner also ends the gathered batch in two requests; it is only slower
+    assert figures["details"]["sdk_tool_runner"]["requests"] == 2
+    load, config = figures["details"]["calls_10k"], figures["config"]
+    assert load["calls"] == config["load_batches"] * config["load_batch"]
+    assert load["requests"] == config["load_batches"] + 1  # one per gathered batch, plus the answer
+    assert set(figures["targets_met"]) >= {"gather50_wall_s", "overhead_ms_per_call", "dask_cpu_wall_s",
+                                           "sdk_tool_runner_ratio", "calls_10k_rss_mb", "calls_10k_bundle_bytes",
+                                           "calls_10k_view_redraws_per_s"}
 
 
 @pytest.mark.slow
