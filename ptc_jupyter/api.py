@@ -7,21 +7,22 @@ background loop (`background.py`), so a script's runs share one SDK client, clos
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import Any
 
+from .approval import ConsoleAsker
 from .background import background_loop
 from .conversation import Conversation
 from .dispatch import Approver
 from .errors import OptionError
 from .attachments import Inputs, as_items
+from . import local_mode
 from .host import Host, Listener
 from .options import RunOptions
-from .session import Session, default_session
+from .session import Backend, Session, default_session
 from .tools import Tool, registry
 from .trace import Run, ToolCall
 
@@ -37,11 +38,10 @@ async def approve_all(call: ToolCall, tool: Tool) -> bool:
     return True
 
 
-async def ask_on_console(call: ToolCall, tool: Tool) -> bool:
-    """Ask on the terminal before a side-effect tool runs (plain Python with a tty)."""
-    question = f"ptc: allow {tool.name}({call.input}) [side effects]? [y/N] "
-    answer = await asyncio.to_thread(input, question)
-    return answer.strip().lower() in ("y", "yes")
+#: Asks on the terminal before a side-effect tool runs (plain Python with a tty): a y/N question per
+#: call, one numbered question for several calls of a batch. It remembers what was allowed "for the
+#: rest of this run" as long as it is used: `default_approver` gives each run a fresh `ConsoleAsker`.
+ask_on_console = ConsoleAsker()
 
 
 def default_approver(yes: bool, approve: Approver | None) -> Approver | None:
@@ -49,7 +49,7 @@ def default_approver(yes: bool, approve: Approver | None) -> Approver | None:
         return approve_all
     if approve is not None:
         return approve
-    return ask_on_console if sys.stdin is not None and sys.stdin.isatty() else None
+    return ConsoleAsker() if sys.stdin is not None and sys.stdin.isatty() else None
 
 
 async def arun(
@@ -68,11 +68,13 @@ async def arun(
     stream: bool | None = None,
     cache: bool | None = None,
     code_execution: str | None = None,
+    sandbox: str | None = None,
     executor: Executor | None = None,
     yes: bool | None = None,
     approval_timeout: float | None = None,
     keep_files: bool | None = None,
     conversation: Conversation | None = None,
+    client: Any = None,
     options: RunOptions | None = None,
     approve: Approver | None = None,
     on_event: Listener | None = None,
@@ -90,6 +92,8 @@ async def arun(
     Side-effect tools run only when approved: `yes=True` approves all, `approve=` decides per
     call, otherwise a terminal asks (and without one, the call is denied). `on_event` follows the
     run live; `session` picks the backend and keeps the container (default: the process's).
+    `sandbox="local"` runs Claude's scripts in a subprocess on this machine (for a model or endpoint
+    without server code execution: `client=` takes any SDK client, e.g. `AnthropicBedrock`).
     `conversation` (a `ptc.Conversation`) sends its earlier turns first and keeps this one when it
     completes; `source` names who asks (a notebook cell), so asking again replaces that turn.
     """
@@ -101,18 +105,22 @@ async def arun(
             options, model=model, offline=offline, container=container, new_container=new_container,
             max_calls=max_calls, tool_timeout_s=tool_timeout, max_tokens=max_tokens, direct=direct, stream=stream,
             cache=cache,
-            code_execution=code_execution, executor=executor, yes=yes, approval_timeout_s=approval_timeout,
-            keep_files=keep_files,
+            code_execution=code_execution, sandbox=sandbox, executor=executor, yes=yes,
+            approval_timeout_s=approval_timeout, keep_files=keep_files,
         )
     except OptionError as exc:  # say it with the keyword the caller wrote
         raise OptionError(KEYWORDS.get(exc.option, exc.option), exc.reason) from None
     session = session or default_session
     chosen = registry.select(tools)
-    backend = session.backend(settings.offline)
-    if not settings.direct:
-        await session.check_model(backend, settings.model)
-    host = Host(session.client(backend), backend=backend.name, memory=session.memory(backend))
+    backend = session.backend(settings.offline) if client is None else Backend(type(client).__name__)
+    if not settings.direct and settings.sandbox is None:
+        await session.check_model(backend, settings.model, client)
+    host = Host(client or session.client(backend), backend=backend.name, memory=session.memory(backend))
     notices = [backend.notice] if backend.notice else []
+    local_sandbox = None
+    if settings.sandbox == "local":
+        notices.append(local_mode.NOTICE)
+        local_sandbox = conversation.local_sandbox() if conversation is not None else None
     history: list[dict[str, Any]] = []
     if conversation is not None:
         history, said = conversation.prepare(source)
@@ -121,7 +129,8 @@ async def arun(
             settings = dataclasses.replace(settings, container=conversation.container_id)
     try:
         result = await host.run(prompt, chosen, settings, approve=default_approver(settings.yes, approve),
-                                on_event=on_event, notices=notices, files=as_items(files), history=history)
+                                on_event=on_event, notices=notices, files=as_items(files), history=history,
+                                sandbox=local_sandbox)
     except BaseException as exc:
         partial = getattr(exc, "run", None)
         if isinstance(partial, Run):
@@ -150,11 +159,13 @@ def run(
     stream: bool | None = None,
     cache: bool | None = None,
     code_execution: str | None = None,
+    sandbox: str | None = None,
     executor: Executor | None = None,
     yes: bool | None = None,
     approval_timeout: float | None = None,
     keep_files: bool | None = None,
     conversation: Conversation | None = None,
+    client: Any = None,
     options: RunOptions | None = None,
     approve: Approver | None = None,
     on_event: Listener | None = None,

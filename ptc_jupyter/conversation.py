@@ -51,6 +51,16 @@ class Conversation:
     turns: list[Turn] = field(default_factory=list)
     container_id: str | None = None
     _pending: tuple[list[Turn], int] | None = field(default=None, repr=False, compare=False)
+    _sandbox: Any = field(default=None, repr=False, compare=False)
+
+    def local_sandbox(self) -> Any:
+        """The conversation's local sandbox (`sandbox="local"`), made on first use: its REPL
+        state carries over from turn to turn, like a server container's."""
+        if self._sandbox is None:
+            from .sandbox import LocalSandbox
+
+            self._sandbox = LocalSandbox()
+        return self._sandbox
 
     def __len__(self) -> int:
         return len(self.turns)

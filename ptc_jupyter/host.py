@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import anthropic
 
-from . import attachments, files, retries, steps
+from . import attachments, files, local_mode, retries, steps
 from .dispatch import Approver, Dispatcher
-from .constants import DEADLINE_MARGIN_S, PENDING_CALL_DEADLINE_S
 from .errors import RunError
 from .options import RunOptions
 from .caching import with_cache_points
-from .responses import block_dict, explain_failure, follow_drafts, is_container_error, refusal_details, usage_add
+from .policy import refusal
+from .sandbox import LocalSandbox
+from .responses import (answer_deadline, block_dict, explain_failure, follow_drafts, is_container_error,
+                        refusal_details, usage_add)
 from .session import ContainerMemory
 from .tools import Tool
 from .trace import (
@@ -85,13 +86,14 @@ class Host:
         notices: Sequence[str] = (),
         files: attachments.Inputs = (),
         history: Sequence[dict[str, Any]] = (),
+        sandbox: LocalSandbox | None = None,
     ) -> Run:
         """`files`: input files for the container (see attachments.py), uploaded first. `history`:
         earlier turns' messages, sent before the prompt (a conversation); afterwards
         `last_messages` holds the whole exchange, history included."""
         options = options or RunOptions()
         run = Run(prompt=prompt, model=options.model, backend=self.backend, mode="direct" if options.direct else "ptc")
-        turn = _Turn(self, run, list(tools), options, approve, on_event, list(history))
+        turn = _Turn(self, run, list(tools), options, approve, on_event, list(history), sandbox)
         for message in notices:
             turn.notice(message)
         try:
@@ -104,11 +106,13 @@ class _Turn:
     """The state of one run: history, the scripts still awaiting their result, the call budget."""
 
     def __init__(self, host: Host, run: Run, tools: list[Tool], options: RunOptions,
-                 approve: Approver | None, on_event: Listener | None, history: list[dict[str, Any]]) -> None:
+                 approve: Approver | None, on_event: Listener | None, history: list[dict[str, Any]],
+                 sandbox: LocalSandbox | None = None) -> None:
         self.host, self.run, self.options, self.on_event = host, run, options, on_event
         self.tools = {t.name: t for t in tools}
         if len(self.tools) != len(tools):
             raise ValueError("two tools share a name; tool names must be unique within a run")
+        self.local = local_mode.LocalAnswers(self, tools, sandbox) if options.sandbox == "local" else None
         self.tools_param = self._tools_param(tools)
         self.history_length = len(history)
         self.messages: list[dict[str, Any]] = [*history, {"role": "user", "content": run.prompt}]
@@ -131,6 +135,8 @@ class _Turn:
             self.container = options.container or host.memory.container_id
 
     def _tools_param(self, tools: list[Tool]) -> list[dict[str, Any]]:
+        if self.local is not None:
+            return local_mode.tools_param(tools)
         if self.options.direct:
             return [t.definition(direct_mode=True) for t in tools]
         return [{"type": self.options.code_execution, "name": "code_execution"}] + [t.definition() for t in tools]
@@ -178,6 +184,8 @@ class _Turn:
         finally:
             if uploaded and not self.options.keep_files:
                 await attachments.detach(self.host.client, uploaded)
+            if self.local is not None:
+                await self.local.aclose()
             retries.report_to.reset(listening)
             run.wall_s = run.elapsed_s()
             self.emit(RunFinished(run))
@@ -337,32 +345,14 @@ class _Turn:
         self.run.calls.append(call)
         return call
 
-    def _refusal(self, call: ToolCall) -> str | None:
-        """The host's own policy (allowed_callers is only guidance to the model)."""
-        tool = self.tools.get(call.name)
-        if tool is None:
-            return f"unknown tool {call.name!r}: it is not offered in this run"
-        if not isinstance(call.input, dict):
-            return "tool input must be a JSON object"
-        if call.programmatic:
-            if not call.caller.startswith("code_execution_"):
-                return f"caller type {call.caller!r} is not one this host knows; the call was not run"
-            if self.options.direct:
-                return "programmatic calls are not allowed in a direct (classic tool calling) run"
-            if not tool.programmatic:
-                return f"tool {call.name!r} may not be called from code (allowed_callers: {tool.allowed_callers})"
-            if call.script_id not in self.awaiting:
-                return (f"caller {call.script_id!r} matches no code-execution block of this run that is "
-                        "awaiting its result")
-        if self.calls_started >= self.options.max_calls:
-            return f"call budget exhausted: this run allows at most {self.options.max_calls} tool calls"
-        return None
-
-    async def _answer(self, calls: list[ToolCall]) -> None:
+    async def run_calls(self, calls: list[ToolCall], deadline: float | None) -> None:
+        """The host's policy for each call (policy.py), then the allowed ones at once."""
         runnable: list[ToolCall] = []
         budget_hit = False
         for call in calls:
-            reason = self._refusal(call)
+            reason = refusal(call, self.tools, direct_run=self.options.direct, local_run=self.local is not None,
+                             awaiting=self.awaiting, calls_started=self.calls_started,
+                             max_calls=self.options.max_calls)
             if reason is None:
                 self.calls_started += 1
                 runnable.append(call)
@@ -370,8 +360,14 @@ class _Turn:
                 budget_hit = budget_hit or reason.startswith("call budget")
                 self.dispatcher.reject(call, reason)
         if budget_hit:
-            self.notice(f"max_calls ({self.options.max_calls}) reached: further calls got an error result")
-        await self.dispatcher.run_batch(runnable, self.tools, deadline=self._answer_by())
+            self.notice_once(f"max_calls ({self.options.max_calls}) reached: further calls got an error result")
+        await self.dispatcher.run_batch(runnable, self.tools, deadline=deadline)
+
+    async def _answer(self, calls: list[ToolCall]) -> None:
+        if self.local is not None:
+            await self.local.answer(calls)
+        else:
+            await self.run_calls(calls, answer_deadline(self._expires_at))
         results = []
         for call in calls:
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call.id, "content": call.output or ""}
@@ -381,14 +377,6 @@ class _Turn:
             if not call.programmatic:  # direct results enter the model's context
                 self.run.context_bytes += len((call.output or "").encode())
         self.messages.append({"role": "user", "content": results})
-
-    def _answer_by(self) -> float:
-        """When (loop clock) the calls of the paused response must have their results: before the
-        API stops waiting for them and before the container's `expires_at`, with a margin."""
-        left = PENDING_CALL_DEADLINE_S
-        if isinstance(self._expires_at, datetime):
-            left = min(left, (self._expires_at - datetime.now(timezone.utc)).total_seconds())
-        return asyncio.get_running_loop().time() + max(1.0, left - DEADLINE_MARGIN_S)
 
     def _finish(self, response: Any) -> None:
         run = self.run

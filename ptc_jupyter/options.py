@@ -26,6 +26,8 @@ from .constants import (
 )
 from .errors import OptionError
 
+SANDBOXES = ("local",)
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -66,6 +68,9 @@ class RunOptions:
     code_execution: str = setting(DEFAULT_CODE_EXECUTION, "code-execution tool version",
                                   flag="--code-execution", metavar="VERSION", config="code_execution",
                                   choices=CODE_EXECUTION_TYPES)
+    sandbox: str | None = setting(None, "where Claude's scripts run: None = the API's code-execution container; "
+                                  "'local' = a subprocess sandbox on this machine (for models without code execution)",
+                                  flag="--sandbox", metavar="local", config="sandbox", choices=SANDBOXES)
     container: str | None = setting(None, "resume this container", flag="--container", metavar="ID")
     new_container: bool = setting(False, "start a fresh code-execution container (forget the REPL state)",
                                   flag="--new-container")
@@ -97,6 +102,10 @@ class RunOptions:
             raise OptionError("code_execution", f"must be one of {', '.join(CODE_EXECUTION_TYPES)}, "
                                                 f"got {self.code_execution!r}")
         _check_type(self, "container", (str, type(None)))
+        if self.sandbox not in (None, *SANDBOXES):
+            raise OptionError("sandbox", f"must be one of {', '.join(SANDBOXES)} (or None), got {self.sandbox!r}")
+        if self.sandbox and self.direct:
+            raise OptionError("sandbox", "cannot be combined with direct (a direct run executes no scripts)")
         if self.container is not None and self.new_container:
             raise OptionError("new_container", "cannot be combined with container (pick one)")
         if self.executor is not None and not isinstance(self.executor, Executor):

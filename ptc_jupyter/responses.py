@@ -6,12 +6,16 @@ block classes: unknown types parse leniently, see shared/ptc-protocol.md 2.2).
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable
 from typing import Any
 
 import anthropic
 import jiter
+
+from .constants import DEADLINE_MARGIN_S, PENDING_CALL_DEADLINE_S
 
 DRAFT_INTERVAL_S = 0.1  # how often a streamed script being written is re-parsed for the view
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -101,3 +105,12 @@ async def follow_drafts(stream: Any, on_draft: Callable[[str], None]) -> None:
             if kind == "content_block_stop" or now - last_emit >= DRAFT_INTERVAL_S:
                 last_emit = now
                 on_draft(partial_code("".join(buffers[event.index])))
+
+
+def answer_deadline(expires_at: Any) -> float:
+    """When (the running loop's clock) the calls of a paused response must have their results:
+    before the API stops waiting for them and before the container's `expires_at`, with a margin."""
+    left = PENDING_CALL_DEADLINE_S
+    if isinstance(expires_at, datetime):
+        left = min(left, (expires_at - datetime.now(timezone.utc)).total_seconds())
+    return asyncio.get_running_loop().time() + max(1.0, left - DEADLINE_MARGIN_S)

@@ -149,16 +149,18 @@ class Session:
         if per_loop is not None:
             await per_loop.aclose()
 
-    async def check_model(self, backend: Backend, model: str) -> None:
+    async def check_model(self, backend: Backend, model: str, client: Any = None) -> None:
         """Refuse up front, with a clear message, a model that cannot run PTC (once per model).
 
         Uses the Models API's `capabilities.code_execution` (code that can call the request's
-        tools). When the check itself cannot be made, the run goes ahead and the API decides.
+        tools). When the check itself cannot be made (no Models API on this endpoint, a network
+        error), the run goes ahead and the API decides. Never switches to the local sandbox by
+        itself: the message offers it.
         """
         if (backend.name, model) in self._ptc_models:
             return
         try:
-            info = await self.client(backend).models.retrieve(model)
+            info = await (client or self.client(backend)).models.retrieve(model)
         except anthropic.NotFoundError:
             raise ValueError(f"model {model!r} was not found; pass model=... / --model with a model "
                              "that supports code execution (e.g. claude-opus-5-5)") from None
@@ -167,8 +169,10 @@ class Session:
             return
         support = getattr(getattr(info, "capabilities", None), "code_execution", None)
         if getattr(support, "supported", None) is False:
-            raise ValueError(f"model {model!r} cannot run programmatic tool calling (its code execution "
-                             "cannot call tools); choose another model, or direct=True / --direct")
+            raise ValueError(f"model {model!r} has no code execution that can call tools (server-side "
+                             "programmatic tool calling): run its scripts on this machine instead with "
+                             "sandbox='local' / %%ptc --sandbox local, or choose another model, or direct=True / "
+                             "--direct")
         self._ptc_models.add((backend.name, model))
 
     def forget_backend(self, name: str) -> None:

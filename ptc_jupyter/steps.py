@@ -45,7 +45,9 @@ StepKind = Literal["python", "bash", "editor", "other"]
 StepStatus = Literal["running", "ok", "failed", "timeout", "error"]
 #: Server tool name -> step kind; any other name is "other".
 STEP_KINDS: dict[str, StepKind] = {"code_execution": "python", "bash_code_execution": "bash",
-                                   "text_editor_code_execution": "editor"}
+                                   "text_editor_code_execution": "editor", "run_python": "python"}
+#: The step name of a script run by the local sandbox (`--sandbox local`), not a server container.
+LOCAL_STEP = "run_python"
 #: The per-cell wall-clock limit of PTC Python cells, when a `detection_timeout` message names none.
 CELL_LIMIT_S = 90.0
 _LIMIT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)")
@@ -92,6 +94,11 @@ class Step:
     @property
     def kind(self) -> StepKind:
         return STEP_KINDS.get(self.name, "other")
+
+    @property
+    def local(self) -> bool:
+        """Run by the local sandbox on this machine (`--sandbox local`), not in a server container."""
+        return self.name == LOCAL_STEP
 
     @property
     def code(self) -> str:
