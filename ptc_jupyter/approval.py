@@ -8,7 +8,10 @@
 * neither possible (nbclient/papermill, no frontend that takes input): deny, and say why in the
   trace. `--yes` / `%config PTCMagics.yes = True` approves everything, for unattended runs.
 
-An approver is `async (call, tool) -> bool`; dispatch.py turns False into "denied by user".
+An approver is `async (call, tool) -> bool | str`; dispatch.py turns False into "denied by user"
+(a string is the reason). Each one here is also a `dispatch.BatchApprover`: several side-effect
+calls of one batch get one question (the script, every call with its input; allow all, none, some,
+or a tool for the rest of the run), and what was allowed for the rest of the run is not asked again.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import queue
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from .dispatch import Approver
-from .render import preview
+from .dispatch import Approver, Decisions
+from .formatting import clip, preview
 from .tools import Tool
 from .trace import Run, ToolCall
 
@@ -30,8 +35,74 @@ NO_WAY_TO_ASK = ("side-effect call(s) denied: there is no way to ask for approva
                  "input and shows no live view); use %%ptc --yes or %config PTCMagics.yes = True for unattended runs")
 
 
+#: How much of a script the batch question shows (collapsed) in the live view.
+SCRIPT_PREVIEW_CHARS = 4_000
+INPUT_PREVIEW_CHARS = 300
+
+
 def question(call: ToolCall, tool: Tool) -> str:
-    return f"ptc: allow {tool.name}({preview(call.input, 300)}) [side effects]? [y/N] "
+    return f"ptc: allow {tool.name}({preview(call.input, INPUT_PREVIEW_CHARS)}) [side effects]? [y/N] "
+
+
+def _scripts_phrase(calls: Sequence[ToolCall]) -> str:
+    ids = list(dict.fromkeys(c.script_id for c in calls if c.script_id))
+    if not ids:
+        return ""
+    return f" from script {ids[0]}" if len(ids) == 1 else f" from scripts {', '.join(ids)}"
+
+
+def batch_question(calls: Sequence[ToolCall]) -> str:
+    """One question for several side-effect calls, numbered from 1 (what `parse_batch_answer` reads)."""
+    lines = [f"ptc: {len(calls)} side-effect calls{_scripts_phrase(calls)}:"]
+    lines += [f"  [{n}] {c.name}({preview(c.input, INPUT_PREVIEW_CHARS)})" for n, c in enumerate(calls, 1)]
+    lines.append(f"Allow? [a]ll / [n]one / numbers (e.g. 1,{len(calls)}) / t:TOOL (TOOL for the rest of this run): ")
+    return "\n".join(lines)
+
+
+BATCH_RETRY = "ptc: please answer a, n, call numbers such as 1,3 or 2-3, or t:TOOL (one of the tools listed)\n"
+_ALL = {"a", "all", "y", "yes"}
+_NONE = {"", "n", "no", "none"}
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """What a typed answer to `batch_question` allows: call ids, and tools for the rest of the run."""
+
+    allowed: frozenset[str]
+    tools: frozenset[str]
+
+    def decisions(self, calls: Sequence[ToolCall]) -> Decisions:
+        return {c.id: c.id in self.allowed for c in calls}
+
+
+def parse_batch_answer(answer: str, calls: Sequence[ToolCall]) -> BatchAnswer | None:
+    """Read `a` / `all` / `y`, `n` / `none` / nothing, call numbers (`1,3`, `1 3`, `2-3`) and
+    `t:TOOL` (also combined: `1, t:send`). None when any part is unclear: the caller asks again."""
+    text = re.sub(r"\bt\s*:\s*", "t:", answer.strip(), flags=re.IGNORECASE)  # "T: send" -> "t:send"
+    words = [w for w in re.split(r"[,;\s]+", text) if w]
+    if len(words) <= 1 and (words[0].lower() if words else "") in _ALL | _NONE:
+        everything = bool(words) and words[0].lower() in _ALL
+        return BatchAnswer(frozenset(c.id for c in calls if everything), frozenset())
+    names = {c.name.lower(): c.name for c in calls}
+    numbers: set[int] = set()
+    tools: set[str] = set()
+    for word in words:
+        if word.lower().startswith("t:"):
+            name = word[2:]
+            exact = next((c.name for c in calls if c.name == name), None)
+            if exact is None and name.lower() not in names:
+                return None
+            tools.add(exact or names[name.lower()])
+            continue
+        span = re.fullmatch(r"(\d+)(?:-(\d+))?", word)
+        if span is None:
+            return None
+        first, last = int(span[1]), int(span[2] or span[1])
+        if not 1 <= first <= last <= len(calls):
+            return None
+        numbers.update(range(first, last + 1))
+    allowed = {c.id for n, c in enumerate(calls, 1) if n in numbers or c.name in tools}
+    return BatchAnswer(frozenset(allowed), frozenset(tools))
 
 
 def _note(run_of: Callable[[], Run | None], message: str) -> None:
@@ -49,24 +120,52 @@ def deny_all(run_of: Callable[[], Run | None], message: str = NO_WAY_TO_ASK) -> 
     return deny
 
 
-class WidgetApprover:
-    """Allow / Deny buttons inside a widget box; each pending call gets a row. Await mode only:
-    clicks are handled on the kernel's loop, the same thread this approver runs on."""
+class _RunAllowances:
+    """What the user allowed for the rest of this run: every call, or every call of some tools."""
+
+    def __init__(self) -> None:
+        self.allow_rest = False
+        self.allowed_tools: set[str] = set()
+
+    def allowed_already(self, call: ToolCall) -> bool:
+        return self.allow_rest or call.name in self.allowed_tools
+
+    async def batch(self, calls: list[ToolCall], tools: Mapping[str, Tool]) -> Decisions:
+        """One question for the calls not allowed already (with a single one: its own question)."""
+        decisions: Decisions = {c.id: True for c in calls if self.allowed_already(c)}
+        rest = [c for c in calls if c.id not in decisions]
+        if len(rest) == 1:
+            decisions[rest[0].id] = await self(rest[0], tools[rest[0].name])
+        elif rest:
+            decisions.update(await self._ask_batch(rest))
+        return decisions
+
+    async def __call__(self, call: ToolCall, tool: Tool) -> bool | str:
+        raise NotImplementedError
+
+    async def _ask_batch(self, calls: list[ToolCall]) -> Decisions:
+        raise NotImplementedError
+
+
+class WidgetApprover(_RunAllowances):
+    """Allow / Deny buttons inside a widget box; each pending call gets a row, a batch of calls one
+    group of rows. Await mode only: clicks are handled on the kernel's loop, the same thread this
+    approver runs on."""
 
     def __init__(self, box: Any, *, timeout_s: float, run_of: Callable[[], Run | None]) -> None:
+        super().__init__()
         self.box, self.timeout_s, self.run_of = box, timeout_s, run_of
-        self.allow_rest = False
         self.pending: dict[str, asyncio.Future[bool]] = {}
 
     async def __call__(self, call: ToolCall, tool: Tool) -> bool | str:
-        if self.allow_rest:
+        if self.allowed_already(call):
             return True
         import ipywidgets as W
 
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.pending[call.id] = future
-        label = W.HTML(f"<b>Allow</b> <code>{escape(tool.name)}</code>(<code>{escape(preview(call.input, 300))}"
-                       "</code>)? <i>side effects</i>")
+        label = W.HTML(f"<b>Allow</b> <code>{escape(tool.name)}</code>(<code>"
+                       f"{escape(preview(call.input, INPUT_PREVIEW_CHARS))}</code>)? <i>side effects</i>")
         buttons = [W.Button(description=d, button_style=s, layout=W.Layout(width="auto"))
                    for d, s in (("Allow", "success"), ("Deny", "danger"), ("Allow all in this run", ""))]
         row = W.HBox([label, *buttons])
@@ -99,24 +198,125 @@ class WidgetApprover:
             for widget in (label, *buttons):
                 widget.close()
 
+    async def _ask_batch(self, calls: list[ToolCall]) -> Decisions:
+        """One group: the script (collapsed), a row per call with its Allow/Deny choice, and the
+        buttons Allow all / Deny all / Apply / Allow TOOL for this run."""
+        import ipywidgets as W
 
-class MainThreadAsker:
+        future: asyncio.Future[Decisions] = asyncio.get_running_loop().create_future()
+        header = W.HTML(self._batch_header(calls))
+        labels = [W.HTML(f"[{n}] <code>{escape(c.name)}</code>(<code>{escape(preview(c.input, INPUT_PREVIEW_CHARS))}"
+                         "</code>)") for n, c in enumerate(calls, 1)]
+        choices = [W.ToggleButtons(options=("Allow", "Deny"), value="Deny", style={"button_width": "auto"})
+                   for _ in calls]
+        rows = [W.HBox([label, choice]) for label, choice in zip(labels, choices)]
+        auto = W.Layout(width="auto")
+        allow_all = W.Button(description="Allow all", button_style="success", layout=auto)
+        deny_all_ = W.Button(description="Deny all", button_style="danger", layout=auto)
+        apply = W.Button(description="Apply", button_style="primary", layout=auto,
+                         tooltip="allow the calls set to Allow above, deny the others")
+        tool_names = list(dict.fromkeys(c.name for c in calls))
+        per_tool = [W.Button(description=f"Allow {name} for this run", layout=auto,
+                             tooltip=f"allow every {name} call, now and for the rest of this run; "
+                                     "the other calls as chosen above") for name in tool_names]
+        button_row = W.HBox([allow_all, deny_all_, apply, *per_tool])
+        group = W.VBox([header, *rows, button_row])
+        group.add_class("ptc-approval")
+        group.add_class("ptc-approval-batch")
+
+        def settle(allowed: Callable[[int, ToolCall], bool]) -> None:
+            if not future.done():
+                future.set_result({c.id: allowed(n, c) for n, c in enumerate(calls)})
+
+        def chosen(n: int, _call: ToolCall) -> bool:
+            return choices[n].value == "Allow"
+
+        def allow_tool(name: str) -> Callable[[Any], None]:
+            def on_click(_button: Any) -> None:
+                if future.done():
+                    return
+                self.allowed_tools.add(name)
+                settle(lambda n, c: c.name == name or chosen(n, c))
+            return on_click
+
+        allow_all.on_click(lambda _b: settle(lambda n, c: True))
+        deny_all_.on_click(lambda _b: settle(lambda n, c: False))
+        apply.on_click(lambda _b: settle(chosen))
+        for name, button in zip(tool_names, per_tool):
+            button.on_click(allow_tool(name))
+        self.box.children = (*self.box.children, group)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+        except asyncio.TimeoutError:
+            _note(self.run_of, f"{len(calls)} side-effect calls denied: no answer within {self.timeout_s:g} s")
+            return {c.id: f"(no answer within {self.timeout_s:g} s)" for c in calls}
+        finally:
+            self.box.children = tuple(c for c in self.box.children if c is not group)
+            for widget in (group, header, *rows, *labels, *choices, button_row, allow_all, deny_all_, apply, *per_tool):
+                widget.close()
+
+    def _batch_header(self, calls: list[ToolCall]) -> str:
+        """"Allow N side-effect calls from script K?" and each script's code, collapsed."""
+        run = self.run_of()
+        python = [s for s in run.steps if s.kind == "python"] if run is not None else []
+        scripts = []
+        for script_id in dict.fromkeys(c.script_id for c in calls if c.script_id):
+            k, step = next(((k, s) for k, s in enumerate(python, 1) if s.id == script_id), (None, None))
+            name = f"script {k}" if k else f"script {script_id}"
+            code = step.code if step is not None else ""
+            body = (f"<pre style='max-height:16em;overflow:auto;line-height:1.35;margin:0'>"
+                    f"{escape(clip(code, SCRIPT_PREVIEW_CHARS))}</pre>") if code else " (its code is not known)"
+            scripts.append((name, f"<details style='line-height:1.35'><summary>{escape(name)}</summary>{body}</details>"))
+        source = f" from {', '.join(name for name, _ in scripts)}" if scripts else ""
+        return (f"<b>Allow</b> {len(calls)} side-effect calls{escape(source)}? <i>side effects</i>"
+                + "".join(html for _, html in scripts))
+
+
+class TextAsker(_RunAllowances):
+    """Asks in text: a y/N question per call; one numbered question for a batch (`batch_question`),
+    asked once more if the answer is unclear, then denied. Subclasses say how a question is asked."""
+
+    async def ask(self, prompt: str) -> str | None:
+        """The typed answer; None when nobody can answer (no stdin after all)."""
+        raise NotImplementedError
+
+    async def __call__(self, call: ToolCall, tool: Tool) -> bool:
+        if self.allowed_already(call):
+            return True
+        reply = await self.ask(question(call, tool))
+        return reply is not None and reply.strip().lower() in ("y", "yes")
+
+    async def _ask_batch(self, calls: list[ToolCall]) -> Decisions:
+        prompt = batch_question(calls)
+        reply = None
+        for attempt in range(2):
+            reply = await self.ask(prompt if attempt == 0 else BATCH_RETRY + prompt)
+            if reply is None:
+                return {c.id: "(no way to ask for approval here)" for c in calls}
+            answer = parse_batch_answer(reply, calls)
+            if answer is not None:
+                self.allowed_tools.update(answer.tools)
+                return answer.decisions(calls)
+        return {c.id: f"(unclear answer {clip(reply or '', 40)!r})" for c in calls}
+
+
+class MainThreadAsker(TextAsker):
     """Fallback mode: the worker loop's approver hands the question to the waiting main thread,
     which asks through `input()` (ipykernel forwards it to the frontend's stdin box)."""
 
     DONE = object()
 
     def __init__(self, ask: Callable[[str], str] | None = None) -> None:
-        self.ask = ask or input
+        super().__init__()
+        self.input = ask or input
         self.jobs: queue.Queue[Any] = queue.Queue()
         self.lock = asyncio.Lock()
 
-    async def __call__(self, call: ToolCall, tool: Tool) -> bool:
+    async def ask(self, prompt: str) -> str | None:
         async with self.lock:  # one question at a time
-            answer: concurrent.futures.Future[str] = concurrent.futures.Future()
-            self.jobs.put((question(call, tool), answer))
-            reply = await asyncio.wrap_future(answer)
-        return reply.strip().lower() in ("y", "yes")
+            answer: concurrent.futures.Future[str | None] = concurrent.futures.Future()
+            self.jobs.put((prompt, answer))
+            return await asyncio.wrap_future(answer)
 
     def finished(self) -> None:
         """Called (from the worker) when the run is over, so `serve` returns at once."""
@@ -135,7 +335,24 @@ class MainThreadAsker:
             prompt, answer = job
             if answer.set_running_or_notify_cancel():
                 try:
-                    answer.set_result(self.ask(prompt))
-                except (EOFError, OSError, RuntimeError) as exc:  # no stdin after all: deny
-                    answer.set_result(f"no ({type(exc).__name__})")
+                    answer.set_result(self.input(prompt))
+                except (EOFError, OSError, RuntimeError):  # no stdin after all: deny
+                    answer.set_result(None)
         done.wait()
+
+
+class ConsoleAsker(TextAsker):
+    """Plain Python with a terminal: `input()` in a thread, one question at a time (a lock shared
+    by every loop, so askers on different loops never interleave their prompts)."""
+
+    _terminal = threading.Lock()
+
+    async def ask(self, prompt: str) -> str | None:
+        return await asyncio.to_thread(self._ask_now, prompt)
+
+    def _ask_now(self, prompt: str) -> str | None:
+        with self._terminal:
+            try:
+                return input(prompt)
+            except (EOFError, OSError, RuntimeError):
+                return None

@@ -23,7 +23,7 @@ from IPython.core.error import UsageError
 from IPython.display import display
 
 from . import api
-from .approval import MainThreadAsker, WidgetApprover, deny_all
+from .approval import ConsoleAsker, MainThreadAsker, WidgetApprover, deny_all
 from .background import background_loop
 from .cell_options import CellOptions
 from .dispatch import Approver
@@ -96,7 +96,7 @@ class CellRun:
             self.asker = MainThreadAsker()
             return self.asker
         if not self.in_kernel and sys.stdin is not None and sys.stdin.isatty():
-            return api.ask_on_console
+            return ConsoleAsker()  # fresh per cell: "allow for the rest of this run" ends with it
         return deny_all(run_of)
 
     # -- the run ---------------------------------------------------------------------------------

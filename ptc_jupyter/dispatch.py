@@ -5,6 +5,10 @@ pool or `distributed.Client(...).get_executor()` for CPU-bound tools). Every cal
 result: exceptions, bad input, timeouts, refusals and unusable return values become `is_error`
 results, never a crash of the loop, and one faulty call never keeps the others of its batch from
 finishing. An `async def` tool that blocks the loop is reported through `on_notice`.
+
+Side-effect calls run only when the approver allows them. An approver that also has a `batch`
+method (`BatchApprover`) is asked once for all the side-effect calls of a batch that passed input
+validation; with one such call, or an approver without `batch`, each call is asked on its own.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from anthropic.lib.tools import ToolError
 
@@ -36,8 +40,19 @@ LOOP_BLOCK_NOTICE_S = 0.5
 CANCEL_GRACE_S = 1.0
 
 Approver = Callable[[ToolCall, Tool], Awaitable["bool | str"]]  # True allows; False or a reason denies
+Decisions = dict[str, "bool | str"]  # call id -> True (allow) or False / a reason (deny)
 CallListener = Callable[[ToolCall], None]
 NoticeListener = Callable[[str], None]
+
+
+class BatchApprover(Protocol):
+    """An approver that can also answer for several side-effect calls at once (one question for a
+    batch). A call missing from the answer is denied. What the user allows "for the rest of this
+    run" the approver remembers itself, and answers later calls of that tool without asking."""
+
+    def __call__(self, call: ToolCall, tool: Tool) -> Awaitable[bool | str]: ...
+
+    async def batch(self, calls: list[ToolCall], tools: Mapping[str, Tool]) -> Decisions: ...
 
 
 class _CallTimeout(Exception):
@@ -90,6 +105,17 @@ class _Budget:
     text: str
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A side-effect call of a batch that passed validation, and the one question asked for the
+    batch (None: this call is asked on its own). The question ends with None if time ran out."""
+
+    kwargs: dict[str, Any]
+    budget: _Budget
+    question: asyncio.Future[Decisions | None] | None
+    question_budget: _Budget
+
+
 class Dispatcher:
     """Runs batches of `ToolCall`s against `Tool`s, filling each call's status/output/timing in place."""
 
@@ -124,27 +150,85 @@ class Dispatcher:
         `deadline` (the loop's clock) bounds each call's whole budget, approval wait included: the
         API stops waiting for a pending call's result, so a call that would end later gets its
         error result in time instead of a late answer."""
-        tasks = [asyncio.ensure_future(self._run_one(call, tools[call.name], deadline)) for call in calls]
+        checked, answered = self._ask_together(calls, tools, deadline)
+        questions = {c.question for c in checked.values() if c.question is not None}
+        tasks = [asyncio.ensure_future(self._run_one(call, tools[call.name], deadline, checked.get(call.id)))
+                 for call in calls if call.id not in answered]
         try:
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
-            for task in tasks:
+            for task in (*tasks, *questions):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *questions, return_exceptions=True)
             for call in calls:
                 if not call.done:
                     self._finish(call, "cancelled", error_text("cancelled by the user"), is_error=True)
             raise
 
-    async def _run_one(self, call: ToolCall, tool: Tool, batch_deadline: float | None = None) -> None:
-        call.status = "running"
-        call.started_s = time.perf_counter() - self.origin
-        if self.on_start:
-            self.on_start(call)
-        budget = self._budget(batch_deadline)
-        kwargs = self._checked_input(call, tool)
-        if kwargs is None or not await self._approved(call, tool, budget):
-            return
+    def _ask_together(self, calls: Sequence[ToolCall], tools: Mapping[str, Tool],
+                      deadline: float | None) -> tuple[dict[str, _Checked], set[str]]:
+        """With a `BatchApprover` and several side-effect calls: start and validate those calls,
+        then put the one question for the valid ones, due by the earliest of their deadlines.
+        Returns (the valid ones, the ids of those already answered: a bad input gets its error
+        result as usual). Nothing when each call is asked on its own."""
+        ask = getattr(self.approve, "batch", None)
+        asking = [call for call in calls if tools[call.name].side_effects]
+        if ask is None or len(asking) < 2:
+            return {}, set()
+        valid: dict[str, tuple[dict[str, Any], _Budget]] = {}
+        answered: set[str] = set()
+        for call in asking:
+            self._start(call)
+            budget = self._budget(deadline)
+            kwargs = self._checked_input(call, tools[call.name])
+            if kwargs is None:
+                answered.add(call.id)
+            else:
+                valid[call.id] = (kwargs, budget)
+        question, due = None, None
+        if len(valid) > 1:
+            due = min((budget for _, budget in valid.values()),
+                      key=lambda b: float("inf") if b.deadline is None else b.deadline)
+            together = [call for call in asking if call.id in valid]
+            question = asyncio.ensure_future(self._ask_batch(ask, together, tools, due))
+        checked = {call_id: _Checked(kwargs, budget, question, due or budget)
+                   for call_id, (kwargs, budget) in valid.items()}
+        return checked, answered
+
+    async def _ask_batch(self, ask: Callable[..., Awaitable[Decisions]], calls: list[ToolCall],
+                         tools: Mapping[str, Tool], due: _Budget) -> Decisions | None:
+        """The approver's decisions for `calls`; None if none came by `due`. An approver that
+        fails denies, saying why."""
+        try:
+            if due.deadline is None:
+                decisions = await ask(calls, tools)
+            else:
+                left = max(0.0, due.deadline - asyncio.get_running_loop().time())
+                decisions = await asyncio.wait_for(ask(calls, tools), left)
+        except asyncio.TimeoutError:
+            return None
+        except Exception as exc:  # the approver's own bug: nothing runs, and the reason is visible
+            log.exception("the approver's batch() failed")
+            reason = f"(the approver failed: {describe_exception(exc)})"
+            return {call.id: reason for call in calls}
+        return dict(decisions) if isinstance(decisions, Mapping) else {}
+
+    async def _run_one(self, call: ToolCall, tool: Tool, batch_deadline: float | None = None,
+                       checked: _Checked | None = None) -> None:
+        if checked is None:
+            self._start(call)
+            budget = self._budget(batch_deadline)
+            kwargs = self._checked_input(call, tool)
+            if kwargs is None or not await self._approved(call, tool, budget):
+                return
+        else:
+            kwargs, budget = checked.kwargs, checked.budget
+            if checked.question is None:
+                allowed = await self._approved(call, tool, budget)
+            else:
+                allowed = self._decided(call, await asyncio.shield(checked.question), checked.question_budget)
+            if not allowed:
+                return
         try:
             value = await self._invoke(tool, kwargs, budget)
         except asyncio.CancelledError:
@@ -163,6 +247,12 @@ class Dispatcher:
             self._finish(call, "error", error_text(describe_exception(exc)), is_error=True)
             return
         self._finish_with_value(call, tool, value)
+
+    def _start(self, call: ToolCall) -> None:
+        call.status = "running"
+        call.started_s = time.perf_counter() - self.origin
+        if self.on_start:
+            self.on_start(call)
 
     def _checked_input(self, call: ToolCall, tool: Tool) -> dict[str, Any] | None:
         """The validated arguments, or None once the call has its error result."""
@@ -198,6 +288,17 @@ class Dispatcher:
             except asyncio.TimeoutError:
                 self._finish(call, "timeout", error_text(f"no approval within {budget.text}"), is_error=True)
                 return False
+        return self._allowed(call, decision)
+
+    def _decided(self, call: ToolCall, decisions: Decisions | None, due: _Budget) -> bool:
+        """Apply the batch question's answer to one of its calls (no answer in time: a timeout)."""
+        if decisions is None:
+            self._finish(call, "timeout", error_text(f"no approval within {due.text}"), is_error=True)
+            return False
+        return self._allowed(call, decisions.get(call.id, "(the approver gave no answer for this call)"))
+
+    def _allowed(self, call: ToolCall, decision: bool | str) -> bool:
+        """True allows; anything else finishes the call as denied, with the reason if one was given."""
         if decision is True:
             return True
         reason = decision if isinstance(decision, str) and decision else "by user"

@@ -88,7 +88,8 @@ print(sum(int(v) for v in r))
 '''
 SLOW = '%%ptc -o s\n```python\nprint(await slow({"seconds": 60}))\n```\n'
 SEND_TWO = ('%%ptc -o m\n```python\nimport asyncio\n'
-            'print(await asyncio.gather(send({"to": "ann"}), send({"to": "bob"})))\n```\n')
+            'print(await asyncio.gather(send({"to": "ann"}), send({"to": "bob"})))\n```\n')  # one batch: one question
+SEND_EACH = '%%ptc -o m\n```python\nprint(await send({"to": "ann"}), await send({"to": "bob"}))\n```\n'  # a question each
 
 
 class Kernel:
@@ -128,6 +129,12 @@ class Kernel:
         """What the browser sends when a Button is clicked."""
         msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id,
                                                "data": {"method": "custom", "content": {"event": "click"}}})
+        self.kc.shell_channel.send(msg)
+
+    def update(self, comm_id: str, **state) -> None:
+        """What the browser sends when the user changes a widget (a ToggleButtons' `index`)."""
+        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id,
+                                               "data": {"method": "update", "state": state, "buffer_paths": []}})
         self.kc.shell_channel.send(msg)
 
     def close(self) -> None:
@@ -281,20 +288,61 @@ def test_approval_buttons_work_while_the_cell_runs(kernel):
             want = "Allow" if "ann" in widgets.state[label]["value"] else "Deny"
             kernel.click(next(b for b in buttons if widgets.state[b]["description"] == want))
 
-    reply, _ = kernel.execute(SEND_TWO, allow_stdin=True, on_message=on_message)
+    reply, _ = kernel.execute(SEND_EACH, allow_stdin=True, on_message=on_message)
     assert reply["status"] == "ok" and len(answered) == 2
+    assert kernel.value("[(c.input['to'], c.status, c.output) for c in m.calls]") == [
+        ("ann", "ok", "sent to ann"), ("bob", "denied", "Error: denied by user")]
+
+
+@needs_concurrent_comms
+def test_a_batch_of_side_effect_calls_gets_one_group_of_buttons(kernel):
+    widgets = Widgets()
+    answered: list[str] = []
+
+    def on_message(msg):
+        widgets.see(msg)
+        groups = [g for g in widgets.find(_model_name="VBoxModel")
+                  if "ptc-approval-batch" in widgets.state[g].get("_dom_classes", ())]
+        if not groups or answered:
+            return
+        (group,) = groups
+        _header, *rows, buttons = (c.removeprefix("IPY_MODEL_") for c in widgets.state[group]["children"])
+        answered.append(group)
+        for row in rows:  # the browser's toggle: Allow for ann; bob stays on Deny
+            label, choice = (c.removeprefix("IPY_MODEL_") for c in widgets.state[row]["children"])
+            if "ann" in widgets.state[label]["value"]:
+                kernel.update(choice, index=0)
+        apply = next(b.removeprefix("IPY_MODEL_") for b in widgets.state[buttons]["children"]
+                     if widgets.state[b.removeprefix("IPY_MODEL_")]["description"] == "Apply")
+        kernel.click(apply)
+
+    reply, _ = kernel.execute(SEND_TWO, allow_stdin=True, on_message=on_message)
+    assert reply["status"] == "ok" and len(answered) == 1
     assert kernel.value("[(c.input['to'], c.status, c.output) for c in m.calls]") == [
         ("ann", "ok", "sent to ann"), ("bob", "denied", "Error: denied by user")]
 
 
 @pytest.mark.parametrize("autoawait", [False], indirect=True, ids=["fallback"])
 def test_fallback_mode_asks_through_stdin(kernel, autoawait):
-    reply, messages = kernel.execute(SEND_TWO, allow_stdin=True, stdin_answer="y")
+    reply, messages = kernel.execute(SEND_EACH, allow_stdin=True, stdin_answer="y")
     prompts = [m["content"]["prompt"] for m in messages if m["msg_type"] == "input_request"]
     assert reply["status"] == "ok"
-    assert sorted(prompts) == ['ptc: allow send({"to":"ann"}) [side effects]? [y/N] ',
-                               'ptc: allow send({"to":"bob"}) [side effects]? [y/N] ']
+    assert prompts == ['ptc: allow send({"to":"ann"}) [side effects]? [y/N] ',
+                       'ptc: allow send({"to":"bob"}) [side effects]? [y/N] ']
     assert kernel.value("[c.status for c in m.calls]") == ["ok", "ok"]
+
+
+@pytest.mark.parametrize("autoawait", [False], indirect=True, ids=["fallback"])
+def test_fallback_mode_asks_once_for_a_batch(kernel, autoawait):
+    reply, messages = kernel.execute(SEND_TWO, allow_stdin=True, stdin_answer="2")
+    prompts = [m["content"]["prompt"] for m in messages if m["msg_type"] == "input_request"]
+    assert reply["status"] == "ok" and len(prompts) == 1, prompts
+    head, *lines = prompts[0].split("\n")
+    script_id = kernel.value("m.steps[0].id")
+    assert head == f"ptc: 2 side-effect calls from script {script_id}:"
+    assert lines == ['  [1] send({"to":"ann"})', '  [2] send({"to":"bob"})',
+                     "Allow? [a]ll / [n]one / numbers (e.g. 1,2) / t:TOOL (TOOL for the rest of this run): "]
+    assert kernel.value("[(c.input['to'], c.status) for c in m.calls]") == [("ann", "denied"), ("bob", "ok")]
 
 
 def test_continue_in_a_kernel_carries_the_conversation_and_the_container(kernel):
