@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .pricing import format_usd
+
 PREVIEW_CHARS = 80
 
 
@@ -57,12 +59,22 @@ def format_bytes(n: float) -> str:
 
 
 def format_measure(key: str, value: float) -> str:
-    """By the unit the key names (`_bytes`, `_s`), else as a count."""
+    """By the unit the key names (`_bytes`, `_s`, `_usd`), else as a count."""
+    if key.endswith("_usd"):
+        return format_usd(value)
     if key.endswith("_bytes"):
         return format_bytes(value)
     if key.endswith("_s"):
         return format_seconds(value)
     return f"{round(value):,}"
+
+
+def format_cost(cost: dict[str, Any] | None) -> str:
+    """An estimated cost (`Run.cost`) as every view shows it: `≈ $0.0123 (estimate)`."""
+    total = (cost or {}).get("total_usd")
+    if not isinstance(total, (int, float)) or isinstance(total, bool):
+        return ""
+    return f"≈ {format_usd(total)}{' (estimate)' if (cost or {}).get('estimate', True) else ''}"
 
 
 def json_size(value: Any) -> int:

@@ -33,7 +33,8 @@ def refusal(call: ToolCall, tools: Mapping[str, Tool], *, direct_run: bool, loca
         if not tool.programmatic:
             return f"tool {call.name!r} may not be called from code (allowed_callers: {tool.allowed_callers})"
         if call.script_id not in awaiting:
-            return f"caller {call.script_id!r} matches no script of this run that is awaiting its result"
+            what = "local script" if local_run else "code-execution block"
+            return f"caller {call.script_id!r} matches no {what} of this run that is awaiting its result"
     if calls_started >= max_calls:
         return f"call budget exhausted: this run allows at most {max_calls} tool calls"
     return None

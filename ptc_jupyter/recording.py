@@ -293,10 +293,10 @@ class _TransportSession(Session):
     def memory(self, backend: Backend) -> ContainerMemory:
         return super().memory(backend) if self.replay_of is not None else self.base.memory(backend)
 
-    async def check_model(self, backend: Backend, model: str) -> None:
+    async def check_model(self, backend: Backend, model: str, client: Any = None) -> None:
         """Recordings hold only the messages exchange: the model check goes around them."""
         if self.replay_of is None:
-            await self.base.check_model(backend, model)
+            await self.base.check_model(backend, model, client)
 
     def client(self, backend: Backend) -> anthropic.AsyncAnthropic:
         if self._client is None:

@@ -3,7 +3,8 @@
 The bundle is what a finished `%%ptc` cell leaves behind: the saved trace (`Run.to_dict()`, for
 the JupyterLab renderer), HTML that GitHub, nbviewer and VS Code show as it is (`<details>`
 instead of scripts), and text for terminals. Every piece of trace content is HTML-escaped. The
-HTML and the text list a bounded number of calls (see `calls_table`), so big runs stay small.
+HTML and the text list a bounded number of calls (see `calls_table`), so big runs stay small;
+calls a saved trace left out are counted and marked. Costs are estimates and say so.
 
 Runs are read through their attributes only; this module imports nothing from `trace`.
 """
@@ -11,16 +12,20 @@ Runs are read through their attributes only; this module imports nothing from `t
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
 import urllib.parse
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .calls_table import CallRow, TableLimits, table_rows
+from . import pricing
+from .calls_table import CallRow, TableLimits, omitted_note, table_rows
 from .files import EMBED_BUDGET_CHARS, embed_plan, not_embedded_note, table_html
 from .formatting import (
     clip,
     format_bytes,
+    format_cost,
     format_measure,
     format_seconds,
     preview,
@@ -34,17 +39,40 @@ from .mime import MIME_TYPE
 if TYPE_CHECKING:
     from .trace import Run
 
-__all__ = ["HTML_LIMITS", "TEXT_LIMITS", "clip", "file_html", "format_bytes", "format_seconds", "mime_bundle",
-           "preview", "savings", "savings_line", "step_html", "summary", "to_html", "to_text", "usage_line"]
+__all__ = ["HTML_LIMITS", "TEXT_LIMITS", "clip", "comparison_with_costs", "file_html", "format_bytes",
+           "format_seconds", "mime_bundle", "preview", "savings", "savings_line", "step_html", "summary", "to_html",
+           "to_text", "usage_line"]
 
 HTML_LIMITS = TableLimits(head=30, tail=5, failed=30, preview_chars=80)
 TEXT_LIMITS = TableLimits(head=8, tail=2, failed=10, preview_chars=60)
 CODE_PREVIEW_CHARS = 20_000
 STREAM_PREVIEW_CHARS = 4_000
 TEXT_STREAM_CHARS = 1_000
-MEASURE_ORDER = ("requests", "context_bytes", "input_tokens", "output_tokens", "wall_s")
+MEASURE_ORDER = ("requests", "context_bytes", "input_tokens", "output_tokens", "cost_usd", "wall_s")
 MEASURE_LABELS = {"requests": "requests", "context_bytes": "context", "input_tokens": "input tokens",
-                  "output_tokens": "output tokens", "wall_s": "wall time", "calls": "calls"}
+                  "output_tokens": "output tokens", "cost_usd": "cost (estimate)", "wall_s": "wall time",
+                  "calls": "calls"}
+
+
+def comparison_with_costs(run: Run) -> dict[str, Any] | None:
+    """A copy of `run.comparison` with `cost_usd` (estimated) on each side that lacks it: the run's
+    own side (`ptc`, or `direct` for a direct run) its `run.cost`; the other side its input and
+    output tokens at the run's model's price (plus its wall time as container time if it is PTC)."""
+    comparison = copy.deepcopy(run.comparison)
+    if not isinstance(comparison, dict):
+        return comparison
+    own = "direct" if run.mode == "direct" else "ptc"
+    for side in ("ptc", "direct"):
+        figures = comparison.get(side)
+        if not isinstance(figures, dict) or "cost_usd" in figures:
+            continue
+        if side == own:
+            figures["cost_usd"] = run.cost["total_usd"]
+        elif all(isinstance(figures.get(k), (int, float)) for k in ("input_tokens", "output_tokens")):
+            wall_s = figures.get("wall_s") if side == "ptc" else 0.0
+            container_s = wall_s if isinstance(wall_s, (int, float)) else 0.0
+            figures["cost_usd"] = pricing.estimate(run.model, figures, container_s=container_s)["total_usd"]
+    return comparison
 
 
 def savings(comparison: dict[str, Any] | None) -> list[tuple[str, str, str, str, bool]]:
@@ -70,7 +98,7 @@ def savings(comparison: dict[str, Any] | None) -> list[tuple[str, str, str, str,
 
 
 def savings_line(run: Run) -> str:
-    items = savings(run.comparison)
+    items = savings(comparison_with_costs(run))
     if not items:
         return ""
     parts = [f"{label} {p} vs {d}" + (f" ({c})" if c else "") for label, p, d, c, _ in items]
@@ -79,8 +107,8 @@ def savings_line(run: Run) -> str:
 
 def summary(run: Run) -> str:
     """The one-line headline: status, calls, round trips, time, backend."""
-    failed = len(run.errors)
-    calls = f"{len(run.calls):,} tool call{'s' if len(run.calls) != 1 else ''}"
+    failed, count = run.failed_count, run.call_count
+    calls = f"{count:,} tool call{'s' if count != 1 else ''}"
     if failed:
         calls += f" ({failed:,} failed)"
     parts = [f"ptc{' (direct)' if run.mode == 'direct' else ''}: {run.status}", calls,
@@ -99,6 +127,7 @@ def usage_line(run: Run) -> str:
     if usage:
         parts.append(usage)
     parts.append(f"context from tools {format_bytes(run.context_bytes)}")
+    parts.append(f"cost {format_cost(run.cost)}")
     if run.container_id:
         parts.append(f"container {run.container_id}")
     if run.stop_reason:
@@ -146,12 +175,14 @@ def to_text(run: Run) -> str:
         lines.append(note)
     if run.calls:
         lines.append("calls:")
-        for row in table_rows(run.calls, TEXT_LIMITS):
+        for row in table_rows(run.calls, TEXT_LIMITS, run.calls_omitted):
             if isinstance(row, CallRow):
                 lines.append(f"  #{row.number} {row.tool}({row.input}) -> {row.status} {row.took}: "
                              f"{row.result}".rstrip())
             else:
                 lines.append(f"  {row.label}")
+    if omitted_note(run.calls_omitted):
+        lines.append(omitted_note(run.calls_omitted))
     lines.append(usage_line(run))
     if run.comparison:
         lines.append(savings_line(run))
@@ -250,13 +281,15 @@ def _calls_html(run: Run) -> str:
         return ""
     rows = [_call_row_html(row) if isinstance(row, CallRow)
             else f'<tr><td colspan="{len(_CALL_COLUMNS)}" style="{_MUTED}">{escape(row.label)}</td></tr>'
-            for row in table_rows(run.calls, HTML_LIMITS)]
-    failed = len(run.errors)
+            for row in table_rows(run.calls, HTML_LIMITS, run.calls_omitted)]
+    failed, count = run.failed_count, run.call_count
     head = "".join(f"<th>{h}</th>" for h in _CALL_COLUMNS)
-    title = f"Tool calls ({len(run.calls):,})" + (f' · <span style="{_ERR}">{failed:,} failed</span>' if failed else "")
-    return (f"<details{' open' if len(run.calls) <= 20 or failed else ''}><summary>{title}</summary>"
+    title = f"Tool calls ({count:,})" + (f' · <span style="{_ERR}">{failed:,} failed</span>' if failed else "")
+    note = omitted_note(run.calls_omitted)
+    note_html = f'<div class="ptc-calls-note" style="{_MUTED}">{escape(note)}</div>' if note else ""
+    return (f"<details{' open' if count <= 20 or failed else ''}><summary>{title}</summary>"
             f'<table cellpadding="3" style="border-collapse:collapse;font-size:12px"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></details>")
+            f"<tbody>{''.join(rows)}</tbody></table>{note_html}</details>")
 
 
 def to_html(run: Run) -> str:
@@ -289,5 +322,11 @@ def mime_bundle(run: Run) -> dict[str, Any]:
     """The cell's lasting output: the saved trace (`run.to_dict()`), HTML and text; no widget view.
     The trace is bounded by `trace.TRACE_BUDGET_BYTES` and the HTML and text list a bounded number
     of calls, so a 1,000-call run stays under 300 KB unless its scripts or prompt are huge; output
-    images come on top, up to `files.EMBED_BUDGET_CHARS` in the trace and again in the HTML."""
-    return {MIME_TYPE: run.to_dict(), "text/html": to_html(run), "text/plain": to_text(run)}
+    images come on top, up to `files.EMBED_BUDGET_CHARS` in the trace and again in the HTML.
+    A run of more calls than a trace keeps (`Run.saved_calls`) stays under 1 MB at 10,000 calls;
+    all three parts say how many calls the trace left out."""
+    shown = run
+    calls, omitted = run.saved_calls()
+    if omitted is not run.calls_omitted:  # the HTML and text count and mark the calls the trace leaves out
+        shown = dataclasses.replace(run, calls=calls, calls_omitted=omitted)
+    return {MIME_TYPE: run.to_dict(), "text/html": to_html(shown), "text/plain": to_text(shown)}

@@ -1,20 +1,16 @@
-"""The record of a run: `Run`, `ToolCall`, `Step` and the events the host emits.
+"""The record of a run: `Run` and `ToolCall` (the events the host emits are in `events.py`, re-exported here).
 
 Every server-side step (Python cell, bash command, text editor operation, unknown server tool) is
 a `Step` (`steps.py`) in `Run.steps`, in order; `Run.scripts`/`scripts_detail` list the Python
-ones (`Script` is their former name). The files they left behind are `Run.files`.
+ones (`Script` is their former name). The files they left behind are `Run.files`; what the run
+cost, estimated, is `Run.cost`.
 
-The host fills a `Run` in as it goes and emits an event after each change, so a view can
-follow along. `Run.to_dict()` is exactly the trace saved in the notebook under `MIME_TYPE`:
-compact (call fields most calls share are stated once, in `call_defaults`; times to the
-millisecond) and bounded (call outputs clipped with a visible marker). `Run.from_dict` reads it,
-and every earlier version-1 trace, back; `Run.to_json()` writes the whole record, nothing clipped,
-in the same format. Renderings of a run (text, HTML, the bundle) live in `render.py`.
-
-Events: the host emits `StepStarted`/`StepFinished` once per step; for a Python step they are
-the subclasses `ScriptStarted`/`ScriptFinished` (`.script` is `.step`), so a listener of either
-name sees each step once (`step_started`/`step_finished` pick the class). `ScriptDraft` shows a
-Python cell while it streams; `FilesAdded` follows `Run.files` growing.
+`Run.to_dict()` is exactly the trace saved in the notebook under `MIME_TYPE`: compact (call
+fields most calls share are stated once, in `call_defaults`; times to the millisecond) and bounded
+(call outputs clipped with a visible marker; beyond `calls_table.SAVED_CALLS` only the first, the
+last and the failed calls are kept and the others summarised in `calls_omitted`). `Run.from_dict`
+reads it, and every earlier version-1 trace, back; `Run.to_json()` writes the whole record,
+nothing clipped or left out, in the same format. Renderings of a run live in `render.py`.
 """
 
 from __future__ import annotations
@@ -22,16 +18,43 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from . import pricing
+from .calls_table import (
+    SAVED_CALLS,
+    listed,
+    omitted_count,
+    omitted_note,
+    omitted_summary,
+)
+from .events import (  # noqa: F401 (re-exported: `from ptc_jupyter.trace import CallStarted` keeps working)
+    CallFinished,
+    CallStarted,
+    Event,
+    FilesAdded,
+    Notice,
+    RequestSent,
+    ResponseReceived,
+    RunFinished,
+    ScriptDraft,
+    ScriptFinished,
+    ScriptStarted,
+    StepFinished,
+    StepStarted,
+    TextReceived,
+    step_finished,
+    step_started,
+)
 from .files import EMBED_BUDGET_CHARS, OutputFile, embed_plan, not_embedded_note
 from .formatting import clip, clip_to_json_size, json_size
 from .mime import MIME_TYPE as MIME_TYPE
-from .render import mime_bundle, to_text
+from .render import comparison_with_costs, mime_bundle, to_text
 from .steps import STEP_CHARS, STEP_KINDS, Script, Step, StepKind, StepStatus  # noqa: F401 (re-exported)
 
 TRACE_VERSION = 2  # 2: `steps` (every server-side step) and `files`; version 1 had `scripts`
@@ -139,6 +162,7 @@ class Run:
     wall_s: float = 0.0
     comparison: dict[str, Any] | None = None  # PTC vs direct figures, when both were measured
     files: list[OutputFile] = field(default_factory=list)  # what the steps left in $OUTPUT_DIR
+    calls_omitted: dict[str, Any] | None = None  # a saved trace's summary of the calls it left out
     started_at: float = field(default_factory=time.time, repr=False)  # Unix time
     _t0: float = field(default_factory=time.perf_counter, repr=False, compare=False)
 
@@ -171,6 +195,26 @@ class Run:
     def errors(self) -> list[ToolCall]:
         return [c for c in self.calls if c.is_error]
 
+    @property
+    def call_count(self) -> int:
+        """Every call the run made: those in `calls` and those a saved trace left out."""
+        return len(self.calls) + omitted_count(self.calls_omitted)
+
+    @property
+    def failed_count(self) -> int:
+        """Every failed call (`is_error`), the left-out ones included."""
+        failed = (self.calls_omitted or {}).get("failed")
+        return len(self.errors) + (failed if isinstance(failed, int) and failed > 0 else 0)
+
+    @property
+    def cost(self) -> dict[str, Any]:
+        """The run's estimated cost (`pricing.estimate`, labelled `estimate: True`): its tokens at
+        its model's price, plus container time, i.e. the wall time of a run that had a container."""
+        usage = {k: v for k, v in self.usage.items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        container_s = round(self.wall_s, 3) if self.container_id else 0.0  # the saved wall time: round trips agree
+        return pricing.estimate(self.model, usage, container_s=container_s)
+
     def elapsed_s(self) -> float:
         return time.perf_counter() - self._t0
 
@@ -179,16 +223,28 @@ class Run:
 
     script = step  # the former name
 
+    def saved_calls(self) -> tuple[list[ToolCall], dict[str, Any] | None]:
+        """(the calls a saved trace keeps, its summary of the others): all of them while they fit
+        `calls_table.SAVED_CALLS`; else the first, the last and failed ones between."""
+        if len(self.calls) <= SAVED_CALLS.head + SAVED_CALLS.tail + SAVED_CALLS.failed:
+            return self.calls, self.calls_omitted
+        keep = listed(self.calls, SAVED_CALLS)
+        return [self.calls[i] for i in keep], omitted_summary(self.calls, keep, self.calls_omitted)
+
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """The trace saved in the notebook (the MIME payload), JSON-safe and without secrets.
 
-        Unless `full`, each call output keeps at most TRACE_OUTPUT_CHARS characters and, if the
-        trace would still exceed TRACE_BUDGET_BYTES, the longest are clipped to fit; step strings
-        keep TRACE_STEP_CHARS; output images are embedded (base64, `data`) up to
-        files.EMBED_BUDGET_CHARS, the rest listed with `files_note`. For any `d` it returned,
-        `Run.from_dict(d).to_dict() == d`.
+        Unless `full`: a run of more calls than `calls_table.SAVED_CALLS` allows keeps the first,
+        the last and failed ones, and summarises the rest in `calls_omitted` (shown as `calls_note`);
+        each call output keeps at most TRACE_OUTPUT_CHARS characters and, if the trace would
+        still exceed TRACE_BUDGET_BYTES, the longest are clipped to fit; step strings keep
+        TRACE_STEP_CHARS; output images are embedded (base64, `data`) up to
+        files.EMBED_BUDGET_CHARS, the rest listed with `files_note`. `cost` and
+        `comparison_cost_usd` are derived (readers recompute them). For any `d` it returned, `Run.from_dict(d).to_dict() == d` (with the same
+        price table).
         """
-        calls = [c.to_dict(output_chars=None if full else TRACE_OUTPUT_CHARS) for c in self.calls]
+        kept, omitted = (self.calls, self.calls_omitted) if full else self.saved_calls()
+        calls = [c.to_dict(output_chars=None if full else TRACE_OUTPUT_CHARS) for c in kept]
         shared, calls = compact_calls(calls)
         data = {
             "version": TRACE_VERSION,
@@ -203,6 +259,7 @@ class Run:
             "call_defaults": shared,
             "calls": [_without_reader_defaults(c, shared) for c in calls],
             "usage": copy.deepcopy(self.usage),
+            "cost": self.cost,  # derived
             "requests": self.requests,
             "container_id": self.container_id,
             "stop_reason": self.stop_reason,
@@ -212,6 +269,13 @@ class Run:
             "started_at": self.started_at,
             "comparison": copy.deepcopy(self.comparison),
         }
+        costs = {side: figures.get("cost_usd") for side, figures in (comparison_with_costs(self) or {}).items()
+                 if isinstance(figures, dict) and "cost_usd" not in (self.comparison or {}).get(side, {})}
+        if costs:
+            data["comparison_cost_usd"] = costs  # derived: each side's estimated cost, for readers without prices
+        if omitted:
+            data["calls_omitted"] = copy.deepcopy(omitted)
+            data["calls_note"] = omitted_note(omitted)  # derived; readers show it
         # embedded images have a budget of their own (the full record keeps every file's bytes)
         plan = [f.data is not None for f in self.files] if full else embed_plan(self.files, EMBED_BUDGET_CHARS)
         data["files"] = [f.to_dict() for f in self.files]
@@ -246,11 +310,13 @@ class Run:
         run.files = [OutputFile.from_dict(f) for f in data.get("files", []) if isinstance(f, dict)]
         shared = data.get("call_defaults") or {}
         run.calls = [_from_fields(ToolCall, {**shared, **c}) for c in data.get("calls", [])]
+        if isinstance(data.get("calls_omitted"), dict):
+            run.calls_omitted = data["calls_omitted"]
         return run
 
     def __repr__(self) -> str:  # one line: a Run can hold thousands of calls
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
-        return (f"<Run {self.status} {self.mode}: {len(self.calls)} calls, {self.requests} requests, "
+        return (f"<Run {self.status} {self.mode}: {self.call_count} calls, {self.requests} requests, "
                 f"{self.wall_s:.2f} s, text={text!r}>")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -304,96 +370,3 @@ def fit_outputs(trace: dict[str, Any], budget: int) -> None:
         room -= output_size
     for call in calls:
         call["output"] = clip_to_json_size(call["output"], cap)
-
-
-# ---------------------------------------------------------------------------------------------
-# Events: what the host tells its listeners. Each carries the live `Run` (and the changed part).
-
-
-@dataclass
-class Event:
-    run: Run
-
-
-@dataclass
-class RequestSent(Event):
-    index: int  # 1-based API round trip
-
-
-@dataclass
-class ResponseReceived(Event):
-    index: int
-    stop_reason: str | None
-
-
-@dataclass
-class ScriptDraft(Event):
-    code: str  # a script Claude is still writing (streamed responses only); ScriptStarted follows
-
-
-@dataclass
-class StepStarted(Event):
-    step: Step  # appended to run.steps; no result yet
-
-
-@dataclass
-class StepFinished(Event):
-    step: Step  # its result was applied
-
-
-@dataclass
-class ScriptStarted(StepStarted):
-    """A Python step started (a `StepStarted`)."""
-
-    @property
-    def script(self) -> Step:
-        return self.step
-
-
-@dataclass
-class ScriptFinished(StepFinished):
-    """A Python step finished (a `StepFinished`)."""
-
-    @property
-    def script(self) -> Step:
-        return self.step
-
-
-def step_started(run: Run, step: Step) -> StepStarted:
-    """The event to emit when `step` starts: `ScriptStarted` for Python, else `StepStarted`."""
-    return ScriptStarted(run, step) if step.kind == "python" else StepStarted(run, step)
-
-
-def step_finished(run: Run, step: Step) -> StepFinished:
-    """The event to emit when `step` has its result: `ScriptFinished` for Python, else `StepFinished`."""
-    return ScriptFinished(run, step) if step.kind == "python" else StepFinished(run, step)
-
-
-@dataclass
-class FilesAdded(Event):
-    files: list[OutputFile]  # just appended to run.files
-
-
-@dataclass
-class CallStarted(Event):
-    call: ToolCall
-
-
-@dataclass
-class CallFinished(Event):
-    call: ToolCall
-
-
-@dataclass
-class TextReceived(Event):
-    text: str  # a text block of Claude's (the answer grows by these)
-
-
-@dataclass
-class Notice(Event):
-    message: str  # something the user should see: offline mode, expired container, budget...
-
-
-@dataclass
-class RunFinished(Event):
-    pass

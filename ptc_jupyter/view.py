@@ -1,19 +1,21 @@
 """The live ipywidgets view of a running `%%ptc` cell, fed by the host's events.
 
 Every step shows in order (Python highlighted, with its state; bash, editor and other steps as
-the saved HTML shows them, `render.step_html`), then the calls, the Python streams, the output
-files (images inline, CSV/JSON as a small table, others as name and size) and the answer.
+the saved HTML shows them, `render.step_html`), a "Copy as cell" button per Python step, then
+the calls, the Python streams, the output files (images inline, CSV/JSON as a small table, others
+as name and size), the answer and a footer with usage and the estimated cost.
 
-Events only mark what changed; the widgets are redrawn at most every `interval_s` (on the loop
-the events come from), so a run of 1,000 calls sends a few updates a second, not thousands.
-All widget changes happen on that one loop's thread (ipywidgets has no locking). The root
-VBox carries the CSS class `ptc-live`.
+Events only mark what changed; the widgets are redrawn at most every `interval_s` of the loop's
+clock (the loop the events come from), so a run of 10,000 calls sends a few updates a second,
+not thousands. All widget changes happen on that one loop's thread (ipywidgets has no locking).
+The root VBox carries the CSS class `ptc-live`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 import time
 from collections.abc import Callable
 from html import escape
@@ -22,7 +24,15 @@ from typing import Any
 import ipywidgets as W
 
 from .calls_table import CallRow, TableLimits, table_rows
-from .formatting import clip, format_bytes, format_seconds, step_failed, step_label, step_state
+from .formatting import (
+    clip,
+    format_bytes,
+    format_cost,
+    format_seconds,
+    step_failed,
+    step_label,
+    step_state,
+)
 from .render import file_html, step_html
 from .trace import (
     CallFinished,
@@ -47,6 +57,22 @@ CODE_CHARS = 20_000
 STREAM_CHARS = 8_000
 #: Output images up to this size show inline (as a data URI); larger ones by name and size.
 INLINE_IMAGE_BYTES = 2_000_000
+COPY_TOOLTIP = ("Script {n} into a new cell below this one when the run's cell ends (the last one clicked); "
+                "its tool calls then run in this kernel")
+
+
+def _shell() -> Any:
+    """The running IPython shell, or None (no IPython import here)."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
+def _now() -> float:
+    """The clock redraws are timed by: the running loop's (what `call_later` counts in), else monotonic."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
 
 
 @functools.lru_cache(maxsize=32)  # redraws repeat the scripts already shown
@@ -91,6 +117,8 @@ class LiveView:
         self.notices = W.HTML("")
         self.approvals = W.VBox([])
         self.script = W.HTML("")
+        self.copy_buttons: dict[str, W.Button] = {}  # Python step id -> its "Copy as cell" button
+        self.copy_row = W.HBox([])
         self.calls = W.HTML("")
         self.streams = W.HTML("")
         self.files = W.HTML("")
@@ -99,7 +127,7 @@ class LiveView:
         self.widget = W.VBox([
             W.HBox([self.status, self.stop_button]),
             W.HBox([self.progress, self.counts]),
-            self.notices, self.approvals, self.script, self.calls, self.streams, self.files, self.answer,
+            self.notices, self.approvals, self.script, self.copy_row, self.calls, self.streams, self.files, self.answer,
             self.footer,
         ])
         self.widget.add_class("ptc-live")
@@ -152,7 +180,7 @@ class LiveView:
         except RuntimeError:
             self.flush()
             return
-        delay = max(0.0, self._last_flush + self.interval_s - time.monotonic())
+        delay = max(0.0, self._last_flush + self.interval_s - _now())
         self._handle = loop.call_later(delay, self.flush)
 
     def _stop_clicked(self, _button: Any) -> None:
@@ -172,12 +200,13 @@ class LiveView:
         run = self.run
         if run is None or self._closed:
             return
-        self._last_flush = time.monotonic()
+        self._last_flush = _now()
         self.flushes += 1
         dirty, self._dirty = self._dirty, set()
         self._draw_status(run)
         if "script" in dirty:
             self.script.value = steps_html(run, self.draft)
+            self._draw_copy_buttons(run)
         if "calls" in dirty:
             self.calls.value = calls_table(run)
         if "streams" in dirty:
@@ -206,6 +235,41 @@ class LiveView:
         err = f' · <span style="color:#b00020">{failed:,} failed</span>' if failed else ""
         self.counts.value = (f"&nbsp;{done:,} done · {pending:,} pending{err} · budget {self.max_calls:,} calls")
 
+    def _draw_copy_buttons(self, run: Run) -> None:
+        """A "Copy as cell" button for each Python step that has its code (disabled outside IPython)."""
+        python = [step for step in run.steps if step.kind == "python"]
+        for n, step in enumerate(python, 1):
+            if step.id in self.copy_buttons or not step.code:
+                continue
+            button = W.Button(description="Copy as cell", icon="copy", layout=W.Layout(width="auto"),
+                              tooltip=COPY_TOOLTIP.format(n=n))
+            button.on_click(functools.partial(self._copy_clicked, run, n))
+            if _shell() is None:
+                button.disabled = True
+                button.tooltip = "needs IPython: %ptc_script puts a script into a cell"
+            self.copy_buttons[step.id] = button
+        buttons = list(self.copy_buttons.values())
+        if len(python) > 1:  # name the script once there are several
+            number = {step.id: n for n, step in enumerate(python, 1)}
+            for step_id, button in self.copy_buttons.items():
+                button.description = f"Copy script {number.get(step_id, '?')} as cell"
+        if tuple(buttons) != self.copy_row.children:
+            self.copy_row.children = tuple(buttons)
+
+    def _copy_clicked(self, run: Run, n: int, button: Any) -> None:
+        """`set_next_input`: the frontend puts script `n` below the running cell when it ends."""
+        shell = _shell()
+        if shell is None or button.disabled:
+            return
+        from .script_cell import (
+            cell_source,  # the dispatcher and tools, only when asked for
+        )
+
+        shell.set_next_input(cell_source(run, n), replace=False)
+        for other in self.copy_buttons.values():  # one cell comes below: the last one clicked
+            other.button_style = ""
+        button.button_style = "success"
+
     def finish(self) -> None:
         """Final redraw; the Stop button goes away."""
         self._dirty.update(("script", "calls", "streams", "files", "answer", "notices", "footer"))
@@ -219,8 +283,9 @@ class LiveView:
             self._handle.cancel()
             self._handle = None
         self._closed = True
-        for child in (self.answer, self.footer, self.files, self.streams, self.calls, self.script, self.approvals,
-                      self.notices, self.counts, self.progress, self.stop_button, self.status):
+        for child in (self.answer, self.footer, self.files, self.streams, self.calls, *self.copy_buttons.values(),
+                      self.script, self.approvals, self.notices, self.counts, self.progress, self.stop_button,
+                      self.status):
             child.close()
         for box in self.widget.children:
             box.close()
@@ -297,4 +362,5 @@ def footer_html(run: Run) -> str:
         parts.append(usage)
     if run.container_id:
         parts.append(f"container <code>{escape(run.container_id)}</code>")
+    parts.append(f"<span class='ptc-cost'>cost {escape(format_cost(run.cost))}</span>")
     return f"<div style='opacity:.75'>{' · '.join(parts)}</div>"

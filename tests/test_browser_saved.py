@@ -7,14 +7,32 @@ git clone would leave them; Debian's chromium opens each one like a user and ans
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
 import pytest
+from conftest_browser import (
+    PageWatch,
+    chromium,
+    chromium_path,
+    lab_server,
+    open_notebook,
+    screenshot,
+)
 from playwright.sync_api import expect
-
-from conftest_browser import PageWatch, chromium, chromium_path, lab_server, open_notebook, screenshot
-from trace_samples import XSS, XSS_FLAG, big_run, portfolio_run, saved_trace, steps_run, trace_notebook, xss_run
+from trace_samples import (
+    MIME_TYPE,
+    XSS,
+    XSS_FLAG,
+    big_run,
+    copy_cell_run,
+    portfolio_run,
+    saved_trace,
+    steps_run,
+    trace_notebook,
+    xss_run,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +51,8 @@ def server(tmp_path_factory):
     trace_notebook(big_run(1000), root / "big.ipynb")
     trace_notebook(saved_trace("ptc-vs-direct.ipynb"), root / "earlier.ipynb")  # every call whole, no call_defaults
     trace_notebook(steps_run(), root / "steps.ipynb")  # python, bash, editor, unknown steps; a PNG and a CSV
+    trace_notebook(copy_cell_run(), root / "copy.ipynb")  # two Python steps, the first saved clipped
+    trace_notebook(big_run(10_000), root / "huge.ipynb")  # more calls than a trace keeps
     with lab_server(work, root, kernels=False) as lab:
         yield lab
 
@@ -281,4 +301,93 @@ def test_saved_steps_and_output_files_render(page, server, tmp_path):
     shot = screenshot(page, "trace-steps-and-files.png", locator=trace)  # kept as a test artifact
     shutil.copy(shot, tmp_path / shot.name)
     assert shot.stat().st_size > 1_000
+    assert page.watch.ours() == []
+
+
+def _saved(server, name: str) -> dict:
+    nb = json.loads((server.root / name).read_text())
+    return next(o["data"][MIME_TYPE] for c in nb["cells"] for o in c.get("outputs", []) if MIME_TYPE in o.get("data", {}))
+
+
+def _cell_sources(page) -> list[str]:
+    return page.evaluate("() => jupyterapp.shell.currentWidget.content.model.sharedModel.cells"
+                         ".map(c => `${c.cell_type}:${c.getSource()}`)")
+
+
+def test_copy_as_cell_puts_the_same_cell_as_ptc_script_below_the_trace(page, server):
+    from ptc_jupyter.script_cell import CLIPPED_NOTE, cell_source
+    from ptc_jupyter.trace import Run
+
+    run = Run.from_dict(_saved(server, "copy.ipynb"))  # what Python makes of the same saved trace
+    trace = _open(page, server, "copy.ipynb")
+    page.wait_for_function("() => !!window.jupyterapp", timeout=30_000)
+    buttons = trace.locator(".jp-PtcTrace-copycell")
+    assert buttons.count() == 2  # one per Python step; the bash step has none
+    assert buttons.first.locator("xpath=ancestor::section[1]").get_attribute("class").count("step-python") == 1
+
+    buttons.nth(1).click()
+    expect(buttons.nth(1)).to_have_attribute("data-state", "inserted")
+    cells = _cell_sources(page)
+    assert len(cells) == 3 and cells[2] == "code:" + cell_source(run, 2)
+    assert cells[2].startswith('code:# Claude\'s script 2 (of 2) of run "Sum the \\"scores\\" of C:\\\\data')
+
+    buttons.nth(0).click()  # below the trace's cell again: above the first inserted one
+    cells = _cell_sources(page)
+    assert cells[2:] == ["code:" + cell_source(run, 1), "code:" + cell_source(run, 2)]
+    assert CLIPPED_NOTE in cells[2] and CLIPPED_NOTE not in cells[3]  # the saved first script was clipped
+    print(f"[copy as cell] header: {cells[2].splitlines()[0]!r}")
+    screenshot(page, "trace-copy-as-cell.png")
+    assert page.watch.ours() == []
+
+
+def test_copy_as_cell_outside_a_notebook_copies_to_the_clipboard(page, server, browser):
+    from ptc_jupyter.script_cell import cell_source
+    from ptc_jupyter.trace import Run
+
+    run = Run.from_dict(_saved(server, "copy.ipynb"))
+    browser.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    _open(page, server, "copy.ipynb")
+    page.evaluate(
+        """async () => {
+            const data = (await (await fetch('/api/contents/copy.ipynb')).json()).content.cells[1].outputs[0].data;
+            const factory = await window._JUPYTERLAB['ptc-jupyter'].get('./mimeExtension');
+            const ext = factory().default;
+            const renderer = ext.rendererFactory.createRenderer({mimeType: ext.rendererFactory.mimeTypes[0]});
+            renderer.node.id = 'ptc-standalone';  // not in any notebook cell; on top, so it can be clicked
+            renderer.node.style.cssText = 'position:fixed;top:0;left:0;width:900px;max-height:90vh;z-index:10000';
+            document.body.appendChild(renderer.node);
+            await renderer.renderModel({data, metadata: {}, trusted: false});
+        }"""
+    )
+    button = page.locator("#ptc-standalone .jp-PtcTrace-copycell").nth(1)
+    button.click()
+    expect(button).to_have_attribute("data-state", "copied")
+    assert page.evaluate("() => navigator.clipboard.readText()") == cell_source(run, 2)
+    assert len(_cell_sources(page)) == 2  # nothing inserted
+    assert page.watch.ours() == []
+
+
+def test_ten_thousand_call_trace_renders_and_says_what_was_left_out(page, server):
+    saved = _saved(server, "huge.ipynb")
+    omitted = saved["calls_omitted"]
+    trace = _open(page, server, "huge.ipynb")
+    print(f"\n[perf] 10,000-call trace ({len(saved['calls']):,} calls saved): renderModel "
+          f"{float(trace.get_attribute('data-render-ms')):.1f} ms")
+    assert re.search(r"tool calls\s*10,000 \(103 failed\)", trace.locator(".jp-PtcTrace-callcount").inner_text())
+    assert trace.locator(".jp-PtcTrace-callsection .jp-PtcTrace-heading").first.inner_text().startswith(
+        "Tool calls (10,000)")
+    note = trace.locator(".jp-PtcTrace-callsnote")
+    assert note.inner_text() == saved["calls_note"] and f"{omitted['count']:,} more calls not saved" in saved["calls_note"]
+    info = trace.locator(".jp-PtcTrace-pageinfo")
+    assert info.inner_text() == f"1–50 of {len(saved['calls'])} saved"
+    rows = trace.locator(".jp-PtcTrace-calls tbody tr.jp-PtcTrace-row")
+    trace.locator(".jp-PtcTrace-page-last").click()
+    assert rows.last.locator(".jp-PtcTrace-num").inner_text() == "10000"  # run numbers, not saved positions
+    for _ in range(len(saved["calls"]) // 50 - 20):  # back to the page where the first calls were left out
+        trace.locator(".jp-PtcTrace-page-prev").click()
+    gaps = trace.locator(".jp-PtcTrace-calls tbody tr.jp-PtcTrace-gap")
+    assert gaps.count() >= 1 and re.fullmatch(r"… [\d,]+ calls not saved", gaps.first.inner_text().strip())
+    screenshot(page, "trace-10000-calls.png")
+    trace.locator(".jp-PtcTrace-filter input").check()
+    assert rows.count() == 50 and trace.locator(".jp-PtcTrace-calls tbody tr.jp-PtcTrace-gap").count() == 0
     assert page.watch.ours() == []

@@ -41,3 +41,37 @@ def test_cells_are_one_line_previews():
 def test_a_running_call_has_no_duration_or_result_yet():
     (row,) = table_rows([ToolCall(id="t", name="f", input={}, status="running")], TableLimits(1, 0, 0))
     assert (row.took, row.result, row.status) == ("…", "", "running")
+
+
+def test_rows_of_a_trace_that_left_calls_out_keep_their_run_numbers():
+    from ptc_jupyter.calls_table import call_numbers, omitted_summary
+
+    run_calls = calls(30, failed={12, 20})
+    keep = [0, 1, 2, 12, 20, 28, 29]
+    omitted = omitted_summary(run_calls, keep)
+    assert omitted == {"count": 23, "failed": 0, "by_status": {"ok": 23}, "by_name": {"f": 23}, "by_script": {},
+                       "gaps": [[3, 9], [4, 7], [5, 7]]}
+    saved = [run_calls[i] for i in keep]
+    assert call_numbers(len(saved), omitted) == [1, 2, 3, 13, 21, 29, 30]
+    rows = table_rows(saved, TableLimits(head=2, tail=1, failed=5), omitted)
+    assert shape(rows) == [1, 2, "gap 10", 13, "gap 7", 21, "gap 8", 30]
+
+
+def test_a_summary_counts_on_top_of_the_calls_left_out_before():
+    from ptc_jupyter.calls_table import (
+        OTHER_TOOLS,
+        SUMMARY_NAMES,
+        omitted_note,
+        omitted_summary,
+    )
+
+    many = [ToolCall(id=f"t{i}", name=f"tool{i % (SUMMARY_NAMES + 5)}", input={}, status="error", is_error=True)
+            for i in range(200)]
+    first = omitted_summary(many, [0, 199])
+    assert first["count"] == 198 and first["failed"] == 198 and len(first["by_name"]) == SUMMARY_NAMES + 1
+    assert first["by_name"][OTHER_TOOLS] == sum(first["by_name"].values()) - sum(
+        v for k, v in first["by_name"].items() if k != OTHER_TOOLS) and sum(first["by_name"].values()) == 198
+    second = omitted_summary([many[0], many[199], many[5]], [0, 1], first)  # one more call, then cut again
+    assert second["count"] == 199 and second["by_status"] == {"error": 199}
+    assert omitted_note(second) == "… 199 more calls not saved; r.to_json(path) writes the full trace"
+    assert omitted_note(None) == "" and omitted_note({"count": 1}).startswith("… 1 more call not saved")

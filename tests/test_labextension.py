@@ -12,6 +12,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trace_samples import MIME_TYPE, trace
 
@@ -42,6 +44,17 @@ def test_installed_extension_is_the_prebuilt_mime_renderer():
     assert meta["jupyterlab"]["_build"]["mimeExtension"]
     assert (INSTALLED / meta["jupyterlab"]["_build"]["load"]).is_file()
     assert json.loads((INSTALLED / "install.json").read_text())["packageName"] == "ptc_jupyter"
+
+
+def test_a_plugin_beside_the_renderer_hands_it_the_notebook_tracker():
+    """"Copy as cell" inserts below a saved trace: a MIME renderer gets no DI tokens, so the
+    package also has a regular plugin (optional INotebookTracker); both are built and installed."""
+    declared = json.loads((SOURCE / "package.json").read_text())["jupyterlab"]
+    assert declared["mimeExtension"] == "lib/index.js" and declared["extension"] == "lib/plugin.js"
+    built = json.loads((INSTALLED / "package.json").read_text())["jupyterlab"]["_build"]
+    assert built["extension"] == "./extension" and built["mimeExtension"] == "./mimeExtension"
+    plugin = (SOURCE / "src" / "plugin.ts").read_text()
+    assert "optional: [INotebookTracker]" in plugin and "requires" not in plugin
 
 
 def test_mime_type_matches_python():
@@ -115,3 +128,66 @@ def test_wheel_ships_prebuilt_extension_without_node(tmp_path):
     assert any(re.search(r"static/remoteEntry\.[0-9a-f]+\.js$", n) for n in share)
     assert not any(n.startswith("ptc_jupyter/labextension/") for n in names), "assets duplicated in the package"
     assert not any("node_modules" in n for n in names)
+
+
+# -- "Copy as cell": the TypeScript makes Python's cell, character for character ----------------------
+
+CELLSOURCE_JS = SOURCE / "lib" / "cellsource.js"
+
+
+def test_copy_as_cell_constants_match_script_cell():
+    from ptc_jupyter import script_cell
+
+    ts = (SOURCE / "src" / "cellsource.ts").read_text()
+
+    def declared(name: str) -> str:
+        return re.search(rf"export const {name} = '((?:[^'\\]|\\.)*)';", ts).group(1).replace("\\'", "'")
+
+    assert declared("BIND_LINE") == script_cell.BIND_LINE
+    assert declared("BIND_COMMENT") == script_cell.BIND_COMMENT
+    assert declared("CLIPPED_NOTE") == script_cell.CLIPPED_NOTE
+    assert int(re.search(r"export const LABEL_CHARS = (\d+);", ts).group(1)) == script_cell.LABEL_CHARS
+
+
+def _node_cell_sources(cases: list[dict]) -> list[str]:
+    import shutil
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    if not CELLSOURCE_JS.exists():
+        pytest.fail("labextension/lib missing: run `cd labextension && jlpm build:prod` (pip install -e . does)")
+    script = (f"import({json.dumps(CELLSOURCE_JS.as_uri())}).then(m => {{ let s = '';"
+              "process.stdin.on('data', d => s += d); process.stdin.on('end', () => {"
+              "const out = JSON.parse(s).map(c => m.cellSource(c.prompt, c.codes, c.n));"
+              "process.stdout.write(JSON.stringify(out)); }); });")
+    done = subprocess.run(["node", "--no-warnings", "-e", script], input=json.dumps(cases), capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+PROMPT_CHARS = st.text(alphabet=st.sampled_from(list('ab "\\\t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000\ufeffé🙂…'))
+                       | st.characters(blacklist_categories=("Cs",)), max_size=80)
+CODES = st.lists(st.text(alphabet=st.sampled_from(list("ab\n …[+,]1chars")), max_size=40)
+                 | st.sampled_from(["x = 1… [+1,234 chars]", "y… [+12 chars]\n", "z… [+3 chars]\n\n"]),
+                 min_size=1, max_size=3)
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.lists(st.tuples(PROMPT_CHARS | st.sampled_from(["\n  Plot the \"scores\"  \nsecond line",
+                                                         "x" * 59 + "🙂yz", "🙂" * 61, "\u3000\n\x1c\n"]),
+                          CODES, st.integers(1, 3)), min_size=150, max_size=150))
+def test_copy_as_cell_source_is_the_same_in_typescript_and_python(cases):
+    """Many odd prompts and scripts through both sides at once (one node process)."""
+    from ptc_jupyter.script_cell import cell_source
+    from ptc_jupyter.trace import Run, Script
+
+    prepared = []
+    for prompt, codes, n in cases:
+        n = min(n, len(codes))
+        prepared.append({"prompt": prompt, "codes": codes, "n": n})
+    typescript = _node_cell_sources(prepared)
+    for case, made in zip(prepared, typescript):
+        run = Run(prompt=case["prompt"], model="m",
+                  steps=[Script(id=f"s{i}", code=code) for i, code in enumerate(case["codes"])])
+        assert made == cell_source(run, case["n"]), case

@@ -186,3 +186,43 @@ def test_an_encrypted_stdout_is_shown_as_such():
     run = Run(prompt="p", model="m", steps=[Script(id="s", code="await search()", encrypted=True, return_code=0,
                                                    result_type="encrypted_code_execution_result")])
     assert "(encrypted)" in to_html(run) and "(encrypted)" in to_text(run)
+
+
+# -- cost and calls left out ---------------------------------------------------------------------
+
+def test_the_estimated_cost_is_shown_and_labelled_in_html_and_text():
+    run = as_run(samples.portfolio_run())
+    shown = f"cost ≈ ${run.cost['total_usd']:.4f} (estimate)"
+    assert run.cost["total_usd"] > 0 and shown in to_text(run) and shown in to_html(run)
+
+
+def test_the_comparison_shows_each_sides_estimated_cost():
+    run = as_run(samples.portfolio_run())
+    run.comparison = {"ptc": {"requests": 2, "input_tokens": 1834, "output_tokens": 412, "wall_s": 0.4},
+                      "direct": {"requests": 11, "input_tokens": 20_000, "output_tokens": 1_500, "wall_s": 3.3}}
+    direct = 20_000 * 3 / 1e6 + 1_500 * 15 / 1e6  # sonnet 4.5, no container
+    line = to_text(run).splitlines()[-1]
+    assert f"cost (estimate) ${run.cost['total_usd']:.4f} vs ${direct:.4f} (−" in line, line
+    assert line.index("output tokens") < line.index("cost (estimate)") < line.index("wall time")
+    run.comparison["ptc"]["cost_usd"] = 0.25  # what api.figures may carry: used as it is
+    assert "cost (estimate) $0.2500 vs" in to_text(run)
+
+
+def test_a_trace_that_left_calls_out_renders_with_run_numbers_and_the_marker():
+    saved = samples.big_run(10_000).to_dict()
+    run = Run.from_dict(saved)
+    note = saved["calls_note"]
+    assert note.startswith(f"… {saved['calls_omitted']['count']:,} more calls not saved")
+    text, html = to_text(run), to_html(run)
+    assert text.splitlines()[0].startswith("ptc: completed · 10,000 tool calls (103 failed)")
+    assert note in text and escape_html(note) in html and "Tool calls (10,000)" in html
+    assert "#10000 fetch" in text and "#970 fetch" in text  # numbers in the run, not in the saved list
+    bundle = mime_bundle(samples.big_run(10_000))  # from the live run: all three parts say it
+    assert note in bundle["text/plain"] and escape_html(note) in bundle["text/html"]
+    assert len(json.dumps(bundle).encode()) < 1_000_000
+
+
+def escape_html(text: str) -> str:
+    import html
+
+    return html.escape(text)

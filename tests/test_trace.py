@@ -180,7 +180,7 @@ def _saved_traces() -> list[tuple[str, dict]]:
 
 def test_reads_the_traces_saved_in_the_notebooks():
     traces = _saved_traces()
-    assert any("call_defaults" not in t for _, t in traces) and any("call_defaults" in t for _, t in traces)
+    assert traces
     for name, saved in traces:
         run = Run.from_dict(saved)
         shared = saved.get("call_defaults", {})
@@ -190,6 +190,17 @@ def test_reads_the_traces_saved_in_the_notebooks():
                  if s.get("name", "code_execution") == "code_execution"]
         assert run.text == saved["text"] and run.scripts == codes, name
         assert Run.from_dict(run.to_dict()).to_dict() == run.to_dict(), name
+
+
+def test_a_trace_saved_before_call_defaults_and_costs_reads_back():
+    """Earlier versions stated every field of every call and saved no `cost`."""
+    run = sample_run(5)
+    saved = json.loads(json.dumps(run.to_dict()))
+    shared = saved.pop("call_defaults")
+    earlier = {**{k: v for k, v in saved.items() if k != "cost"},
+               "calls": [{"is_error": False, "script_id": None, **shared, **c} for c in saved["calls"]]}
+    back = Run.from_dict(earlier)
+    assert back == run and back.to_dict() == run.to_dict()
 
 
 def test_fields_of_a_newer_trace_are_ignored():
@@ -316,3 +327,142 @@ def test_the_full_json_keeps_every_files_bytes(tmp_path):
     assert "data" not in run.to_dict()["files"][0]
     back = Run.from_dict(json.loads(run.to_json(tmp_path / "full.json")))
     assert back == run and back.files[0].data == big and back.files[1].data == b"a\n1\n"
+
+
+# -- the split, cost, and big runs -------------------------------------------------------------
+
+def test_events_live_in_their_own_module_and_trace_re_exports_them():
+    import subprocess
+    import sys
+
+    from ptc_jupyter import events
+
+    for name in events.__all__:
+        assert getattr(trace_module, name) is getattr(events, name), name
+    # events.py imports nothing of trace at run time (annotations only): loaded alone, in a package
+    # whose __init__ does not run, it leaves trace unimported
+    code = ("import sys, types; pkg = types.ModuleType('p'); pkg.__path__ = ['ptc_jupyter']; sys.modules['p'] = pkg; "
+            "import p.events; e = p.events; run = object(); "
+            "assert e.RunFinished(run).run is run; print(sorted(m for m in sys.modules if m.startswith('p.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "['p.events']"
+
+
+def test_every_module_of_the_record_stays_under_400_lines():
+    for name in ("trace", "events", "render", "view", "calls_table", "formatting"):
+        assert len((ROOT / "ptc_jupyter" / f"{name}.py").read_text().splitlines()) <= 400, name
+
+
+def test_cost_is_the_estimate_from_model_usage_and_container_time():
+    from ptc_jupyter import pricing
+
+    run = Run(prompt="p", model="claude-sonnet-4-5", usage={"input_tokens": 1_000_000, "output_tokens": 100_000,
+                                                           "note": "x", "flag": True},
+              container_id="container_1", wall_s=7200.0)
+    cost = run.cost
+    assert cost == pricing.estimate("claude-sonnet-4-5", {"input_tokens": 1_000_000, "output_tokens": 100_000},
+                                    container_s=7200.0)
+    assert cost["estimate"] is True and cost["input_usd"] == 3.0 and cost["output_usd"] == 1.5
+    assert cost["container_usd"] == 0.1 and cost["total_usd"] == 4.6
+    run.container_id = None  # no container (a direct run): no container time
+    assert run.cost["container_usd"] == 0 and run.cost["total_usd"] == 4.5
+
+
+def test_cost_is_saved_derived_and_recomputed_on_reading():
+    run = sample_run(3)
+    saved = json.loads(json.dumps(run.to_dict()))
+    assert saved["cost"] == run.cost and saved["cost"]["estimate"] is True
+    tampered = {**saved, "cost": {"total_usd": 99.0}}
+    assert Run.from_dict(tampered).to_dict() == saved  # from_dict ignores it; to_dict recomputes it
+    assert Run.from_dict(saved) == run and Run.from_dict(saved).to_dict() == saved
+    older = {k: v for k, v in saved.items() if k != "cost"}  # saved before costs were
+    assert Run.from_dict(older).to_dict() == saved
+
+
+def test_a_comparison_gets_each_sides_estimated_cost_as_a_derived_field():
+    run = sample_run(1)
+    run.model = "claude-sonnet-4-5"
+    run.usage = {"input_tokens": 2_000, "output_tokens": 300}
+    run.comparison = {"ptc": {"requests": 2, "input_tokens": 2_000, "output_tokens": 300, "wall_s": 1.25},
+                      "direct": {"requests": 9, "input_tokens": 20_000, "output_tokens": 900, "wall_s": 6.0}}
+    saved = run.to_dict()
+    assert saved["comparison"] == run.comparison  # the figures as they were measured
+    costs = saved["comparison_cost_usd"]
+    assert costs["ptc"] == run.cost["total_usd"]
+    assert costs["direct"] == round(20_000 * 3 / 1e6 + 900 * 15 / 1e6, 6)  # no container for direct
+    assert Run.from_dict(saved) == run and Run.from_dict(saved).to_dict() == saved
+    run.comparison["ptc"]["cost_usd"] = 0.5  # api.figures with cost_usd: nothing to derive for that side
+    assert set(run.to_dict()["comparison_cost_usd"]) == {"direct"}
+
+
+def ten_thousand_calls() -> Run:
+    run = sample_run(10_000, output='{{"i": {i}, "v": "' + "x" * 60 + '"}}')
+    return run
+
+
+def test_ten_thousand_calls_save_under_a_megabyte_and_say_what_was_left_out():
+    run = ten_thousand_calls()
+    bundle = run._repr_mimebundle_()
+    size = len(json.dumps(bundle).encode())
+    print(f"\n[load] 10,000-call bundle: {size:,} bytes")
+    assert size < 1_000_000
+    saved = bundle[MIME_TYPE]
+    limits = trace_module.SAVED_CALLS
+    failed = sum(1 for c in run.calls if c.is_error)  # 1,429: more than the limit of failed ones
+    ends = run.calls[:limits.head] + run.calls[-limits.tail:]
+    kept = limits.head + limits.tail + limits.failed
+    assert len(saved["calls"]) == kept
+    omitted = saved["calls_omitted"]
+    assert omitted["count"] == 10_000 - kept
+    assert omitted["failed"] == failed - limits.failed - sum(c.is_error for c in ends) > 0
+    assert omitted["by_name"] == {"price": 10_000 - kept} and sum(omitted["by_status"].values()) == omitted["count"]
+    assert saved["calls_note"] == f"… {10_000 - kept:,} more calls not saved; r.to_json(path) writes the full trace"
+    assert f"{10_000 - kept:,} more calls not saved" in bundle["text/plain"]
+    assert f"{10_000 - kept:,} more calls not saved" in bundle["text/html"]
+    assert "10,000 tool calls" in bundle["text/plain"]
+
+
+def test_a_capped_trace_keeps_the_first_last_and_failed_calls_with_their_numbers():
+    run = ten_thousand_calls()
+    saved = json.loads(json.dumps(run.to_dict()))
+    back = Run.from_dict(saved)
+    limits = trace_module.SAVED_CALLS
+    ids = [c.id for c in back.calls]
+    assert ids[:limits.head] == [c.id for c in run.calls[:limits.head]]
+    assert ids[-limits.tail:] == [c.id for c in run.calls[-limits.tail:]]
+    middle = back.calls[limits.head:-limits.tail]
+    assert len(middle) == limits.failed and all(c.is_error for c in middle)
+    from ptc_jupyter.calls_table import call_numbers
+
+    numbers = call_numbers(len(back.calls), back.calls_omitted)
+    assert [run.calls[n - 1].id for n in numbers] == ids  # every saved call keeps its place in the run
+    assert back.call_count == 10_000 and back.failed_count == len(run.errors)
+    assert back.to_dict() == saved  # the round trip holds, summary and all
+    assert repr(back).startswith("<Run completed ptc: 10000 calls")
+
+
+def test_the_full_json_keeps_every_call(tmp_path):
+    run = ten_thousand_calls()
+    back = Run.from_dict(json.loads(run.to_json(tmp_path / "full.json")))
+    assert len(back.calls) == 10_000 and back.calls_omitted is None and back == run
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(tool_calls, max_size=25), st.lists(tool_calls, max_size=6))
+def test_any_capped_trace_reads_back_to_itself_and_caps_again_consistently(calls, more):
+    from ptc_jupyter.calls_table import TableLimits, call_numbers
+
+    with mock.patch.object(trace_module, "SAVED_CALLS", TableLimits(head=3, tail=2, failed=2)):
+        run = Run(prompt="p", model="m", calls=calls)
+        saved = run.to_dict()
+        back = Run.from_dict(saved)
+        assert back.to_dict() == saved and back.call_count == len(calls)
+        assert back.failed_count == sum(c.is_error for c in calls)
+        numbers = call_numbers(len(back.calls), back.calls_omitted)
+        assert [calls[n - 1].id for n in numbers] == [c.id for c in back.calls]
+        back.calls += more  # a rebuilt run that grows is capped again; the numbers still hold
+        again = Run.from_dict(back.to_dict())
+        assert again.call_count == len(calls) + len(more)
+        everything = calls + more
+        assert [everything[n - 1].id for n in call_numbers(len(again.calls), again.calls_omitted)] == \
+            [c.id for c in again.calls]

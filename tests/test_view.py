@@ -401,3 +401,116 @@ def test_output_files_show_images_inline_and_tables_previewed():
     assert "<th style='text-align:left'>a</th>" in html and "<td>2</td>" in html
     assert "model.bin</b> · application/octet-stream · 2.0 KB" in html and "not downloadable" in html
     view.close()
+
+
+# -- cost, load, "Copy as cell" --------------------------------------------------------------------
+
+def test_the_footer_shows_the_estimated_cost():
+    run = Run(prompt="p", model="claude-sonnet-4-5", usage={"input_tokens": 10_000, "output_tokens": 1_000})
+    view = LiveView(max_calls=5)
+    view(ResponseReceived(run, 1, "end_turn"))
+    view.flush()
+    assert "cost ≈ $0.0450 (estimate)" in view.footer.value
+    view.close()
+
+
+class FakeClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock only moves when the test moves it: timers run by the fake time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_ten_thousand_call_events_redraw_a_bounded_number_of_times():
+    """10,000 CallFinished events over 20 s of (fake) loop time, with interval_s=0.25: at most one
+    redraw per interval, plus the first, however many events come in between."""
+    step_s, interval_s = 0.002, 0.25
+
+    async def main(loop: FakeClockLoop) -> tuple[LiveView, int]:
+        run = _run()
+        view = LiveView(max_calls=20_000, interval_s=interval_s)
+        run.calls = [ToolCall(id=f"t{i}", name="double", input={"x": i}, status="running") for i in range(10_000)]
+        for call in run.calls:
+            call.status, call.output, call.duration_s = "ok", "2", 0.001
+            view(CallFinished(run, call))
+            loop.now += step_s
+            await asyncio.sleep(0)  # due timers run here, by the fake clock
+        return view, view.flushes
+
+    loop = FakeClockLoop()
+    try:
+        view, flushes = loop.run_until_complete(main(loop))
+    finally:
+        loop.close()
+    simulated_s = 10_000 * step_s
+    assert simulated_s / interval_s * 0.9 <= flushes <= simulated_s / interval_s + 2  # ~80, not 10,000
+    print(f"\n[load] 10,000 CallFinished over {simulated_s:.0f} s of loop time: {flushes} redraws")
+    view(RunFinished(view.run))  # the end redraws at once
+    assert view.flushes == flushes + 1 and "10,000 done" in view.counts.value
+    view.close()
+
+
+class FakeShell:
+    def __init__(self) -> None:
+        self.next_inputs: list[tuple[str, bool]] = []
+
+    def set_next_input(self, text: str, replace: bool = False) -> None:
+        self.next_inputs.append((text, replace))
+
+
+def _two_script_run() -> Run:
+    run = Run(prompt="\n  Sum the doubles  \nmore", model="m")
+    run.steps = [Script(id="s1", code="a = await double({'x': 1})"),
+                 Step(id="b1", name="bash_code_execution", input={"command": "ls"}),
+                 Script(id="s2", code="print(await double({'x': 2}))")]
+    return run
+
+
+def test_each_python_step_gets_a_copy_as_cell_button_that_sets_the_next_input(monkeypatch):
+    from ptc_jupyter import view as view_module
+    from ptc_jupyter.script_cell import cell_source
+
+    shell = FakeShell()
+    monkeypatch.setattr(view_module, "_shell", lambda: shell)
+    run = _run()
+    view = LiveView(max_calls=5)
+    first = Script(id="s1", code="a = await double({'x': 1})")
+    run.steps.append(first)
+    view(ScriptStarted(run, first))
+    view.flush()
+    (button,) = view.copy_row.children
+    assert button.description == "Copy as cell" and not button.disabled  # as soon as the step has its code
+    run.steps.append(Step(id="b1", name="bash_code_execution", input={"command": "ls"}))
+    run.steps.append(Script(id="s2", code="print(await double({'x': 2}))"))
+    view(StepStarted(run, run.steps[-1]))
+    view.flush()
+    buttons = view.copy_row.children
+    assert [b.description for b in buttons] == ["Copy script 1 as cell", "Copy script 2 as cell"]
+    buttons[1].click()
+    assert shell.next_inputs == [(cell_source(run, 2), False)]
+    assert shell.next_inputs[0][0].startswith("# Claude's script 2 (of 2) of run \"p\"")
+    assert buttons[1].button_style == "success" and buttons[0].button_style == ""
+    buttons[0].click()
+    assert shell.next_inputs[-1] == (cell_source(run, 1), False)
+    assert buttons[0].button_style == "success" and buttons[1].button_style == ""
+    view.close()
+
+
+def test_copy_as_cell_is_disabled_outside_ipython(monkeypatch):
+    from ptc_jupyter import view as view_module
+
+    monkeypatch.setattr(view_module, "_shell", lambda: None)
+    run = _run()
+    view = LiveView(max_calls=5)
+    step = Script(id="s1", code="print(1)")
+    run.steps.append(step)
+    view(ScriptStarted(run, step))
+    view.flush()
+    (button,) = view.copy_row.children
+    assert button.disabled and "IPython" in button.tooltip
+    button.click()  # nothing to call: no error
+    view.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import inspect
 import struct
 import sys
 import types
@@ -187,3 +188,47 @@ def trace_notebook(run: Run | dict, path: Path, *, kernel_name: str = "no-such-k
     nbformat.validate(nb)
     nbformat.write(nb, path)
     return path
+
+
+# -- a real chart, made with the standard library only (matplotlib is not installed) -------------
+
+def bar_chart_png(values, width=240, height=120):
+    """A bar chart as PNG bytes: axes and one coloured bar per value (zlib + struct only)."""
+    colours = [(66, 133, 244), (219, 68, 55), (244, 180, 0), (15, 157, 88), (171, 71, 188)]
+    pixels = [[(255, 255, 255)] * width for _ in range(height)]
+    base, top, slot = height - 12, max(values) or 1, (width - 24) // len(values)
+    for i, value in enumerate(values):
+        left, bar = 18 + i * slot + slot // 6, int((base - 8) * value / top)
+        for y in range(base - bar, base):
+            pixels[y][left:left + slot * 2 // 3] = [colours[i % len(colours)]] * (slot * 2 // 3)
+    pixels[base][12:width - 6] = [(60, 60, 60)] * (width - 18)
+    for y in range(6, base + 1):
+        pixels[y][12] = (60, 60, 60)
+    raw = b"".join(b"\x00" + bytes(c for px in row for c in px) for row in pixels)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+#: `bar_chart_png` as source, for a `%%ptc` prompt: the container has the standard library only.
+BAR_CHART_CODE = "import struct, zlib\n\n\n" + inspect.getsource(bar_chart_png)
+
+
+def copy_cell_run() -> Run:
+    """Two Python steps (the first one longer than a trace keeps, so saved clipped) and a bash step
+    between; a prompt whose first line has quotes, a backslash, non-ASCII and more than 60 characters."""
+    long_code = "import json\n" + "".join(f"row_{i} = await fetch({{'i': {i}}})\n" for i in range(900))
+    first = Script(id="srvtoolu_c1", code=long_code, stdout="done\n", return_code=0)
+    bash = Step(id="srvtoolu_cb", name="bash_code_execution", input={"command": "ls"}, stdout="", return_code=0)
+    second = Script(id="srvtoolu_c2", code="total = sum(json.loads(await fetch({'i': 1})).values())\nprint(total)\n",
+                    stdout="3\n", return_code=0)
+    call = ToolCall(id="toolu_c1", name="fetch", input={"i": 1}, caller="code_execution_20260120",
+                    script_id=second.id, status="ok", output='{"a": 1, "b": 2}', started_s=0.1, duration_s=0.02,
+                    request_index=1)
+    prompt = '\n   Sum the "scores" of C:\\data — naïve café 🙂 and everything else that is long enough  \nsecond line'
+    return Run(prompt=prompt, model="claude-sonnet-4-5", backend="offline-emulator", text="3",
+               steps=[first, bash, second], calls=[call], usage={"input_tokens": 500, "output_tokens": 80},
+               requests=2, container_id="container_copy", status="completed", wall_s=0.5, stop_reason="end_turn")

@@ -4,9 +4,9 @@
  * Only one page of rows (PAGE_SIZE) is in the DOM at a time and long inputs/results are
  * collapsed, so a trace with thousands of calls renders fast and scrolls freely.
  */
-import { asText, formatSeconds } from './format';
+import { asText, formatInt, formatSeconds } from './format';
 import { collapsible, el, svg } from './dom';
-import { callFailed, IScript, IToolCall } from './types';
+import { callFailed, IOmittedCalls, IScript, IToolCall } from './types';
 
 export const PAGE_SIZE = 50;
 const OVERVIEW_MAX_LANES = 24;
@@ -83,7 +83,7 @@ function overview(calls: IToolCall[], axisS: number): HTMLElement | null {
       height: laneHeight,
       class: callFailed(call) ? `${C}-bar ${C}-bar-error` : `${C}-bar`
     });
-    rect.appendChild(svg('title')).textContent = `#${i + 1} ${call.name} ${formatSeconds(s[1])}`;
+    rect.appendChild(svg('title')).textContent = `#${call.number} ${call.name} ${formatSeconds(s[1])}`;
     chart.appendChild(rect);
   });
   box.appendChild(chart);
@@ -110,7 +110,7 @@ function row(
 ): HTMLTableRowElement {
   const tr = el('tr', callFailed(call) ? `${C}-row ${C}-row-error` : `${C}-row`);
   tr.dataset.callIndex = String(index);
-  tr.appendChild(el('td', `${C}-num`, String(index + 1)));
+  tr.appendChild(el('td', `${C}-num`, String(call.number)));
   tr.appendChild(el('td', `${C}-tool`, call.name));
   const caller = tr.appendChild(el('td', `${C}-caller`, callerLabel(call, scriptIndex)));
   caller.title = call.caller + (call.requestIndex !== null ? ` · round trip ${call.requestIndex}` : '');
@@ -138,16 +138,39 @@ function row(
   return tr;
 }
 
-/** Build the whole section; returns the element to append. */
-export function callsSection(calls: IToolCall[], scripts: IScript[], wallS: number | null): HTMLElement {
+/** The row that stands for calls a saved trace left out. */
+function gapRow(hidden: number): HTMLTableRowElement {
+  const tr = el('tr', `${C}-gap`);
+  const td = tr.appendChild(el('td', `${C}-none`, `… ${formatInt(hidden)} call${hidden === 1 ? '' : 's'} not saved`));
+  td.colSpan = 8;
+  return tr;
+}
+
+/**
+ * Build the whole section; returns the element to append. `omitted`/`note`: the calls a saved
+ * trace of a big run left out (counted in the heading, marked between rows and below the table).
+ */
+export function callsSection(
+  calls: IToolCall[],
+  scripts: IScript[],
+  wallS: number | null,
+  omitted: IOmittedCalls | null = null,
+  note: string | null = null
+): HTMLElement {
   const section = el('section', `${C}-section ${C}-callsection`);
-  const failed = calls.filter(callFailed).length;
-  const heading = section.appendChild(el('h3', `${C}-heading`, `Tool calls (${calls.length})`));
+  const failed = calls.filter(callFailed).length + (omitted?.failed ?? 0);
+  const total = calls.length + (omitted?.count ?? 0);
+  const heading = section.appendChild(el('h3', `${C}-heading`, `Tool calls (${formatInt(total)})`));
   if (failed) {
-    heading.appendChild(el('span', `${C}-errorcount`, ` · ${failed} failed`));
+    heading.appendChild(el('span', `${C}-errorcount`, ` · ${formatInt(failed)} failed`));
+  }
+  if (omitted) {
+    const text = note ?? `… ${formatInt(omitted.count)} more calls not saved`;
+    const marker = section.appendChild(el('div', `${C}-note ${C}-callsnote`, text));
+    marker.title = Object.entries(omitted.byStatus).map(([k, v]) => `${k}: ${formatInt(v)}`).join(', ');
   }
   if (!calls.length) {
-    section.appendChild(el('div', `${C}-none`, 'No tool calls.'));
+    section.appendChild(el('div', `${C}-none`, omitted ? 'No tool calls saved.' : 'No tool calls.'));
     return section;
   }
   const axisS = timeAxis(calls, wallS);
@@ -203,10 +226,18 @@ export function callsSection(calls: IToolCall[], scripts: IScript[], wallS: numb
     const to = Math.min(shown.length, from + PAGE_SIZE);
     const rows = document.createDocumentFragment();
     for (let k = from; k < to; k++) {
+      const before = k > 0 ? shown[k - 1][0].number : 0;
+      if (!onlyErrors && shown[k][0].number > before + 1) {
+        rows.appendChild(gapRow(shown[k][0].number - before - 1));
+      }
       rows.appendChild(row(shown[k][0], shown[k][1], axisS, scriptIndex));
     }
+    if (!onlyErrors && to === shown.length && omitted && total > shown[to - 1][0].number) {
+      rows.appendChild(gapRow(total - shown[to - 1][0].number));
+    }
     body.replaceChildren(rows);
-    info.textContent = shown.length ? `${from + 1}–${to} of ${shown.length}` : 'none';
+    const saved = omitted ? ' saved' : '';
+    info.textContent = shown.length ? `${from + 1}–${to} of ${shown.length}${saved}` : 'none';
     first.disabled = prev.disabled = page === 0;
     next.disabled = last.disabled = page >= pages - 1;
     pager.style.display = pages > 1 ? '' : 'none';

@@ -1,5 +1,5 @@
 /** Pure formatting helpers: numbers, units and the PTC-vs-direct savings line. */
-import { IComparison } from './types';
+import { IComparison, ICost } from './types';
 
 const INT = new Intl.NumberFormat('en-US');
 
@@ -29,8 +29,24 @@ export function formatSeconds(s: number): string {
   return `${s.toFixed(s < 10 ? 2 : 1)} s`;
 }
 
-/** Format a measure by the unit its key names (`_bytes`, `_s`, `_ms`), else as a count. */
+/** Dollars as `ptc_jupyter.pricing.format_usd`: `$0.0123` below $1, `$1,234.56` from $1 on. */
+export function formatUsd(amount: number): string {
+  if (amount >= 1) {
+    return `$${amount.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  }
+  return `$${amount.toFixed(4)}`;
+}
+
+/** An estimated cost as every view shows it (`formatting.format_cost`): `≈ $0.0123 (estimate)`. */
+export function formatCost(cost: ICost): string {
+  return `≈ ${formatUsd(cost.totalUsd)}${cost.estimate ? ' (estimate)' : ''}`;
+}
+
+/** Format a measure by the unit its key names (`_usd`, `_bytes`, `_s`, `_ms`), else as a count. */
 export function formatMeasure(key: string, n: number): string {
+  if (key.endsWith('_usd')) {
+    return formatUsd(n);
+  }
   if (key.endsWith('_bytes')) {
     return formatBytes(n);
   }
@@ -50,9 +66,10 @@ export function measureLabel(key: string): string {
     context_bytes: 'context',
     wall_s: 'wall time',
     input_tokens: 'input tokens',
-    output_tokens: 'output tokens'
+    output_tokens: 'output tokens',
+    cost_usd: 'cost (estimate)'
   };
-  return labels[key] ?? key.replace(/_(bytes|s|ms)$/, '').replace(/_/g, ' ');
+  return labels[key] ?? key.replace(/_(bytes|s|ms|usd)$/, '').replace(/_/g, ' ');
 }
 
 export interface ISaving {
@@ -67,7 +84,7 @@ export interface ISaving {
 
 /** One entry per measure both sides have, in a stable order (known keys first). */
 export function savings(comparison: IComparison): ISaving[] {
-  const order = ['requests', 'context_bytes', 'input_tokens', 'output_tokens', 'wall_s'];
+  const order = ['requests', 'context_bytes', 'input_tokens', 'output_tokens', 'cost_usd', 'wall_s'];
   const keys = Object.keys(comparison.ptc).filter(k => k in comparison.direct);
   keys.sort((a, b) => {
     const ia = order.indexOf(a) < 0 ? order.length : order.indexOf(a);

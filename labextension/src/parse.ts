@@ -6,8 +6,10 @@
  */
 import {
   IComparison,
+  ICost,
   IFile,
   IMeasures,
+  IOmittedCalls,
   IStep,
   ITrace,
   IToolCall,
@@ -42,10 +44,11 @@ function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
-function parseCall(raw: unknown, index: number, shared: Dict): IToolCall {
+function parseCall(raw: unknown, index: number, shared: Dict, number: number): IToolCall {
   // a compact trace states repeated fields once, in `call_defaults`
   const d: Dict = { ...shared, ...(isDict(raw) ? raw : {}) };
   return {
+    number,
     id: str(d.id, `call-${index + 1}`),
     name: str(d.name, '?'),
     input: d.input ?? {},
@@ -127,11 +130,74 @@ function parseMeasures(raw: unknown): IMeasures {
   return out;
 }
 
-function parseComparison(raw: unknown): IComparison | null {
+/** The comparison; a side without `cost_usd` takes it from `comparison_cost_usd` (derived when saved). */
+function parseComparison(raw: unknown, costs: unknown): IComparison | null {
   if (!isDict(raw) || !isDict(raw.ptc) || !isDict(raw.direct)) {
     return null;
   }
-  return { ptc: parseMeasures(raw.ptc), direct: parseMeasures(raw.direct) };
+  const comparison = { ptc: parseMeasures(raw.ptc), direct: parseMeasures(raw.direct) };
+  const derived = parseMeasures(costs);
+  for (const side of ['ptc', 'direct'] as const) {
+    if (!('cost_usd' in comparison[side]) && side in derived) {
+      comparison[side].cost_usd = derived[side];
+    }
+  }
+  return comparison;
+}
+
+function parseCost(raw: unknown): ICost | null {
+  if (!isDict(raw) || num(raw.total_usd) === null) {
+    return null;
+  }
+  const parts = parseMeasures(raw);
+  delete parts.total_usd;
+  delete parts.container_s;
+  return { totalUsd: num(raw.total_usd) as number, estimate: raw.estimate !== false, parts };
+}
+
+function count(value: unknown): number {
+  const n = num(value);
+  return n !== null && n > 0 ? Math.floor(n) : 0;
+}
+
+function parseOmitted(raw: unknown): IOmittedCalls | null {
+  if (!isDict(raw) || count(raw.count) === 0) {
+    return null;
+  }
+  return {
+    count: count(raw.count),
+    failed: count(raw.failed),
+    byStatus: parseMeasures(raw.by_status),
+    byName: parseMeasures(raw.by_name),
+    byScript: parseMeasures(raw.by_script)
+  };
+}
+
+/**
+ * The run numbers of `count` saved calls: each `[position, hidden]` gap of `calls_omitted`
+ * says `hidden` calls were left out before saved call `position` (as `calls_table.call_numbers`).
+ */
+export function callNumbers(count: number, omitted: unknown): number[] {
+  const hiddenAt = new Map<number, number>();
+  for (const gap of list(isDict(omitted) ? omitted.gaps : [])) {
+    if (Array.isArray(gap) && gap.length === 2 && gap.every(v => Number.isInteger(v) && v >= 0)) {
+      hiddenAt.set(gap[0], (hiddenAt.get(gap[0]) ?? 0) + gap[1]);
+    }
+  }
+  const numbers: number[] = [];
+  let skipped = 0;
+  for (let position = 0; position < count; position++) {
+    skipped += hiddenAt.get(position) ?? 0;
+    numbers.push(position + 1 + skipped);
+  }
+  return numbers;
+}
+
+function parseCalls(d: Dict): IToolCall[] {
+  const raw = list(d.calls);
+  const numbers = callNumbers(raw.length, d.calls_omitted);
+  const shared = isDict(d.call_defaults) ? d.call_defaults : {};
+  return raw.map((c, i) => parseCall(c, i, shared, numbers[i]));
 }
 
 export function parseTrace(data: unknown): ITrace {
@@ -151,8 +217,11 @@ export function parseTrace(data: unknown): ITrace {
     scripts: steps.filter(s => s.kind === 'python'),
     files: list(d.files).map(parseFile),
     filesNote: optStr(d.files_note),
-    calls: list(d.calls).map((c, i) => parseCall(c, i, isDict(d.call_defaults) ? d.call_defaults : {})),
+    calls: parseCalls(d),
+    callsOmitted: parseOmitted(d.calls_omitted),
+    callsNote: optStr(d.calls_note),
     usage: isDict(d.usage) ? d.usage : {},
+    cost: parseCost(d.cost),
     requests: num(d.requests),
     containerId: optStr(d.container_id),
     stopReason: optStr(d.stop_reason),
@@ -160,6 +229,6 @@ export function parseTrace(data: unknown): ITrace {
     contextBytes: num(d.context_bytes),
     wallS: num(d.wall_s),
     startedAt: num(d.started_at),
-    comparison: parseComparison(d.comparison)
+    comparison: parseComparison(d.comparison, d.comparison_cost_usd)
   };
 }

@@ -2,9 +2,10 @@
  * `TraceRenderer`: shows a saved `%%ptc` trace as static DOM.
  *
  * Sections: header (status, model, round trips, calls), the PTC-vs-direct savings line,
- * prompt, answer, each step in order (Python highlighted, bash, text editor, unknown server
- * tools; `steps.ts`) with its streams, the tool calls, the output files (`files.ts`), and
- * usage / container details. Everything from the trace enters the DOM as text (embedded
+ * prompt, answer, each step in order (Python highlighted, with a "Copy as cell" button; bash,
+ * text editor, unknown server tools; `steps.ts`) with its streams, the tool calls (those a saved
+ * trace left out counted and marked), the output files (`files.ts`), and usage, estimated cost
+ * and container details. Everything from the trace enters the DOM as text (embedded
  * images as an <img> whose `src` is a checked data URI).
  */
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
@@ -13,8 +14,9 @@ import { Widget } from '@lumino/widgets';
 import { callsSection } from './calls';
 import { collapsible, el } from './dom';
 import { filesSection } from './files';
-import { asText, formatBytes, formatInt, formatSeconds, savings } from './format';
+import { asText, formatBytes, formatCost, formatInt, formatSeconds, formatUsd, savings } from './format';
 import { parseTrace } from './parse';
+import { copyCellButton } from './scriptcell';
 import { stepSection, stepTitles } from './steps';
 import { callFailed, ITrace, KNOWN_VERSION } from './types';
 
@@ -41,10 +43,14 @@ function header(trace: ITrace): HTMLElement {
   if (trace.requests !== null) {
     fact(facts, 'round trips', formatInt(trace.requests), `${C}-requests`);
   }
-  const failed = trace.calls.filter(callFailed).length;
-  fact(facts, 'tool calls', formatInt(trace.calls.length) + (failed ? ` (${failed} failed)` : ''), `${C}-callcount`);
+  const failed = trace.calls.filter(callFailed).length + (trace.callsOmitted?.failed ?? 0);
+  const total = trace.calls.length + (trace.callsOmitted?.count ?? 0);
+  fact(facts, 'tool calls', formatInt(total) + (failed ? ` (${formatInt(failed)} failed)` : ''), `${C}-callcount`);
   if (trace.wallS !== null) {
     fact(facts, 'wall time', formatSeconds(trace.wallS));
+  }
+  if (trace.cost) {
+    costFact(facts, trace);
   }
   if (trace.contextBytes !== null) {
     fact(facts, 'tool output in context', formatBytes(trace.contextBytes));
@@ -53,6 +59,18 @@ function header(trace: ITrace): HTMLElement {
     fact(facts, 'files', formatInt(trace.files.length), `${C}-filecount`);
   }
   return box;
+}
+
+/** `≈ $0.0123 (estimate)`; its parts in the tooltip. */
+function costFact(parent: HTMLElement, trace: ITrace): void {
+  if (!trace.cost) {
+    return;
+  }
+  fact(parent, 'cost', formatCost(trace.cost), `${C}-cost`);
+  const parts = Object.entries(trace.cost.parts).filter(([, v]) => v > 0);
+  (parent.lastChild as HTMLElement).title = parts.length
+    ? parts.map(([k, v]) => `${k.replace(/_usd$/, '').replace(/_/g, ' ')} ${formatUsd(v)}`).join(' + ')
+    : 'no tokens recorded';
 }
 
 function savingsLine(trace: ITrace): HTMLElement | null {
@@ -96,6 +114,7 @@ function details(trace: ITrace): HTMLElement {
   if (trace.requests !== null) {
     fact(facts, 'round trips', formatInt(trace.requests));
   }
+  costFact(facts, trace);
   fact(facts, 'container', trace.containerId ?? '—', `${C}-container`);
   if (trace.stopReason) {
     fact(facts, 'stop reason', trace.stopReason);
@@ -132,10 +151,16 @@ export function renderTrace(root: HTMLElement, data: unknown): Promise<void> {
   answer.appendChild(el('div', `${C}-answer`, trace.text || (trace.status === 'running' ? '…' : '(no text)')));
   const titles = stepTitles(trace.steps);
   trace.steps.forEach((step, i) => {
-    const callCount = step.kind === 'python' ? trace.calls.filter(c => c.scriptId === step.id).length : null;
-    root.appendChild(stepSection(step, titles[i], callCount, done));
+    const callCount = step.kind === 'python'
+      ? trace.calls.filter(c => c.scriptId === step.id).length + (trace.callsOmitted?.byScript[step.id] ?? 0)
+      : null;
+    const box = root.appendChild(stepSection(step, titles[i], callCount, done));
+    if (step.kind === 'python') {
+      const n = trace.scripts.indexOf(step) + 1;
+      box.querySelector(`.${C}-heading`)?.appendChild(copyCellButton(trace.prompt, trace.scripts, n));
+    }
   });
-  root.appendChild(callsSection(trace.calls, trace.scripts, trace.wallS));
+  root.appendChild(callsSection(trace.calls, trace.scripts, trace.wallS, trace.callsOmitted, trace.callsNote));
   const files = filesSection(trace.files, trace.filesNote);
   if (files) {
     root.appendChild(files);

@@ -12,6 +12,8 @@ export const MIME_TYPE = 'application/vnd.ptc-jupyter.trace+json';
 export const KNOWN_VERSION = 2;
 
 export interface IToolCall {
+  /** 1-based position in the run (calls a saved trace left out still count) */
+  number: number;
   id: string;
   name: string;
   input: unknown;
@@ -72,6 +74,24 @@ export interface IComparison {
   direct: IMeasures;
 }
 
+/** A run's estimated cost (`ptc_jupyter.pricing.estimate`, `Run.cost`). */
+export interface ICost {
+  totalUsd: number;
+  estimate: boolean;
+  /** the parts, e.g. input_usd, output_usd, container_usd */
+  parts: { [key: string]: number };
+}
+
+/** What a saved trace says of the calls it left out (`calls_table.omitted_summary`). */
+export interface IOmittedCalls {
+  count: number;
+  failed: number;
+  byStatus: { [status: string]: number };
+  byName: { [name: string]: number };
+  /** script (step) id -> calls its code made that were left out */
+  byScript: { [id: string]: number };
+}
+
 export interface ITrace {
   version: number | null;
   prompt: string;
@@ -85,11 +105,16 @@ export interface ITrace {
   steps: IStep[];
   /** the Python steps, in order (the calls table numbers them) */
   scripts: IScript[];
+  /** the saved calls; a trace of a big run leaves some out (`callsOmitted`) */
   calls: IToolCall[];
+  callsOmitted: IOmittedCalls | null;
+  /** the marker for the calls left out */
+  callsNote: string | null;
   files: IFile[];
   /** the marker for images the trace does not embed */
   filesNote: string | null;
   usage: { [key: string]: unknown };
+  cost: ICost | null;
   requests: number | null;
   containerId: string | null;
   stopReason: string | null;

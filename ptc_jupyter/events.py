@@ -1,0 +1,113 @@
+"""The events the host emits as a run goes: each carries the live `Run` and the part that changed.
+
+The host fills a `Run` in and emits an event after each change; views subscribe (the loop knows
+nothing of widgets). `StepStarted`/`StepFinished` come once per step; for a Python step they are
+the subclasses `ScriptStarted`/`ScriptFinished` (`.script` is `.step`), so a listener of either name
+sees each step once (`step_started`/`step_finished` pick the class). `ScriptDraft` shows a Python
+cell while it streams; `FilesAdded` follows `Run.files` growing. `trace` re-exports every name here.
+
+Only type annotations name the record's classes, so this module imports nothing of `trace` at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .files import OutputFile
+    from .steps import Step
+    from .trace import Run, ToolCall
+
+__all__ = ["CallFinished", "CallStarted", "Event", "FilesAdded", "Notice", "RequestSent", "ResponseReceived",
+           "RunFinished", "ScriptDraft", "ScriptFinished", "ScriptStarted", "StepFinished", "StepStarted",
+           "TextReceived", "step_finished", "step_started"]
+
+
+@dataclass
+class Event:
+    run: Run
+
+
+@dataclass
+class RequestSent(Event):
+    index: int  # 1-based API round trip
+
+
+@dataclass
+class ResponseReceived(Event):
+    index: int
+    stop_reason: str | None
+
+
+@dataclass
+class ScriptDraft(Event):
+    code: str  # a script Claude is still writing (streamed responses only); ScriptStarted follows
+
+
+@dataclass
+class StepStarted(Event):
+    step: Step  # appended to run.steps; no result yet
+
+
+@dataclass
+class StepFinished(Event):
+    step: Step  # its result was applied
+
+
+@dataclass
+class ScriptStarted(StepStarted):
+    """A Python step started (a `StepStarted`)."""
+
+    @property
+    def script(self) -> Step:
+        return self.step
+
+
+@dataclass
+class ScriptFinished(StepFinished):
+    """A Python step finished (a `StepFinished`)."""
+
+    @property
+    def script(self) -> Step:
+        return self.step
+
+
+def step_started(run: Run, step: Step) -> StepStarted:
+    """The event to emit when `step` starts: `ScriptStarted` for Python, else `StepStarted`."""
+    return ScriptStarted(run, step) if step.kind == "python" else StepStarted(run, step)
+
+
+def step_finished(run: Run, step: Step) -> StepFinished:
+    """The event to emit when `step` has its result: `ScriptFinished` for Python, else `StepFinished`."""
+    return ScriptFinished(run, step) if step.kind == "python" else StepFinished(run, step)
+
+
+@dataclass
+class FilesAdded(Event):
+    files: list[OutputFile]  # just appended to run.files
+
+
+@dataclass
+class CallStarted(Event):
+    call: ToolCall
+
+
+@dataclass
+class CallFinished(Event):
+    call: ToolCall
+
+
+@dataclass
+class TextReceived(Event):
+    text: str  # a text block of Claude's (the answer grows by these)
+
+
+@dataclass
+class Notice(Event):
+    message: str  # something the user should see: offline mode, expired container, budget...
+
+
+@dataclass
+class RunFinished(Event):
+    pass
