@@ -187,6 +187,7 @@ def figures(run: Run) -> dict[str, Any]:
         "input_tokens": run.usage.get("input_tokens", 0),
         "output_tokens": run.usage.get("output_tokens", 0),
         "wall_s": round(run.wall_s, 3),
+        "cost_usd": run.cost["total_usd"],
     }
 
 
