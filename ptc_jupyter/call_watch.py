@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 import types
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -140,3 +141,28 @@ class _Expiry:
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+
+
+class _StartedTooLate(Exception):
+    """A worker took the job only after its call's deadline: it is not run at all."""
+
+
+def _call_sync(fn: Callable[..., Any], kwargs: dict[str, Any], start_by: float | None = None) -> Any:
+    """Run a sync tool (in a worker; module level, so process pools can pickle it). A job picked up
+    after `start_by` (the loop's monotonic clock) is skipped; `sys.exit()` becomes `ToolExit`."""
+    if start_by is not None and time.monotonic() >= start_by:
+        raise _StartedTooLate()
+    try:
+        return fn(**kwargs)
+    except SystemExit as exc:
+        raise ToolExit(f"called sys.exit({exc.code!r}); raise an exception to report a failure") from None
+    except asyncio.CancelledError:
+        raise RuntimeError("the tool raised CancelledError") from None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When a call must be over (the loop's clock; None: never), and how to say it in an error."""
+
+    deadline: float | None
+    text: str

@@ -24,7 +24,18 @@ from typing import Any, Protocol
 
 from anthropic.lib.tools import ToolError
 
-from .call_watch import ToolExit, _as_coroutine, _CallWatch, _cancel_requests, _drive, _Expired, _Expiry
+from .call_watch import (
+    Budget,
+    ToolExit,
+    _as_coroutine,
+    _call_sync,
+    _CallWatch,
+    _cancel_requests,
+    _drive,
+    _Expired,
+    _Expiry,
+    _StartedTooLate,
+)
 from .results import UnusableResult, safe_text, to_text
 from .tools import Tool, ToolInputError
 from .trace import ToolCall
@@ -80,40 +91,15 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-class _StartedTooLate(Exception):
-    """A worker took the job only after its call's deadline: it is not run at all."""
-
-
-def _call_sync(fn: Callable[..., Any], kwargs: dict[str, Any], start_by: float | None = None) -> Any:
-    """Run a sync tool (in a worker; module level, so process pools can pickle it). A job picked up
-    after `start_by` (the loop's monotonic clock) is skipped; `sys.exit()` becomes `ToolExit`."""
-    if start_by is not None and time.monotonic() >= start_by:
-        raise _StartedTooLate()
-    try:
-        return fn(**kwargs)
-    except SystemExit as exc:
-        raise ToolExit(f"called sys.exit({exc.code!r}); raise an exception to report a failure") from None
-    except asyncio.CancelledError:
-        raise RuntimeError("the tool raised CancelledError") from None
-
-
-@dataclass(frozen=True)
-class _Budget:
-    """When a call must be over (the loop's clock; None: never), and how to say it in an error."""
-
-    deadline: float | None
-    text: str
-
-
 @dataclass(frozen=True)
 class _Checked:
     """A side-effect call of a batch that passed validation, and the one question asked for the
     batch (None: this call is asked on its own). The question ends with None if time ran out."""
 
     kwargs: dict[str, Any]
-    budget: _Budget
+    budget: Budget
     question: asyncio.Future[Decisions | None] | None
-    question_budget: _Budget
+    question_budget: Budget
 
 
 class Dispatcher:
@@ -175,7 +161,7 @@ class Dispatcher:
         asking = [call for call in calls if tools[call.name].side_effects]
         if ask is None or len(asking) < 2:
             return {}, set()
-        valid: dict[str, tuple[dict[str, Any], _Budget]] = {}
+        valid: dict[str, tuple[dict[str, Any], Budget]] = {}
         answered: set[str] = set()
         for call in asking:
             self._start(call)
@@ -196,7 +182,7 @@ class Dispatcher:
         return checked, answered
 
     async def _ask_batch(self, ask: Callable[..., Awaitable[Decisions]], calls: list[ToolCall],
-                         tools: Mapping[str, Tool], due: _Budget) -> Decisions | None:
+                         tools: Mapping[str, Tool], due: Budget) -> Decisions | None:
         """The approver's decisions for `calls`; None if none came by `due`. An approver that
         fails denies, saying why."""
         try:
@@ -265,16 +251,16 @@ class Dispatcher:
         self._finish(call, "error", error_text(message), is_error=True)
         return None
 
-    def _budget(self, batch_deadline: float | None) -> _Budget:
+    def _budget(self, batch_deadline: float | None) -> Budget:
         """This call's deadline: its own timeout, or the batch's deadline if that comes first."""
         now = asyncio.get_running_loop().time()
         own = None if self.timeout_s is None else now + self.timeout_s
         if batch_deadline is not None and (own is None or batch_deadline < own):
             left = max(0.0, batch_deadline - now)
-            return _Budget(batch_deadline, f"{left:.0f} s (what was left before the API stops waiting for this call)")
-        return _Budget(own, f"{self.timeout_s:g} s")
+            return Budget(batch_deadline, f"{left:.0f} s (what was left before the API stops waiting for this call)")
+        return Budget(own, f"{self.timeout_s:g} s")
 
-    async def _approved(self, call: ToolCall, tool: Tool, budget: _Budget | None = None) -> bool:
+    async def _approved(self, call: ToolCall, tool: Tool, budget: Budget | None = None) -> bool:
         if not tool.side_effects:
             return True
         if self.approve is None:
@@ -290,7 +276,7 @@ class Dispatcher:
                 return False
         return self._allowed(call, decision)
 
-    def _decided(self, call: ToolCall, decisions: Decisions | None, due: _Budget) -> bool:
+    def _decided(self, call: ToolCall, decisions: Decisions | None, due: Budget) -> bool:
         """Apply the batch question's answer to one of its calls (no answer in time: a timeout)."""
         if decisions is None:
             self._finish(call, "timeout", error_text(f"no approval within {due.text}"), is_error=True)
@@ -316,7 +302,7 @@ class Dispatcher:
         else:
             self._finish(call, "ok", text, is_error=False)
 
-    async def _invoke(self, tool: Tool, kwargs: dict[str, Any], budget: _Budget | None = None) -> Any:
+    async def _invoke(self, tool: Tool, kwargs: dict[str, Any], budget: Budget | None = None) -> Any:
         """The tool's return value within its budget; a coroutine it returns is awaited too."""
         budget = budget or self._budget(None)
         if tool.is_async:
@@ -327,7 +313,7 @@ class Dispatcher:
             value = await self._await(tool, value, budget)
         return value
 
-    async def _await(self, tool: Tool, coro: Awaitable[Any], budget: _Budget) -> Any:
+    async def _await(self, tool: Tool, coro: Awaitable[Any], budget: Budget) -> Any:
         """Await an async tool in this task, with its deadline and loop-time watch (`_CallWatch`)."""
         if not inspect.iscoroutine(coro):  # a future or another awaitable from a wrapped tool
             coro = _as_coroutine(coro)
@@ -341,7 +327,7 @@ class Dispatcher:
             watch.close()
             self._check_loop_block(tool, watch.longest_s)
 
-    async def _in_executor(self, tool: Tool, kwargs: dict[str, Any], budget: _Budget) -> Any:
+    async def _in_executor(self, tool: Tool, kwargs: dict[str, Any], budget: Budget) -> Any:
         """Run a sync tool in the executor. On timeout its worker is given up (`ToolThreads` adds
         a replacement), and a call that never got a worker says so."""
         executor = self.executor or shared_executor()

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from trace_samples import png_bytes
 
 from ptc_jupyter import files as F
-from ptc_jupyter.files import OutputFile, UploadedFile
+from ptc_jupyter.files import OutputFile
 from ptc_jupyter.render import to_html, to_text
 from ptc_jupyter.trace import Run, Step
 
