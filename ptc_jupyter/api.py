@@ -138,7 +138,7 @@ async def arun(
         raise
     if conversation is not None:
         turn = conversation.record(prompt, host.last_messages, result.container_id, source)
-        result.conversation = {"id": conversation.id, "turn": turn.number}
+        result.conversation = conversation.describe(turn)
     last = result
     return result
 

@@ -53,6 +53,13 @@ class Conversation:
     _pending: tuple[list[Turn], int] | None = field(default=None, repr=False, compare=False)
     _sandbox: Any = field(default=None, repr=False, compare=False)
 
+    def describe(self, turn: Turn) -> dict[str, Any]:
+        """What a run's trace says of its place here: `{"id", "turn", "continues"}`."""
+        index = next((i for i, t in enumerate(self.turns) if t is turn), len(self.turns))
+        earlier = self.turns[index - 1] if index > 0 else None
+        return {"id": self.id, "turn": turn.number,
+                "continues": {"turn": earlier.number, "prompt": _headline(earlier.prompt)} if earlier else None}
+
     def local_sandbox(self) -> Any:
         """The conversation's local sandbox (`sandbox="local"`), made on first use: its REPL
         state carries over from turn to turn, like a server container's."""

@@ -11,6 +11,8 @@ Runs are read through their attributes only; this module imports nothing from `t
 
 from __future__ import annotations
 
+import json
+
 import base64
 import copy
 import dataclasses
@@ -121,6 +123,15 @@ def summary(run: Run) -> str:
     return " · ".join(parts)
 
 
+def conversation_text(conversation: dict[str, Any]) -> str:
+    """`turn 2 of conv_1a2b, continuing turn 1 ("Which region sold most?")`."""
+    text = f"turn {conversation.get('turn')} of {conversation.get('id')}"
+    earlier = conversation.get("continues")
+    if isinstance(earlier, dict):
+        text += f", continuing turn {earlier.get('turn')} ({json.dumps(earlier.get('prompt', ''), ensure_ascii=False)})"
+    return text
+
+
 def usage_line(run: Run) -> str:
     usage = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in run.usage.items() if isinstance(v, int) and v)
     parts = [f"model {run.model}"]
@@ -128,6 +139,8 @@ def usage_line(run: Run) -> str:
         parts.append(usage)
     parts.append(f"context from tools {format_bytes(run.context_bytes)}")
     parts.append(f"cost {format_cost(run.cost)}")
+    if run.conversation:
+        parts.append(conversation_text(run.conversation))
     if run.container_id:
         parts.append(f"container {run.container_id}")
     if run.stop_reason:
@@ -141,7 +154,8 @@ def _titles(run: Run) -> list[str]:
     for step in run.steps:
         if step.kind == "python":
             k += 1
-            out.append(f"Script {k} of {count}" if count > 1 else "Script")
+            title = f"Script {k} of {count}" if count > 1 else "Script"
+            out.append(f"{title} (local)" if step.local else title)
         else:
             out.append(step_label(step))
     return out

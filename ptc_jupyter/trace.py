@@ -163,6 +163,7 @@ class Run:
     comparison: dict[str, Any] | None = None  # PTC vs direct figures, when both were measured
     files: list[OutputFile] = field(default_factory=list)  # what the steps left in $OUTPUT_DIR
     calls_omitted: dict[str, Any] | None = None  # a saved trace's summary of the calls it left out
+    conversation: dict[str, Any] | None = None  # {"id", "turn", "continues"}: a turn of a ptc.Conversation
     started_at: float = field(default_factory=time.time, repr=False)  # Unix time
     _t0: float = field(default_factory=time.perf_counter, repr=False, compare=False)
 
@@ -269,6 +270,8 @@ class Run:
             "started_at": self.started_at,
             "comparison": copy.deepcopy(self.comparison),
         }
+        if self.conversation is not None:
+            data["conversation"] = copy.deepcopy(self.conversation)
         costs = {side: figures.get("cost_usd") for side, figures in (comparison_with_costs(self) or {}).items()
                  if isinstance(figures, dict) and "cost_usd" not in (self.comparison or {}).get(side, {})}
         if costs:
@@ -302,7 +305,7 @@ class Run:
         data = copy.deepcopy(data)
         run = cls(prompt=data.get("prompt", ""), model=data.get("model", ""))
         for key in ("backend", "mode", "status", "error", "text", "usage", "requests", "container_id",
-                    "stop_reason", "context_bytes", "wall_s", "started_at", "comparison"):
+                    "stop_reason", "context_bytes", "wall_s", "started_at", "comparison", "conversation"):
             if key in data:
                 setattr(run, key, data[key])
         run.notices = list(data.get("notices", []))

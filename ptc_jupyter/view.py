@@ -320,7 +320,8 @@ def steps_html(run: Run, draft: str = "") -> str:
             k += 1
             state = "running…" if not step.finished else step_state(step)
             color = "#b00020" if step_failed(step) else "inherit"
-            parts.append(f"<div><b>Script {k}</b> · <span style='color:{color}'>{escape(state)}</span></div>"
+            where = " (local)" if step.local else ""
+            parts.append(f"<div><b>Script {k}</b>{where} · <span style='color:{color}'>{escape(state)}</span></div>"
                          f"{highlight_python(step.code)}")
         else:
             body = step_html(step, step_label(step), open_=True, live=True)

@@ -44,7 +44,11 @@ def test_a_second_turn_sends_the_first_and_reuses_its_container(session):
     conv = Conversation()
     first = run(session, ask(1, remember=True), conv)
     second = run(session, ask(2, remember=True), conv)
-    assert first.conversation == {"id": conv.id, "turn": 1} and second.conversation == {"id": conv.id, "turn": 2}
+    assert first.conversation == {"id": conv.id, "turn": 1, "continues": None}
+    assert second.conversation == {"id": conv.id, "turn": 2, "continues": {"turn": 1, "prompt": "Double 1."}}
+    saved = second.to_dict()
+    assert saved["conversation"] == second.conversation and ptc.Run.from_dict(saved).to_dict() == saved
+    assert f'turn 2 of {conv.id}, continuing turn 1 ("Double 1.")' in str(second)
     assert second.container_id == first.container_id and "kept 2" in second.steps[-1].stdout  # REPL state
     assert conv.messages[0] == {"role": "user", "content": ask(1, True)}
     assert any(n.startswith(f"continues {conv.id} from turn 1") for n in second.notices)

@@ -224,6 +224,7 @@ export function parseTrace(data: unknown): ITrace {
     cost: parseCost(d.cost),
     requests: num(d.requests),
     containerId: optStr(d.container_id),
+    conversation: conversationText(d.conversation),
     stopReason: optStr(d.stop_reason),
     notices: list(d.notices).map(n => str(n)),
     contextBytes: num(d.context_bytes),
@@ -231,4 +232,19 @@ export function parseTrace(data: unknown): ITrace {
     startedAt: num(d.started_at),
     comparison: parseComparison(d.comparison, d.comparison_cost_usd)
   };
+}
+
+/** `turn 2 of conv_1a2b, continuing turn 1 ("Which region…")`, as the Python renderer writes it. */
+function conversationText(value: unknown): string | null {
+  if (value === null || typeof value !== 'object') {
+    return null;
+  }
+  const c = value as Record<string, unknown>;
+  let text = `turn ${String(c.turn)} of ${String(c.id)}`;
+  const earlier = c.continues;
+  if (earlier !== null && typeof earlier === 'object') {
+    const e = earlier as Record<string, unknown>;
+    text += `, continuing turn ${String(e.turn)} (${JSON.stringify(String(e.prompt ?? ''))})`;
+  }
+  return text;
 }

@@ -115,6 +115,9 @@ function details(trace: ITrace): HTMLElement {
     fact(facts, 'round trips', formatInt(trace.requests));
   }
   costFact(facts, trace);
+  if (trace.conversation) {
+    fact(facts, 'conversation', trace.conversation);
+  }
   fact(facts, 'container', trace.containerId ?? '—', `${C}-container`);
   if (trace.stopReason) {
     fact(facts, 'stop reason', trace.stopReason);

@@ -200,6 +200,7 @@ export function stepTitles(steps: IStep[]): string[] {
       return stepLabel(s);
     }
     k += 1;
-    return count > 1 ? `Script ${k} of ${count}` : 'Script';
+    const title = count > 1 ? `Script ${k} of ${count}` : 'Script';
+    return s.name === 'run_python' ? `${title} (local)` : title;
   });
 }

@@ -117,6 +117,8 @@ export interface ITrace {
   cost: ICost | null;
   requests: number | null;
   containerId: string | null;
+  /** A turn of a conversation: "turn 2 of conv_…, continuing turn 1 (…)"; null outside one. */
+  conversation: string | null;
   stopReason: string | null;
   notices: string[];
   contextBytes: number | null;
@@ -134,6 +136,7 @@ export const FAILED_STEP_STATUSES = new Set(['failed', 'timeout', 'error']);
 
 export const STEP_KINDS: { [name: string]: StepKind } = {
   code_execution: 'python',
+  run_python: 'python', // a script of the local sandbox (--sandbox local)
   bash_code_execution: 'bash',
   text_editor_code_execution: 'editor'
 };
