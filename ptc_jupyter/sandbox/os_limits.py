@@ -1,11 +1,13 @@
-"""The OS limits a sandbox's REPL puts on itself at start, before any other thread exists (unshare(2)
-needs a single thread). Standard library only: `repl.py` loads this file by path.
+"""The REPL process's own OS plumbing: the limits it puts on itself at start, before any other thread
+exists (unshare(2) needs a single thread), its private protocol channel, and reaping what its
+scripts leave. Standard library only: `repl.py` loads this file by path.
 
 What each does on which OS: docs/security.md ("Limits on scripts").
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from typing import Any
@@ -90,3 +92,27 @@ def become_subreaper() -> bool:
         return _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def reap_children() -> None:
+    """Collect exited children nobody waits for (what earlier scripts left, and orphans given to this
+    subreaper); a Popen of an earlier script then reads return code 0."""
+    if not hasattr(os, "waitpid"):
+        return
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def take_protocol_fds() -> tuple[io.BufferedReader, io.BufferedWriter]:
+    proto_in = os.fdopen(os.dup(0), "rb")
+    proto_out = os.fdopen(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    return proto_in, proto_out

@@ -12,6 +12,17 @@ if the parent dies first), and sees a minimal environment: none of the kernel's 
 keys and the like) besides what Python needs. This keeps keys out of scripts' way; it is no
 security boundary (see docs/security.md). Bash steps (the emulator's) run in the same directory
 and environment, in process groups of their own, registered in `groups` while they run.
+
+The channel, JSON lines over the child's private copies of fds 0 and 1:
+
+Parent -> child:  {"op": "run", "run_id", "code", "tools": [names], "deadline_s", "ack", "output_limit_bytes"?}
+                  {"op": "results", "run_id", "ack", "results": [{"id", "content"}]}
+                  {"op": "cancel", "run_id"}
+                  {"op": "interrupt", "run_id", "reason"}   (a time limit passed: stop the script)
+Child -> parent:  {"ev": "ready", "pid", "enforced": {"memory", "network", "subreaper"}}
+                  {"ev": "blocked", "run_id", "ack", "calls": [{"id", "name", "input"}]}
+                  {"ev": "expired", "run_id", "ids": [...]}        (pending-call deadline passed)
+                  {"ev": "done", "run_id", "stdout", "stderr", "return_code", "truncated"}
 """
 
 from __future__ import annotations

@@ -12,14 +12,7 @@ on Linux, via unshare(2), with a user namespace when not root). On Linux the pro
 child subreaper, so what a script starts stays among its descendants, for the parent to count and
 kill. A copy made by `os.fork()` in a script never speaks on the channel and exits when its script ends.
 
-Parent -> child:  {"op": "run", "run_id", "code", "tools": [names], "deadline_s", "ack", "output_limit_bytes"?}
-                  {"op": "results", "run_id", "ack", "results": [{"id", "content"}]}
-                  {"op": "cancel", "run_id"}
-                  {"op": "interrupt", "run_id", "reason"}   (a time limit passed: stop the script)
-Child -> parent:  {"ev": "ready", "pid", "enforced": {"memory", "network", "subreaper"}}
-                  {"ev": "blocked", "run_id", "ack", "calls": [{"id", "name", "input"}]}
-                  {"ev": "expired", "run_id", "ids": [...]}        (pending-call deadline passed)
-                  {"ev": "done", "run_id", "stdout", "stderr", "return_code", "truncated"}
+The channel's messages are listed in `process.py`, the parent's side of it.
 
 "blocked" is sent once the event loop has gone QUIET_ITERATIONS iterations without a new tool
 call after a call or a delivery of results: calls issued together (asyncio.gather) leave in one
@@ -257,7 +250,7 @@ class Repl:
     def _start(self, msg: dict) -> None:
         if self.task is not None and not self.task.done():
             self.task.cancel()
-        _reap_children()
+        LIMITS.reap_children()
         self.interrupt = None
         for key, value in list(self.namespace.items()):
             if getattr(value, "_ptc_tool", False):
@@ -319,20 +312,6 @@ class Repl:
             return 1
 
 
-def _reap_children() -> None:
-    """Collect exited children nobody waits for (what earlier scripts left, and orphans given to this
-    subreaper); a Popen of an earlier script then reads return code 0."""
-    if not hasattr(os, "waitpid"):
-        return
-    while True:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
 def _print_script_traceback(exc: BaseException, err: _Capture) -> None:
     """Print the traceback from the script's first frame on, as Python would for a script."""
     tb = exc.__traceback__
@@ -341,16 +320,6 @@ def _print_script_traceback(exc: BaseException, err: _Capture) -> None:
     if tb is None and not isinstance(exc, SyntaxError):
         tb = exc.__traceback__
     err.write("".join(traceback.format_exception(type(exc), exc, tb)))
-
-
-def _take_protocol_fds() -> tuple[io.BufferedReader, io.BufferedWriter]:
-    proto_in = os.fdopen(os.dup(0), "rb")
-    proto_out = os.fdopen(os.dup(1), "wb")
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.close(null)
-    return proto_in, proto_out
 
 
 async def _serve(proto_in: io.BufferedReader, proto_out: io.BufferedWriter, enforced: dict[str, bool],
@@ -402,15 +371,20 @@ def _option(argv: list[str], name: str) -> str | None:
     return argv[argv.index(name) + 1] if name in argv[:-1] else None
 
 
+LIMITS: Any = None  # os_limits.py, loaded by main()
+
+
 def main() -> None:
+    global LIMITS
+    LIMITS = _load_limits()
     if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # run by path: the package's own folder is not the script's import root
     argv = sys.argv[1:]
     workdir = _option(argv, "--workdir")
     memory = _option(argv, "--memory-bytes")
     memory_bytes = int(memory) if memory else None
-    enforced = _load_limits().apply(memory_bytes=memory_bytes, network="--no-network" not in argv)
-    proto_in, proto_out = _take_protocol_fds()
+    enforced = LIMITS.apply(memory_bytes=memory_bytes, network="--no-network" not in argv)
+    proto_in, proto_out = LIMITS.take_protocol_fds()
     try:
         asyncio.run(_serve(proto_in, proto_out, enforced, memory_bytes))
     finally:
