@@ -23,7 +23,7 @@ def keyed_session(api: ScriptedAPI) -> Session:
 
 def test_a_model_without_ptc_is_refused_before_any_message():
     with ScriptedAPI([], models={"claude-haiku-4-5": False}) as api:
-        with pytest.raises(ValueError, match="'claude-haiku-4-5' cannot run programmatic tool calling"):
+        with pytest.raises(ValueError, match="'claude-haiku-4-5' has no code execution that can call tools.*sandbox='local'"):
             ptc.run("hi", tools=[function_tool(answer)], model="claude-haiku-4-5", session=keyed_session(api))
     assert api.requests == []
 
