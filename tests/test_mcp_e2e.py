@@ -111,7 +111,7 @@ def kill_finance_server() -> str:
 def test_the_notebook_flow_crash_then_add_again(session):
     """The acceptance flow in cells: %ptc_mcp add, %%ptc (server killed mid-run), %ptc_mcp add, %%ptc."""
     shell = InteractiveShell.instance()
-    saved = dict(ptc.registry._tools)
+    saved = list(ptc.registry)
     shell.run_line_magic("load_ext", "ptc_jupyter")
     try:
         shell.run_line_magic("config", "PTCMagics.offline = True")
@@ -119,8 +119,9 @@ def test_the_notebook_flow_crash_then_add_again(session):
         assert shell.run_cell(KILLER_CELL).success
         crash = """```python
 import asyncio
+print(await kill_finance_server({}))  # the server dies mid-run, before the next batch
 results = await asyncio.gather(get_stock_price({"ticker": "AAPL"}), get_stock_price({"ticker": "MSFT"}),
-                               kill_finance_server({}), return_exceptions=True)
+                               return_exceptions=True)
 print([str(r).splitlines()[0] for r in results])
 ```"""
         with capture_output():
@@ -139,5 +140,6 @@ print([str(r).splitlines()[0] for r in results])
     finally:
         shell.run_line_magic("unload_ext", "ptc_jupyter")  # closes the MCP servers too
         ptc.registry.clear()
-        ptc.registry._tools.update(saved)
+        for tool in saved:
+            ptc.registry.add(tool)
     assert ptc_mcp.servers() == []
