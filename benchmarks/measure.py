@@ -33,6 +33,7 @@ from ptc_jupyter.constants import (
 )
 from ptc_jupyter.dispatch import Dispatcher
 from ptc_jupyter.mime import MIME_TYPE
+from ptc_jupyter.pricing import Price
 from ptc_jupyter.session import Session
 from ptc_jupyter.tools import CODE_EXECUTION_CALLER, function_tool
 from ptc_jupyter.trace import Run, ToolCall
@@ -154,12 +155,42 @@ class TimedTransport(httpx2.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+class UsageTransport(TimedTransport):
+    """A `TimedTransport` that also keeps each response's `usage` (from the JSON body, or the SSE
+    stream's last `message_delta`, whose usage is cumulative), in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.usages: list[dict[str, Any]] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await super().handle_async_request(request)
+        if request.url.path.endswith("/v1/messages") and response.status_code == 200:
+            self.usages.append(response_usage(response.content))
+        return response
+
+
+def response_usage(body: bytes) -> dict[str, Any]:
+    text = body.decode()
+    if not text.lstrip().startswith("event:"):
+        return json.loads(text)["usage"]
+    usage: dict[str, Any] = {}
+    for line in text.splitlines():
+        if line.startswith("data: "):
+            event = json.loads(line[6:])
+            if event.get("type") == "message_start":
+                usage = event["message"]["usage"]
+            elif event.get("type") == "message_delta":
+                usage = event["usage"]
+    return usage
+
+
 class TimedSession(Session):
     """A Session whose offline client sends through a `TimedTransport` (same SDK, same settings)."""
 
-    def __init__(self, emulator_url: str) -> None:
+    def __init__(self, emulator_url: str, transport: TimedTransport | None = None) -> None:
         super().__init__(emulator_url=emulator_url)
-        self.transport = TimedTransport()
+        self.transport = transport or TimedTransport()
         self._timed: dict[int, anthropic.AsyncAnthropic] = {}
 
     def client(self, backend: Any) -> anthropic.AsyncAnthropic:
@@ -473,3 +504,43 @@ async def sdk_tool_runner(url: str, sizes: Sizes) -> dict[str, Any]:
     finally:
         await client.close()
     return {"wall_s": median(walls), "requests": requests, "walls_s": walls}
+
+
+# -- 8. prompt caching on a five-pause run --------------------------------------------------------
+
+#: Billing multipliers of cache writes (5-minute TTL) and cache reads, as fractions of the input price.
+CACHE_WRITE = Price(1.0, 0.0).cache_write_per_mtok  # 1.25
+CACHE_READ = Price(1.0, 0.0).cache_read_per_mtok  # 0.1
+
+
+def billed_input(usage: dict[str, Any]) -> float:
+    """Input tokens as billed, in units of the input price: input + 1.25 × written + 0.1 × read."""
+    return (usage.get("input_tokens", 0) + CACHE_WRITE * usage.get("cache_creation_input_tokens", 0)
+            + CACHE_READ * usage.get("cache_read_input_tokens", 0))
+
+
+async def cached_input(url: str) -> dict[str, Any]:
+    """The five-pause fulfilment run (`workloads.fulfilment_script`: five tools with full docstrings,
+    five rounds of gathered lookups, 6 requests) through the full host, once with prompt caching
+    (the host's breakpoints, `cache=True`) and once without; each request's usage as the emulator
+    estimated it. Token counts are deterministic (no timing), so one run of each is the figure.
+    The cached run goes first, on prefixes nothing else in the benchmark sends: a cold cache."""
+    tools = [function_tool(f) for f in workloads.FULFILMENT_TOOLS]
+    prompt = workloads.fulfilment_script()
+    out: dict[str, Any] = {}
+    for mode, cache in (("cached", True), ("uncached", False)):
+        session = TimedSession(url, UsageTransport())
+        run = await ptc.arun(prompt, tools=tools, offline=True, session=session, cache=cache)
+        if run.status != "completed" or run.errors or run.requests != 6:
+            raise RuntimeError(f"the five-pause run went wrong ({mode}): status {run.status}, "
+                               f"{run.requests} requests, {len(run.errors)} errors: {run.text[-300:]}")
+        usages = session.transport.usages
+        out[mode] = {"requests": [{k: u.get(k, 0) for k in ("input_tokens", "cache_creation_input_tokens",
+                                                              "cache_read_input_tokens")} for u in usages],
+                     "billed_input": sum(billed_input(u) for u in usages), "calls": len(run.calls),
+                     "answer": run.text.strip()}
+        await close(session)
+    if out["cached"]["answer"] != out["uncached"]["answer"] or out["cached"]["calls"] != out["uncached"]["calls"]:
+        raise RuntimeError(f"the cached and uncached runs differ: {out}")
+    out["ratio"] = out["cached"]["billed_input"] / out["uncached"]["billed_input"]
+    return out

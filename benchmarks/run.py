@@ -51,6 +51,7 @@ TARGETS = [
     ("calls_10k_rss_mb", lambda f: f["calls_10k_rss_mb"] <= 200, "≤ 200 MB"),
     ("calls_10k_bundle_bytes", lambda f: f["calls_10k_bundle_bytes"] <= MB, "≤ 1 MB"),
     ("calls_10k_view_redraws_per_s", lambda f: f["calls_10k_view_redraws_per_s"] <= 10, "≤ 10 per second"),
+    ("cached_input_ratio", lambda f: f["cached_input_ratio"] <= 0.4, "≤ 0.4 of the uncached run's billed input"),
 ]
 
 
@@ -106,6 +107,8 @@ async def io_figures(url: str, sizes: Sizes, watch: Stopwatch) -> dict[str, Any]
     watch.lap("overhead")
     ctx = await measure.context(url, sizes)
     watch.lap("context")
+    cached = await measure.cached_input(url)
+    watch.lap("cached_input")
     trace = measure.trace_bundle(await measure.trace_run(url, sizes), sizes)
     watch.lap("trace")
     return {
@@ -125,6 +128,7 @@ async def io_figures(url: str, sizes: Sizes, watch: Stopwatch) -> dict[str, Any]
         "calls_10k_rss_mb": round(load["rss_growth_bytes"] / MB, 1),
         "calls_10k_bundle_bytes": load["bundle_bytes"],
         "calls_10k_view_redraws_per_s": round(load["view_flushes"] / load["wall_s"], 2),
+        "cached_input_ratio": round(cached["ratio"], 3),
         "details": {
             "gather50": {"requests": gather["gather_requests"], "http_s": round(gather["gather_http_s"], 4),
                          "host_s_outside_tools_and_http": round(gather["gather_host_s"], 4)},
@@ -140,6 +144,11 @@ async def io_figures(url: str, sizes: Sizes, watch: Stopwatch) -> dict[str, Any]
                           "host_s_outside_http": round(load["wall_s"] - load["http_s"], 2),
                           "render_s": round(load["render_s"], 3), "saved_calls": load["saved_calls"],
                           "parts_bytes": load["parts_bytes"]},
+            "cached_input": {"requests": len(cached["cached"]["requests"]), "calls": cached["cached"]["calls"],
+                             "billed_input_cached": round(cached["cached"]["billed_input"], 1),
+                             "billed_input_uncached": round(cached["uncached"]["billed_input"], 1),
+                             "usage_cached": cached["cached"]["requests"],
+                             "usage_uncached": cached["uncached"]["requests"]},
         },
     }
 
@@ -197,7 +206,7 @@ def percent(part: float, whole: float) -> str:
 
 def table(f: dict[str, Any]) -> str:
     """The figures as the README's table (Markdown)."""
-    met, c = f["targets_met"], f["config"]
+    met, c, cache = f["targets_met"], f["config"], f["details"]["cached_input"]
     mark = {True: "met", False: "**missed**"}
     load = (f"{c['load_batches'] * c['load_batch']:,} no-op calls ({c['load_batches']} gathered batches of "
             f"{c['load_batch']}{', quick' if f.get('quick') else ''})")
@@ -230,6 +239,10 @@ def table(f: dict[str, Any]) -> str:
          f"≤ 1 MB: {mark[met['calls_10k_bundle_bytes']]}"),
         ("  same run: live view redraws", f"{f['calls_10k_view_redraws_per_s']:.1f} per s", "—",
          f"≤ 10 per s: {mark[met['calls_10k_view_redraws_per_s']]}"),
+        (f"five-pause run ({cache['calls']} calls, {cache['requests']} requests): billed input tokens with prompt "
+         + "caching (emulator estimate)", f"{cache['billed_input_cached']:,.0f}",
+         f"{cache['billed_input_uncached']:,.0f} without (ratio {f['cached_input_ratio']:.2f})",
+         f"≤ 0.4: {mark[met['cached_input_ratio']]}"),
         (f"{c['cpu_calls']} CPU-bound calls × {c['cpu_call_s'] * 1000:g} ms, dask LocalCluster "
          + f"({c['dask_workers']} processes)", f"{f['dask_cpu_wall_s']:.2f} s",
          f"{f['threads_cpu_wall_s']:.2f} s default thread pool", f"below threads: {mark[met['dask_cpu_wall_s']]}"),

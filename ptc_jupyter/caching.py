@@ -1,12 +1,14 @@
 """Prompt caching: mark the stable prefix of each request so later requests read it from the cache.
 
-Two breakpoints (of the API's four): the last tool definition (tools come first in the prefix and
-never change within a run), and the newest block of the history that may carry one — a text block,
-a server step (`server_tool_use`) or its `*_tool_result`. So each continuation of a multi-pause run
-reads everything up to the previous response's script, and a `--continue` turn reads the earlier
-turns. Never marked: `tool_result` blocks (the API refuses a breakpoint on results answering
-code-called `tool_use` blocks) and `tool_use` blocks. The history itself is not changed: marked
-blocks are copies, so breakpoints never pile up across requests.
+Three breakpoints (of the API's four): the last tool definition (tools come first in the prefix and
+never change within a run), the newest block of the history that may carry one — a text block, a
+`tool_use`, a server step (`server_tool_use`) or its `*_tool_result` — and the newest such block of
+an earlier message. So each continuation of a multi-pause run reads everything up to the previous
+response's last call, and a `--continue` turn reads the earlier turns; the second message mark
+keeps the previous request's breakpoint within the API's 20-block lookback when a batch is large.
+Never marked: `tool_result` blocks (the API refuses a breakpoint on results answering code-called
+`tool_use` blocks). The history itself is not changed: marked blocks are copies, so breakpoints
+never pile up across requests.
 """
 
 from __future__ import annotations
@@ -20,19 +22,26 @@ def _markable(block: Any) -> bool:
     if not isinstance(block, dict):
         return False
     kind = block.get("type", "")
-    return kind in ("text", "server_tool_use") or (kind.endswith("_tool_result") and kind != "tool_result")
+    return kind in ("text", "tool_use", "server_tool_use") or (kind.endswith("_tool_result") and kind != "tool_result")
+
+
+MESSAGE_BREAKPOINTS = 2
 
 
 def with_cache_points(tools: list[dict[str, Any]], messages: list[dict[str, Any]]
                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Copies of `tools` and `messages` with the two breakpoints set (where there is a place)."""
+    """Copies of `tools` and `messages` with the breakpoints set (where there is a place)."""
     marked_tools = [*tools[:-1], {**tools[-1], "cache_control": EPHEMERAL}] if tools else tools
     marked = list(messages)
+    placed = 0
     for i in range(len(marked) - 1, -1, -1):
+        if placed == MESSAGE_BREAKPOINTS:
+            break
         content = marked[i].get("content")
         if isinstance(content, str):
             marked[i] = {**marked[i], "content": [{"type": "text", "text": content, "cache_control": EPHEMERAL}]}
-            break
+            placed += 1
+            continue
         if not isinstance(content, list):
             continue
         j = next((j for j in range(len(content) - 1, -1, -1) if _markable(content[j])), None)
@@ -40,7 +49,7 @@ def with_cache_points(tools: list[dict[str, Any]], messages: list[dict[str, Any]
             blocks = list(content)
             blocks[j] = {**blocks[j], "cache_control": EPHEMERAL}
             marked[i] = {**marked[i], "content": blocks}
-            break
+            placed += 1
     return marked_tools, marked
 
 

@@ -22,8 +22,9 @@ SCRIPT = ROOT / "benchmarks" / "run.py"
 
 SECONDS = ["gather50_wall_s", "sequential50_wall_s", "overhead_ms_per_call", "trace_1000_render_s",
            "dask_cpu_wall_s", "threads_cpu_wall_s", "sdk_tool_runner_wall_s", "calls_10k_wall_s"]
-#: Figures that are floats but not durations: a ratio, memory growth, a rate.
-FLOATS = ["gather50_speedup", "sdk_tool_runner_ratio", "calls_10k_rss_mb", "calls_10k_view_redraws_per_s"]
+#: Figures that are floats but not durations: ratios, memory growth, a rate.
+FLOATS = ["gather50_speedup", "sdk_tool_runner_ratio", "calls_10k_rss_mb", "calls_10k_view_redraws_per_s",
+          "cached_input_ratio"]
 PER_TASK = ["context_bytes_ptc", "context_bytes_direct", "requests_ptc", "requests_direct"]
 TASKS = {"stocks10", "servers50"}
 
@@ -83,7 +84,23 @@ def test_the_counts_are_the_protocol_facts(figures):
     assert load["requests"] == config["load_batches"] + 1  # one per gathered batch, plus the answer
     assert set(figures["targets_met"]) >= {"gather50_wall_s", "overhead_ms_per_call", "dask_cpu_wall_s",
                                            "sdk_tool_runner_ratio", "calls_10k_rss_mb", "calls_10k_bundle_bytes",
-                                           "calls_10k_view_redraws_per_s"}
+                                           "calls_10k_view_redraws_per_s", "cached_input_ratio"}
+
+
+@pytest.mark.slow
+def test_the_cached_input_ratio_compares_the_same_five_pause_run(figures):
+    """Token estimates, not timings: the same 6 requests with and without caching; the uncached run
+    has no cache tokens, the cached one writes first and reads from its second request on."""
+    cache = figures["details"]["cached_input"]
+    assert cache["requests"] == 6 and len(cache["usage_cached"]) == len(cache["usage_uncached"]) == 6
+    assert all(u["cache_creation_input_tokens"] == u["cache_read_input_tokens"] == 0 for u in cache["usage_uncached"])
+    first, *later = cache["usage_cached"]
+    assert first["cache_read_input_tokens"] == 0 and first["cache_creation_input_tokens"] > 1024
+    assert all(u["cache_read_input_tokens"] > 1024 for u in later)
+    for cached, uncached in zip(cache["usage_cached"], cache["usage_uncached"]):  # the same requests: the same
+        assert abs(sum(cached.values()) - sum(uncached.values())) < 10  # total, but for the marked prompt's block
+    assert 0 < figures["cached_input_ratio"] < 1
+    assert abs(figures["cached_input_ratio"] - cache["billed_input_cached"] / cache["billed_input_uncached"]) < 0.002
 
 
 @pytest.mark.slow

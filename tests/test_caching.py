@@ -18,7 +18,7 @@ def test_the_last_tool_and_the_prompt_on_a_first_request():
     assert messages == [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": EPHEMERAL}]}]
 
 
-def test_a_continuation_marks_the_script_never_a_tool_result_or_tool_use():
+def test_a_continuation_marks_the_last_call_and_the_message_before_never_a_tool_result():
     history = [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": [
@@ -28,7 +28,7 @@ def test_a_continuation_marks_the_script_never_a_tool_result_or_tool_use():
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "1"}]},
     ]
     _, messages = with_cache_points(TOOLS, history)
-    assert marks(messages) == [(1, 0)]  # the server_tool_use block: the newest place that may carry one
+    assert marks(messages) == [(0, 0), (1, 1)]  # the prompt, and the newest call; the tool_result never
 
 
 def test_the_history_itself_is_never_changed():

@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] = os.en
                         help="memory each container process may allocate, in GiB (default: 2; 0: no limit)")
     parser.add_argument("--max-processes", type=int, default=64, metavar="N",
                         help="most processes a container may have at once (default: 64; 0: no cap)")
+    parser.add_argument("--cache-min-tokens", type=int, default=1024, metavar="N",
+                        help="shortest prefix (estimated tokens) prompt caching stores (default: 1024, as for "
+                             "Opus/Sonnet-class models; 2048 or 4096 for Haiku)")
     parser.add_argument("--expose-direct-tools", action="store_true",
                         help="also let scripts call tools whose allowed_callers lack code execution")
     args = parser.parse_args(argv)
@@ -50,7 +53,8 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] = os.en
                           api_key=args.api_key or environ.get(KEY_ENV) or None,
                           allowed_hosts=tuple(args.allow_host),
                           memory_limit_bytes=int(args.memory_limit * GIB) if args.memory_limit > 0 else None,
-                          max_processes=args.max_processes if args.max_processes > 0 else None)
+                          max_processes=args.max_processes if args.max_processes > 0 else None,
+                          cache_min_tokens=args.cache_min_tokens)
 
 
 def client_lines(server: EmulatorServer, key_was_given: bool) -> list[str]:

@@ -40,6 +40,10 @@ class EmulatorConfig:
     models_without_code_execution: model ids whose Models API entry says code execution is not
         supported (as does any id containing "no-code-execution"); a request for one of them with
         a code execution tool gets a 400.
+    cache_min_tokens: the shortest prefix (estimated tokens) a breakpoint caches: 1,024 for the
+        Opus/Sonnet-class models; 2,048 or 4,096 for others (Haiku). See `prompt_cache.py`.
+    cache_ttl_s, cache_ttl_1h_s: how long a cached prefix lives unread (`ttl` "5m", the default, and "1h").
+    cache_lookback_blocks: how many blocks before each breakpoint the cache is also looked up at.
     """
 
     pending_deadline_s: float = 270.0
@@ -54,6 +58,10 @@ class EmulatorConfig:
     memory_limit_bytes: int | None = 2 * GIB
     max_processes: int | None = 64
     models_without_code_execution: tuple[str, ...] = ()
+    cache_min_tokens: int = 1024
+    cache_ttl_s: float = 300.0
+    cache_ttl_1h_s: float = 3600.0
+    cache_lookback_blocks: int = 20
 
     def sandbox_config(self) -> SandboxConfig:
         """The limits of the containers' processes (the cell limit is applied by the turns)."""

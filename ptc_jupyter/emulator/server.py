@@ -129,7 +129,8 @@ def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
         return JSONResponse({"queued": faults.pending()})
 
     async def state(_request: Request) -> Response:
-        return JSONResponse({**parts["containers"].snapshot(), "faults": faults.pending(), "files": len(files)})
+        return JSONResponse({**parts["containers"].snapshot(), "faults": faults.pending(), "files": len(files),
+                             "cache_entries": len(parts["turns"].cache)})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

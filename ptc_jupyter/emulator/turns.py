@@ -20,6 +20,7 @@ from .config import EmulatorConfig
 from .containers import Container, Containers, ScriptRun, Turn, expired_error
 from .faults import STATUSES, FaultQueue
 from .files import FileStore, StoredFile, changed_outputs, copy_uploads, snapshot
+from .prompt_cache import PromptCache
 from .rules import ToolSet
 from .steps import Outcome, Step, answer_text, parse_steps, run_bash, text_editor
 from .wire import ApiError
@@ -80,6 +81,7 @@ class Turns:
         self.containers = containers
         self.faults = faults
         self.files = files if files is not None else FileStore(config.max_file_bytes)
+        self.cache = PromptCache(config)
 
     async def respond(self, body: Any) -> dict:
         status = self.faults.take_status()
@@ -95,6 +97,10 @@ class Turns:
         messages = rules.conversation(body["messages"])
         rules.check_history(messages, has_code_execution=toolset.code_execution is not None,
                             container_id=container_id)
+        cache_plan = self.cache.plan(body)
+        return self.cache.bill(cache_plan, await self._answer(body, toolset, container_id, messages))
+
+    async def _answer(self, body: dict, toolset: ToolSet, container_id: str | None, messages: list[dict]) -> dict:
         if run_python.offers_run_python(toolset):
             return run_python.respond(body, messages)
         last = messages[-1]

@@ -184,6 +184,28 @@ def programmatic_tool_use_ids(messages: list[dict]) -> set[str]:
     return ids
 
 
+def without_cache_control(value: dict) -> dict:
+    """A block or tool definition without its `cache_control` (also on a tool_result's text blocks).
+    Only those places: a tool's schema or a tool_use's input may well have a property of that name."""
+    if "cache_control" in value:
+        value = {k: v for k, v in value.items() if k != "cache_control"}
+    content = value.get("content")
+    if value.get("type") == "tool_result" and isinstance(content, list) \
+            and any(isinstance(b, dict) and "cache_control" in b for b in content):
+        value = {**value, "content": [without_cache_control(b) if isinstance(b, dict) else b for b in content]}
+    return value
+
+
+def counted_block(block: Any, hidden: set[str]) -> Any:
+    """A content block as the estimate counts it: without `cache_control` (a marked request estimates
+    as the same request unmarked), and a programmatic call's result emptied."""
+    if not isinstance(block, dict):
+        return block
+    if block.get("type") == "tool_result" and block.get("tool_use_id") in hidden:
+        return {**{k: v for k, v in block.items() if k != "cache_control"}, "content": ""}
+    return without_cache_control(block)
+
+
 def estimate_input_tokens(body: dict) -> int:
     """≈ bytes/4 of messages + tools + system, without the results of programmatic calls.
 
@@ -195,13 +217,13 @@ def estimate_input_tokens(body: dict) -> int:
     for msg in messages:
         content = msg.get("content")
         if isinstance(content, list):
-            content = [
-                {**b, "content": ""} if isinstance(b, dict) and b.get("type") == "tool_result"
-                and b.get("tool_use_id") in hidden else b
-                for b in content
-            ]
+            content = [counted_block(b, hidden) for b in content]
         counted.append({"role": msg.get("role"), "content": content})
-    return _tokens([counted, body.get("tools") or [], body.get("system") or ""])
+    tools = [without_cache_control(t) if isinstance(t, dict) else t for t in body.get("tools") or []]
+    system = body.get("system") or ""
+    if isinstance(system, list):
+        system = [without_cache_control(b) if isinstance(b, dict) else b for b in system]
+    return _tokens([counted, tools, system])
 
 
 def usage(body: dict, content: list[dict], code_execution: bool) -> dict:
