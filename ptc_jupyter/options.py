@@ -49,14 +49,14 @@ def setting(default: Any, help: str, **how: Any) -> Any:
 class RunOptions:
     """How one run behaves. Frozen: derive variants with `dataclasses.replace` (validated again)."""
 
-    model: str = setting(DEFAULT_MODEL, "model name", flag="--model", config="model")
+    model: str = setting(DEFAULT_MODEL, "model name", flag="--model", metavar="NAME", config="model")
     max_tokens: int = setting(DEFAULT_MAX_TOKENS, "max_tokens per request", flag="--max-tokens", metavar="N",
                               config="max_tokens")
     max_calls: int = setting(DEFAULT_MAX_CALLS, "budget of tool calls for the run; more get an error result",
                              flag="--max-calls", metavar="N", config="max_calls")
     tool_timeout_s: float | None = setting(DEFAULT_TOOL_TIMEOUT_S, "time limit of one tool call (seconds)",
                                            flag="--tool-timeout", metavar="SECONDS", config="tool_timeout")
-    offline: bool | None = setting(None, "use the local emulator (None: only when there is no API key)",
+    offline: bool | None = setting(None, "use the offline emulator (default: only when there is no API key)",
                                    flag="--offline", off_flag="--online", config="offline")
     stream: bool = setting(True, "stream responses (the script shows while Claude writes it)",
                            flag="--stream", off_flag="--no-stream", config="stream")
