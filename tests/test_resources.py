@@ -4,12 +4,11 @@ Checked on the process table and the open sockets of a real kernel."""
 
 from __future__ import annotations
 
-import re
 import sys
 
 import psutil
 import pytest
-from test_kernel import GATHER, ROOT, SETUP, Kernel
+from test_kernel import GATHER, ROOT, SETUP, Kernel, lasting
 
 pytestmark = pytest.mark.kernel
 
@@ -92,14 +91,6 @@ def test_an_interrupt_mid_batch_leaves_the_kernel_as_it_was(busy_kernel):
     threads, children, tasks = busy_kernel.value("snapshot()")
     assert (lasting(threads), tasks) == (lasting(before[0]), before[2])
     assert set(children) <= set(before[1])  # no new process survived (a sandbox may have been recycled)
-
-
-def lasting(threads: list[str]) -> set[str]:
-    """The kernel's threads, less the pooled ones that come and go by design: the loops' default
-    executor workers (`asyncio_N`, bounded) and the in-process emulator's sandbox watchdog, which
-    stays while its container's script still waits for the cancelled calls (until the API-like
-    pending-call deadline)."""
-    return {name for name in threads if not re.fullmatch(r"asyncio_\d+", name)} - {"ptc-sandbox-watch"}
 
 
 def _interrupt_once_started(kernel: Kernel, msg: dict) -> None:
