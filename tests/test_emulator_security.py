@@ -23,7 +23,7 @@ from ptc_jupyter.emulator.server import exposure_warning
 
 from emulator_helpers import CODE_EXECUTION, CliEmulator, script_prompt, wait_until
 
-FAKE_SECRETS = {"ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key", "PTC_EMULATOR_KEY": "ptc-test-not-the-key",
+FAKE_SECRETS = {"ANTHROPIC_API_KEY": "fake-test-value-not-a-key", "PTC_EMULATOR_KEY": "ptc-test-not-the-key",
                 "PTC_TEST_PRIVATE": "kernel-only-value"}
 SANDBOX_VARIABLES = {"PATH", "LANG", "LANGUAGE", "SYSTEMROOT", "HOME", "OUTPUT_DIR", "INPUT_DIR", "PYTHONUSERBASE"}
 SHOW_ENV = "import json, os\nprint(json.dumps({'cwd': os.getcwd(), 'env': dict(os.environ)}))"

@@ -22,7 +22,7 @@ from ptc_jupyter.session import Session
 from ptc_jupyter.tools import function_tool
 from scripted_api import ScriptedAPI, api_error, message, script_block, script_result, tool_use
 
-KEY = "sk-ant-api03-NOTREAL-secretsTest-0123456789abcdefZZZ"
+KEY = "fake-test-key-NOTREAL-secretsTest-0123456789abcdefZZZ"
 ROOT = Path(__file__).resolve().parents[1]
 
 
