@@ -235,7 +235,7 @@ def test_with_a_key_runs_go_to_anthropic_base_url(monkeypatch, tools):
                      tool_use("toolu_2", "get_stock_price", {"ticker": "C"})], "tool_use", container="container_k")
     final = message([script_result("AB 200.0"), {"type": "text", "text": "AB is highest."}], container="container_k")
     with ScriptedAPI([first, final]) as api:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-key")
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "fake-test-key")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
         monkeypatch.delenv("PTC_JUPYTER_OFFLINE", raising=False)
         run = ptc.run("Which is highest?", tools=tools, session=Session(), model="claude-sonnet-5", stream=False)
@@ -245,5 +245,5 @@ def test_with_a_key_runs_go_to_anthropic_base_url(monkeypatch, tools):
     assert api.requests[0]["messages"][0]["content"] == [
         {"type": "text", "text": "Which is highest?", "cache_control": {"type": "ephemeral"}}]
     auth = [h.get("x-api-key") or h.get("authorization", "").removeprefix("Bearer ") for h in api.headers]
-    assert auth == ["sk-test-key"] * 2 and not any("anthropic-beta" in h for h in api.headers)
-    assert "sk-test-key" not in json.dumps(run.to_dict())
+    assert auth == ["fake-test-key"] * 2 and not any("anthropic-beta" in h for h in api.headers)
+    assert "fake-test-key" not in json.dumps(run.to_dict())
