@@ -22,22 +22,17 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from .cell_options import CellOptions, config_traits, parse_cell_options, ptc_arguments
-from .prompt import PromptError, build_prompt
+from .prompt import MissingName, PromptError, build_prompt, lookup
 from .tools import ToolDefinitionError, registry, tool
 
 MCP_MAGICS = "ptc_jupyter.mcp.magics"
 
 
 def _lookup(namespace: dict[str, Any], dotted: str) -> Any:
-    head, *rest = dotted.split(".")
-    if head not in namespace:
-        raise UsageError(f"%ptc_tool: no variable named {head!r} in the kernel")
-    value = namespace[head]
-    for attr in rest:
-        if not hasattr(value, attr):
-            raise UsageError(f"%ptc_tool: {head!r} has no attribute {attr!r}")
-        value = getattr(value, attr)
-    return value
+    try:
+        return lookup(namespace, dotted)
+    except MissingName as missing:
+        raise UsageError(f"%ptc_tool: {missing}") from None
 
 
 #: The `%config PTCMagics.<name>` defaults, generated from `RunOptions` (one definition per setting).

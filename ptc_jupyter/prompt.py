@@ -32,6 +32,29 @@ class PromptError(ValueError):
     """The cell body cannot become a prompt (empty, or a placeholder without a variable)."""
 
 
+class MissingName(LookupError):
+    """`lookup` found no such variable (`attr` None) or no such attribute of it."""
+
+    def __init__(self, head: str, attr: str | None = None) -> None:
+        super().__init__(f"no variable named {head!r} in the kernel" if attr is None
+                         else f"{head!r} has no attribute {attr!r}")
+        self.head, self.attr = head, attr
+
+
+def lookup(namespace: Mapping[str, Any], dotted: str) -> Any:
+    """The kernel value `name` or `name.attr.attr` stands for; `MissingName` says what is missing."""
+    head, *attrs = dotted.split(".")
+    if head not in namespace:
+        raise MissingName(head)
+    value = namespace[head]
+    for attr in attrs:
+        try:
+            value = getattr(value, attr)
+        except AttributeError:
+            raise MissingName(head, attr) from None
+    return value
+
+
 def strip_nbval_markers(text: str) -> str:
     return NBVAL_LINE.sub("", text)
 
@@ -71,17 +94,13 @@ def _fill(text: str, namespace: Mapping[str, Any]) -> str:
         escaped, path = match.group(1), match.group(2)
         if escaped:
             return match.group(0)[1:]
-        head, *attrs = path.split(".")
-        if head not in namespace:
-            raise PromptError(f"%%ptc: the prompt refers to {{{{{path}}}}} but the kernel has no variable {head!r} "
-                         f"(write \\{{{{{path}}}}} for literal braces)")
-        value = namespace[head]
-        for attr in attrs:
-            try:
-                value = getattr(value, attr)
-            except AttributeError:
-                raise PromptError(f"%%ptc: cannot interpolate {{{{{path}}}}}: no attribute {attr!r}") from None
-        return describe(value)
+        try:
+            return describe(lookup(namespace, path))
+        except MissingName as missing:
+            if missing.attr is not None:
+                raise PromptError(f"%%ptc: cannot interpolate {{{{{path}}}}}: no attribute {missing.attr!r}") from None
+            raise PromptError(f"%%ptc: the prompt refers to {{{{{path}}}}} but the kernel has no variable "
+                              f"{missing.head!r} (write \\{{{{{path}}}}} for literal braces)") from None
 
     return PLACEHOLDER.sub(replace, text)
 

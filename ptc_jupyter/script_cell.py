@@ -21,6 +21,7 @@ from typing import Any
 
 from .constants import CODE_EXECUTION_CALLER, DEFAULT_TOOL_TIMEOUT_S
 from .dispatch import Approver, Dispatcher
+from .prompt import MissingName, lookup
 from .tools import Tool, registry
 from .trace import Run, ToolCall
 
@@ -221,12 +222,8 @@ def source_for_line(line: str, namespace: Mapping[str, Any]) -> str:
 
 
 def _variable(namespace: Mapping[str, Any], dotted: str) -> Any:
-    head, *rest = dotted.split(".")
-    if head not in namespace:
-        raise ScriptCellError(f"no variable named {head!r} in the kernel")
-    value = namespace[head]
-    for attr in rest:
-        if not hasattr(value, attr):
-            raise ScriptCellError(f"{head!r} has no attribute {attr!r}")
-        value = getattr(value, attr)
-    return value
+    try:
+        return lookup(namespace, dotted)
+    except MissingName as missing:
+        raise ScriptCellError(str(missing)) from None
+
