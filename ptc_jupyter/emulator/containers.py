@@ -113,15 +113,8 @@ class Container:
     async def cancel_run(self, pool: SandboxPool) -> None:
         """Stop the current script; if it will not stop (a busy loop), replace the process."""
         run = self.run
-        if run is None or run.finished:
-            return
-        self.sandbox.send({"op": "cancel", "run_id": run.run_id})
-        try:
-            await asyncio.wait_for(run.until_finished(), CANCEL_GRACE_S)
-        except asyncio.TimeoutError:
-            old = self.sandbox
-            self._attach(await pool.acquire())
-            old.kill()
+        if run is not None and not run.finished:
+            await self._stop(pool, run, {"op": "cancel", "run_id": run.run_id})
 
     async def interrupt_run(self, pool: SandboxPool, reason: str) -> None:
         """End the current script with `reason` in stderr (the cell limit passed). If it will not
@@ -129,16 +122,22 @@ class Container:
         run = self.run
         if run is None or run.finished:
             return
-        self.sandbox.send({"op": "interrupt", "run_id": run.run_id, "reason": reason})
+        if not await self._stop(pool, run, {"op": "interrupt", "run_id": run.run_id, "reason": reason}):
+            run.on_event({"ev": "done", "run_id": run.run_id, "stdout": "", "return_code": 1, "stderr":
+                          f"{reason}\nThe cell did not stop, so the container's process was replaced: its "
+                          "REPL state and files are gone."})
+
+    async def _stop(self, pool: SandboxPool, run: ScriptRun, message: dict) -> bool:
+        """Ask the REPL to stop `run`; True if it did in time, else the process is replaced (False)."""
+        self.sandbox.send(message)
         try:
             await asyncio.wait_for(run.until_finished(), CANCEL_GRACE_S)
+            return True
         except asyncio.TimeoutError:
             old = self.sandbox
             self._attach(await pool.acquire())
             old.kill()
-            run.on_event({"ev": "done", "run_id": run.run_id, "stdout": "", "return_code": 1, "stderr":
-                          f"{reason}\nThe cell did not stop, so the container's process was replaced: its "
-                          "REPL state and files are gone."})
+            return False
 
     def touch(self) -> None:
         self.last_active = time.monotonic()
