@@ -17,3 +17,20 @@ def clean_registry():
     registry.clear()
     for tool in saved:
         registry.add(tool)
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    """An offline emulator of the module's own (a module overrides this to configure it)."""
+    from ptc_jupyter.emulator import EmulatorServer
+
+    with EmulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def session(emulator):
+    """A session whose offline runs go to `emulator`."""
+    from ptc_jupyter.session import Session
+
+    return Session(emulator=emulator)

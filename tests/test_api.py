@@ -49,11 +49,6 @@ def emulator():
 
 
 @pytest.fixture
-def session(emulator):
-    return Session(emulator=emulator)
-
-
-@pytest.fixture
 def tools():
     return [function_tool(get_stock_price), function_tool(remember, allowed_callers=["direct"])]
 

@@ -7,9 +7,7 @@ import pytest
 
 import ptc_jupyter as ptc
 from ptc_jupyter.conversation import Conversation
-from ptc_jupyter.emulator import EmulatorServer
 from ptc_jupyter.errors import RunError
-from ptc_jupyter.session import Session
 
 asked: list[int] = []
 
@@ -23,17 +21,6 @@ async def double(x: int) -> int:
 def ask(x: int, remember: bool = False) -> str:
     keep = "\nkept = locals().get('kept', 0) + 1\nprint('kept', kept)" if remember else ""
     return f"Double {x}.\n\n```python\nprint(await double({{'x': {x}}})){keep}\n```\n"
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with EmulatorServer() as server:
-        yield server
-
-
-@pytest.fixture
-def session(emulator):
-    return Session(emulator=emulator)
 
 
 def run(session, prompt, conversation, **options):

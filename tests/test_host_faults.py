@@ -11,7 +11,6 @@ import time
 import pytest
 
 import ptc_jupyter as ptc
-from ptc_jupyter.emulator import EmulatorServer
 from ptc_jupyter.errors import OptionError, RunError
 from ptc_jupyter.host import MAX_PAUSES_IN_A_ROW, STREAM_ATTEMPTS
 from ptc_jupyter.session import Session
@@ -42,17 +41,6 @@ print(await asyncio.gather(lookup({"key": "a"}), lookup({"key": "b"})))
 @pytest.fixture(autouse=True)
 def _clear():
     ran.clear()
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with EmulatorServer() as server:
-        yield server
-
-
-@pytest.fixture
-def session(emulator):
-    return Session(emulator=emulator)
 
 
 def run_offline(session, **options):

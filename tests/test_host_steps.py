@@ -12,7 +12,6 @@ import pytest
 
 import ptc_jupyter as ptc
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
-from ptc_jupyter.session import Session
 
 PNG_1X1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
@@ -41,11 +40,6 @@ async def double(x: int) -> int:
 def emulator():
     with EmulatorServer(EmulatorConfig(cell_limit_s=2.0)) as server:
         yield server
-
-
-@pytest.fixture
-def session(emulator):
-    return Session(emulator=emulator)
 
 
 def run(session, prompt, **options):

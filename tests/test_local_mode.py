@@ -11,8 +11,6 @@ import pytest
 
 import ptc_jupyter as ptc
 from ptc_jupyter.conversation import Conversation
-from ptc_jupyter.emulator import EmulatorServer
-from ptc_jupyter.session import Session
 from ptc_jupyter.tools import function_tool
 
 TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "NFLX", "AMD", "INTC"]
@@ -39,17 +37,6 @@ best = max(prices, key=lambda p: p["price"])
 print(best["ticker"], best["price"])
 ```
 """
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with EmulatorServer() as server:
-        yield server
-
-
-@pytest.fixture
-def session(emulator):
-    return Session(emulator=emulator)
 
 
 TOOLS = [function_tool(get_stock_price), function_tool(remember, allowed_callers=["direct"])]
