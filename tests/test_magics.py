@@ -17,6 +17,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from shell_support import set_magics_config
 from traitlets.config import Config
 
 import ptc_jupyter as ptc
@@ -59,22 +60,13 @@ def send(to: str) -> str:
 '''
 
 
-def _set_config(shell, values: dict) -> None:
-    """`%config` writes into shell.config (and so outlives a test, even an unload); put it back."""
-    shell.config["PTCMagics"] = Config(values)
-    config = magics.PTCMagics.class_traits(config=True)
-    for instance in [c for c in shell.configurables if isinstance(c, magics.PTCMagics)]:
-        for name, trait in config.items():
-            setattr(instance, name, values.get(name, trait.default()))
-
-
 @pytest.fixture(scope="module")
 def ip():
     shell = InteractiveShell.instance()
     saved_tools = list(registry)
     saved_config = dict(shell.config.get("PTCMagics", {}))
     shell.run_line_magic("load_ext", "ptc_jupyter")
-    _set_config(shell, {"offline": True})
+    set_magics_config(shell, {"offline": True})
     result = shell.run_cell(TOOLS_CELL)
     assert result.success
     yield shell
@@ -94,7 +86,7 @@ def fresh_defaults(request):
     shell.autoawait = True
     yield
     shell.autoawait = True
-    _set_config(shell, {"offline": True})
+    set_magics_config(shell, {"offline": True})
 
 
 def ptc_cell(shell, line: str, body: str = GATHER):

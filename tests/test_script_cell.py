@@ -18,10 +18,11 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from shell_support import set_magics_config
 from traitlets.config import Config
 
 import ptc_jupyter.mcp as ptc_mcp
-from ptc_jupyter import api, magics
+from ptc_jupyter import api
 from ptc_jupyter.dispatch import Dispatcher
 from ptc_jupyter.formatting import clip
 from ptc_jupyter.script_cell import (
@@ -313,20 +314,13 @@ EXPECTED_STDOUT = ("{'AAPL': 42.0, 'MSFT': 42.0, 'GOOGL': 52.5}\n['2', '4']\n"
                    "as an integer\nError: RuntimeError: boom\n")
 
 
-def _set_config(shell, values: dict) -> None:
-    shell.config["PTCMagics"] = Config(values)
-    for instance in [c for c in shell.configurables if isinstance(c, magics.PTCMagics)]:
-        for name, trait in magics.PTCMagics.class_traits(config=True).items():
-            setattr(instance, name, values.get(name, trait.default()))
-
-
 @pytest.fixture(scope="module")
 def ip():
     shell = InteractiveShell.instance()
     saved_tools = list(registry)
     saved_config = dict(shell.config.get("PTCMagics", {}))
     shell.run_line_magic("load_ext", "ptc_jupyter")
-    _set_config(shell, {"offline": True})
+    set_magics_config(shell, {"offline": True})
     shell.autoawait = True
     assert shell.run_cell(TOOLS_CELL).success
     with capture_output():
