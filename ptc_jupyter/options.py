@@ -9,7 +9,7 @@ run option means adding a field here and reading it where it matters.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,9 +129,6 @@ class RunOptions:
             raise TypeError(f"unknown run option(s): {', '.join(sorted(unknown))}")
         return dataclasses.replace(base or cls(), **given)
 
-    def config_defaults(self) -> Mapping[str, Any]:
-        """Trait name -> value, for the configurable settings."""
-        return {s.config: getattr(self, f.name) for f, s in self.settings() if s.config}
 
 
 def _check_type(options: RunOptions, name: str, kind: type | tuple[type, ...]) -> None:

@@ -221,11 +221,6 @@ def serialize_pieces(value: Any) -> Iterator[str]:
         yield _text_form(value)
 
 
-def serialize(value: Any) -> str:
-    """The uncapped, unsanitized text form of a tool's return value (raises `UnusableResult`)."""
-    return "".join(serialize_pieces(value))
-
-
 def utf8_size(text: str) -> int:
     """Bytes of `text` in UTF-8 (a lone surrogate counted as 3), without encoding it all at once."""
     if text.isascii():
