@@ -18,17 +18,71 @@ def test_the_last_tool_and_the_prompt_on_a_first_request():
     assert messages == [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": EPHEMERAL}]}]
 
 
-def test_a_continuation_marks_the_last_call_and_the_message_before_never_a_tool_result():
-    history = [
-        {"role": "user", "content": "hi"},
+CALLER = {"type": "code_execution_20260120", "tool_id": "s1"}
+
+
+def script_call(k: int) -> dict:
+    return {"type": "tool_use", "id": f"t{k}", "name": "price", "input": {"k": k}, "caller": CALLER}
+
+
+def result(k: int) -> dict:
+    return {"type": "tool_result", "tool_use_id": f"t{k}", "content": str(k)}
+
+
+def paused_run(pauses: int) -> list[dict]:
+    history = [{"role": "user", "content": "hi"},
+               {"role": "assistant", "content": [
+                   {"type": "text", "text": "I'll script it."},
+                   {"type": "server_tool_use", "id": "s1", "name": "code_execution", "input": {"code": "x"}},
+                   script_call(0)]},
+               {"role": "user", "content": [result(0)]}]
+    for k in range(1, pauses):
+        history += [{"role": "assistant", "content": [script_call(k)]}, {"role": "user", "content": [result(k)]}]
+    return history
+
+
+def test_a_continuation_marks_the_script_and_the_prompt_never_a_call_the_script_made():
+    """The API refuses a breakpoint on a script's `tool_use` or its `tool_result` ("not rendered in
+    Claude's context"), so the newest place is the script itself."""
+    _, messages = with_cache_points(TOOLS, paused_run(1))
+    assert marks(messages) == [(0, 0), (1, 1)]  # the prompt (the previous request's newest) and the script
+
+
+def test_later_pauses_mark_the_script_once():
+    _, messages = with_cache_points(TOOLS, paused_run(4))
+    assert marks(messages) == [(1, 1)]  # the previous request's newest is the same block
+
+
+def test_the_end_of_a_script_and_a_next_turn():
+    history = paused_run(2) + [
         {"role": "assistant", "content": [
-            {"type": "server_tool_use", "id": "s1", "name": "code_execution", "input": {"code": "x"}},
-            {"type": "tool_use", "id": "t1", "name": "price", "input": {}, "caller": {"type": "code_execution_20260120",
-                                                                                     "tool_id": "s1"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "1"}]},
-    ]
+            {"type": "code_execution_tool_result", "tool_use_id": "s1", "content": {"stdout": "ok"}},
+            {"type": "text", "text": "Done."}]},
+        {"role": "user", "content": "and now?"}]
     _, messages = with_cache_points(TOOLS, history)
-    assert marks(messages) == [(0, 0), (1, 1)]  # the prompt, and the newest call; the tool_result never
+    assert marks(messages) == [(1, 1), (6, 0)]  # the script (where the run's last request ended), the new prompt
+    assert messages[6]["content"] == [{"type": "text", "text": "and now?", "cache_control": EPHEMERAL}]
+
+
+def test_classic_tool_calling_marks_the_newest_result_and_the_round_before_however_many_calls():
+    """Direct calls' results may carry a breakpoint; the second one sits on the previous request's
+    newest, even when a round adds more blocks than the API's 20-block lookback."""
+    def direct_round(r: int) -> list[dict]:
+        ids = [f"d{r}_{k}" for k in range(30)]
+        return [{"role": "assistant", "content": [{"type": "tool_use", "id": i, "name": "price", "input": {}}
+                                                  for i in ids]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": "1"} for i in ids]}]
+    history = [{"role": "user", "content": "hi"}, *direct_round(0), *direct_round(1)]
+    _, messages = with_cache_points(TOOLS, history)
+    assert marks(messages) == [(2, 29), (4, 29)]
+
+
+def test_an_empty_text_is_never_marked():
+    history = [{"role": "user", "content": "hi"},
+               {"role": "assistant", "content": [{"type": "text", "text": "ok"}, {"type": "text", "text": ""}]},
+               {"role": "user", "content": ""}]
+    _, messages = with_cache_points(TOOLS, history)
+    assert marks(messages) == [(0, 0), (1, 0)] and messages[2]["content"] == ""
 
 
 def test_the_history_itself_is_never_changed():

@@ -63,6 +63,40 @@ def test_the_second_request_carries_the_earlier_messages(session, emulator, tmp_
     assert "Double 1." in texts and "Double 2." in texts and first_request["messages"][0]["role"] == "user"
 
 
+def lookup(key: str) -> str:
+    return key
+
+
+lookup.__doc__ = ("""The record stored under `key`, as JSON: {"key": str, "owner": str, "status": "open" | "closed",
+    "history": [{"at": ISO date, "by": str, "what": str}, ...]}. """
+                  + "Field notes for the script that reads it. " * 150)  # past the 1,024-token minimum
+
+
+def test_a_second_turn_reads_the_first_from_the_prompt_cache(session, tmp_path):
+    """The first request of a `--continue` turn reads everything the first turn wrote (tools, prompt,
+    script) and writes only what is new: the first turn's answer and the new prompt."""
+    from ptc_jupyter.background import background_loop
+    from ptc_jupyter.recording import read_entries, session_for
+
+    conv, usages = Conversation(), []
+    for turn, key in enumerate(("a", "b")):
+        recording = tmp_path / f"turn{turn}.jsonl"
+        prompt = f"Look up {key}.\n\n```python\nprint(await lookup({{'key': '{key}'}}))\n```\n"
+
+        async def recorded():
+            async with session_for(str(recording), None, base=session) as rec:
+                return await ptc.arun(prompt, tools=[lookup], offline=True, session=rec, conversation=conv,
+                                      stream=False)
+
+        assert background_loop.run(recorded()).status == "completed"
+        usages.append([e["body"]["usage"] for e in read_entries(recording)])
+    (first_write, first_pause), (second_first, _) = usages
+    assert first_write["cache_creation_input_tokens"] > 1024 and first_write["cache_read_input_tokens"] == 0
+    written_by_turn_one = first_pause["cache_read_input_tokens"] + first_pause["cache_creation_input_tokens"]
+    assert second_first["cache_read_input_tokens"] == written_by_turn_one
+    assert 0 < second_first["cache_creation_input_tokens"] < 200 and second_first["input_tokens"] < 50
+
+
 def test_asking_again_from_the_same_source_replaces_that_turn(session):
     conv = Conversation()
     run(session, ask(1), conv)

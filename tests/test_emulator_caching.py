@@ -170,8 +170,8 @@ def test_the_longest_cached_prefix_wins_and_earlier_boundaries_are_looked_up(cac
         {"type": "tool_use", "id": "toolu_a", "name": "get", "input": {}, "caller": CALLER}]}
     results = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_a", "content": "1"}]}
     second = bill(cache, body(tools, [{"role": "user", "content": "Please run this."}, assistant, results]))
-    # the prompt's prefix, read: a few tokens fewer than written, as the prompt now counts as a string
-    assert first["cache_creation_input_tokens"] - 10 < second["cache_read_input_tokens"] < first["cache_creation_input_tokens"]
+    # the prompt's prefix, read (a string prompt counts as the text block it stands for)
+    assert second["cache_read_input_tokens"] == first["cache_creation_input_tokens"]
     assert 100 < second["cache_creation_input_tokens"] < 200  # the intro text and the script
     third = bill(cache, body(tools, [{"role": "user", "content": "Please run this."}, assistant, results]))
     assert third["cache_read_input_tokens"] == second["cache_read_input_tokens"] + second["cache_creation_input_tokens"]
@@ -219,14 +219,24 @@ def programmatic_history(result: dict) -> list[dict]:
             {"role": "user", "content": [result]}]
 
 
+NOT_RENDERED = "called by code execution cannot have cache_control. These blocks are not rendered in Claude's context."
+
+
 def test_a_breakpoint_on_the_result_of_a_code_called_tool_is_a_400(cache):
     result = {"type": "tool_result", "tool_use_id": "toolu_a", "content": "1", "cache_control": EPHEMERAL}
     message = rejected(cache, body([CODE_EXECUTION, big_tool()], programmatic_history(result)))
-    assert message.startswith("messages.2.content.0.cache_control: cache_control cannot be set on a `tool_result`")
+    assert message == f"messages.2.content.0.cache_control: Tool use result for toolu_a {NOT_RENDERED}"
     nested = {"type": "tool_result", "tool_use_id": "toolu_a",
               "content": [{"type": "text", "text": "1", "cache_control": EPHEMERAL}]}
     assert rejected(cache, body([CODE_EXECUTION, big_tool()], programmatic_history(nested))).startswith(
-        "messages.2.content.0.content.0.cache_control:")
+        "messages.2.content.0.content.0.cache_control: Tool use result for toolu_a")
+
+
+def test_a_breakpoint_on_a_call_the_script_made_is_a_400(cache):
+    history = programmatic_history({"type": "tool_result", "tool_use_id": "toolu_a", "content": "1"})
+    history[1]["content"][1] = {**history[1]["content"][1], "cache_control": EPHEMERAL}
+    message = rejected(cache, body([CODE_EXECUTION, big_tool()], history))
+    assert message == f"messages.1.content.1.cache_control: Tool use toolu_a {NOT_RENDERED}"
 
 
 def test_a_breakpoint_on_a_direct_tool_result_is_fine(cache):
@@ -236,10 +246,29 @@ def test_a_breakpoint_on_a_direct_tool_result_is_fine(cache):
     assert cache.plan(body([CODE_EXECUTION, big_tool()], history)) is not None
 
 
-def test_automatic_caching_skips_a_code_called_result(cache):
+def test_automatic_caching_skips_the_calls_a_script_made(cache):
     result = {"type": "tool_result", "tool_use_id": "toolu_a", "content": "1"}
     plan = cache.plan(body([CODE_EXECUTION, big_tool()], programmatic_history(result), cache_control=EPHEMERAL))
-    assert plan is not None and plan.breakpoints[-1].index == 2 + 1 + 1  # the tool_use before it
+    assert plan is not None and plan.breakpoints[-1].index == 2 + 1  # the script, before its call and the result
+
+
+def test_the_calls_a_script_made_and_their_results_are_not_counted():
+    """They are not rendered in Claude's context: a run that paused on 8 calls estimates as one that
+    paused on 1, whatever the results hold."""
+    def paused(calls: int, result: str) -> dict:
+        uses = [{"type": "tool_use", "id": f"toolu_{k}", "name": "get", "input": {"k": k}, "caller": CALLER}
+                for k in range(calls)]
+        return body([CODE_EXECUTION, big_tool()], [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": [
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "code_execution", "input": {"code": "."}},
+                *uses]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": u["id"], "content": result}
+                                         for u in uses]}])
+    assert estimate_input_tokens(paused(8, "x" * 5000)) == estimate_input_tokens(paused(1, "1"))
+    direct = paused(1, "x" * 5000)
+    direct["messages"][1]["content"][1] = {**direct["messages"][1]["content"][1], "caller": {"type": "direct"}}
+    assert estimate_input_tokens(direct) > estimate_input_tokens(paused(1, "1")) + 1000
 
 
 def test_bad_cache_control_values_are_400s(cache):
@@ -272,8 +301,8 @@ def client(server):
 
 def test_a_paused_run_with_the_hosts_breakpoints(client):
     """The host's placement (`caching.with_cache_points`) on a script that pauses 3 times: the first
-    request writes tools + prompt; each later one reads what the one before wrote and writes the new
-    part up to the newest call; only the tool results after that call stay input."""
+    request writes tools + prompt, the second reads them and writes up to the script, and the later
+    ones read all of it; the calls and their 2,000-byte results are in no count."""
     code = "import asyncio\nfor b in range(3):\n    await asyncio.gather(*[get({'i': b * 4 + i}) for i in range(4)])\nprint('ok')"
     tools = [CODE_EXECUTION, big_tool(doc=DOC + " (run)")]
     messages = [{"role": "user", "content": script_prompt(code)}]
@@ -290,12 +319,13 @@ def test_a_paused_run_with_the_hosts_breakpoints(client):
             break
         messages.append(tool_results(response, lambda b: "x" * 2000))
     assert response.stop_reason == "end_turn" and response.content[-1].text == "ok" and len(usages) == 4
-    first, *later = usages
+    first, second, *later = usages
     assert first.cache_read_input_tokens == 0 and first.cache_creation_input_tokens > 1024
-    for before, usage in zip(usages, later):
-        assert usage.cache_read_input_tokens > before.cache_read_input_tokens  # what the one before wrote
-        assert usage.cache_creation_input_tokens > 0
-    assert all(u.input_tokens < 1000 for u in later)  # the 2,000-byte results stayed out of the count
+    assert second.cache_read_input_tokens == first.cache_creation_input_tokens
+    assert second.cache_creation_input_tokens > 0  # the script
+    for usage in later:
+        assert usage.cache_read_input_tokens == second.cache_read_input_tokens + second.cache_creation_input_tokens
+        assert usage.cache_creation_input_tokens == 0 and usage.input_tokens < 50  # 4 results: 2,000 tokens
 
 
 def test_over_http_a_repeat_reads_and_a_changed_tool_misses(client):
@@ -334,8 +364,7 @@ def test_over_http_the_refusals(client):
     answer = tool_results(response, lambda b: "1")
     answer["content"][0]["cache_control"] = EPHEMERAL
     messages.append(answer)
-    with pytest.raises(anthropic.BadRequestError, match="cannot be set on a `tool_result` block that answers a tool "
-                                                        "use generated by code execution"):
+    with pytest.raises(anthropic.BadRequestError, match="called by code execution cannot have cache_control"):
         client.messages.create(model="claude-emulated", max_tokens=100, tools=tools, messages=messages,
                                container=response.container.id)
     del answer["content"][0]["cache_control"]  # the script still waits: the refused request changed nothing

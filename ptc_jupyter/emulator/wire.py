@@ -196,32 +196,42 @@ def without_cache_control(value: dict) -> dict:
     return value
 
 
-def counted_block(block: Any, hidden: set[str]) -> Any:
+def code_called(block: Any, hidden: set[str]) -> bool:
+    """A `tool_use` a script made (its id is in `hidden`, see `programmatic_tool_use_ids`) or the
+    `tool_result` answering one. The API does not render these in Claude's context: they go between
+    the client and the container (its 400 for a breakpoint on one says so)."""
+    return isinstance(block, dict) and (
+        (block.get("type") == "tool_use" and block.get("id") in hidden)
+        or (block.get("type") == "tool_result" and block.get("tool_use_id") in hidden))
+
+
+def counted_block(block: Any) -> Any:
     """A content block as the estimate counts it: without `cache_control` (a marked request estimates
-    as the same request unmarked), and a programmatic call's result emptied."""
-    if not isinstance(block, dict):
-        return block
-    if block.get("type") == "tool_result" and block.get("tool_use_id") in hidden:
-        return {**{k: v for k, v in block.items() if k != "cache_control"}, "content": ""}
-    return without_cache_control(block)
+    as the same request unmarked). The `code_called` ones are left out before."""
+    return without_cache_control(block) if isinstance(block, dict) else block
 
 
 def estimate_input_tokens(body: dict) -> int:
-    """≈ bytes/4 of messages + tools + system, without the results of programmatic calls.
-
-    The API does not count tool results that went to a script rather than into the context.
-    """
+    """≈ bytes/4 of messages + tools + system, without the calls a script made and their results:
+    they reach the script, not the context. A string (a prompt, a system prompt) counts as the one
+    text block it stands for, so marking it (which makes it that block) changes nothing."""
     messages = body.get("messages") or []
     hidden = programmatic_tool_use_ids(messages)
     counted = []
     for msg in messages:
         content = msg.get("content")
-        if isinstance(content, list):
-            content = [counted_block(b, hidden) for b in content]
+        if isinstance(content, str):
+            content = [text_block(content)]
+        elif isinstance(content, list):
+            content = [counted_block(b) for b in content if not code_called(b, hidden)]
+            if not content and msg["content"]:
+                continue  # a paused turn or its answer: nothing of it is in the context
         counted.append({"role": msg.get("role"), "content": content})
     tools = [without_cache_control(t) if isinstance(t, dict) else t for t in body.get("tools") or []]
-    system = body.get("system") or ""
-    if isinstance(system, list):
+    system = body.get("system") or []
+    if isinstance(system, str):
+        system = [text_block(system)]
+    elif isinstance(system, list):
         system = [without_cache_control(b) if isinstance(b, dict) else b for b in system]
     return _tokens([counted, tools, system])
 
