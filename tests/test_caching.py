@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ptc_jupyter.caching import EPHEMERAL, with_cache_points
 
 TOOLS = [{"type": "code_execution_20260521", "name": "code_execution"}, {"name": "price", "input_schema": {}}]
@@ -91,3 +94,43 @@ def test_the_history_itself_is_never_changed():
     with_cache_points(tools, history)
     with_cache_points(tools, history)
     assert history == [{"role": "user", "content": "hi"}] and all("cache_control" not in t for t in tools)
+
+
+# --- any history: the emulator's model of the API never refuses the host's breakpoints --------------
+
+def _round(kind: str, r: int, calls: int, pauses: int) -> list[dict]:
+    """One exchange of a run: a script with `calls` calls per pause, classic calls, or an answer."""
+    if kind == "answer":
+        return [{"role": "assistant", "content": [{"type": "text", "text": ""}, {"type": "text", "text": f"a{r}"}]},
+                {"role": "user", "content": f"next {r}"}]
+    if kind == "direct":
+        ids = [f"d{r}_{k}" for k in range(calls)]
+        return [{"role": "assistant", "content": [{"type": "tool_use", "id": i, "name": "price", "input": {}}
+                                                  for i in ids]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": "1"} for i in ids]}]
+    caller = {"type": "code_execution_20260120", "tool_id": f"s{r}"}
+    out: list[dict] = []
+    for p in range(pauses):
+        ids = [f"c{r}_{p}_{k}" for k in range(calls)]
+        uses = [{"type": "tool_use", "id": i, "name": "price", "input": {}, "caller": caller} for i in ids]
+        head = [{"type": "server_tool_use", "id": f"s{r}", "name": "code_execution", "input": {"code": "x"}}] \
+            if p == 0 else []
+        out += [{"role": "assistant", "content": head + uses},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": "1"} for i in ids]}]
+    return out
+
+
+@given(st.lists(st.tuples(st.sampled_from(["script", "direct", "answer"]), st.integers(1, 25), st.integers(1, 4)),
+                max_size=6))
+@settings(max_examples=150, deadline=None)
+def test_the_api_accepts_the_breakpoints_on_any_history(rounds):
+    from ptc_jupyter.emulator import EmulatorConfig
+    from ptc_jupyter.emulator.prompt_cache import PromptCache
+
+    history = [{"role": "user", "content": "hi"}]
+    for r, (kind, calls, pauses) in enumerate(rounds):
+        history += _round(kind, r, calls, pauses)
+    tools, messages = with_cache_points(TOOLS, history)
+    request = {"model": "m", "max_tokens": 1, "tools": tools, "messages": messages}
+    plan = PromptCache(EmulatorConfig()).plan(request)  # raises the API's 400 on a refused breakpoint
+    assert plan is not None and 2 <= len(plan.breakpoints) <= 3

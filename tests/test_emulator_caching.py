@@ -239,6 +239,12 @@ def test_a_breakpoint_on_a_call_the_script_made_is_a_400(cache):
     assert message == f"messages.1.content.1.cache_control: Tool use toolu_a {NOT_RENDERED}"
 
 
+def test_a_breakpoint_on_an_empty_text_is_a_400(cache):
+    texts = [{"type": "text", "text": "go"}, {"type": "text", "text": "", "cache_control": EPHEMERAL}]
+    assert rejected(cache, body([CODE_EXECUTION, big_tool()], [{"role": "user", "content": texts}])) == \
+        "messages.0.content.1.text: cache_control cannot be set for empty text blocks"
+
+
 def test_a_breakpoint_on_a_direct_tool_result_is_fine(cache):
     history = programmatic_history({"type": "tool_result", "tool_use_id": "toolu_a", "content": "1",
                                     "cache_control": EPHEMERAL})

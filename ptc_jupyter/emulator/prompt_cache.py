@@ -18,8 +18,8 @@ carry one. For each request:
   (the API does not render them in Claude's context).
 
 Without a breakpoint everything is `input_tokens`, as before. The API's refusals: more than 4
-breakpoints, a `cache_control` of another type or TTL, and one on a `tool_use` a script made or on
-the `tool_result` answering it (in the API's words: "These blocks are not rendered in Claude's
+breakpoints, a `cache_control` of another type or TTL, one on an empty text block, and one on a
+`tool_use` a script made or on the `tool_result` answering it (in the API's words: "These blocks are not rendered in Claude's
 context"). Usage stays an estimate (`"emulator": {"usage_estimated": true}`).
 """
 
@@ -192,6 +192,8 @@ class PromptCache:
             ttls = [self._check_mark(mark, where) for where, mark in marks]
             if marks and block.code_called:
                 raise wire.invalid_request(f"{marks[0][0]}: {_refusal(block.value)}")
+            if block.value.get("type") == "text" and not block.value.get("text") and block.value.get("cache_control"):
+                raise wire.invalid_request(f"{block.where}.text: cache_control cannot be set for empty text blocks")
             breakpoints.append(Breakpoint(index, *ttls[0]))
             found += len(marks)
         if auto is not None:
