@@ -377,3 +377,21 @@ def test_over_http_the_refusals(client):
     final = client.messages.create(model="claude-emulated", max_tokens=100, tools=tools, messages=messages,
                                    container=response.container.id)
     assert final.stop_reason == "end_turn"
+
+
+def test_output_counts_what_the_model_wrote(client):
+    """A paused response holds only the calls the script made: the container wrote them, not the
+    model. The last response's `code_execution_tool_result` is the container's output too."""
+    code = "print(await get({'i': 1}))\nprint('x' * 4000)"
+    tools = [CODE_EXECUTION, ptc_tool("get")]
+    messages = [{"role": "user", "content": script_prompt(code)}]
+    first = client.messages.create(model="claude-emulated", max_tokens=100, tools=tools, messages=messages)
+    assert first.stop_reason == "tool_use"
+    written = [b for b in first.content if b.type != "tool_use"]  # the text and the script
+    assert first.usage.output_tokens <= len(str([b.model_dump() for b in written])) // 4 + 5
+    messages += [{"role": "assistant", "content": first.content}, tool_results(first, lambda b: "1")]
+    last = client.messages.create(model="claude-emulated", max_tokens=100, tools=tools, messages=messages,
+                                  container=first.container.id)
+    result, answer = last.content[0], last.content[-1]
+    assert last.stop_reason == "end_turn" and "x" * 4000 in str(result.model_dump())
+    assert answer.type == "text" and last.usage.output_tokens <= len(answer.text) // 4 + 20  # the answer only

@@ -66,13 +66,13 @@ What a host can rely on:
   larger allocation raises MemoryError in the script, on Linux); past `max_processes` (64) processes
   at once, all of the container's processes are killed, the cell ends with return code 137 and
   says why, and the container is gone. What a cell leaves running is killed when it ends.
-- Usage is an estimate (bytes/4 of what is in Claude's context, which the calls a script made and
-  their results are not; the response says `"emulator": {"usage_estimated": true}`), split by
-  prompt caching as the API splits it
-  (`prompt_cache.py`): with `cache_control` breakpoints, the longest prefix cached within its TTL
-  (5 minutes) is `cache_read_input_tokens`, the part up to the last breakpoint is written
-  (`cache_creation_input_tokens`, only for prefixes of at least `cache_min_tokens`, 1,024), the
-  rest `input_tokens`. More than 4 breakpoints, or one on a code-called `tool_use` or its
+- Usage is an estimate (bytes/4: input, what is in Claude's context, which the calls a script made
+  and their results are not; output, what the model wrote, which those calls and the server tools'
+  results are not; the response says `"emulator": {"usage_estimated": true}`), split by prompt
+  caching as the API splits it (`prompt_cache.py`): with `cache_control` breakpoints, the longest
+  prefix cached within its TTL (5 minutes) is `cache_read_input_tokens`, the part up to the last
+  breakpoint is written (`cache_creation_input_tokens`, only for prefixes of at least
+  `cache_min_tokens`, 1,024), the rest `input_tokens`. More than 4 breakpoints, or one on a code-called `tool_use` or its
   `tool_result`, is the API's 400.
 - Resending a continuation that was already applied (a retry after a broken stream) gets the
   same answer again.

@@ -236,11 +236,19 @@ def estimate_input_tokens(body: dict) -> int:
     return _tokens([counted, tools, system])
 
 
+def generated(content: list[dict]) -> list[dict]:
+    """The blocks of a response the model wrote: not the calls a script made (the container made
+    them) nor a server tool's results (the container's output)."""
+    return [b for b in content if not (b.get("type") == "tool_use" and isinstance(b.get("caller"), dict)
+                                       and str(b["caller"].get("type", "")).startswith("code_execution_"))
+            and not b.get("type", "").endswith("_tool_result")]
+
+
 def usage(body: dict, content: list[dict], code_execution: bool) -> dict:
     """The `usage` object of a response: estimates (the response says so in `emulator`)."""
     result: dict[str, Any] = {
         "input_tokens": estimate_input_tokens(body),
-        "output_tokens": _tokens(content),
+        "output_tokens": _tokens(generated(content)),
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
     }
