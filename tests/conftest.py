@@ -29,6 +29,14 @@ def emulator():
 
 
 @pytest.fixture
+def client(emulator):
+    """The real (sync) SDK client, talking to `emulator`; no retries, so each answer is the emulator's own."""
+    import anthropic
+
+    return anthropic.Anthropic(base_url=emulator.url, api_key=emulator.api_key, max_retries=0)
+
+
+@pytest.fixture
 def session(emulator):
     """A session whose offline runs go to `emulator`."""
     from ptc_jupyter.session import Session

@@ -7,7 +7,7 @@ import anthropic
 import pytest
 
 from ptc_jupyter.caching import with_cache_points
-from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
+from ptc_jupyter.emulator import EmulatorConfig
 from ptc_jupyter.emulator.prompt_cache import PromptCache
 from ptc_jupyter.emulator.wire import ApiError, estimate_input_tokens
 
@@ -293,17 +293,6 @@ def test_a_schema_property_named_cache_control_is_not_a_breakpoint(cache):
 
 
 # --- over HTTP, with the real SDK ---------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def server():
-    with EmulatorServer() as s:
-        yield s
-
-
-@pytest.fixture
-def client(server):
-    return anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
-
 
 def test_a_paused_run_with_the_hosts_breakpoints(client):
     """The host's placement (`caching.with_cache_points`) on a script that pauses 3 times: the first

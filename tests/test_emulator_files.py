@@ -33,17 +33,6 @@ def tiny_png() -> bytes:
 PNG = tiny_png()
 
 
-@pytest.fixture(scope="module")
-def server():
-    with EmulatorServer() as s:
-        yield s
-
-
-@pytest.fixture
-def client(server):
-    return anthropic.Anthropic(base_url=server.url, api_key=server.api_key, max_retries=0)
-
-
 def turn(client, prompt, **kw):
     return run_turn(client, prompt=prompt, tools=TOOLS, answer=lambda b: "ok", **kw)
 
@@ -133,7 +122,7 @@ def test_an_unknown_container_upload_is_a_404(client):
                                messages=[{"role": "user", "content": content}])
 
 
-def test_list_pages_newest_first_and_delete(server, client):
+def test_list_pages_newest_first_and_delete(emulator, client):
     fresh = EmulatorServer().start()
     try:
         c = anthropic.Anthropic(base_url=fresh.url, api_key=fresh.api_key, max_retries=0)
@@ -157,11 +146,11 @@ def test_list_pages_newest_first_and_delete(server, client):
         fresh.stop()
 
 
-def test_the_files_endpoints_are_guarded(server):
+def test_the_files_endpoints_are_guarded(emulator):
     for method, path in (("GET", "/v1/files"), ("POST", "/v1/files"), ("GET", "/v1/files/file_x/content")):
-        response = httpx2.request(method, server.url + path)
+        response = httpx2.request(method, emulator.url + path)
         assert response.status_code == 401 and response.json()["error"]["type"] == "authentication_error"
-    response = httpx2.get(server.url + "/v1/files", headers={"x-api-key": server.api_key, "host": "evil.example"})
+    response = httpx2.get(emulator.url + "/v1/files", headers={"x-api-key": emulator.api_key, "host": "evil.example"})
     assert response.status_code == 421
 
 

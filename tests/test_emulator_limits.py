@@ -26,14 +26,9 @@ CONFIG = EmulatorConfig(cell_limit_s=LIMIT_S, memory_limit_bytes=MEMORY, max_pro
 
 
 @pytest.fixture(scope="module")
-def server():
+def emulator():
     with EmulatorServer(CONFIG) as s:
         yield s
-
-
-@pytest.fixture
-def client(server):
-    return anthropic.Anthropic(base_url=server.url, api_key=server.api_key, max_retries=0)
 
 
 def run(client, code: str, container: str | None = None):
@@ -113,7 +108,7 @@ def test_bash_steps_have_the_memory_limit_too(client):
     "import os, time\nwhile True:\n    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '60'])",
     "import os, time\nwhile True:\n    if os.fork() == 0:\n        time.sleep(60)\n        os._exit(0)",
 ], ids=["popen", "fork-exec", "fork"])
-def test_past_the_process_cap_every_process_of_the_container_is_killed(server, client, spawn):
+def test_past_the_process_cap_every_process_of_the_container_is_killed(emulator, client, spawn):
     before = sleepers()
     started = time.monotonic()
     result, final = run(client, spawn)

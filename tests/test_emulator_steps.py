@@ -20,14 +20,9 @@ LIMIT_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def server():
+def emulator():
     with EmulatorServer(EmulatorConfig(cell_limit_s=LIMIT_S)) as s:
         yield s
-
-
-@pytest.fixture
-def client(server):
-    return anthropic.Anthropic(base_url=server.url, api_key=server.api_key, max_retries=0)
 
 
 def fence(info: str, body: str) -> str:
@@ -266,12 +261,12 @@ def test_time_spent_waiting_for_tool_results_does_not_count(client):
     ("bash_code_execution_error", "bash", "bash_code_execution", ["output_file_too_large", "unavailable"]),
     ("text_editor_code_execution_error", "text_editor", "text_editor_code_execution", ["file_not_found"]),
 ])
-def test_step_error_faults_give_the_error_result_of_that_step(server, client, kind, info, tool, codes):
+def test_step_error_faults_give_the_error_result_of_that_step(emulator, client, kind, info, tool, codes):
     body = "print('ran')" if info == "python" else "echo ran" if info == "bash" else json.dumps(
         {"command": "create", "path": "ran.txt", "file_text": "x"})
     lead, lead_tool = ("python", "code_execution") if info == "bash" else ("bash", "bash_code_execution")
     for code in codes:
-        server.inject({"kind": kind, "error_code": code})
+        emulator.inject({"kind": kind, "error_code": code})
         final, _ = turn(client, fence(lead, "true") + fence(info, body) + fence(info, body))
         uses = [b for b in final.content if b.type == "server_tool_use"]
         assert [u.name for u in uses] == [lead_tool, tool, tool]
@@ -291,8 +286,8 @@ def test_step_faults_are_checked():
             parse_fault(bad)
 
 
-def test_encrypted_result_fault(server, client):
-    server.inject({"kind": "encrypted_code_execution_result"})
+def test_encrypted_result_fault(emulator, client):
+    emulator.inject({"kind": "encrypted_code_execution_result"})
     final, _ = turn(client, script_prompt("import sys\nprint('secret')\nprint('warn', file=sys.stderr)"))
     result = results(final, "code_execution_tool_result")[0]
     assert result.type == "encrypted_code_execution_result"

@@ -18,17 +18,6 @@ GATHER10 = "import asyncio\nr = await asyncio.gather(*[get({'i': i}) for i in ra
 MODEL = "claude-emulated"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with EmulatorServer() as s:
-        yield s
-
-
-@pytest.fixture
-def client(server):
-    return anthropic.Anthropic(base_url=server.url, api_key=server.api_key, max_retries=0)
-
-
 def create(client, messages, tools=TOOLS, **kw):
     return client.messages.create(model=MODEL, max_tokens=1024, tools=tools, messages=messages, **kw)
 
