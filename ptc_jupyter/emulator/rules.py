@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .wire import CODE_EXECUTION_TYPES, ApiError, invalid_request
+from .wire import CODE_EXECUTION_TYPES, ApiError, invalid_request, script_call
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 CALLER_VALUES = ("direct", "code_execution_20250825", "code_execution_20260120", "code_execution_20260521")
@@ -209,11 +209,6 @@ def find_circular_ref(schema: Any) -> str | None:
 
 # --- history ------------------------------------------------------------------------------------
 
-def _programmatic(block: dict) -> bool:
-    caller = block.get("caller")
-    return isinstance(caller, dict) and str(caller.get("type", "")).startswith("code_execution_")
-
-
 def check_history(messages: list[dict], *, has_code_execution: bool, container_id: str | None) -> None:
     """tool_use/tool_result pairing everywhere, and the PTC rules on the last user message."""
     for i, msg in enumerate(messages):
@@ -257,8 +252,7 @@ def _check_last_message(messages: list[dict], *, has_code_execution: bool, conta
     results = [b for b in last if b.get("type") == "tool_result"]
     if not results or i == 0:
         return
-    programmatic = {b["id"] for b in content_blocks(messages[i - 1], i - 1)
-                    if b.get("type") == "tool_use" and _programmatic(b)}
+    programmatic = {b["id"] for b in content_blocks(messages[i - 1], i - 1) if script_call(b)}
     if not programmatic:
         return
     if container_id is None:

@@ -170,18 +170,18 @@ def _tokens(value: Any) -> int:
     return max(1, len(json.dumps(value, ensure_ascii=False).encode()) // 4)
 
 
+def script_call(block: Any) -> bool:
+    """A `tool_use` block a code-execution script made (its `caller` is a code-execution tool)."""
+    caller = block.get("caller") if isinstance(block, dict) else None
+    return block.get("type") == "tool_use" and isinstance(caller, dict) \
+        and str(caller.get("type", "")).startswith("code_execution_")
+
+
 def programmatic_tool_use_ids(messages: list[dict]) -> set[str]:
     """Ids of the `tool_use` blocks in the history that a code-execution script made."""
-    ids = set()
-    for msg in messages:
-        if msg.get("role") != "assistant" or not isinstance(msg.get("content"), list):
-            continue
-        for block in msg["content"]:
-            caller = block.get("caller") if isinstance(block, dict) else None
-            if block.get("type") == "tool_use" and isinstance(caller, dict) \
-                    and str(caller.get("type", "")).startswith("code_execution_"):
-                ids.add(block.get("id"))
-    return ids
+    return {block.get("id") for msg in messages
+            if msg.get("role") == "assistant" and isinstance(msg.get("content"), list)
+            for block in msg["content"] if script_call(block)}
 
 
 def without_cache_control(value: dict) -> dict:
@@ -239,9 +239,7 @@ def estimate_input_tokens(body: dict) -> int:
 def generated(content: list[dict]) -> list[dict]:
     """The blocks of a response the model wrote: not the calls a script made (the container made
     them) nor a server tool's results (the container's output)."""
-    return [b for b in content if not (b.get("type") == "tool_use" and isinstance(b.get("caller"), dict)
-                                       and str(b["caller"].get("type", "")).startswith("code_execution_"))
-            and not b.get("type", "").endswith("_tool_result")]
+    return [b for b in content if not script_call(b) and not b.get("type", "").endswith("_tool_result")]
 
 
 def usage(body: dict, content: list[dict], code_execution: bool) -> dict:
