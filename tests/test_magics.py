@@ -17,8 +17,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from shell_support import set_magics_config
-from traitlets.config import Config
+from shell_support import offline_shell, set_magics_config
 
 import ptc_jupyter as ptc
 from ptc_jupyter import cell_run, magics
@@ -62,19 +61,8 @@ def send(to: str) -> str:
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = InteractiveShell.instance()
-    saved_tools = list(registry)
-    saved_config = dict(shell.config.get("PTCMagics", {}))
-    shell.run_line_magic("load_ext", "ptc_jupyter")
-    set_magics_config(shell, {"offline": True})
-    result = shell.run_cell(TOOLS_CELL)
-    assert result.success
-    yield shell
-    shell.run_line_magic("unload_ext", "ptc_jupyter")
-    shell.config["PTCMagics"] = Config(saved_config)
-    registry.clear()
-    for saved in saved_tools:
-        registry.add(saved)
+    with offline_shell(TOOLS_CELL) as shell:
+        yield shell
 
 
 @pytest.fixture(autouse=True)

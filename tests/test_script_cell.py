@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from shell_support import set_magics_config
-from traitlets.config import Config
+from shell_support import offline_shell
 
 import ptc_jupyter.mcp as ptc_mcp
 from ptc_jupyter import api
@@ -316,21 +314,11 @@ EXPECTED_STDOUT = ("{'AAPL': 42.0, 'MSFT': 42.0, 'GOOGL': 52.5}\n['2', '4']\n"
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = InteractiveShell.instance()
-    saved_tools = list(registry)
-    saved_config = dict(shell.config.get("PTCMagics", {}))
-    shell.run_line_magic("load_ext", "ptc_jupyter")
-    set_magics_config(shell, {"offline": True})
-    shell.autoawait = True
-    assert shell.run_cell(TOOLS_CELL).success
-    with capture_output():
-        assert shell.run_cell(RUN_CELL).success
-    yield shell
-    shell.run_line_magic("unload_ext", "ptc_jupyter")
-    shell.config["PTCMagics"] = Config(saved_config)
-    registry.clear()
-    for saved in saved_tools:
-        registry.add(saved)
+    with offline_shell(TOOLS_CELL) as shell:
+        shell.autoawait = True
+        with capture_output():
+            assert shell.run_cell(RUN_CELL).success
+        yield shell
 
 
 def script_cell(shell, line: str = "r") -> str:
