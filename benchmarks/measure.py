@@ -31,12 +31,12 @@ from ptc_jupyter.constants import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
 )
-from ptc_jupyter.dispatch import Dispatcher
-from ptc_jupyter.mime import MIME_TYPE
+from ptc_jupyter.calls.dispatch import Dispatcher
+from ptc_jupyter.trace.mime import MIME_TYPE
 from ptc_jupyter.pricing import Price
-from ptc_jupyter.session import Session
-from ptc_jupyter.tools import CODE_EXECUTION_CALLER, function_tool
-from ptc_jupyter.trace import Run, ToolCall
+from ptc_jupyter.host.session import Session
+from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, function_tool
+from ptc_jupyter.trace.run import Run, ToolCall
 
 
 @dataclass
@@ -335,7 +335,7 @@ async def trace_run(url: str, sizes: Sizes) -> Run:
 def trace_bundle(run: Run, sizes: Sizes) -> dict[str, Any]:
     """Size of `render.mime_bundle(run)` as the kernel sends it (JSON, UTF-8, as jupyter_client
     encodes messages), and the time to build and encode it (median)."""
-    from ptc_jupyter import render
+    from ptc_jupyter.display import render
 
     times = []
     for rep in range(sizes.reps + 1):
@@ -423,8 +423,8 @@ async def load(url: str, sizes: Sizes) -> dict[str, Any]:
     `gc.collect()`, the run still referenced, as the kernel keeps it) and its peak during the run;
     the saved output bundle as the kernel sends it (`render.mime_bundle`, JSON, UTF-8); the view's
     redraws. The emulator's own memory is not counted when it runs in its own process."""
-    from ptc_jupyter import render
-    from ptc_jupyter.view import LiveView
+    from ptc_jupyter.display import render
+    from ptc_jupyter.notebook.live_view import LiveView
 
     calls = sizes.load_batches * sizes.load_batch
     tool = function_tool(workloads.noop)

@@ -22,7 +22,7 @@ import measure
 import workloads
 
 import ptc_jupyter as ptc
-from ptc_jupyter.tools import function_tool
+from ptc_jupyter.calls.tools import function_tool
 
 #: (calls, calls per batch)
 SHAPES = [(1000, 1000), (1000, 100), (400, 10), (200, 1)]

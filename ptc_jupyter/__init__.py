@@ -12,17 +12,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import OptionError, RunError
-from .options import RunOptions
-from .results import to_text
-from .tools import Tool, ToolDefinitionError, ToolRegistry, registry, tool
-from .trace import MIME_TYPE, Run, Script, ToolCall
+from ptc_jupyter.errors import OptionError, RunError
+from ptc_jupyter.options import RunOptions
+from ptc_jupyter.calls.results import to_text
+from ptc_jupyter.calls.tools import Tool, ToolDefinitionError, ToolRegistry, registry, tool
+from ptc_jupyter.trace.run import MIME_TYPE, Run, Script, ToolCall
 
 if TYPE_CHECKING:  # loaded on first use, see __getattr__
-    from . import mcp
-    from .api import acompare, arun, compare, run
-    from .api import last as last
-    from .session import Session, default_session
+    from ptc_jupyter import mcp
+    from ptc_jupyter.api import acompare, arun, compare, run
+    from ptc_jupyter.api import last as last
+    from ptc_jupyter.host.session import Session, default_session
 
 __version__ = "0.1.0"
 
@@ -58,12 +58,12 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from .magics import load_ipython_extension as load
+    from ptc_jupyter.notebook.magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from .magics import unload_ipython_extension as unload
+    from ptc_jupyter.notebook.magics import unload_ipython_extension as unload
 
     unload(ipython)

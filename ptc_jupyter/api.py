@@ -13,18 +13,18 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import Any
 
-from .approval import ConsoleAsker
-from .background import background_loop
-from .conversation import Conversation
-from .dispatch import Approver
-from .errors import OptionError
-from .attachments import Inputs, as_items
-from . import local_mode
-from .host import Host, Listener
-from .options import RunOptions
-from .session import Backend, Session, default_session
-from .tools import Tool, registry
-from .trace import Run, ToolCall
+from ptc_jupyter.notebook.approval import ConsoleAsker
+from ptc_jupyter.host.background import background_loop
+from ptc_jupyter.conversation import Conversation
+from ptc_jupyter.calls.dispatch import Approver
+from ptc_jupyter.errors import OptionError
+from ptc_jupyter.host.attachments import Inputs, as_items
+from ptc_jupyter.host import local_mode
+from ptc_jupyter.host.loop import Host, Listener
+from ptc_jupyter.options import RunOptions
+from ptc_jupyter.host.session import Backend, Session, default_session
+from ptc_jupyter.calls.tools import Tool, registry
+from ptc_jupyter.trace.run import Run, ToolCall
 
 ToolSpec = Iterable["str | Tool | Callable[..., Any]"]
 #: `RunOptions` fields whose keyword argument here is spelled without the unit.

@@ -64,7 +64,7 @@ class Conversation:
         """The conversation's local sandbox (`sandbox="local"`), made on first use: its REPL
         state carries over from turn to turn, like a server container's."""
         if self._sandbox is None:
-            from .sandbox import LocalSandbox
+            from ptc_jupyter.sandbox import LocalSandbox
 
             self._sandbox = LocalSandbox()
         return self._sandbox

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .trace import Run
+    from ptc_jupyter.trace.run import Run
 
 
 class RunError(Exception):

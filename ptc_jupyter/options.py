@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .constants import (
+from ptc_jupyter.constants import (
     CODE_EXECUTION_TYPES,
     DEFAULT_APPROVAL_TIMEOUT_S,
     DEFAULT_CODE_EXECUTION,
@@ -24,7 +24,7 @@ from .constants import (
     DEFAULT_TOOL_TIMEOUT_S,
     NON_STREAMING_MAX_TOKENS,
 )
-from .errors import OptionError
+from ptc_jupyter.errors import OptionError
 
 SANDBOXES = ("local",)
 

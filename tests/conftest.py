@@ -5,7 +5,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # test helpers such as scripted_
 
 import pytest
 
-from ptc_jupyter.tools import registry
+from ptc_jupyter.calls.tools import registry
 
 
 @pytest.fixture
@@ -39,6 +39,6 @@ def client(emulator):
 @pytest.fixture
 def session(emulator):
     """A session whose offline runs go to `emulator`."""
-    from ptc_jupyter.session import Session
+    from ptc_jupyter.host.session import Session
 
     return Session(emulator=emulator)

@@ -14,9 +14,9 @@ from pathlib import Path
 import psutil
 
 import ptc_jupyter.mcp as ptc_mcp
-from ptc_jupyter.dispatch import Dispatcher
-from ptc_jupyter.tools import CODE_EXECUTION_CALLER, ToolRegistry
-from ptc_jupyter.trace import ToolCall
+from ptc_jupyter.calls.dispatch import Dispatcher
+from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolRegistry
+from ptc_jupyter.trace.run import ToolCall
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "tests" / "servers" / "demo_server.py"

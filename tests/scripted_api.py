@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ptc_jupyter.caching import without_cache_points
+from ptc_jupyter.host.caching import without_cache_points
 
 Scripted = dict[str, Any] | Callable[[dict[str, Any]], Any] | tuple[int, dict[str, Any]]
 _ids = itertools.count(1)

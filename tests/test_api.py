@@ -9,8 +9,8 @@ import pytest
 
 import ptc_jupyter as ptc
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
-from ptc_jupyter.session import Session
-from ptc_jupyter.tools import function_tool
+from ptc_jupyter.host.session import Session
+from ptc_jupyter.calls.tools import function_tool
 
 TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "NFLX", "AMD", "INTC"]
 
@@ -73,7 +73,7 @@ def test_streaming_gives_the_same_outcome(session, tools):
 
 
 def test_streaming_shows_the_script_while_it_is_written(session, tools):
-    from ptc_jupyter.trace import ScriptDraft, ScriptStarted
+    from ptc_jupyter.trace.run import ScriptDraft, ScriptStarted
 
     events = []
     long_script = "\n".join(f"value_{i} = {i}  # a line of a longer script" for i in range(40)) + "\nprint(value_39)"

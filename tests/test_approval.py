@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ptc_jupyter.approval import (
+from ptc_jupyter.notebook.approval import (
     BATCH_RETRY,
     ConsoleAsker,
     MainThreadAsker,
@@ -19,10 +19,10 @@ from ptc_jupyter.approval import (
     batch_question,
     parse_batch_answer,
 )
-from ptc_jupyter.dispatch import Dispatcher
-from ptc_jupyter.tools import Tool, function_tool
-from ptc_jupyter.trace import Run, Step, ToolCall
-from ptc_jupyter.view import LiveView
+from ptc_jupyter.calls.dispatch import Dispatcher
+from ptc_jupyter.calls.tools import Tool, function_tool
+from ptc_jupyter.trace.run import Run, Step, ToolCall
+from ptc_jupyter.notebook.live_view import LiveView
 
 SCRIPT_ID = "srvtoolu_01batch"
 

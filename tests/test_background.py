@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from ptc_jupyter.background import LoopThread
+from ptc_jupyter.host.background import LoopThread
 
 
 @pytest.fixture

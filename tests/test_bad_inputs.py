@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from ptc_jupyter.dispatch import Dispatcher
-from ptc_jupyter.tools import MAX_INPUT_DEPTH, function_tool
-from ptc_jupyter.trace import ToolCall
+from ptc_jupyter.calls.dispatch import Dispatcher
+from ptc_jupyter.calls.tools import MAX_INPUT_DEPTH, function_tool
+from ptc_jupyter.trace.run import ToolCall
 
 FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

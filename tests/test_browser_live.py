@@ -225,8 +225,8 @@ def test_a_chart_shows_live_in_the_saved_trace_and_after_reopening_without_a_ker
         saved = json.loads((server.root / "chart.ipynb").read_text())
         trace_data = next(o["data"][MIME_TYPE] for o in saved["cells"][2]["outputs"] if MIME_TYPE in o.get("data", {}))
         assert [f["name"] for f in trace_data["files"]] == ["scores.png"] and trace_data["files"][0]["data"]
-        from ptc_jupyter.script_cell import cell_source
-        from ptc_jupyter.trace import Run
+        from ptc_jupyter.notebook.script_cell import cell_source
+        from ptc_jupyter.trace.run import Run
 
         assert copied == cell_source(Run.from_dict(trace_data), 1)
         assert copied.startswith('# Claude\'s script 1 (of 2) of run "Draw the quarterly scores as a bar chart."')

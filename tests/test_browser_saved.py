@@ -315,8 +315,8 @@ def _cell_sources(page) -> list[str]:
 
 
 def test_copy_as_cell_puts_the_same_cell_as_ptc_script_below_the_trace(page, server):
-    from ptc_jupyter.script_cell import CLIPPED_NOTE, cell_source
-    from ptc_jupyter.trace import Run
+    from ptc_jupyter.notebook.script_cell import CLIPPED_NOTE, cell_source
+    from ptc_jupyter.trace.run import Run
 
     run = Run.from_dict(_saved(server, "copy.ipynb"))  # what Python makes of the same saved trace
     trace = _open(page, server, "copy.ipynb")
@@ -341,8 +341,8 @@ def test_copy_as_cell_puts_the_same_cell_as_ptc_script_below_the_trace(page, ser
 
 
 def test_copy_as_cell_outside_a_notebook_copies_to_the_clipboard(page, server, browser):
-    from ptc_jupyter.script_cell import cell_source
-    from ptc_jupyter.trace import Run
+    from ptc_jupyter.notebook.script_cell import cell_source
+    from ptc_jupyter.trace.run import Run
 
     run = Run.from_dict(_saved(server, "copy.ipynb"))
     browser.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ptc_jupyter.caching import EPHEMERAL, with_cache_points
+from ptc_jupyter.host.caching import EPHEMERAL, with_cache_points
 
 TOOLS = [{"type": "code_execution_20260521", "name": "code_execution"}, {"name": "price", "input_schema": {}}]
 

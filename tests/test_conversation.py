@@ -44,8 +44,8 @@ def test_a_second_turn_sends_the_first_and_reuses_its_container(session):
 
 
 def test_the_second_request_carries_the_earlier_messages(session, emulator, tmp_path):
-    from ptc_jupyter.background import background_loop
-    from ptc_jupyter.recording import session_for
+    from ptc_jupyter.host.background import background_loop
+    from ptc_jupyter.host.recording import session_for
 
     conv = Conversation()
     run(session, ask(1), conv)
@@ -75,8 +75,8 @@ lookup.__doc__ = ("""The record stored under `key`, as JSON: {"key": str, "owner
 def test_a_second_turn_reads_the_first_from_the_prompt_cache(session, tmp_path):
     """The first request of a `--continue` turn reads everything the first turn wrote (tools, prompt,
     script) and writes only what is new: the first turn's answer and the new prompt."""
-    from ptc_jupyter.background import background_loop
-    from ptc_jupyter.recording import read_entries, session_for
+    from ptc_jupyter.host.background import background_loop
+    from ptc_jupyter.host.recording import read_entries, session_for
 
     conv, usages = Conversation(), []
     for turn, key in enumerate(("a", "b")):

@@ -11,10 +11,10 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 from anthropic.lib.tools import ToolError
 
-from ptc_jupyter.dispatch import Dispatcher
-from ptc_jupyter.workers import ToolThreads
-from ptc_jupyter.tools import Tool, function_tool
-from ptc_jupyter.trace import ToolCall
+from ptc_jupyter.calls.dispatch import Dispatcher
+from ptc_jupyter.calls.threads import ToolThreads
+from ptc_jupyter.calls.tools import Tool, function_tool
+from ptc_jupyter.trace.run import ToolCall
 
 N = 50
 

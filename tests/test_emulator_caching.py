@@ -6,7 +6,7 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from ptc_jupyter.caching import with_cache_points
+from ptc_jupyter.host.caching import with_cache_points
 from ptc_jupyter.emulator import EmulatorConfig
 from ptc_jupyter.emulator.prompt_cache import PromptCache
 from ptc_jupyter.emulator.wire import ApiError, estimate_input_tokens

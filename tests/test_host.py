@@ -8,11 +8,11 @@ import anthropic
 import pytest
 
 from ptc_jupyter.errors import RunError
-from ptc_jupyter.host import Host
+from ptc_jupyter.host.loop import Host
 from ptc_jupyter.options import RunOptions
-from ptc_jupyter.session import ContainerMemory
-from ptc_jupyter.tools import function_tool
-from ptc_jupyter.trace import CallFinished, Notice, RunFinished, ScriptFinished, ScriptStarted
+from ptc_jupyter.host.session import ContainerMemory
+from ptc_jupyter.calls.tools import function_tool
+from ptc_jupyter.trace.run import CallFinished, Notice, RunFinished, ScriptFinished, ScriptStarted
 from scripted_api import (
     ScriptedAPI,
     api_error,

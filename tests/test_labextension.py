@@ -71,7 +71,7 @@ def test_known_trace_version_matches_python():
 def test_images_come_only_from_checked_data_uris():
     """The one place a trace value becomes a URL: an <img> src, for allow-listed image types
     (the same as files.IMAGE_TYPES) with valid base64; no link takes an href from the trace."""
-    from ptc_jupyter.files import IMAGE_TYPES
+    from ptc_jupyter.trace.files import IMAGE_TYPES
 
     sources = {p.name: re.sub(r"/\*.*?\*/|//[^\n]*", "", p.read_text(), flags=re.S) for p in (SOURCE / "src").glob("*.ts")}
     assignments = [(name, line.strip()) for name, code in sources.items() for line in code.splitlines()
@@ -136,7 +136,7 @@ CELLSOURCE_JS = SOURCE / "lib" / "cellsource.js"
 
 
 def test_copy_as_cell_constants_match_script_cell():
-    from ptc_jupyter import script_cell
+    from ptc_jupyter.notebook import script_cell
 
     ts = (SOURCE / "src" / "cellsource.ts").read_text()
 
@@ -179,8 +179,8 @@ CODES = st.lists(st.text(alphabet=st.sampled_from(list("ab\n …[+,]1chars")), m
                           CODES, st.integers(1, 3)), min_size=150, max_size=150))
 def test_copy_as_cell_source_is_the_same_in_typescript_and_python(cases):
     """Many odd prompts and scripts through both sides at once (one node process)."""
-    from ptc_jupyter.script_cell import cell_source
-    from ptc_jupyter.trace import Run, Script
+    from ptc_jupyter.notebook.script_cell import cell_source
+    from ptc_jupyter.trace.run import Run, Script
 
     prepared = []
     for prompt, codes, n in cases:

@@ -11,7 +11,7 @@ import pytest
 
 import ptc_jupyter as ptc
 from ptc_jupyter.conversation import Conversation
-from ptc_jupyter.tools import function_tool
+from ptc_jupyter.calls.tools import function_tool
 
 TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "NFLX", "AMD", "INTC"]
 NO_CODE_EXECUTION = "claude-offline-emulator-no-code-execution"

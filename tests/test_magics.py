@@ -20,9 +20,10 @@ from IPython.utils.capture import capture_output
 from shell_support import offline_shell, set_magics_config
 
 import ptc_jupyter as ptc
-from ptc_jupyter import cell_run, magics
-from ptc_jupyter.tools import Tool, registry
-from ptc_jupyter.trace import MIME_TYPE
+from ptc_jupyter.notebook import cell_run
+from ptc_jupyter.notebook import magics
+from ptc_jupyter.calls.tools import Tool, registry
+from ptc_jupyter.trace.run import MIME_TYPE
 
 GATHER = '''Double the numbers 0..9 and add them up.
 ```python
@@ -111,7 +112,7 @@ def assert_usage_error(result, captured, *words: str) -> None:
 # -- loading --------------------------------------------------------------------------------------
 
 def test_load_registers_and_unload_removes_everything(monkeypatch):
-    from ptc_jupyter import session as session_module
+    from ptc_jupyter.host import session as session_module
     from ptc_jupyter.mcp import api as mcp_api
 
     session_module.emulator_url()  # running, as after an offline cell
@@ -237,7 +238,7 @@ def test_record_then_replay_gives_the_same_run_without_a_backend(ip, tmp_path):
     rec = tmp_path / "session.jsonl"
     assert ptc_cell(ip, f"-o a --record {rec}")[0].success
     text = rec.read_text()
-    from ptc_jupyter.session import process_emulator
+    from ptc_jupyter.host.session import process_emulator
 
     assert process_emulator().api_key not in text and "x-api-key" not in text.lower()  # no key, no headers
     result, _ = ptc_cell(ip, f"-o b --replay {rec}")

@@ -22,9 +22,9 @@ from mcp_support import (
 )
 
 import ptc_jupyter.mcp as ptc_mcp
-from ptc_jupyter.background import background_loop
+from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.mcp import MCPServerError
-from ptc_jupyter.tools import ToolRegistry
+from ptc_jupyter.calls.tools import ToolRegistry
 
 CRASH_LINE = "demo: fatal: simulated crash"  # what the test servers write to stderr as they crash
 

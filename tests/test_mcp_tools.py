@@ -19,7 +19,7 @@ from ptc_jupyter.mcp.tools import (
     result_text,
     to_ptc_tool,
 )
-from ptc_jupyter.tools import CODE_EXECUTION_CALLER, ToolDefinitionError, ToolInputError
+from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolDefinitionError, ToolInputError
 
 SCHEMA = {"type": "object", "properties": {"ticker": {"type": "string"}, "n": {"type": "integer", "minimum": 1}},
           "required": ["ticker"]}

@@ -24,8 +24,8 @@ import ptc_jupyter as ptc
 import ptc_jupyter.mcp as ptc_mcp
 from ptc_jupyter.emulator import EmulatorServer
 from ptc_jupyter.mcp import MCPServerError
-from ptc_jupyter.session import Session
-from ptc_jupyter.tools import CODE_EXECUTION_CALLER, ToolRegistry
+from ptc_jupyter.host.session import Session
+from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolRegistry
 
 MCP1 = "mcp>=1.20,<2"
 SERVER = ROOT / "tests" / "servers" / "fastmcp1_server.py"

@@ -24,8 +24,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ptc_jupyter.script_cell import cell_source
-from ptc_jupyter.trace import MIME_TYPE, Run
+from ptc_jupyter.notebook.script_cell import cell_source
+from ptc_jupyter.trace.run import MIME_TYPE, Run
 
 pytestmark = pytest.mark.kernel
 

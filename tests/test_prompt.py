@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ptc_jupyter.formatting import clip_marker
-from ptc_jupyter.prompt import PROMPT_VALUE_CHARS, PromptError, build_prompt
+from ptc_jupyter.display.formatting import clip_marker
+from ptc_jupyter.notebook.prompt import PROMPT_VALUE_CHARS, PromptError, build_prompt
 
 
 def test_placeholders_outside_code_only():

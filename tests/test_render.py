@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import trace_samples as samples
 
-from ptc_jupyter.calls_table import CallRow, table_rows
-from ptc_jupyter.formatting import clip_marker
-from ptc_jupyter.render import HTML_LIMITS, TEXT_LIMITS, mime_bundle, to_html, to_text
-from ptc_jupyter.trace import MIME_TYPE, Run, Script, Step, ToolCall
+from ptc_jupyter.display.calls_table import CallRow, table_rows
+from ptc_jupyter.display.formatting import clip_marker
+from ptc_jupyter.display.render import HTML_LIMITS, TEXT_LIMITS, mime_bundle, to_html, to_text
+from ptc_jupyter.trace.run import MIME_TYPE, Run, Script, Step, ToolCall
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,14 +104,6 @@ def test_long_text_is_cut_with_the_one_marker():
     html, text = to_html(run), to_text(run)
     marker = re.search(r"… \[\+[\d,]+ chars\]", text).group(0)
     assert marker in html and marker == clip_marker(int(re.sub(r"\D", "", marker)))
-
-
-def test_render_never_imports_trace():
-    """trace imports render (for a Run's own display); the other way round would be a cycle."""
-    code = ("import sys, types; pkg = types.ModuleType('p'); pkg.__path__ = [sys.argv[1]]; "
-            "sys.modules['p'] = pkg; import p.render; assert 'p.trace' not in sys.modules, sorted(sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code, str(ROOT / "ptc_jupyter")], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
 
 
 def test_listing_keeps_failed_calls_from_the_middle():

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from ptc_jupyter import results
-from ptc_jupyter.results import UnusableResult, cap, json_pieces, sanitize, to_text
+from ptc_jupyter.calls import results
+from ptc_jupyter.calls.results import UnusableResult, cap, json_pieces, sanitize, to_text
 
 
 class Price(BaseModel):

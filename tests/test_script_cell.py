@@ -1,4 +1,4 @@
-"""ptc_jupyter.script_cell and `%ptc_script`: Claude's script as a cell that runs in the kernel.
+"""ptc_jupyter.notebook.script_cell and `%ptc_script`: Claude's script as a cell that runs in the kernel.
 
 The tool functions are checked against the dispatcher itself (same text for the same call), the
 cell's source line by line, and the round trip end to end: a `%%ptc` run against the offline
@@ -21,9 +21,9 @@ from shell_support import offline_shell
 
 import ptc_jupyter.mcp as ptc_mcp
 from ptc_jupyter import api
-from ptc_jupyter.dispatch import Dispatcher
-from ptc_jupyter.formatting import clip
-from ptc_jupyter.script_cell import (
+from ptc_jupyter.calls.dispatch import Dispatcher
+from ptc_jupyter.display.formatting import clip
+from ptc_jupyter.notebook.script_cell import (
     BIND_COMMENT,
     BIND_LINE,
     CLIPPED_NOTE,
@@ -33,8 +33,8 @@ from ptc_jupyter.script_cell import (
     source_for_line,
     tool_functions,
 )
-from ptc_jupyter.tools import CODE_EXECUTION_CALLER, registry, tool
-from ptc_jupyter.trace import Run, Script, ToolCall
+from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, registry, tool
+from ptc_jupyter.trace.run import Run, Script, ToolCall
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "tests" / "servers" / "demo_server.py"

@@ -14,12 +14,12 @@ import pytest
 from nbclient import NotebookClient
 
 import ptc_jupyter as ptc
-from ptc_jupyter.background import background_loop
+from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.errors import RunError
-from ptc_jupyter.recording import session_for
-from ptc_jupyter.render import mime_bundle
-from ptc_jupyter.session import Session
-from ptc_jupyter.tools import function_tool
+from ptc_jupyter.host.recording import session_for
+from ptc_jupyter.display.render import mime_bundle
+from ptc_jupyter.host.session import Session
+from ptc_jupyter.calls.tools import function_tool
 from scripted_api import ScriptedAPI, api_error, message, script_block, script_result, tool_use
 
 KEY = "fake-test-key-NOTREAL-secretsTest-0123456789abcdefZZZ"
@@ -81,7 +81,7 @@ def test_errors_hold_no_key(keyed, status, kind, caplog):
 
 def test_mcp_servers_do_not_inherit_the_key(keyed):
     from ptc_jupyter import mcp
-    from ptc_jupyter.tools import ToolRegistry
+    from ptc_jupyter.calls.tools import ToolRegistry
 
     registry = ToolRegistry()
     mcp.add("secrets_demo", [sys.executable, str(ROOT / "tests" / "servers" / "demo_server.py")], registry=registry)

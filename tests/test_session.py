@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 import ptc_jupyter as ptc
-from ptc_jupyter.session import ANTHROPIC, Backend, Session
-from ptc_jupyter.tools import function_tool
+from ptc_jupyter.host.session import ANTHROPIC, Backend, Session
+from ptc_jupyter.calls.tools import function_tool
 from scripted_api import ScriptedAPI, message
 
 
@@ -60,7 +60,7 @@ SOCKET_COUNT = r"""
 import asyncio, json, sys
 import psutil
 import ptc_jupyter as ptc
-from ptc_jupyter.background import background_loop
+from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.emulator import EmulatorServer
 
 async def double(x: int) -> int:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from anthropic.types import Message
 
-from ptc_jupyter import steps
-from ptc_jupyter.formatting import editor_diff, step_result_text, step_state
-from ptc_jupyter.trace import Run, Step
+from ptc_jupyter.trace import steps
+from ptc_jupyter.display.formatting import editor_diff, step_result_text, step_state
+from ptc_jupyter.trace.run import Run, Step
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from ptc_jupyter import workers
-from ptc_jupyter.dispatch import Dispatcher
-from ptc_jupyter.workers import ToolThreads
-from ptc_jupyter.results import to_text
-from ptc_jupyter.tools import Tool, function_tool
-from ptc_jupyter.trace import ToolCall
+from ptc_jupyter.calls import threads as workers
+from ptc_jupyter.calls.dispatch import Dispatcher
+from ptc_jupyter.calls.threads import ToolThreads
+from ptc_jupyter.calls.results import to_text
+from ptc_jupyter.calls.tools import Tool, function_tool
+from ptc_jupyter.trace.run import ToolCall
 
 MB = 1_000_000
 

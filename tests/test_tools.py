@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 import ptc_jupyter as ptc
-from ptc_jupyter.tools import (
+from ptc_jupyter.calls.tools import (
     CODE_EXECUTION_CALLER,
     MAX_INPUT_DEPTH,
     Tool,

@@ -10,10 +10,10 @@ import nbformat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ptc_jupyter import trace as trace_module
-from ptc_jupyter.formatting import clip_marker
-from ptc_jupyter.files import EMBED_BUDGET_CHARS, OutputFile
-from ptc_jupyter.trace import (
+from ptc_jupyter.trace import run as trace_module
+from ptc_jupyter.display.formatting import clip_marker
+from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, OutputFile
+from ptc_jupyter.trace.run import (
     MIME_TYPE,
     TRACE_BUDGET_BYTES,
     TRACE_OUTPUT_CHARS,
@@ -335,7 +335,7 @@ def test_events_live_in_their_own_module_and_trace_re_exports_them():
     import subprocess
     import sys
 
-    from ptc_jupyter import events
+    from ptc_jupyter.trace import events
 
     for name in events.__all__:
         assert getattr(trace_module, name) is getattr(events, name), name
@@ -432,7 +432,7 @@ def test_a_capped_trace_keeps_the_first_last_and_failed_calls_with_their_numbers
     assert ids[-limits.tail:] == [c.id for c in run.calls[-limits.tail:]]
     middle = back.calls[limits.head:-limits.tail]
     assert len(middle) == limits.failed and all(c.is_error for c in middle)
-    from ptc_jupyter.calls_table import call_numbers
+    from ptc_jupyter.display.calls_table import call_numbers
 
     numbers = call_numbers(len(back.calls), back.calls_omitted)
     assert [run.calls[n - 1].id for n in numbers] == ids  # every saved call keeps its place in the run
@@ -450,7 +450,7 @@ def test_the_full_json_keeps_every_call(tmp_path):
 @settings(max_examples=100, deadline=None)
 @given(st.lists(tool_calls, max_size=25), st.lists(tool_calls, max_size=6))
 def test_any_capped_trace_reads_back_to_itself_and_caps_again_consistently(calls, more):
-    from ptc_jupyter.calls_table import TableLimits, call_numbers
+    from ptc_jupyter.display.calls_table import TableLimits, call_numbers
 
     with mock.patch.object(trace_module, "SAVED_CALLS", TableLimits(head=3, tail=2, failed=2)):
         run = Run(prompt="p", model="m", calls=calls)

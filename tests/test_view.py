@@ -11,10 +11,10 @@ import pytest
 
 import trace_samples as samples
 
-from ptc_jupyter.approval import MainThreadAsker, WidgetApprover, deny_all
-from ptc_jupyter.files import OutputFile
-from ptc_jupyter.tools import function_tool
-from ptc_jupyter.trace import (
+from ptc_jupyter.notebook.approval import MainThreadAsker, WidgetApprover, deny_all
+from ptc_jupyter.trace.files import OutputFile
+from ptc_jupyter.calls.tools import function_tool
+from ptc_jupyter.trace.run import (
     CallFinished,
     CallStarted,
     FilesAdded,
@@ -35,7 +35,7 @@ from ptc_jupyter.trace import (
     step_finished,
     step_started,
 )
-from ptc_jupyter.view import WIDGET_VIEW, LiveView, calls_table, highlight_python
+from ptc_jupyter.notebook.live_view import WIDGET_VIEW, LiveView, calls_table, highlight_python
 
 
 def _run() -> Run:
@@ -471,8 +471,8 @@ def _two_script_run() -> Run:
 
 
 def test_each_python_step_gets_a_copy_as_cell_button_that_sets_the_next_input(monkeypatch):
-    from ptc_jupyter import view as view_module
-    from ptc_jupyter.script_cell import cell_source
+    from ptc_jupyter.notebook import live_view as view_module
+    from ptc_jupyter.notebook.script_cell import cell_source
 
     shell = FakeShell()
     monkeypatch.setattr(view_module, "_shell", lambda: shell)
@@ -501,7 +501,7 @@ def test_each_python_step_gets_a_copy_as_cell_button_that_sets_the_next_input(mo
 
 
 def test_copy_as_cell_is_disabled_outside_ipython(monkeypatch):
-    from ptc_jupyter import view as view_module
+    from ptc_jupyter.notebook import live_view as view_module
 
     monkeypatch.setattr(view_module, "_shell", lambda: None)
     run = _run()

@@ -1,39 +1,21 @@
-"""Traces and notebooks for the browser tests, made with `ptc_jupyter.trace` (and what it imports) only.
-
-The record's modules are loaded from their files into a package of their own, without running
-`ptc_jupyter/__init__.py`, so these tests do not depend on the rest of the package importing
-cleanly (the magics, host and emulator change often; the schema rarely).
-"""
+"""Traces and notebooks for the browser tests, made with the record (`ptc_jupyter.trace`) only."""
 
 from __future__ import annotations
 
 import html
-import importlib
 import inspect
 import struct
-import sys
-import types
 import zlib
 from pathlib import Path
 
 import nbformat
 
+from ptc_jupyter.trace import run as trace
+from ptc_jupyter.trace.files import OutputFile
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_trace_module():
-    package = "_ptc_trace_schema"
-    if package not in sys.modules:
-        stub = types.ModuleType(package)
-        stub.__path__ = [str(ROOT / "ptc_jupyter")]  # submodules resolve here; __init__ never runs
-        sys.modules[package] = stub
-    return importlib.import_module(f"{package}.trace")
-
-
-trace = _load_trace_module()
 Run, ToolCall, Script, MIME_TYPE = trace.Run, trace.ToolCall, trace.Script, trace.MIME_TYPE
 Step = trace.Step
-OutputFile = sys.modules[f"{trace.__package__}.files"].OutputFile
 
 XSS = "<img src=x onerror=alert(1)>"
 XSS_FLAG = '<img src=x onerror="window.__ptcXss=1"><script>window.__ptcXss=2</script>'

@@ -79,7 +79,7 @@ What a host can rely on:
 - `/_emulator/state` counts every sandbox process, the warm spare included.
 """
 
-from .config import EmulatorConfig
-from .server import EmulatorServer, start_emulator
+from ptc_jupyter.emulator.config import EmulatorConfig
+from ptc_jupyter.emulator.server import EmulatorServer, start_emulator
 
 __all__ = ["EmulatorConfig", "EmulatorServer", "start_emulator"]

@@ -14,9 +14,9 @@ import sys
 import threading
 from typing import Mapping
 
-from ..sandbox.config import GIB
-from .config import EmulatorConfig
-from .server import EmulatorServer
+from ptc_jupyter.sandbox.config import GIB
+from ptc_jupyter.emulator.config import EmulatorConfig
+from ptc_jupyter.emulator.server import EmulatorServer
 
 KEY_ENV = "PTC_EMULATOR_KEY"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..sandbox.config import GIB, SandboxConfig
+from ptc_jupyter.sandbox.config import GIB, SandboxConfig
 
 #: A model whose id contains this says, in the Models API, that it has no code execution.
 NO_CODE_EXECUTION_MARK = "no-code-execution"

@@ -22,7 +22,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .wire import ApiError, invalid_request, new_id, not_found
+from ptc_jupyter.emulator.wire import ApiError, invalid_request, new_id, not_found
 
 #: A file's identity in `$OUTPUT_DIR`, to notice new and changed files: (mtime_ns, size, inode).
 Stamp = tuple[int, int, int]

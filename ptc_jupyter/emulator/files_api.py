@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .files import EXPIRY_RANGE_S, FileStore, clean_filename, guess_mime
-from .wire import ApiError, invalid_request, new_id
+from ptc_jupyter.emulator.files import EXPIRY_RANGE_S, FileStore, clean_filename, guess_mime
+from ptc_jupyter.emulator.wire import ApiError, invalid_request, new_id
 
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable, Iterable
 
 from starlette.responses import JSONResponse
 
-from .wire import error_body, new_id
+from ptc_jupyter.emulator.wire import error_body, new_id
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]

@@ -32,8 +32,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from . import wire
-from .config import EmulatorConfig
+from ptc_jupyter.emulator import wire
+from ptc_jupyter.emulator.config import EmulatorConfig
 
 MAX_BREAKPOINTS = 4
 TTLS = ("5m", "1h")

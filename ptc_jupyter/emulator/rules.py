@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .wire import CODE_EXECUTION_TYPES, ApiError, invalid_request, script_call
+from ptc_jupyter.emulator.wire import CODE_EXECUTION_TYPES, ApiError, invalid_request, script_call
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 CALLER_VALUES = ("direct", "code_execution_20250825", "code_execution_20260120", "code_execution_20260521")

@@ -10,9 +10,10 @@ the results' texts (stripped, in order), as the PTC mode's answer is the scripts
 
 from __future__ import annotations
 
-from . import rules, wire
-from .steps import parse_steps
-from ..sandbox.tool import RUN_PYTHON
+from ptc_jupyter.emulator import rules
+from ptc_jupyter.emulator import wire
+from ptc_jupyter.emulator.steps import parse_steps
+from ptc_jupyter.sandbox.tool import RUN_PYTHON
 
 INTRO = ("Running the script from your prompt in the offline emulator as a model without code execution: "
          f"through your `{RUN_PYTHON}` tool.")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from ..sandbox.config import SandboxConfig
-from ..sandbox.process import KEPT_VARIABLES, REPL_PATH, Sandbox, SandboxDied, make_workdir, sandbox_env
+from ptc_jupyter.sandbox.config import SandboxConfig
+from ptc_jupyter.sandbox.process import KEPT_VARIABLES, REPL_PATH, Sandbox, SandboxDied, make_workdir, sandbox_env
 
 __all__ = ["KEPT_VARIABLES", "REPL_PATH", "Sandbox", "SandboxDied", "SandboxPool", "make_workdir", "sandbox_env"]
 

@@ -25,16 +25,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import sse
-from .config import NO_CODE_EXECUTION_MARK, EmulatorConfig
-from .containers import Containers
-from .faults import FaultQueue
-from .files import FileStore
-from .files_api import file_routes
-from .guard import Guard, is_loopback
-from .sandbox import SandboxPool
-from .turns import Turns
-from .wire import ApiError, error_body, new_id
+from ptc_jupyter.emulator import sse
+from ptc_jupyter.emulator.config import NO_CODE_EXECUTION_MARK, EmulatorConfig
+from ptc_jupyter.emulator.containers import Containers
+from ptc_jupyter.emulator.faults import FaultQueue
+from ptc_jupyter.emulator.files import FileStore
+from ptc_jupyter.emulator.files_api import file_routes
+from ptc_jupyter.emulator.guard import Guard, is_loopback
+from ptc_jupyter.emulator.sandbox import SandboxPool
+from ptc_jupyter.emulator.turns import Turns
+from ptc_jupyter.emulator.wire import ApiError, error_body, new_id
 
 log = logging.getLogger("ptc_jupyter.emulator")
 

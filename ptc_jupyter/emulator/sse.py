@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from .wire import error_body
+from ptc_jupyter.emulator.wire import error_body
 
 #: Pieces a text or a tool input is cut into (the API streams in bursts; a few pieces show the
 #: client really accumulates, without making the SDK re-parse a long input many times).

@@ -15,15 +15,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from . import rules, run_python, wire
-from .config import EmulatorConfig
-from .containers import Container, Containers, ScriptRun, Turn, expired_error
-from .faults import STATUSES, FaultQueue
-from .files import FileStore, StoredFile, changed_outputs, copy_uploads, snapshot
-from .prompt_cache import PromptCache
-from .rules import ToolSet
-from .steps import Outcome, Step, answer_text, parse_steps, run_bash, text_editor
-from .wire import ApiError
+from ptc_jupyter.emulator import rules
+from ptc_jupyter.emulator import run_python
+from ptc_jupyter.emulator import wire
+from ptc_jupyter.emulator.config import EmulatorConfig
+from ptc_jupyter.emulator.containers import Container, Containers, ScriptRun, Turn, expired_error
+from ptc_jupyter.emulator.faults import STATUSES, FaultQueue
+from ptc_jupyter.emulator.files import FileStore, StoredFile, changed_outputs, copy_uploads, snapshot
+from ptc_jupyter.emulator.prompt_cache import PromptCache
+from ptc_jupyter.emulator.rules import ToolSet
+from ptc_jupyter.emulator.steps import Outcome, Step, answer_text, parse_steps, run_bash, text_editor
+from ptc_jupyter.emulator.wire import ApiError
 
 PTC_INTRO = "Running the script from your prompt in the offline emulator."
 DIRECT_INTRO = ("Running the script from your prompt in the offline emulator as classic tool calling: "

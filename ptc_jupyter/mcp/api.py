@@ -1,6 +1,6 @@
 """`ptc_jupyter.mcp`'s API: the connected MCP servers of this process (add, remove, list, close).
 
-Connections live on the process-wide background loop (`ptc_jupyter.background`, shared with sync
+Connections live on the process-wide background loop (`ptc_jupyter.host.background`, shared with sync
 `ptc.run`), so they survive across cells and serve runs on any event loop. They close on `remove`,
 `close_all`, `background_loop.stop()` and interpreter exit; the loop itself is not MCP's to stop.
 """
@@ -16,13 +16,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..background import background_loop
-from ..results import DEFAULT_RESULT_BYTES
-from ..tools import Tool, ToolDefinitionError, ToolRegistry
-from ..tools import registry as default_registry
-from .client import CLOSE_TIMEOUT_S, Connection, MCPServerError, close_open
-from .spec import DEFAULT_CALL_TIMEOUT_S, DEFAULT_START_TIMEOUT_S, server_spec
-from .tools import ptc_name, to_ptc_tool
+from ptc_jupyter.host.background import background_loop
+from ptc_jupyter.calls.results import DEFAULT_RESULT_BYTES
+from ptc_jupyter.calls.tools import Tool, ToolDefinitionError, ToolRegistry
+from ptc_jupyter.calls.tools import registry as default_registry
+from ptc_jupyter.mcp.client import CLOSE_TIMEOUT_S, Connection, MCPServerError, close_open
+from ptc_jupyter.mcp.spec import DEFAULT_CALL_TIMEOUT_S, DEFAULT_START_TIMEOUT_S, server_spec
+from ptc_jupyter.mcp.tools import ptc_name, to_ptc_tool
 
 log = logging.getLogger(__name__)
 

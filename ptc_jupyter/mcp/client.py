@@ -1,4 +1,4 @@
-"""MCP connections: each server one long-lived task on the background loop (`ptc_jupyter.background`).
+"""MCP connections: each server one long-lived task on the background loop (`ptc_jupyter.host.background`).
 
 A run's host may be on the kernel's loop, the background loop or under `asyncio.run` (a different
 loop per run), while an MCP session must be entered and exited by one task; so the task that opens
@@ -22,8 +22,8 @@ from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp import types as mcp_types
 from mcp.client.streamable_http import streamable_http_client
 
-from .spec import ServerSpec
-from .stderr import StderrTail
+from ptc_jupyter.mcp.spec import ServerSpec
+from ptc_jupyter.mcp.stderr import StderrTail
 
 log = logging.getLogger(__name__)
 

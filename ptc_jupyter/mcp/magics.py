@@ -23,10 +23,10 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, kwds, magic_arguments
 from traitlets import Float
 
-from .spec import DEFAULT_CALL_TIMEOUT_S, DEFAULT_START_TIMEOUT_S
+from ptc_jupyter.mcp.spec import DEFAULT_CALL_TIMEOUT_S, DEFAULT_START_TIMEOUT_S
 
 if TYPE_CHECKING:
-    from .api import ServerStatus
+    from ptc_jupyter.mcp.api import ServerStatus
 
 FORMS = (
     "add NAME [--env K=V] [--cwd DIR] [--prefix] -- COMMAND [ARGS...]",
@@ -180,7 +180,7 @@ class MCPMagics(Magics):
     @line_magic
     def ptc_mcp(self, line: str) -> None:
         """Connect MCP servers (their tools become PTC tools): add, list, remove."""
-        from . import api
+        from ptc_jupyter.mcp import api
 
         request = parse_line(line)
         if isinstance(request, ListServers):
@@ -196,7 +196,7 @@ class MCPMagics(Magics):
 
     def _add(self, request: AddServer) -> ServerStatus:
         """`MCPServerError` (a server that does not start) shows as is: its name and its stderr tail."""
-        from . import api
+        from ptc_jupyter.mcp import api
 
         try:
             return api.add(

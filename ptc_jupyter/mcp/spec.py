@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..tools import NAME_PATTERN
+from ptc_jupyter.calls.tools import NAME_PATTERN
 
 DEFAULT_START_TIMEOUT_S = 30.0
 DEFAULT_CALL_TIMEOUT_S = 120.0

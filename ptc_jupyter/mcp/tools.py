@@ -17,8 +17,8 @@ from typing import Any
 from anthropic.lib.tools import ToolError
 from mcp import types as mcp_types
 
-from ..results import DEFAULT_RESULT_BYTES
-from ..tools import CALLER_VALUES, Tool, ToolDefinitionError, ToolInputError, callers_for
+from ptc_jupyter.calls.results import DEFAULT_RESULT_BYTES
+from ptc_jupyter.calls.tools import CALLER_VALUES, Tool, ToolDefinitionError, ToolInputError, callers_for
 
 META_ALLOWED_CALLERS = "ptc/allowed_callers"
 META_SIDE_EFFECTS = "ptc/side_effects"

@@ -9,9 +9,9 @@ process seen from an asyncio loop (`process.py`), its limits (`config.py`, `os_l
 It is not a security boundary: see docs/security.md for what each limit enforces on which OS.
 """
 
-from .config import SandboxConfig
-from .local import LocalSandbox, SandboxResult, ToolRequest
-from .tool import RUN_PYTHON, run_python_tool_definition
+from ptc_jupyter.sandbox.config import SandboxConfig
+from ptc_jupyter.sandbox.local import LocalSandbox, SandboxResult, ToolRequest
+from ptc_jupyter.sandbox.tool import RUN_PYTHON, run_python_tool_definition
 
 __all__ = ["RUN_PYTHON", "LocalSandbox", "SandboxConfig", "SandboxResult", "ToolRequest",
            "run_python_tool_definition"]

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
-from .config import STOP_GRACE_S, SandboxConfig
-from .process import Sandbox
-from .script import ScriptState
+from ptc_jupyter.sandbox.config import STOP_GRACE_S, SandboxConfig
+from ptc_jupyter.sandbox.process import Sandbox
+from ptc_jupyter.sandbox.script import ScriptState
 
 
 @dataclass(frozen=True)

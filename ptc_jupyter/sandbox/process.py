@@ -38,8 +38,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .config import SandboxConfig
-from .tree import WATCH, kill_tree
+from ptc_jupyter.sandbox.config import SandboxConfig
+from ptc_jupyter.sandbox.tree import WATCH, kill_tree
 
 REPL_PATH = Path(__file__).with_name("repl.py")
 #: The only variables a sandbox inherits (besides LC_*): enough for Python and subprocesses to run.

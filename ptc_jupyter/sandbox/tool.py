@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from .config import SandboxConfig
+from ptc_jupyter.sandbox.config import SandboxConfig
 
 RUN_PYTHON = "run_python"
 _EXAMPLES = {"string": "...", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}, "null": None}
@@ -19,7 +19,7 @@ _EXAMPLES = {"string": "...", "integer": 1, "number": 1.0, "boolean": True, "arr
 
 def run_python_tool_definition(tools: Iterable[Any], config: SandboxConfig | None = None) -> dict:
     """The `run_python` tool definition offering `tools` (API tool definitions as dicts, or objects
-    with `name`, `description` and `input_schema`, like `ptc_jupyter.tools.Tool`) to scripts.
+    with `name`, `description` and `input_schema`, like `ptc_jupyter.calls.tools.Tool`) to scripts.
 
     `config` (the sandbox's limits) only changes what the description says about output and network.
     """

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Container, Mapping
 
-from .local_mode import LOCAL_CALLER
-from .tools import Tool
-from .trace import ToolCall
+from ptc_jupyter.host.local_mode import LOCAL_CALLER
+from ptc_jupyter.calls.tools import Tool
+from ptc_jupyter.trace.run import ToolCall
 
 
 def refusal(call: ToolCall, tools: Mapping[str, Tool], *, direct_run: bool, local_run: bool,

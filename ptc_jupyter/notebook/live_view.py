@@ -23,8 +23,8 @@ from typing import Any
 
 import ipywidgets as W
 
-from .calls_table import CallRow, TableLimits, table_rows
-from .formatting import (
+from ptc_jupyter.display.calls_table import CallRow, TableLimits, table_rows
+from ptc_jupyter.display.formatting import (
     clip,
     format_bytes,
     format_cost,
@@ -33,8 +33,8 @@ from .formatting import (
     step_label,
     step_state,
 )
-from .render import file_html, step_html
-from .trace import (
+from ptc_jupyter.display.render import file_html, step_html
+from ptc_jupyter.trace.run import (
     CallFinished,
     CallStarted,
     Event,
@@ -261,7 +261,7 @@ class LiveView:
         shell = _shell()
         if shell is None or button.disabled:
             return
-        from .script_cell import (
+        from ptc_jupyter.notebook.script_cell import (
             cell_source,  # the dispatcher and tools, only when asked for
         )
 

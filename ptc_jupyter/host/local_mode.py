@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .sandbox import RUN_PYTHON, LocalSandbox, SandboxConfig, ToolRequest, run_python_tool_definition
-from .steps import LOCAL_STEP, Step
-from .tools import Tool
-from .trace import ToolCall, step_finished, step_started
+from ptc_jupyter.sandbox import RUN_PYTHON, LocalSandbox, SandboxConfig, ToolRequest, run_python_tool_definition
+from ptc_jupyter.trace.steps import LOCAL_STEP, Step
+from ptc_jupyter.calls.tools import Tool
+from ptc_jupyter.trace.run import ToolCall, step_finished, step_started
 
 LOCAL_CALLER = "local_sandbox"  # the caller of a tool call made by a local script
 NOTICE = ("local sandbox: Claude's scripts run in a subprocess on this machine (limits: time, memory, "

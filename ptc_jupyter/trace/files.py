@@ -28,7 +28,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .formatting import clip, format_bytes
+from ptc_jupyter.display.formatting import clip, format_bytes
 
 log = logging.getLogger(__name__)
 

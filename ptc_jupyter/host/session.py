@@ -25,7 +25,7 @@ from typing import Any
 
 import anthropic
 
-from . import retries
+from ptc_jupyter.host import retries
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def process_emulator() -> Any:
     global _emulator
     with _emulator_lock:
         if _emulator is None:
-            from .emulator import EmulatorServer
+            from ptc_jupyter.emulator import EmulatorServer
 
             server = EmulatorServer()
             server.start()

@@ -21,9 +21,9 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .cell_options import CellOptions, config_traits, parse_cell_options, ptc_arguments
-from .prompt import MissingName, PromptError, build_prompt, lookup
-from .tools import ToolDefinitionError, registry, tool
+from ptc_jupyter.notebook.line_options import CellOptions, config_traits, parse_cell_options, ptc_arguments
+from ptc_jupyter.notebook.prompt import MissingName, PromptError, build_prompt, lookup
+from ptc_jupyter.calls.tools import ToolDefinitionError, registry, tool
 
 MCP_MAGICS = "ptc_jupyter.mcp.magics"
 
@@ -65,7 +65,7 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
         `# NBVAL_...` marker lines are dropped. Offline, the prompt's ```python block is the script.
         The cell's output is the trace; `-o VAR` (and `ptc_jupyter.last`) keep the `Run`.
         """
-        from .cell_run import CellRun
+        from ptc_jupyter.notebook.cell_run import CellRun
 
         options, prompt = self._prepare(line, cell)
         CellRun(self.shell, options, prompt, mode="thread", conversation=self._conversation_for(options),
@@ -74,7 +74,7 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
     @cell_magic
     def ptc_async(self, line: str, cell: str) -> Any:
         """Internal: what `%%ptc` becomes when the kernel can await it (returns a coroutine)."""
-        from .cell_run import CellRun
+        from ptc_jupyter.notebook.cell_run import CellRun
 
         options, prompt = self._prepare(line, cell)
         return CellRun(self.shell, options, prompt, mode="await", conversation=self._conversation_for(options),
@@ -83,7 +83,7 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
     def _conversation_for(self, options: CellOptions) -> Any:
         """The previous cell's conversation with --continue; otherwise a new one, which the next
         --continue will continue."""
-        from .conversation import Conversation
+        from ptc_jupyter.conversation import Conversation
 
         if not options.continue_conversation or self.conversation is None:
             self.conversation = Conversation()
@@ -137,7 +137,7 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
         taking one dict and returning the text Claude's code got (`await tool({...})`, top-level
         await, asyncio.gather), validated and run as in a run; MCP tools too.
         """
-        from .script_cell import ScriptCellError, source_for_line
+        from ptc_jupyter.notebook.script_cell import ScriptCellError, source_for_line
 
         try:
             source = source_for_line(line, self.shell.user_ns)
@@ -245,8 +245,8 @@ def unload_ipython_extension(shell: Any) -> None:
             shell.configurables.remove(magics)
     if state["transformer"] in shell.input_transformers_post:
         shell.input_transformers_post.remove(state["transformer"])
-    if "ptc_jupyter.session" in sys.modules:  # a run happened: stop what it started
-        sys.modules["ptc_jupyter.session"].stop_emulator()
+    if "ptc_jupyter.host.session" in sys.modules:  # a run happened: stop what it started
+        sys.modules["ptc_jupyter.host.session"].stop_emulator()
     if "ptc_jupyter.mcp.api" in sys.modules:  # a server was added: close the connections
         _close_mcp(sys.modules["ptc_jupyter.mcp.api"].close_all())
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .pricing import format_usd
+from ptc_jupyter.pricing import format_usd
 
 PREVIEW_CHARS = 80
 

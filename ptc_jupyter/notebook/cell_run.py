@@ -22,15 +22,15 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from . import api
-from .approval import ConsoleAsker, MainThreadAsker, WidgetApprover, deny_all
-from .background import background_loop
-from .cell_options import CellOptions
-from .dispatch import Approver
-from .errors import RunError
-from .recording import recorded_streaming, session_for
-from .render import mime_bundle
-from .trace import Event, Run
+from ptc_jupyter import api
+from ptc_jupyter.notebook.approval import ConsoleAsker, MainThreadAsker, WidgetApprover, deny_all
+from ptc_jupyter.host.background import background_loop
+from ptc_jupyter.notebook.line_options import CellOptions
+from ptc_jupyter.calls.dispatch import Approver
+from ptc_jupyter.errors import RunError
+from ptc_jupyter.host.recording import recorded_streaming, session_for
+from ptc_jupyter.display.render import mime_bundle
+from ptc_jupyter.trace.run import Event, Run
 
 TICK_S = 0.1
 
@@ -78,7 +78,7 @@ class CellRun:
         self.handle: Any = None
         live = options.live if options.live is not None else (self.in_kernel and self.allow_stdin)
         if live and importlib.util.find_spec("ipywidgets") is not None:
-            from .view import LiveView
+            from ptc_jupyter.notebook.live_view import LiveView
 
             self.view = LiveView(max_calls=options.run.max_calls, interval_s=options.update_interval_s,
                                  stoppable=mode == "await")

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .formatting import PREVIEW_CHARS, format_seconds, preview
+from ptc_jupyter.display.formatting import PREVIEW_CHARS, format_seconds, preview
 
 if TYPE_CHECKING:
-    from .trace import ToolCall
+    from ptc_jupyter.trace.run import ToolCall
 
 
 @dataclass(frozen=True)

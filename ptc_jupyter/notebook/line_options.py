@@ -20,9 +20,9 @@ import traitlets
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .errors import OptionError
-from .options import RunOptions, Setting
-from .tools import registry
+from ptc_jupyter.errors import OptionError
+from ptc_jupyter.options import RunOptions, Setting
+from ptc_jupyter.calls.tools import registry
 
 DEFAULT_UPDATE_INTERVAL_S = 0.25
 

@@ -15,18 +15,22 @@ from typing import Any
 
 import anthropic
 
-from . import attachments, files, local_mode, retries, steps
-from .dispatch import Approver, Dispatcher
-from .errors import RunError
-from .options import RunOptions
-from .caching import with_cache_points
-from .policy import refusal
-from .sandbox import LocalSandbox
-from .responses import (answer_deadline, block_dict, explain_failure, follow_drafts, is_container_error,
+from ptc_jupyter.host import attachments
+from ptc_jupyter.trace import files
+from ptc_jupyter.host import local_mode
+from ptc_jupyter.host import retries
+from ptc_jupyter.trace import steps
+from ptc_jupyter.calls.dispatch import Approver, Dispatcher
+from ptc_jupyter.errors import RunError
+from ptc_jupyter.options import RunOptions
+from ptc_jupyter.host.caching import with_cache_points
+from ptc_jupyter.host.policy import refusal
+from ptc_jupyter.sandbox import LocalSandbox
+from ptc_jupyter.host.responses import (answer_deadline, block_dict, explain_failure, follow_drafts, is_container_error,
                         refusal_details, usage_add)
-from .session import ContainerMemory
-from .tools import Tool
-from .trace import (
+from ptc_jupyter.host.session import ContainerMemory
+from ptc_jupyter.calls.tools import Tool
+from ptc_jupyter.trace.run import (
     CallFinished,
     CallStarted,
     Event,

@@ -21,10 +21,10 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import pricing
-from .calls_table import CallRow, TableLimits, omitted_note, table_rows
-from .files import EMBED_BUDGET_CHARS, embed_plan, not_embedded_note, table_html
-from .formatting import (
+from ptc_jupyter import pricing
+from ptc_jupyter.display.calls_table import CallRow, TableLimits, omitted_note, table_rows
+from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, embed_plan, not_embedded_note, table_html
+from ptc_jupyter.display.formatting import (
     clip,
     format_bytes,
     format_cost,
@@ -36,10 +36,10 @@ from .formatting import (
     step_result_text,
     step_state,
 )
-from .mime import MIME_TYPE
+from ptc_jupyter.trace.mime import MIME_TYPE
 
 if TYPE_CHECKING:
-    from .trace import Run
+    from ptc_jupyter.trace.run import Run
 
 __all__ = ["HTML_LIMITS", "TEXT_LIMITS", "clip", "comparison_with_costs", "file_html", "format_bytes",
            "format_seconds", "mime_bundle", "preview", "savings", "savings_line", "step_html", "summary", "to_html",

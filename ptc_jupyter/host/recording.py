@@ -25,9 +25,9 @@ from typing import Any
 import anthropic
 import httpx2
 
-from . import retries
-from .caching import without_cache_points
-from .session import Backend, ContainerMemory, Session, default_session
+from ptc_jupyter.host import retries
+from ptc_jupyter.host.caching import without_cache_points
+from ptc_jupyter.host.session import Backend, ContainerMemory, Session, default_session
 
 REPLAY = "replay"
 DRIFT = "replay drift:"  # how every drift notice (and a strict replay's error) begins

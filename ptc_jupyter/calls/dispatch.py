@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from anthropic.lib.tools import ToolError
 
-from .call_watch import (
+from ptc_jupyter.calls.deadlines import (
     Budget,
     ToolExit,
     _as_coroutine,
@@ -36,10 +36,10 @@ from .call_watch import (
     _Expiry,
     _StartedTooLate,
 )
-from .results import UnusableResult, safe_text, to_text
-from .tools import Tool, ToolInputError
-from .trace import ToolCall
-from .workers import ToolThreads, shared_executor
+from ptc_jupyter.calls.results import UnusableResult, safe_text, to_text
+from ptc_jupyter.calls.tools import Tool, ToolInputError
+from ptc_jupyter.trace.run import ToolCall
+from ptc_jupyter.calls.threads import ToolThreads, shared_executor
 
 log = logging.getLogger(__name__)
 

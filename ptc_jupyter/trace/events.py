@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .files import OutputFile
-    from .steps import Step
-    from .trace import Run, ToolCall
+    from ptc_jupyter.trace.files import OutputFile
+    from ptc_jupyter.trace.steps import Step
+    from ptc_jupyter.trace.run import Run, ToolCall
 
 __all__ = ["CallFinished", "CallStarted", "Event", "FilesAdded", "Notice", "RequestSent", "ResponseReceived",
            "RunFinished", "ScriptDraft", "ScriptFinished", "ScriptStarted", "StepFinished", "StepStarted",

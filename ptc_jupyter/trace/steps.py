@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .formatting import clip
+from ptc_jupyter.display.formatting import clip
 
 #: How much of each string of a step (code, streams, result detail) a saved trace keeps.
 STEP_CHARS = 20_000

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePath
 from typing import Any
 
-from .files import UploadedFile, delete_uploaded, upload_input_files
+from ptc_jupyter.trace.files import UploadedFile, delete_uploaded, upload_input_files
 
 Inputs = Iterable[Any] | Mapping[str, Any]
 

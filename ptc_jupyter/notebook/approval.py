@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from .dispatch import Approver, Decisions
-from .formatting import clip, preview
-from .tools import Tool
-from .trace import Run, ToolCall
+from ptc_jupyter.calls.dispatch import Approver, Decisions
+from ptc_jupyter.display.formatting import clip, preview
+from ptc_jupyter.calls.tools import Tool
+from ptc_jupyter.trace.run import Run, ToolCall
 
 NO_WAY_TO_ASK = ("side-effect call(s) denied: there is no way to ask for approval here (the frontend takes no "
                  "input and shows no live view); use %%ptc --yes or %config PTCMagics.yes = True for unattended runs")

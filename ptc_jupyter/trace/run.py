@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from . import pricing
-from .calls_table import (
+from ptc_jupyter import pricing
+from ptc_jupyter.display.calls_table import (
     SAVED_CALLS,
     listed,
     omitted_count,
     omitted_note,
     omitted_summary,
 )
-from .events import (  # noqa: F401 (re-exported: `from ptc_jupyter.trace import CallStarted` keeps working)
+from ptc_jupyter.trace.events import (  # noqa: F401 (re-exported: `from ptc_jupyter.trace import CallStarted` keeps working)
     CallFinished,
     CallStarted,
     Event,
@@ -51,11 +51,11 @@ from .events import (  # noqa: F401 (re-exported: `from ptc_jupyter.trace import
     step_finished,
     step_started,
 )
-from .files import EMBED_BUDGET_CHARS, OutputFile, embed_plan, not_embedded_note
-from .formatting import clip, clip_to_json_size, json_size
-from .mime import MIME_TYPE as MIME_TYPE
-from .render import comparison_with_costs, mime_bundle, to_text
-from .steps import STEP_CHARS, STEP_KINDS, Script, Step, StepKind, StepStatus  # noqa: F401 (re-exported)
+from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, OutputFile, embed_plan, not_embedded_note
+from ptc_jupyter.display.formatting import clip, clip_to_json_size, json_size
+from ptc_jupyter.trace.mime import MIME_TYPE as MIME_TYPE
+from ptc_jupyter.display.render import comparison_with_costs, mime_bundle, to_text
+from ptc_jupyter.trace.steps import STEP_CHARS, STEP_KINDS, Script, Step, StepKind, StepStatus  # noqa: F401 (re-exported)
 
 TRACE_VERSION = 2  # 2: `steps` (every server-side step) and `files`; version 1 had `scripts`
 
