@@ -32,7 +32,7 @@ from ptc_jupyter.constants import (
     DEFAULT_MODEL,
 )
 from ptc_jupyter.calls.dispatch import Dispatcher
-from ptc_jupyter.trace.mime import MIME_TYPE
+from ptc_jupyter.constants import MIME_TYPE
 from ptc_jupyter.pricing import Price
 from ptc_jupyter.host.session import Session
 from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, function_tool

@@ -31,3 +31,6 @@ DEFAULT_APPROVAL_TIMEOUT_S = 120.0
 
 #: Tool names the API accepts.
 TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,128}$"
+
+#: The MIME type a finished run is saved under in a notebook (the labextension renders it).
+MIME_TYPE = "application/vnd.ptc-jupyter.trace+json"
