@@ -6,12 +6,13 @@ test can check what the host did with real traffic shapes and what it sent back.
 
 A scenario is a JSON file under `fixtures/` (see fixtures/README.md):
 
-    {"_source": "<the recording it follows>", "form": "json" | "sse",
+    {"_source": "<the recording it follows>", "form": "json" | "sse", "pad_data": false,
      "responses": [{"message": {...}} | {"events": [{...}, ...]} | {"status": 400, "error": {...}}]}
 
 - `message`: a whole Messages API response (the JSON form of a recording).
 - `events`: the SSE events of one streamed response, in order (the `.chunks.txt` form).
 - `status` + `error`: an HTTP error with that JSON body (e.g. the recorded 400).
+- `pad_data`: SSE data lines carry spaces before their closing brace, as one recording does.
 
 A request with `stream: true` gets `text/event-stream`; otherwise JSON. A response recorded in the
 other form is converted: a message becomes the event sequence the API streams for it, and events
@@ -139,8 +140,16 @@ def _roll_expiry(value: Any, now: datetime) -> Any:
     return out
 
 
-def _sse(events: list[dict[str, Any]]) -> bytes:
-    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e, ensure_ascii=False)}\n\n".encode() for e in events)
+def _sse(events: list[dict[str, Any]], pad: bool = False) -> bytes:
+    """The event stream. `pad`: each data line's JSON ends in spaces before its closing brace, as
+    some recordings have it (anthropic-code-execution-20260120-issue-18193.chunks.txt)."""
+    out = []
+    for i, e in enumerate(events):
+        data = json.dumps(e, ensure_ascii=False, separators=(",", ":"))
+        if pad:
+            data = data[:-1] + " " * (1 + (i * 7) % 13) + "}"
+        out.append(f"event: {e['type']}\ndata: {data}\n\n".encode())
+    return b"".join(out)
 
 
 # -- the server --------------------------------------------------------------------------------------
@@ -195,7 +204,8 @@ class ReplayServer:
         headers = {"request-id": f"req_replay_{len(self.requests):02d}"}
         if not body.get("stream"):
             return JSONResponse(message, headers=headers)
-        payload = _sse(events if events is not None else message_to_events(message))
+        payload = _sse(events if events is not None else message_to_events(message),
+                       pad=bool(self.scenario.get("pad_data")))
         return StreamingResponse(iter([payload]), media_type="text/event-stream", headers=headers)
 
     async def _model(self, request: Request) -> JSONResponse:
