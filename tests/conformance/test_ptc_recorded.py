@@ -12,9 +12,9 @@ import json
 import threading
 
 import pytest
+from conformance_support import check_sent, play, play_failing, replies, served_blocks
 
 import ptc_jupyter as ptc
-from conftest import check_sent, play, play_failing, replies, served_blocks
 
 BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 
@@ -27,7 +27,7 @@ def dice_tools() -> tuple[list[ptc.Tool], list[tuple[str, str]]]:
     lock = threading.Lock()
 
     @ptc.tool(registry=registry)
-    def rollDie(player: str) -> str:  # noqa: N802 - the recorded tool's name
+    def rollDie(player: str) -> str:
         """Roll the die of `player` ("player1" or "player2"). Returns the number rolled as text."""
         with lock:
             value = "6" if player == "player1" else str(1 + sum(p == "player2" for p, _ in seen))
@@ -85,7 +85,7 @@ def test_dice_json_recording_runs_every_call_and_bills_first_and_last_only(repla
 @BOTH
 def test_dice_stream_recording_one_event_resumes_and_final_without_container(replay, stream):
     server = replay("ptc_dice_stream")
-    tools, seen = dice_tools()
+    tools, _ = dice_tools()
     run = play(server, "Two players roll dice until one has 3 wins; who has the loaded die?", stream=stream,
                tools=tools)
 

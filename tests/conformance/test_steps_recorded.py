@@ -5,9 +5,9 @@ Both forms each (the recording's, and the one the replay server derives from it)
 from __future__ import annotations
 
 import pytest
+from conformance_support import check_sent, play, served_blocks
 
 import ptc_jupyter as ptc
-from conftest import check_sent, play, served_blocks
 
 BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 
