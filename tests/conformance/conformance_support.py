@@ -70,6 +70,8 @@ def check_sent(server: ReplayServer, *, stream: bool) -> None:
     container = None
     for i, req in enumerate(requests):
         where = f"request {i + 1}"
+        assert "anthropic-beta" not in server.headers[i], f"{where}: PTC is GA, no beta header"
+        assert server.headers[i].get("anthropic-version"), f"{where}: no anthropic-version header"
         assert bool(req.get("stream")) is stream, f"{where}: stream flag"
         assert without_cache_control(req["tools"]) == tools, f"{where}: tools changed"
         script_calls = {b["id"] for m in req["messages"] if isinstance(m["content"], list)

@@ -170,6 +170,7 @@ class ReplayServer:
         self.scenario = scenario
         self.pending = list(scenario["responses"])
         self.requests: list[dict[str, Any]] = []  # every /v1/messages body, in order
+        self.headers: list[dict[str, str]] = []  # and its headers
         self.served: list[dict[str, Any]] = []  # the message (JSON form) answered to each request
         self.uploads: list[dict[str, Any]] = []  # Files API uploads: {"id", "filename", "data"}
         self.deleted: list[str] = []
@@ -184,6 +185,7 @@ class ReplayServer:
         body = await request.json()
         with self.lock:
             self.requests.append(copy.deepcopy(body))
+            self.headers.append(dict(request.headers))
             item = self.pending.pop(0) if self.pending else None
         if item is None:
             return JSONResponse({"type": "error", "error": {"type": "api_error", "message":
