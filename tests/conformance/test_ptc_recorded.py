@@ -139,6 +139,11 @@ def test_orphaned_caller_400_ends_the_run_with_the_status_and_the_api_message(re
     assert "400" in said and api_message in said, said
     run = error.run
     assert run.status == "error" and run.error == said
+    # what a notebook shows of the run (its text and HTML views) says the same
+    bundle = run._repr_mimebundle_()
+    for view in (str(run), bundle["text/plain"], bundle["text/html"]):
+        assert "400" in view and api_message.replace("`", "") in view.replace("`", "").replace("&#x60;", ""), view
+    assert bundle[ptc.MIME_TYPE]["status"] == "error"
     assert len(server.requests) == 2, "a 400 is not retried"
     # the call had run once and is kept with its result; the container is kept for the next run
     assert [(c.name, c.output, c.is_error) for c in run.calls] == [("lookup", "40", False)]
