@@ -218,9 +218,9 @@ class ReplayServer:
                              "capabilities": {"code_execution": {"supported": True}}})
 
     async def _upload(self, request: Request) -> JSONResponse:
-        form = await request.form()
-        upload = form["file"]
-        data = await upload.read()  # type: ignore[union-attr]
+        async with request.form() as form:
+            upload = form["file"]
+            data = await upload.read()  # type: ignore[union-attr]
         file_id = f"file_011CReplay{len(self.uploads) + 1:04d}Upload"
         self.uploads.append({"id": file_id, "filename": upload.filename, "data": data})  # type: ignore[union-attr]
         return JSONResponse({"id": file_id, "type": "file", "filename": upload.filename,  # type: ignore[union-attr]
