@@ -441,9 +441,9 @@ def serve(
 
         view = attach(server, shell)
     server.start()
+    print(server.instructions())
     if view is not None:
         view.show()
-    print(server.instructions())
     return server
 
 
