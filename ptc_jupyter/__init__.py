@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # loaded on first use, see __getattr__
     from ptc_jupyter.api import last as last
     from ptc_jupyter.conversation import Conversation
     from ptc_jupyter.host.session import Session, default_session
+    from ptc_jupyter.mcp.server import serve
 
 __version__ = "0.1.0"
 
@@ -34,12 +35,13 @@ __version__ = "0.1.0"
 __all__ = [
     "MIME_TYPE", "Conversation", "OptionError", "Run", "RunError", "RunOptions", "Session", "Tool", "ToolCall",
     "ToolDefinitionError", "ToolRegistry", "acompare", "arun", "compare", "default_session", "last", "mcp",
-    "pricing", "registry", "run", "to_text", "tool",
+    "pricing", "registry", "run", "serve", "to_text", "tool",
 ]
 
 #: Names whose modules load the SDK, the host or the emulator: imported on first use.
 _LAZY = {"run": "api", "arun": "api", "compare": "api", "acompare": "api", "last": "api",
-         "Conversation": "conversation", "Session": "host.session", "default_session": "host.session"}
+         "Conversation": "conversation", "Session": "host.session", "default_session": "host.session",
+         "serve": "mcp.server"}
 _MODULES = {"mcp", "pricing"}
 
 

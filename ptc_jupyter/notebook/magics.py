@@ -26,6 +26,7 @@ from ptc_jupyter.notebook.prompt import MissingName, PromptError, build_prompt, 
 from ptc_jupyter.calls.tools import ToolDefinitionError, registry, tool
 
 MCP_MAGICS = "ptc_jupyter.mcp.magics"
+SERVE_MAGICS = "ptc_jupyter.notebook.serve"
 
 
 def _lookup(namespace: dict[str, Any], dotted: str) -> Any:
@@ -218,13 +219,14 @@ def make_await_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
 # -- loading ------------------------------------------------------------------------------------
 
 _loaded: dict[int, dict[str, Any]] = {}
-MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_new", "ptc_tool", "ptc_tools", "ptc_script", "ptc_mcp")}
+MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_new", "ptc_tool", "ptc_tools", "ptc_script", "ptc_mcp", "ptc_serve")}
 
 
 def load_ipython_extension(shell: Any) -> None:
     if id(shell) in _loaded:
         unload_ipython_extension(shell)
-    magics = [PTCMagics(shell=shell), importlib.import_module(MCP_MAGICS).MCPMagics(shell=shell)]
+    magics = [PTCMagics(shell=shell), importlib.import_module(MCP_MAGICS).MCPMagics(shell=shell),
+              importlib.import_module(SERVE_MAGICS).ServeMagics(shell=shell)]
     shell.register_magics(*magics)
     transformer = make_await_transformer(shell)
     shell.input_transformers_post.append(transformer)
