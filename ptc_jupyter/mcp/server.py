@@ -32,7 +32,6 @@ import uvicorn
 from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 
 from ptc_jupyter.calls.dispatch import Approver, Dispatcher
