@@ -13,7 +13,7 @@ import {
   IStep,
   ITrace,
   IToolCall,
-  STEP_KINDS
+  stepKindOf
 } from './types';
 
 type Dict = { [key: string]: unknown };
@@ -86,7 +86,7 @@ function parseStep(raw: unknown, index: number): IStep {
   return {
     id: str(d.id, `step-${index + 1}`),
     name,
-    kind: STEP_KINDS[name] ?? 'other',
+    kind: stepKindOf(name),
     input,
     status: typeof d.status === 'string' ? d.status : deriveStatus(d),
     stdout: optStr(d.stdout),
