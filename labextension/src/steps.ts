@@ -59,7 +59,9 @@ export function stepState(step: IStep): string {
   if (kind.endsWith('_view_result')) {
     const shown = detail.num_lines;
     const total = detail.total_lines;
-    return typeof shown === 'number' && typeof total === 'number' ? `viewed ${shown} of ${total} lines` : 'viewed';
+    return typeof shown === 'number' && typeof total === 'number'
+      ? `viewed ${shown} of ${total} lines`
+      : 'viewed';
   }
   if (kind.endsWith('_str_replace_result')) {
     return 'replaced';
@@ -71,7 +73,9 @@ export function stepState(step: IStep): string {
 export function editorDiff(step: IStep): string[] {
   const d = step.detail ?? {};
   const out: string[] = [];
-  const nums = ['old_start', 'old_lines', 'new_start', 'new_lines'].map(k => d[k]);
+  const nums = ['old_start', 'old_lines', 'new_start', 'new_lines'].map(
+    k => d[k]
+  );
   if (nums.every(n => typeof n === 'number')) {
     out.push(`@@ -${nums[0]},${nums[1]} +${nums[2]},${nums[3]} @@`);
   }
@@ -81,7 +85,10 @@ export function editorDiff(step: IStep): string[] {
   const oldStr = inputStr(step, 'old_str');
   const newStr = inputStr(step, 'new_str');
   if (oldStr !== null || newStr !== null) {
-    out.push(...(oldStr ?? '').split('\n').map(l => `-${l}`), ...(newStr ?? '').split('\n').map(l => `+${l}`));
+    out.push(
+      ...(oldStr ?? '').split('\n').map(l => `-${l}`),
+      ...(newStr ?? '').split('\n').map(l => `+${l}`)
+    );
   }
   return out;
 }
@@ -91,8 +98,15 @@ export function stepLabel(step: IStep): string {
   return STEP_VIEWS[step.kind].label(step);
 }
 
-function fact(parent: HTMLElement, label: string, value: string, failed = false): void {
-  const item = parent.appendChild(el('span', `${C}-fact${failed ? ` ${C}-factfailed` : ''}`));
+function fact(
+  parent: HTMLElement,
+  label: string,
+  value: string,
+  failed = false
+): void {
+  const item = parent.appendChild(
+    el('span', `${C}-fact${failed ? ` ${C}-factfailed` : ''}`)
+  );
   item.appendChild(el('span', `${C}-factlabel`, label));
   item.appendChild(el('span', `${C}-factvalue`, value));
 }
@@ -108,7 +122,13 @@ function stream(parent: HTMLElement, name: string, text: string | null): void {
 function diffBlock(lines: string[]): HTMLElement {
   const pre = el('pre', `${C}-diff`);
   for (const line of lines) {
-    const cls = line.startsWith('@@') ? 'hunk' : line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : 'same';
+    const cls = line.startsWith('@@')
+      ? 'hunk'
+      : line.startsWith('+')
+        ? 'add'
+        : line.startsWith('-')
+          ? 'del'
+          : 'same';
     pre.appendChild(el('span', `${C}-diff-${cls}`, line + '\n'));
   }
   return pre;
@@ -118,7 +138,10 @@ function diffBlock(lines: string[]): HTMLElement {
 function editorResult(box: HTMLElement, step: IStep): void {
   const d = step.detail;
   const kind = step.resultType ?? '';
-  if (kind.endsWith('_str_replace_result') || step.input.command === 'str_replace') {
+  if (
+    kind.endsWith('_str_replace_result') ||
+    step.input.command === 'str_replace'
+  ) {
     const lines = editorDiff(step);
     if (lines.length) {
       box.appendChild(diffBlock(lines));
@@ -126,9 +149,15 @@ function editorResult(box: HTMLElement, step: IStep): void {
   } else if (kind.endsWith('_view_result') && d) {
     const content = typeof d.content === 'string' ? d.content : '';
     const fileType = typeof d.file_type === 'string' ? d.file_type : 'text';
-    box.appendChild(fileType === 'text'
-      ? collapsible(content, `${C}-viewtext`, 2000, 20)
-      : el('div', `${C}-note`, `(${fileType} content, ${formatInt(content.length)} chars)`));
+    box.appendChild(
+      fileType === 'text'
+        ? collapsible(content, `${C}-viewtext`, 2000, 20)
+        : el(
+            'div',
+            `${C}-note`,
+            `(${fileType} content, ${formatInt(content.length)} chars)`
+          )
+    );
   } else {
     const text = inputStr(step, 'file_text');
     if (text !== null) {
@@ -149,7 +178,12 @@ export interface IStepView {
   /** more heading text and facts (after the call count) */
   annotate?: (heading: HTMLElement, facts: HTMLElement, step: IStep) => void;
   /** what it ran, above its streams; highlighting promises go onto `done` */
-  input?: (box: HTMLElement, step: IStep, highlight: Highlighter, done: Promise<void>[]) => void;
+  input?: (
+    box: HTMLElement,
+    step: IStep,
+    highlight: Highlighter,
+    done: Promise<void>[]
+  ) => void;
   /** what it returned, below its streams */
   result?: (box: HTMLElement, step: IStep) => void;
 }
@@ -162,7 +196,9 @@ export const STEP_VIEWS: { readonly [K in StepKind]: IStepView } = {
     input: (box, step, highlight, done) => {
       const code = stepCode(step);
       const pre = box.appendChild(el('pre', `${C}-script`));
-      const target = pre.appendChild(el('code', `${C}-code language-python`, code));
+      const target = pre.appendChild(
+        el('code', `${C}-code language-python`, code)
+      );
       done.push(highlight(code, target));
     }
   },
@@ -178,7 +214,9 @@ export const STEP_VIEWS: { readonly [K in StepKind]: IStepView } = {
     label: () => 'Text editor',
     annotate: (heading, facts, step) => {
       if (typeof step.input.command === 'string') {
-        heading.appendChild(el('span', `${C}-editorcommand`, ` · ${step.input.command}`));
+        heading.appendChild(
+          el('span', `${C}-editorcommand`, ` · ${step.input.command}`)
+        );
       }
       if (typeof step.input.path === 'string') {
         fact(facts, 'path', step.input.path);
@@ -191,13 +229,22 @@ export const STEP_VIEWS: { readonly [K in StepKind]: IStepView } = {
     label: step => step.name,
     input: (box, step) => {
       box.appendChild(el('div', `${C}-streamlabel`, 'input'));
-      box.appendChild(collapsible(asText(step.input, true), `${C}-json`, 2000, 20));
+      box.appendChild(
+        collapsible(asText(step.input, true), `${C}-json`, 2000, 20)
+      );
     },
     result: (box, step) => {
       const d = step.detail;
       if (d) {
         box.appendChild(el('div', `${C}-streamlabel`, 'result'));
-        box.appendChild(collapsible(asText('content' in d ? d.content : d, true), `${C}-json`, 2000, 20));
+        box.appendChild(
+          collapsible(
+            asText('content' in d ? d.content : d, true),
+            `${C}-json`,
+            2000,
+            20
+          )
+        );
       }
     }
   }
@@ -217,7 +264,10 @@ export function stepSection(
 ): HTMLElement {
   const view = STEP_VIEWS[step.kind];
   const failed = FAILED_STEP_STATUSES.has(step.status);
-  const box = el('section', `${C}-section ${C}-stepsection ${C}-step-${step.kind}${step.kind === 'python' ? ` ${C}-scriptsection` : ''}`);
+  const box = el(
+    'section',
+    `${C}-section ${C}-stepsection ${C}-step-${step.kind}${step.kind === 'python' ? ` ${C}-scriptsection` : ''}`
+  );
   box.dataset.status = step.status;
   const heading = box.appendChild(el('h3', `${C}-heading`, title));
   const meta = box.appendChild(el('div', `${C}-facts`));
@@ -228,7 +278,12 @@ export function stepSection(
   if (step.returnCode !== null && step.timeoutS === null) {
     fact(meta, 'exit code', String(step.returnCode), step.returnCode !== 0);
   } else if (step.returnCode === null) {
-    fact(meta, step.errorCode !== null ? 'error' : 'result', stepState(step), failed);
+    fact(
+      meta,
+      step.errorCode !== null ? 'error' : 'result',
+      stepState(step),
+      failed
+    );
   }
   if (step.timeoutS !== null) {
     fact(meta, 'stopped', stepState(step), true);
@@ -239,13 +294,17 @@ export function stepSection(
   fact(meta, 'id', step.id);
   view.input?.(box, step, highlight, done);
   if (step.encrypted) {
-    box.appendChild(el('div', `${C}-note`, 'stdout: (encrypted) — the code used web search.'));
+    box.appendChild(
+      el('div', `${C}-note`, 'stdout: (encrypted) — the code used web search.')
+    );
   }
   stream(box, 'stdout', step.stdout);
   stream(box, 'stderr', step.stderr);
   view.result?.(box, step);
   if (step.fileIds.length) {
-    box.appendChild(el('div', `${C}-stepfiles`, `files: ${step.fileIds.join(', ')}`));
+    box.appendChild(
+      el('div', `${C}-stepfiles`, `files: ${step.fileIds.join(', ')}`)
+    );
   }
   return box;
 }

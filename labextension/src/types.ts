@@ -58,7 +58,9 @@ export const STEP_KINDS: { readonly [tool: string]: StepKind } = (() => {
 
 /** The kind of a step run by server tool `tool`; 'other' for any tool not in the table. */
 export function stepKindOf(tool: string): StepKind {
-  return Object.prototype.hasOwnProperty.call(STEP_KINDS, tool) ? STEP_KINDS[tool] : 'other';
+  return Object.prototype.hasOwnProperty.call(STEP_KINDS, tool)
+    ? STEP_KINDS[tool]
+    : 'other';
 }
 
 /** One server-side step (`ptc_jupyter.steps.Step`): a Python cell, a bash command, a text
@@ -189,7 +191,9 @@ export const STEP_STATUS_TABLE = {
 
 export type StepStatus = keyof typeof STEP_STATUS_TABLE;
 
-function failedOf(table: { [status: string]: { failed: boolean } }): ReadonlySet<string> {
+function failedOf(table: {
+  [status: string]: { failed: boolean };
+}): ReadonlySet<string> {
   return new Set(Object.keys(table).filter(status => table[status].failed));
 }
 

@@ -11,7 +11,15 @@
 import { callsSection } from './calls';
 import { collapsible, el } from './dom';
 import { filesSection } from './files';
-import { asText, formatBytes, formatCost, formatInt, formatSeconds, formatUsd, savings } from './format';
+import {
+  asText,
+  formatBytes,
+  formatCost,
+  formatInt,
+  formatSeconds,
+  formatUsd,
+  savings
+} from './format';
 import { parseTrace } from './parse';
 import { copyCellButton } from './scriptcell';
 import { Highlighter, stepSection, stepTitles } from './steps';
@@ -19,8 +27,15 @@ import { callFailed, ITrace, KNOWN_VERSION } from './types';
 
 const C = 'jp-PtcTrace';
 
-function fact(parent: HTMLElement, label: string, value: string, cls?: string): void {
-  const item = parent.appendChild(el('span', `${C}-fact${cls ? ' ' + cls : ''}`));
+function fact(
+  parent: HTMLElement,
+  label: string,
+  value: string,
+  cls?: string
+): void {
+  const item = parent.appendChild(
+    el('span', `${C}-fact${cls ? ' ' + cls : ''}`)
+  );
   item.appendChild(el('span', `${C}-factlabel`, label));
   item.appendChild(el('span', `${C}-factvalue`, value));
 }
@@ -28,8 +43,20 @@ function fact(parent: HTMLElement, label: string, value: string, cls?: string): 
 function header(trace: ITrace): HTMLElement {
   const box = el('div', `${C}-header`);
   const title = box.appendChild(el('div', `${C}-title`));
-  title.appendChild(el('span', `${C}-badge ${C}-mode`, trace.mode === 'direct' ? 'direct' : 'PTC'));
-  title.appendChild(el('span', `${C}-badge ${C}-runstatus ${C}-runstatus-${trace.status.replace(/[^a-z]/g, '')}`, trace.status));
+  title.appendChild(
+    el(
+      'span',
+      `${C}-badge ${C}-mode`,
+      trace.mode === 'direct' ? 'direct' : 'PTC'
+    )
+  );
+  title.appendChild(
+    el(
+      'span',
+      `${C}-badge ${C}-runstatus ${C}-runstatus-${trace.status.replace(/[^a-z]/g, '')}`,
+      trace.status
+    )
+  );
   if (trace.model) {
     title.appendChild(el('span', `${C}-model`, trace.model));
   }
@@ -40,9 +67,15 @@ function header(trace: ITrace): HTMLElement {
   if (trace.requests !== null) {
     fact(facts, 'round trips', formatInt(trace.requests), `${C}-requests`);
   }
-  const failed = trace.calls.filter(callFailed).length + (trace.callsOmitted?.failed ?? 0);
+  const failed =
+    trace.calls.filter(callFailed).length + (trace.callsOmitted?.failed ?? 0);
   const total = trace.calls.length + (trace.callsOmitted?.count ?? 0);
-  fact(facts, 'tool calls', formatInt(total) + (failed ? ` (${formatInt(failed)} failed)` : ''), `${C}-callcount`);
+  fact(
+    facts,
+    'tool calls',
+    formatInt(total) + (failed ? ` (${formatInt(failed)} failed)` : ''),
+    `${C}-callcount`
+  );
   if (trace.wallS !== null) {
     fact(facts, 'wall time', formatSeconds(trace.wallS));
   }
@@ -66,7 +99,12 @@ function costFact(parent: HTMLElement, trace: ITrace): void {
   fact(parent, 'cost', formatCost(trace.cost), `${C}-cost`);
   const parts = Object.entries(trace.cost.parts).filter(([, v]) => v > 0);
   (parent.lastChild as HTMLElement).title = parts.length
-    ? parts.map(([k, v]) => `${k.replace(/_usd$/, '').replace(/_/g, ' ')} ${formatUsd(v)}`).join(' + ')
+    ? parts
+        .map(
+          ([k, v]) =>
+            `${k.replace(/_usd$/, '').replace(/_/g, ' ')} ${formatUsd(v)}`
+        )
+        .join(' + ')
     : 'no tokens recorded';
 }
 
@@ -81,7 +119,9 @@ function savingsLine(trace: ITrace): HTMLElement | null {
   const line = el('div', `${C}-savings`);
   line.appendChild(el('span', `${C}-savingslabel`, 'PTC vs direct'));
   for (const s of items) {
-    const item = line.appendChild(el('span', `${C}-saving ${s.better ? `${C}-better` : `${C}-worse`}`));
+    const item = line.appendChild(
+      el('span', `${C}-saving ${s.better ? `${C}-better` : `${C}-worse`}`)
+    );
     item.dataset.measure = s.key;
     item.appendChild(el('span', `${C}-factlabel`, s.label));
     item.appendChild(document.createTextNode(` ${s.ptc} vs ${s.direct}`));
@@ -126,7 +166,11 @@ function details(trace: ITrace): HTMLElement {
 }
 
 /** Build the whole trace into `root`; resolves when syntax highlighting is done. */
-export function renderTrace(root: HTMLElement, data: unknown, highlight: Highlighter): Promise<void> {
+export function renderTrace(
+  root: HTMLElement,
+  data: unknown,
+  highlight: Highlighter
+): Promise<void> {
   const trace = parseTrace(data);
   const done: Promise<void>[] = [];
   root.appendChild(header(trace));
@@ -135,7 +179,13 @@ export function renderTrace(root: HTMLElement, data: unknown, highlight: Highlig
     root.appendChild(saved);
   }
   if (trace.version !== null && trace.version > KNOWN_VERSION) {
-    root.appendChild(el('div', `${C}-note`, `Trace version ${trace.version} is newer than this renderer (${KNOWN_VERSION}); some fields may be missing.`));
+    root.appendChild(
+      el(
+        'div',
+        `${C}-note`,
+        `Trace version ${trace.version} is newer than this renderer (${KNOWN_VERSION}); some fields may be missing.`
+      )
+    );
   }
   if (trace.error) {
     root.appendChild(el('div', `${C}-runerror`, trace.error));
@@ -148,19 +198,39 @@ export function renderTrace(root: HTMLElement, data: unknown, highlight: Highlig
     box.appendChild(collapsible(trace.prompt, `${C}-prompt`, 600, 6));
   }
   const answer = root.appendChild(section('Answer', `${C}-answersection`));
-  answer.appendChild(el('div', `${C}-answer`, trace.text || (trace.status === 'running' ? '…' : '(no text)')));
+  answer.appendChild(
+    el(
+      'div',
+      `${C}-answer`,
+      trace.text || (trace.status === 'running' ? '…' : '(no text)')
+    )
+  );
   const titles = stepTitles(trace.steps);
   trace.steps.forEach((step, i) => {
-    const callCount = step.kind === 'python'
-      ? trace.calls.filter(c => c.scriptId === step.id).length + (trace.callsOmitted?.byScript[step.id] ?? 0)
-      : null;
-    const box = root.appendChild(stepSection(step, titles[i], callCount, highlight, done));
+    const callCount =
+      step.kind === 'python'
+        ? trace.calls.filter(c => c.scriptId === step.id).length +
+          (trace.callsOmitted?.byScript[step.id] ?? 0)
+        : null;
+    const box = root.appendChild(
+      stepSection(step, titles[i], callCount, highlight, done)
+    );
     if (step.kind === 'python') {
       const n = trace.scripts.indexOf(step) + 1;
-      box.querySelector(`.${C}-heading`)?.appendChild(copyCellButton(trace.prompt, trace.scripts, n));
+      box
+        .querySelector(`.${C}-heading`)
+        ?.appendChild(copyCellButton(trace.prompt, trace.scripts, n));
     }
   });
-  root.appendChild(callsSection(trace.calls, trace.scripts, trace.wallS, trace.callsOmitted, trace.callsNote));
+  root.appendChild(
+    callsSection(
+      trace.calls,
+      trace.scripts,
+      trace.wallS,
+      trace.callsOmitted,
+      trace.callsNote
+    )
+  );
   const files = filesSection(trace.files, trace.filesNote);
   if (files) {
     root.appendChild(files);
