@@ -109,6 +109,40 @@ def test_yarn_lock_is_committed_with_the_sources():
     assert (SOURCE / "yarn.lock").stat().st_size > 0
 
 
+# -- the TypeScript's own checks: unit tests (node --test) and lint (eslint, prettier) ---------------
+
+def _jlpm(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`jlpm <args>` in labextension/ (JupyterLab's yarn: the jlpm on PATH, else jupyterlab's module)."""
+    import shutil
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    jlpm = [shutil.which("jlpm")] if shutil.which("jlpm") else [sys.executable, "-m", "jupyterlab.jlpmapp"]
+    return subprocess.run([*jlpm, *args], cwd=SOURCE, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, FORCE_COLOR="0", NO_COLOR="1"))
+
+
+def test_typescript_unit_tests_pass():
+    """`jlpm test`: compiles src/ and test/ (tsconfig.test.json) and runs node's test runner on
+    the parse, format, steps, calls and view modules."""
+    if not (SOURCE / "node_modules" / "typescript").is_dir():
+        pytest.fail("labextension/node_modules missing: run `cd labextension && jlpm install` (pip install -e . does)")
+    done = _jlpm("test")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    ran = re.search(r"^# tests (\d+)$", output, re.M)
+    assert ran and int(ran.group(1)) > 50, f"node --test ran too few tests:\n{output[-3000:]}"
+    assert re.search(r"^# fail 0$", output, re.M), output[-6000:]
+
+
+def test_typescript_lint_check_passes():
+    """`jlpm lint:check`: prettier --check and eslint (the extension template's rules), no warnings."""
+    if not (SOURCE / "node_modules" / "eslint").is_dir():
+        pytest.skip("eslint is not installed in labextension/node_modules (cd labextension && jlpm install)")
+    done = _jlpm("lint:check")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+
+
 @pytest.mark.slow
 def test_wheel_ships_prebuilt_extension_without_node(tmp_path):
     """With the assets built, a wheel build runs no node: PATH holds neither node nor jlpm."""
