@@ -57,6 +57,25 @@ def test_a_plugin_beside_the_renderer_hands_it_the_notebook_tracker():
     assert "optional: [INotebookTracker]" in plugin and "requires" not in plugin
 
 
+def test_one_version_for_the_python_and_npm_packages(tmp_path):
+    """labextension/package.json's "version" is the only one: hatch-nodejs-version gives it to the
+    Python package (pyproject `dynamic = ["version"]`), so the two cannot drift apart."""
+    import importlib.metadata
+
+    import ptc_jupyter
+
+    version = json.loads((SOURCE / "package.json").read_text())["version"]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^dynamic = \["version"\]', pyproject, re.M), "pyproject states a version of its own"
+    assert not re.search(r"^version\s*=", pyproject, re.M)
+    hatch = subprocess.run([sys.executable, "-m", "hatchling", "version"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+    assert hatch.returncode == 0, hatch.stderr  # needs hatch-nodejs-version (the test extra has it)
+    assert hatch.stdout.strip() == version
+    assert importlib.metadata.version("ptc-jupyter") == version, "installed from another version: pip install -e ."
+    assert ptc_jupyter.__version__ == version
+
+
 def test_mime_type_matches_python():
     types_ts = (SOURCE / "src" / "types.ts").read_text()
     declared = re.search(r"export const MIME_TYPE = '([^']+)'", types_ts).group(1)
