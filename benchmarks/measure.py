@@ -157,7 +157,7 @@ class TimedTransport(httpx2.AsyncBaseTransport):
 
 class UsageTransport(TimedTransport):
     """A `TimedTransport` that also keeps each response's `usage` (from the JSON body, or the SSE
-    stream's last `message_delta`, whose usage is cumulative), in order."""
+    stream's `message_start` updated by its `message_delta`, whose usage is cumulative), in order."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -180,8 +180,8 @@ def response_usage(body: bytes) -> dict[str, Any]:
             event = json.loads(line[6:])
             if event.get("type") == "message_start":
                 usage = event["message"]["usage"]
-            elif event.get("type") == "message_delta":
-                usage = event["usage"]
+            elif event.get("type") == "message_delta":  # its keys replace the start's, as the SDK does
+                usage = {**usage, **event["usage"]}
     return usage
 
 
