@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 _LAZY = {"run": "api", "arun": "api", "compare": "api", "acompare": "api", "last": "api",
-         "Session": "session", "default_session": "session"}
+         "Session": "host.session", "default_session": "host.session", "Conversation": "conversation"}
 
 
 def __getattr__(name: str) -> Any:
