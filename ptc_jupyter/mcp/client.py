@@ -425,6 +425,11 @@ class Connection:
                 raise MCPServerError(f"MCP server {self.name!r}: {tool!r} failed: {self._explain(exc)}") from None
             if isinstance(result, mcp_types.InputRequiredResult):
                 return self._input_required(tool, result)
+            if isinstance(result, mcp_types.CallToolResult) and result.is_error and self._refusals:
+                text = " ".join(b.text for b in result.content if isinstance(b, mcp_types.TextContent))
+                for message, asked in self._refusals.items():
+                    if message in text:  # it wrapped our answer to its request for input in its own words
+                        return _error_result(f"MCP server {self.name!r}: {tool!r} {CANNOT_ANSWER}: {asked}")
             if not isinstance(result, mcp_types.CallToolResult):
                 raise MCPServerError(f"MCP server {self.name!r} answered {tool!r} with a "
                                      f"{type(result).__name__}, which ptc_jupyter does not support")
