@@ -201,7 +201,8 @@ async def acompare(prompt: str, *, tools: ToolSpec | None = None, options: RunOp
     global last
     if "direct" in settings:
         raise TypeError("acompare runs both ways; leave out direct")
-    wiring = {"tools": tools, "options": options, "approve": approve, "on_event": on_event, "session": session}
+    wiring: dict[str, Any] = {"tools": tools, "options": options, "approve": approve, "on_event": on_event,
+                              "session": session}
     ptc_run = await arun(prompt, **wiring, **settings)
     direct_run = await arun(prompt, direct=True, **wiring, **settings)
     ptc_run.comparison = {"ptc": figures(ptc_run), "direct": figures(direct_run)}

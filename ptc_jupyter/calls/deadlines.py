@@ -77,8 +77,9 @@ class CallWatch:
         for timer in self._timers:
             timer.cancel()
         uncancel = getattr(self._task, "uncancel", None)
-        for _ in range(self._cancels if uncancel is not None else 0):
-            uncancel()
+        if uncancel is not None:  # Python 3.11+
+            for _ in range(self._cancels):
+                uncancel()
 
 
 @types.coroutine

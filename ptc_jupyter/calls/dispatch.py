@@ -137,7 +137,7 @@ class Dispatcher:
         API stops waiting for a pending call's result, so a call that would end later gets its
         error result in time instead of a late answer."""
         checked, answered = self._ask_together(calls, tools, deadline)
-        questions = {c.question for c in checked.values() if c.question is not None}
+        questions: set[asyncio.Future[Any]] = {c.question for c in checked.values() if c.question is not None}
         tasks = [asyncio.ensure_future(self._run_one(call, tools[call.name], deadline, checked.get(call.id)))
                  for call in calls if call.id not in answered]
         try:

@@ -102,7 +102,7 @@ def conversation(messages: list[dict]) -> list[dict]:
 def check_tools(tools: list | None, tool_choice: Any = None) -> ToolSet:
     """Validate `tools` and sort them; PTC-only rules apply when a code_execution tool is present."""
     toolset = ToolSet()
-    seen: set[str] = set()
+    seen: set[object] = set()
     custom: list[tuple[int, dict]] = []
     for i, tool in enumerate(tools or []):
         if not isinstance(tool, dict):
@@ -225,7 +225,7 @@ def check_history(messages: list[dict], *, has_code_execution: bool, container_i
         else:
             previous = content_blocks(messages[i - 1], i - 1) if i > 0 and messages[i - 1]["role"] == "assistant" else []
             use_ids = {b.get("id") for b in previous if b.get("type") == "tool_use"}
-            seen: set[str] = set()
+            seen: set[object] = set()
             for j, block in enumerate(blocks):
                 if block.get("type") != "tool_result":
                     continue

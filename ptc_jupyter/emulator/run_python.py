@@ -39,7 +39,7 @@ def respond(body: dict, messages: list[dict]) -> dict:
     for i in range(start + 1, len(messages)):
         for block in rules.content_blocks(messages[i], i):
             if messages[i]["role"] == "assistant" and block.get("type") == "tool_use" and block.get("name") == RUN_PYTHON:
-                uses.append(block.get("id"))
+                uses.append(str(block.get("id")))
             elif block.get("type") == "tool_result":
                 if block.get("tool_use_id") not in uses:
                     raise rules.unexpected_result(f"messages.{i}", block.get("tool_use_id"),

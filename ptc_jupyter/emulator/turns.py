@@ -58,7 +58,7 @@ def upload_ids(messages: list[dict]) -> list[str]:
             continue
         for block in rules.content_blocks(msg, i):
             if block.get("type") == "container_upload" and block.get("file_id") not in ids:
-                ids.append(block.get("file_id"))
+                ids.append(str(block.get("file_id")))
     return ids
 
 
@@ -150,7 +150,7 @@ class Turns:
         return reply
 
     async def _continue(self, body: dict, container_id: str | None, results: list[dict]) -> dict:
-        ids = [r.get("tool_use_id") for r in results]
+        ids = [str(r.get("tool_use_id")) for r in results]
         container = self.containers.by_tool_use.get(ids[0])
         if container is None:
             if container_id is None:

@@ -30,7 +30,7 @@ def _code_called(block: dict[str, Any]) -> bool:
 
 
 def _script_call_ids(messages: list[dict[str, Any]]) -> set[str]:
-    return {block.get("id") for msg in messages if isinstance(msg.get("content"), list)
+    return {str(block.get("id")) for msg in messages if isinstance(msg.get("content"), list)
             for block in msg["content"] if isinstance(block, dict) and _code_called(block)}
 
 
@@ -68,8 +68,9 @@ def with_cache_points(tools: list[dict[str, Any]], messages: list[dict[str, Any]
     marked_tools = [*tools[:-1], {**tools[-1], "cache_control": EPHEMERAL}] if tools else tools
     marked = list(messages)
     script_calls = _script_call_ids(messages)
-    points = {_newest_markable(messages, script_calls, len(messages)),
-              _newest_markable(messages, script_calls, len(messages) - 2)} - {None}
+    newest = (_newest_markable(messages, script_calls, len(messages)),
+              _newest_markable(messages, script_calls, len(messages) - 2))
+    points = {point for point in newest if point is not None}
     for i, j in points:
         content = marked[i]["content"]
         if j is None:

@@ -151,7 +151,7 @@ def _tool_use(messages: list[Any], tool_use_id: str) -> dict[str, Any]:
 
 
 def _by_name(tools: list[Any]) -> dict[str, Any]:
-    return {t.get("name"): t for t in tools if isinstance(t, dict)}
+    return {str(t.get("name")): t for t in tools if isinstance(t, dict)}
 
 
 def _prompt(messages: list[Any]) -> Any:

@@ -133,7 +133,7 @@ class Session:
         return per_loop.get(backend.name, lambda: self._make_client(api_key=self._api_key, base_url=self._base_url))
 
     def _make_client(self, **where: Any) -> anthropic.AsyncAnthropic:
-        extra = {"timeout": self._timeout_s} if self._timeout_s is not None else {}
+        extra: dict[str, Any] = {"timeout": self._timeout_s} if self._timeout_s is not None else {}
         return anthropic.AsyncAnthropic(**where, max_retries=self._max_retries, http_client=retries.http_client(),
                                         **extra)
 

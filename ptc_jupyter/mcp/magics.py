@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -65,7 +65,7 @@ def _usage(problem: str) -> NoReturn:
     raise UsageError(f"%ptc_mcp: {problem} ({USAGE})")
 
 
-def mcp_arguments(func):  # type: ignore[no-untyped-def]
+def mcp_arguments(func: Any) -> Any:
     """The `%ptc_mcp` options (decorate the magic with it, so `%ptc_mcp?` shows them)."""
     decorators = [
         magic_arguments(),

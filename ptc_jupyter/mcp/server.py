@@ -23,7 +23,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +83,7 @@ class ServeGuard(Guard):
              "(printed by ptc.serve / %ptc_serve).",
     }
 
-    def check(self, scope: dict[str, Any]) -> JSONResponse | None:
+    def check(self, scope: MutableMapping[str, Any]) -> JSONResponse | None:
         refused = super().check(scope)
         if refused is None:
             return None
@@ -361,7 +361,7 @@ def mcp_tool(tool: Tool) -> mcp_types.Tool:
         name=tool.name, description=description, input_schema=tool.input_schema,
         annotations=mcp_types.ToolAnnotations(read_only_hint=not tool.side_effects,
                                               destructive_hint=tool.side_effects),
-        meta={"ptc/allowed_callers": list(tool.allowed_callers), "ptc/source": tool.source},
+        meta={"ptc/allowed_callers": list(tool.allowed_callers), "ptc/source": tool.source},  # type: ignore[call-arg]  # the field of alias `_meta`
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import IO
+from typing import TextIO
 
 STDERR_KEEP_BYTES = 16_000
 STDERR_SHOWN_LINES = 12
@@ -25,7 +25,7 @@ class StderrTail(asyncio.Protocol):
         self.closed = asyncio.Event()  # the write end closed: the process (and its children) exited
         self._transport: asyncio.BaseTransport | None = None
 
-    async def open(self) -> IO[str]:
+    async def open(self) -> TextIO:
         """Start reading; returns the write end (a file) to hand to the child, to close once it is spawned."""
         read_fd, write_fd = os.pipe()
         loop = asyncio.get_running_loop()

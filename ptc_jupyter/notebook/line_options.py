@@ -69,7 +69,7 @@ def _argument_for(f: Any, s: Setting) -> list[Callable[[Any], Any]]:
 
 def ptc_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     """The `%%ptc` options (decorate the magic with it, so `%%ptc?` shows them)."""
-    decorators = [
+    decorators: list[Callable[[Any], Any]] = [
         magic_arguments(name="%ptc"),  # the usage line then reads "%%ptc ..."
         argument("-o", "--out", metavar="VAR", help="store the Run in this variable"),
     ]
@@ -108,13 +108,13 @@ def config_traits() -> dict[str, traitlets.TraitType]:
         if f.name == "executor":  # %config deep-copies values: name a kernel variable instead
             trait: traitlets.TraitType = traitlets.Any(value, allow_none=True)
         elif kind in (bool, bool | None):
-            trait = traitlets.Bool(value, allow_none=kind is not bool)
-        elif kind in (int, int | None):
-            trait = traitlets.Int(value, allow_none=kind is not int)
+            trait = traitlets.Bool(value, allow_none=kind is not bool)  # type: ignore[call-overload]
+        elif kind in (int, int | None):  # (traitlets' stubs want allow_none as a literal)
+            trait = traitlets.Int(value, allow_none=kind is not int)  # type: ignore[call-overload]
         elif kind in (float, float | None):
-            trait = traitlets.Float(value, allow_none=kind is not float)
+            trait = traitlets.Float(value, allow_none=kind is not float)  # type: ignore[call-overload]
         else:
-            trait = traitlets.Unicode(value, allow_none=kind is not str)
+            trait = traitlets.Unicode(value, allow_none=kind is not str)  # type: ignore[call-overload]
         traits[s.config] = trait.tag(config=True)
         traits[s.config].help = s.help
     traits["live"] = traitlets.Bool(None, allow_none=True, help="Live widget view: True/False, None = when "

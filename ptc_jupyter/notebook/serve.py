@@ -193,7 +193,7 @@ class ServeMagics(Magics):
                                    tool_timeout=args.tool_timeout, max_calls=args.max_calls))
         except (OptionError, KeyError, OSError) as exc:
             raise UsageError(f"%ptc_serve: {exc}") from None
-        if args.out:
+        if args.out and self.shell is not None:
             self.shell.user_ns[args.out] = server
         return None
 

@@ -81,5 +81,5 @@ def _example_args(schema: Mapping[str, Any]) -> dict:
             args[name] = prop["default"]
         else:
             kind = prop.get("type")
-            args[name] = _EXAMPLES.get(kind[0] if isinstance(kind, list) and kind else kind, "...")
+            args[name] = _EXAMPLES.get(str(kind[0] if isinstance(kind, list) and kind else kind), "...")
     return args

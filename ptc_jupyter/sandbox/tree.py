@@ -126,8 +126,11 @@ def kill_tree(roots: Collection[int], *, spare: int | None = None) -> int:
 class Watched(Protocol):
     """What `ProcessWatch` needs of a sandbox."""
 
-    busy: bool
-    max_processes: int | None
+    @property
+    def busy(self) -> bool: ...
+
+    @property
+    def max_processes(self) -> int | None: ...
 
     def roots(self) -> list[int]: ...
 

@@ -108,11 +108,11 @@ class _PythonSteps(list):
         super().__init__(s for s in run.steps if s.kind == "python")
         self._run = run
 
-    def append(self, step: Step) -> None:  # type: ignore[override]
+    def append(self, step: Step) -> None:
         super().append(step)
         self._run.steps.append(step)
 
-    def extend(self, steps: Any) -> None:  # type: ignore[override]
+    def extend(self, steps: Any) -> None:
         for step in steps:
             self.append(step)
 

@@ -80,7 +80,8 @@ def omitted_summary(calls: Sequence[ToolCall], keep: Sequence[int],
     before = previous if isinstance(previous, dict) else {}
 
     def counts(key: str, values: list[str]) -> Counter[str]:
-        old = before.get(key) if isinstance(before.get(key), dict) else {}
+        value = before.get(key)
+        old: dict[str, Any] = value if isinstance(value, dict) else {}
         return Counter({str(k): v for k, v in old.items() if isinstance(v, int)}) + Counter(values)
 
     by_status = counts("by_status", [c.status for c in dropped])
@@ -99,7 +100,8 @@ def omitted_summary(calls: Sequence[ToolCall], keep: Sequence[int],
     if total > last:
         gaps.append([len(kept_numbers), total - last])
     by_script = counts("by_script", [c.script_id for c in dropped if c.script_id])
-    failed = before.get("failed") if isinstance(before.get("failed"), int) else 0
+    failed_before = before.get("failed")
+    failed = failed_before if isinstance(failed_before, int) else 0
     return {"count": omitted_count(previous) + len(dropped), "failed": failed + sum(c.is_error for c in dropped),
             "by_status": dict(by_status.most_common()), "by_name": named, "by_script": dict(by_script),
             "gaps": gaps}
