@@ -21,6 +21,8 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from ptc_jupyter.constants import SCRIPT_CELL_IMPORT
+from ptc_jupyter.sandbox.event_loop_calls import await_loop_calls
 from ptc_jupyter.notebook.line_options import CellOptions, config_traits, parse_cell_options, ptc_arguments
 from ptc_jupyter.notebook.prompt import MissingName, PromptError, build_prompt, lookup
 from ptc_jupyter.calls.tools import ToolDefinitionError, registry, tool
@@ -215,6 +217,20 @@ def make_await_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
     return ptc_await_transformer
 
 
+def script_cell_transformer(lines: list[str]) -> list[str]:
+    """In a `%ptc_script` cell (one that binds the tools), module-level `asyncio.run(X)` runs as
+    `await (X)`: the kernel's loop already runs (see sandbox/event_loop_calls.py). Other cells
+    pass unchanged. Runs for every cell: must never raise."""
+    try:
+        if not any(line.startswith(SCRIPT_CELL_IMPORT) for line in lines):
+            return lines
+        source = "".join(lines)
+        rewritten = await_loop_calls(source)
+        return lines if rewritten == source else rewritten.splitlines(keepends=True)
+    except Exception:  # noqa: BLE001 - a broken rewrite must not break the cell
+        return lines
+
+
 # -- loading ------------------------------------------------------------------------------------
 
 _loaded: dict[int, dict[str, Any]] = {}
@@ -226,9 +242,9 @@ def load_ipython_extension(shell: Any) -> None:
         unload_ipython_extension(shell)
     magics = [PTCMagics(shell=shell), importlib.import_module(MCP_MAGICS).MCPMagics(shell=shell)]
     shell.register_magics(*magics)
-    transformer = make_await_transformer(shell)
-    shell.input_transformers_post.append(transformer)
-    _loaded[id(shell)] = {"magics": magics, "transformer": transformer}
+    transformers = [make_await_transformer(shell), script_cell_transformer]
+    shell.input_transformers_post.extend(transformers)
+    _loaded[id(shell)] = {"magics": magics, "transformers": transformers}
 
 
 def unload_ipython_extension(shell: Any) -> None:
@@ -243,8 +259,9 @@ def unload_ipython_extension(shell: Any) -> None:
         manager.registry.pop(type(magics).__name__, None)
         if magics in shell.configurables:
             shell.configurables.remove(magics)
-    if state["transformer"] in shell.input_transformers_post:
-        shell.input_transformers_post.remove(state["transformer"])
+    for transformer in state["transformers"]:
+        if transformer in shell.input_transformers_post:
+            shell.input_transformers_post.remove(transformer)
     if "ptc_jupyter.host.session" in sys.modules:  # a run happened: stop what it started
         sys.modules["ptc_jupyter.host.session"].stop_emulator()
     if "ptc_jupyter.mcp.api" in sys.modules:  # a server was added: close the connections

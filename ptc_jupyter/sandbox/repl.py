@@ -44,6 +44,7 @@ from typing import Any, Callable
 #: Loop iterations without a new call before the calls so far are reported as one batch.
 QUIET_ITERATIONS = 8
 LIMITS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "os_limits.py")
+LOOP_CALLS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "event_loop_calls.py")
 #: Captured stdout/stderr beyond this many UTF-8 bytes per run is dropped with a marker (unless the
 #: run says otherwise).
 OUTPUT_LIMIT_BYTES = 1_000_000
@@ -286,7 +287,9 @@ class Repl:
 
     async def _execute(self, code_text: str, filename: str, err: _Capture) -> int:
         try:
-            code = compile(code_text, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            # `asyncio.run(main())` at module level runs as `await (main())`: this loop already runs.
+            source = LOOP_CALLS.await_loop_calls(code_text)
+            code = compile(source, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             result = eval(code, self.namespace)  # noqa: S307 - running the script is the point
             if inspect.iscoroutine(result):
                 await result
@@ -357,11 +360,11 @@ async def _serve(proto_in: io.BufferedReader, proto_out: io.BufferedWriter, enfo
     await closed
 
 
-def _load_limits() -> Any:
-    """`os_limits.py` beside this file, loaded by path: this file may run outside its package."""
+def _load_module(name: str, path: str) -> Any:
+    """A module beside this file, loaded by path: this file may run outside its package."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("ptc_sandbox_os_limits", LIMITS_PATH)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
@@ -372,11 +375,13 @@ def _option(argv: list[str], name: str) -> str | None:
 
 
 LIMITS: Any = None  # os_limits.py, loaded by main()
+LOOP_CALLS: Any = None  # event_loop_calls.py, loaded by main()
 
 
 def main() -> None:
-    global LIMITS
-    LIMITS = _load_limits()
+    global LIMITS, LOOP_CALLS
+    LIMITS = _load_module("ptc_sandbox_os_limits", LIMITS_PATH)
+    LOOP_CALLS = _load_module("ptc_sandbox_event_loop_calls", LOOP_CALLS_PATH)
     if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # run by path: the package's own folder is not the script's import root
     argv = sys.argv[1:]
