@@ -223,7 +223,7 @@ def test_api_errors_raise_run_error_keeping_the_run():
     with pytest.raises(RunError) as info:
         play([api_error(500, "boom", "api_error")])
     assert info.value.run.status == "error" and info.value.run.requests == 1
-    assert "InternalServerError" in info.value.run.error
+    assert info.value.run.error.startswith("API error: HTTP 500 api_error: boom")
 
 
 def test_direct_mode_sends_no_code_execution_tool():

@@ -27,6 +27,7 @@ from typing import Any
 from ptc_jupyter.constants import CODE_EXECUTION_CALLER, DEFAULT_TOOL_TIMEOUT_S, SCRIPT_CELL_IMPORT
 from ptc_jupyter.calls.dispatch import Approver, Dispatcher
 from ptc_jupyter.notebook.prompt import MissingName, lookup
+from ptc_jupyter.sandbox.arguments import string_parameter
 from ptc_jupyter.calls.tools import Tool, registry
 from ptc_jupyter.trace.run import Run, ToolCall
 
@@ -45,25 +46,13 @@ class ScriptCellError(ValueError):
 
 
 # -- the tool functions ------------------------------------------------------------------------
-def _string_parameter(tool: Tool) -> str | None:
-    """The parameter a lone positional string fills: the tool's only string parameter, when every
-    other parameter is optional (the April 2026 form `await query("<sql>")`)."""
-    schema = tool.input_schema
-    properties = schema.get("properties") or {}
-    strings = [name for name, spec in properties.items() if isinstance(spec, dict) and spec.get("type") == "string"]
-    required = set(schema.get("required") or ())
-    if len(strings) != 1 or required - set(strings):
-        return None
-    return strings[0]
-
-
 def _payload(tool: Tool, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The input the container would send: a dict, keyword arguments or both; as JSON carries it."""
     if args is None:
         payload = dict(kwargs)
     elif isinstance(args, dict):
         payload = {**args, **kwargs}
-    elif isinstance(args, str) and not kwargs and (name := _string_parameter(tool)) is not None:
+    elif isinstance(args, str) and not kwargs and (name := string_parameter(tool.input_schema)) is not None:
         payload = {name: args}
     else:
         raise TypeError(f"{tool.name}() takes one dict of arguments or keyword arguments, "

@@ -187,14 +187,17 @@ class Bridge:
         self.send({"ev": "blocked", "run_id": self.run_id, "ack": self.ack, "calls": calls})
 
 
-def make_tool(bridge: Bridge, name: str) -> Callable[..., Any]:
-    """The script-side function for one tool: one dict of arguments and/or keyword arguments."""
+def make_tool(bridge: Bridge, name: str, string_parameter: str | None = None) -> Callable[..., Any]:
+    """The script-side function for one tool: one dict of arguments and/or keyword arguments, or
+    a lone string when the tool has `string_parameter` for it (see arguments.py)."""
 
     async def tool(args: dict | None = None, /, **kwargs: Any) -> str:
         if args is None:
             payload = dict(kwargs)
         elif isinstance(args, dict):
             payload = {**args, **kwargs}
+        elif isinstance(args, str) and not kwargs and string_parameter is not None:
+            payload = {string_parameter: args}
         else:
             raise TypeError(
                 f"{name}() takes one dict of arguments or keyword arguments, not {type(args).__name__}"
@@ -256,8 +259,9 @@ class Repl:
         for key, value in list(self.namespace.items()):
             if getattr(value, "_ptc_tool", False):
                 del self.namespace[key]
+        positional = msg.get("positional") or {}
         for name in msg["tools"]:
-            self.namespace[name] = make_tool(self.bridge, name)
+            self.namespace[name] = make_tool(self.bridge, name, positional.get(name))
         self.bridge.start(msg["run_id"], msg.get("deadline_s"), msg.get("ack", 0))
         limit = msg.get("output_limit_bytes") or OUTPUT_LIMIT_BYTES
         self.task = self.loop.create_task(self._run(msg["run_id"], msg["code"], limit))
