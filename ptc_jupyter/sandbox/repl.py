@@ -14,6 +14,11 @@ kill. A copy made by `os.fork()` in a script never speaks on the channel and exi
 
 The channel's messages are listed in `process.py`, the parent's side of it.
 
+A script runs as top-level code on this process's running event loop (top-level `await` works); a
+module-level `asyncio.run(main())`, which would refuse a running loop, runs as `await (main())`
+(`event_loop_calls.py`). A tool function takes one dict, keyword arguments, or both; a lone string
+for the tools the "run" message lists under "positional" (`arguments.py`).
+
 "blocked" is sent once the event loop has gone QUIET_ITERATIONS iterations without a new tool
 call after a call or a delivery of results: calls issued together (asyncio.gather) leave in one
 batch, and the parent learns within microseconds that the script now waits on its calls.
