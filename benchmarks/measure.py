@@ -32,7 +32,7 @@ from ptc_jupyter.constants import (
     DEFAULT_MODEL,
 )
 from ptc_jupyter.calls.dispatch import Dispatcher
-from ptc_jupyter.trace.mime import MIME_TYPE
+from ptc_jupyter.constants import MIME_TYPE
 from ptc_jupyter.pricing import Price
 from ptc_jupyter.host.session import Session
 from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, function_tool
@@ -544,3 +544,38 @@ async def cached_input(url: str) -> dict[str, Any]:
         raise RuntimeError(f"the cached and uncached runs differ: {out}")
     out["ratio"] = out["cached"]["billed_input"] / out["uncached"]["billed_input"]
     return out
+
+
+async def serve_gather_vs_direct(sizes: Sizes) -> dict[str, Any]:
+    """`ptc.serve` seen by an agent (the `mcp` client over HTTP): 50 sleeping async tools gathered by
+    one `run_python` script, vs the same 50 as separate MCP tool calls from one client, one after
+    another (what an agent without code mode does; no model round trips counted in either)."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    workloads.SLEEP_S = sizes.sleep_s
+    tool = function_tool(workloads.slow_lookup)
+    code = "\n".join(workloads.gather_script("slow_lookup", sizes.gather_calls).split("```")[1].splitlines()[1:])
+    expected = f"{sizes.gather_calls} results"
+    with ptc.serve(tools=[tool], show=False) as server:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {server.token}"}) as http:
+            async with Client(streamable_http_client(server.url, http_client=http)) as client:
+                gather = []
+                for rep in range(sizes.reps + 1):
+                    t0 = time.perf_counter()
+                    result = await client.call_tool("run_python", {"code": code})
+                    if rep:  # the first one starts the sandbox
+                        gather.append(time.perf_counter() - t0)
+                    if result.is_error or result.content[0].text.strip() != expected:
+                        raise RuntimeError(f"run_python answered {result.content}")
+                direct = []
+                for _ in range(sizes.slow_reps):
+                    t0 = time.perf_counter()
+                    for i in range(sizes.gather_calls):
+                        result = await client.call_tool(tool.name, {"i": i})
+                        if result.is_error:
+                            raise RuntimeError(f"direct call failed: {result.content}")
+                    direct.append(time.perf_counter() - t0)
+        runs = len(server.runs)
+    return {"gather_wall_s": median(gather), "direct_wall_s": median(direct), "runs": runs,
+            "gather_walls_s": gather, "direct_walls_s": direct}

@@ -52,6 +52,8 @@ TARGETS = [
     ("calls_10k_bundle_bytes", lambda f: f["calls_10k_bundle_bytes"] <= MB, "≤ 1 MB"),
     ("calls_10k_view_redraws_per_s", lambda f: f["calls_10k_view_redraws_per_s"] <= 10, "≤ 10 per second"),
     ("cached_input_ratio", lambda f: f["cached_input_ratio"] <= 0.4, "≤ 0.4 of the uncached run's billed input"),
+    ("serve_gather50_wall_s", lambda f: f["serve_gather50_wall_s"] <= 0.1 * f["serve_direct50_wall_s"],
+     "≤ 1/10 of 50 direct MCP calls"),
 ]
 
 
@@ -111,6 +113,8 @@ async def io_figures(url: str, sizes: Sizes, watch: Stopwatch) -> dict[str, Any]
     watch.lap("cached_input")
     trace = measure.trace_bundle(await measure.trace_run(url, sizes), sizes)
     watch.lap("trace")
+    served = await measure.serve_gather_vs_direct(sizes)
+    watch.lap("serve")
     return {
         "gather50_wall_s": round(gather["gather_wall_s"], 3),
         "sequential50_wall_s": round(gather["sequential_wall_s"], 3),
@@ -129,7 +133,11 @@ async def io_figures(url: str, sizes: Sizes, watch: Stopwatch) -> dict[str, Any]
         "calls_10k_bundle_bytes": load["bundle_bytes"],
         "calls_10k_view_redraws_per_s": round(load["view_flushes"] / load["wall_s"], 2),
         "cached_input_ratio": round(cached["ratio"], 3),
+        "serve_gather50_wall_s": round(served["gather_wall_s"], 3),
+        "serve_direct50_wall_s": round(served["direct_wall_s"], 3),
         "details": {
+            "serve": {"runs": served["runs"], "gather_walls_s": [round(w, 3) for w in served["gather_walls_s"]],
+                      "direct_walls_s": [round(w, 3) for w in served["direct_walls_s"]]},
             "gather50": {"requests": gather["gather_requests"], "http_s": round(gather["gather_http_s"], 4),
                          "host_s_outside_tools_and_http": round(gather["gather_host_s"], 4)},
             "overhead": {"calls": over["calls"], "requests": over["requests"],
@@ -247,6 +255,11 @@ def table(f: dict[str, Any]) -> str:
          + f"({c['dask_workers']} processes)", f"{f['dask_cpu_wall_s']:.2f} s",
          f"{f['threads_cpu_wall_s']:.2f} s default thread pool", f"below threads: {mark[met['dask_cpu_wall_s']]}"),
     ]
+    rows.append((f"ptc.serve, seen by an MCP client: {c['gather_calls']} tools × {c['sleep_s']:g} s gathered by one "
+                 "run_python", f"{f['serve_gather50_wall_s']:.3f} s",
+                 f"{f['serve_direct50_wall_s']:.2f} s as {c['gather_calls']} MCP tool calls one after another "
+                 f"({f['serve_direct50_wall_s'] / f['serve_gather50_wall_s']:.0f}× longer)",
+                 f"≤ 1/10: {mark[met['serve_gather50_wall_s']]}"))
     if "process_pool_cpu_wall_s" in f:
         rows.append((f"  same, ProcessPoolExecutor({c['dask_workers']})", f"{f['process_pool_cpu_wall_s']:.2f} s",
                      "", ""))

@@ -12,33 +12,42 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ptc_jupyter.errors import OptionError, RunError
-from ptc_jupyter.options import RunOptions
+from ptc_jupyter import display  # noqa: F401 (installs the views a Run shows itself with)
 from ptc_jupyter.calls.results import to_text
 from ptc_jupyter.calls.tools import Tool, ToolDefinitionError, ToolRegistry, registry, tool
-from ptc_jupyter.trace.run import MIME_TYPE, Run, Script, ToolCall
+from ptc_jupyter.constants import MIME_TYPE
+from ptc_jupyter.errors import OptionError, RunError
+from ptc_jupyter.options import RunOptions
+from ptc_jupyter.trace.run import Run, ToolCall
 
 if TYPE_CHECKING:  # loaded on first use, see __getattr__
-    from ptc_jupyter import mcp
+    from ptc_jupyter import mcp, pricing
     from ptc_jupyter.api import acompare, arun, compare, run
     from ptc_jupyter.api import last as last
+    from ptc_jupyter.conversation import Conversation
     from ptc_jupyter.host.session import Session, default_session
+    from ptc_jupyter.mcp.server import serve
 
 __version__ = "0.1.0"
 
+#: The public names, the one list (tests/test_public_names.py checks that README.md and the
+#: notebooks use no `ptc.<name>` missing here).
 __all__ = [
-    "MIME_TYPE", "OptionError", "Run", "RunError", "RunOptions", "Script", "Session", "Tool", "ToolCall",
+    "MIME_TYPE", "Conversation", "OptionError", "Run", "RunError", "RunOptions", "Session", "Tool", "ToolCall",
     "ToolDefinitionError", "ToolRegistry", "acompare", "arun", "compare", "default_session", "last", "mcp",
-    "registry", "run", "to_text", "tool",
+    "pricing", "registry", "run", "serve", "to_text", "tool",
 ]
 
+#: Names whose modules load the SDK, the host or the emulator: imported on first use.
 _LAZY = {"run": "api", "arun": "api", "compare": "api", "acompare": "api", "last": "api",
-         "Session": "session", "default_session": "session"}
+         "Conversation": "conversation", "Session": "host.session", "default_session": "host.session",
+         "serve": "mcp.server"}
+_MODULES = {"mcp", "pricing"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "mcp":
-        return importlib.import_module(f"{__name__}.mcp")
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ptc_jupyter' has no attribute {name!r}")

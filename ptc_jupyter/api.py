@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import Any
 
-from ptc_jupyter.notebook.approval import ConsoleAsker
+from ptc_jupyter.calls.approval import ConsoleAsker
 from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.conversation import Conversation
 from ptc_jupyter.calls.dispatch import Approver
@@ -21,7 +21,7 @@ from ptc_jupyter.errors import OptionError
 from ptc_jupyter.host.attachments import Inputs, as_items
 from ptc_jupyter.host import local_mode
 from ptc_jupyter.host.loop import Host, Listener
-from ptc_jupyter.options import RunOptions
+from ptc_jupyter.options import NOT_GIVEN, NotGiven, RunOptions
 from ptc_jupyter.host.session import Backend, Session, default_session
 from ptc_jupyter.calls.tools import Tool, registry
 from ptc_jupyter.trace.run import Run, ToolCall
@@ -38,12 +38,6 @@ async def approve_all(call: ToolCall, tool: Tool) -> bool:
     return True
 
 
-#: Asks on the terminal before a side-effect tool runs (plain Python with a tty): a y/N question per
-#: call, one numbered question for several calls of a batch. It remembers what was allowed "for the
-#: rest of this run" as long as it is used: `default_approver` gives each run a fresh `ConsoleAsker`.
-ask_on_console = ConsoleAsker()
-
-
 def default_approver(yes: bool, approve: Approver | None) -> Approver | None:
     if yes:
         return approve_all
@@ -57,22 +51,22 @@ async def arun(
     *,
     tools: ToolSpec | None = None,
     files: Inputs | None = None,
-    model: str | None = None,
-    offline: bool | None = None,
-    container: str | None = None,
-    new_container: bool | None = None,
-    max_calls: int | None = None,
-    tool_timeout: float | None = None,
-    max_tokens: int | None = None,
-    direct: bool | None = None,
-    stream: bool | None = None,
-    cache: bool | None = None,
-    code_execution: str | None = None,
-    sandbox: str | None = None,
-    executor: Executor | None = None,
-    yes: bool | None = None,
-    approval_timeout: float | None = None,
-    keep_files: bool | None = None,
+    model: str | None | NotGiven = NOT_GIVEN,
+    offline: bool | None | NotGiven = NOT_GIVEN,
+    container: str | None | NotGiven = NOT_GIVEN,
+    new_container: bool | None | NotGiven = NOT_GIVEN,
+    max_calls: int | None | NotGiven = NOT_GIVEN,
+    tool_timeout: float | None | NotGiven = NOT_GIVEN,
+    max_tokens: int | None | NotGiven = NOT_GIVEN,
+    direct: bool | None | NotGiven = NOT_GIVEN,
+    stream: bool | None | NotGiven = NOT_GIVEN,
+    cache: bool | None | NotGiven = NOT_GIVEN,
+    code_execution: str | None | NotGiven = NOT_GIVEN,
+    sandbox: str | None | NotGiven = NOT_GIVEN,
+    executor: Executor | None | NotGiven = NOT_GIVEN,
+    yes: bool | None | NotGiven = NOT_GIVEN,
+    approval_timeout: float | None | NotGiven = NOT_GIVEN,
+    keep_files: bool | None | NotGiven = NOT_GIVEN,
     conversation: Conversation | None = None,
     client: Any = None,
     options: RunOptions | None = None,
@@ -88,7 +82,10 @@ async def arun(
     them), uploaded with the Files API, readable in `$INPUT_DIR`, deleted after the run unless
     `keep_files=True`. The settings are those
     of `RunOptions` (`tool_timeout` is its `tool_timeout_s`, `approval_timeout` its
-    `approval_timeout_s`); `options=` gives a base that the keyword arguments override.
+    `approval_timeout_s`); `options=` gives a base that the keyword arguments override. A setting
+    you leave out is `NOT_GIVEN` and comes from `options=` or its default; None is a value of its
+    own: `tool_timeout=None` sets no per-call time limit, `offline=None` picks the backend by the
+    API key (the emulator without one).
     Side-effect tools run only when approved: `yes=True` approves all, `approve=` decides per
     call, otherwise a terminal asks (and without one, the call is denied). `on_event` follows the
     run live; `session` picks the backend and keeps the container (default: the process's).
@@ -148,22 +145,22 @@ def run(
     *,
     tools: ToolSpec | None = None,
     files: Inputs | None = None,
-    model: str | None = None,
-    offline: bool | None = None,
-    container: str | None = None,
-    new_container: bool | None = None,
-    max_calls: int | None = None,
-    tool_timeout: float | None = None,
-    max_tokens: int | None = None,
-    direct: bool | None = None,
-    stream: bool | None = None,
-    cache: bool | None = None,
-    code_execution: str | None = None,
-    sandbox: str | None = None,
-    executor: Executor | None = None,
-    yes: bool | None = None,
-    approval_timeout: float | None = None,
-    keep_files: bool | None = None,
+    model: str | None | NotGiven = NOT_GIVEN,
+    offline: bool | None | NotGiven = NOT_GIVEN,
+    container: str | None | NotGiven = NOT_GIVEN,
+    new_container: bool | None | NotGiven = NOT_GIVEN,
+    max_calls: int | None | NotGiven = NOT_GIVEN,
+    tool_timeout: float | None | NotGiven = NOT_GIVEN,
+    max_tokens: int | None | NotGiven = NOT_GIVEN,
+    direct: bool | None | NotGiven = NOT_GIVEN,
+    stream: bool | None | NotGiven = NOT_GIVEN,
+    cache: bool | None | NotGiven = NOT_GIVEN,
+    code_execution: str | None | NotGiven = NOT_GIVEN,
+    sandbox: str | None | NotGiven = NOT_GIVEN,
+    executor: Executor | None | NotGiven = NOT_GIVEN,
+    yes: bool | None | NotGiven = NOT_GIVEN,
+    approval_timeout: float | None | NotGiven = NOT_GIVEN,
+    keep_files: bool | None | NotGiven = NOT_GIVEN,
     conversation: Conversation | None = None,
     client: Any = None,
     options: RunOptions | None = None,

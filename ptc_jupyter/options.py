@@ -26,6 +26,29 @@ from ptc_jupyter.constants import (
 )
 from ptc_jupyter.errors import OptionError
 
+
+class NotGiven:
+    """The default of a run setting's keyword argument when the caller did not give it (httpx's
+    `USE_CLIENT_DEFAULT`): it falls back to `options=` or the default, while None keeps its
+    meaning ("no limit", "automatic")."""
+
+    _instance: NotGiven | None = None
+
+    def __new__(cls) -> NotGiven:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN = NotGiven()
+
+
 SANDBOXES = ("local",)
 
 
@@ -119,11 +142,11 @@ class RunOptions:
 
     @classmethod
     def build(cls, base: RunOptions | None = None, /, **values: Any) -> RunOptions:
-        """`base` (default: the defaults) with every value that is not None put in.
+        """`base` (default: the defaults) with every value that is not `NOT_GIVEN` put in.
 
-        None means "not given" here, so explicit keyword arguments can default to None and still
-        fall back to `base`."""
-        given = {k: v for k, v in values.items() if v is not None}
+        None is a value like any other (`tool_timeout_s=None`: no limit; `offline=None`: decide
+        by the API key), so keyword arguments default to `NOT_GIVEN` to fall back to `base`."""
+        given = {k: v for k, v in values.items() if v is not NOT_GIVEN}
         unknown = set(given) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise TypeError(f"unknown run option(s): {', '.join(sorted(unknown))}")

@@ -8,6 +8,8 @@ regional discounts, long-context surcharges and the container's minimum billing.
 
 from __future__ import annotations
 
+import copy
+
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -95,3 +97,24 @@ def format_usd(amount: float) -> str:
     if amount >= 1:
         return f"${amount:,.2f}"
     return f"${amount:.4f}"
+
+
+def comparison_with_costs(run: Any) -> dict[str, Any] | None:
+    """A copy of `run.comparison` with `cost_usd` (estimated) on each side that lacks it: the run's
+    own side (`ptc`, or `direct` for a direct run) its `run.cost`; the other side its input and
+    output tokens at the run's model's price (plus its wall time as container time if it is PTC)."""
+    comparison = copy.deepcopy(run.comparison)
+    if not isinstance(comparison, dict):
+        return comparison
+    own = "direct" if run.mode == "direct" else "ptc"
+    for side in ("ptc", "direct"):
+        figures = comparison.get(side)
+        if not isinstance(figures, dict) or "cost_usd" in figures:
+            continue
+        if side == own:
+            figures["cost_usd"] = run.cost["total_usd"]
+        elif all(isinstance(figures.get(k), (int, float)) for k in ("input_tokens", "output_tokens")):
+            wall_s = figures.get("wall_s") if side == "ptc" else 0.0
+            container_s = wall_s if isinstance(wall_s, (int, float)) else 0.0
+            figures["cost_usd"] = estimate(run.model, figures, container_s=container_s)["total_usd"]
+    return comparison

@@ -73,7 +73,7 @@ def test_streaming_gives_the_same_outcome(session, tools):
 
 
 def test_streaming_shows_the_script_while_it_is_written(session, tools):
-    from ptc_jupyter.trace.run import ScriptDraft, ScriptStarted
+    from ptc_jupyter.trace.events import ScriptDraft, StepStarted
 
     events = []
     long_script = "\n".join(f"value_{i} = {i}  # a line of a longer script" for i in range(40)) + "\nprint(value_39)"
@@ -84,7 +84,7 @@ def test_streaming_shows_the_script_while_it_is_written(session, tools):
     assert run.scripts[0].strip() == long_script
     assert all(run.scripts[0].startswith(d) for d in drafts)  # each draft is a prefix of it
     kinds = [type(e) for e in events]
-    assert kinds.index(ScriptDraft) < kinds.index(ScriptStarted)
+    assert kinds.index(ScriptDraft) < kinds.index(StepStarted)
     assert run.text.strip().endswith("39")
 
 
@@ -242,3 +242,26 @@ def test_with_a_key_runs_go_to_anthropic_base_url(monkeypatch, tools):
     auth = [h.get("x-api-key") or h.get("authorization", "").removeprefix("Bearer ") for h in api.headers]
     assert auth == ["fake-test-key"] * 2 and not any("anthropic-beta" in h for h in api.headers)
     assert "fake-test-key" not in json.dumps(run.to_dict())
+
+
+def test_tool_timeout_none_means_no_per_call_limit(session):
+    """`tool_timeout=None` is "no limit", not "not given": it overrides a base that has a limit."""
+    tools = ptc.ToolRegistry()
+
+    @ptc.tool(registry=tools)
+    async def slow(x: int) -> int:
+        """Answer after a while.
+
+        Args:
+            x: A number.
+        """
+        await asyncio.sleep(0.5)
+        return x
+
+    base = ptc.RunOptions(tool_timeout_s=0.05)
+    prompt = "```python\nprint(await slow({'x': 3}))\n```"
+    limited = ptc.run(prompt, tools=list(tools), offline=True, session=session, options=base)
+    assert limited.calls[0].status == "timeout"  # the base's limit holds when nothing overrides it
+    unlimited = ptc.run(prompt, tools=list(tools), offline=True, session=session, options=base, tool_timeout=None)
+    assert unlimited.calls[0].status == "ok" and unlimited.calls[0].output == "3"
+    assert "timeout" not in (unlimited.calls[0].output or "")

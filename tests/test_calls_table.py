@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ptc_jupyter.display.calls_table import CallRow, GapRow, TableLimits, table_rows
+from ptc_jupyter.display.calls_table import CallRow, GapRow, table_rows
+from ptc_jupyter.trace.saved_calls import TableLimits
 from ptc_jupyter.trace.run import ToolCall
 
 
@@ -44,7 +45,7 @@ def test_a_running_call_has_no_duration_or_result_yet():
 
 
 def test_rows_of_a_trace_that_left_calls_out_keep_their_run_numbers():
-    from ptc_jupyter.display.calls_table import call_numbers, omitted_summary
+    from ptc_jupyter.trace.saved_calls import call_numbers, omitted_summary
 
     run_calls = calls(30, failed={12, 20})
     keep = [0, 1, 2, 12, 20, 28, 29]
@@ -58,12 +59,7 @@ def test_rows_of_a_trace_that_left_calls_out_keep_their_run_numbers():
 
 
 def test_a_summary_counts_on_top_of_the_calls_left_out_before():
-    from ptc_jupyter.display.calls_table import (
-        OTHER_TOOLS,
-        SUMMARY_NAMES,
-        omitted_note,
-        omitted_summary,
-    )
+    from ptc_jupyter.trace.saved_calls import OTHER_TOOLS, SUMMARY_NAMES, omitted_note, omitted_summary
 
     many = [ToolCall(id=f"t{i}", name=f"tool{i % (SUMMARY_NAMES + 5)}", input={}, status="error", is_error=True)
             for i in range(200)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ptc_jupyter.display.formatting import clip, clip_marker, format_bytes, format_seconds, preview
+from ptc_jupyter.display.formatting import format_bytes, format_seconds
+from ptc_jupyter.trace.clipping import clip, clip_marker, preview
 
 
 def test_clip_keeps_short_text_and_marks_what_it_leaves_out():

@@ -12,7 +12,8 @@ from ptc_jupyter.host.loop import Host
 from ptc_jupyter.options import RunOptions
 from ptc_jupyter.host.session import ContainerMemory
 from ptc_jupyter.calls.tools import function_tool
-from ptc_jupyter.trace.run import CallFinished, Notice, RunFinished, ScriptFinished, ScriptStarted
+from ptc_jupyter.trace.events import CallFinished, Notice, RunFinished
+from ptc_jupyter.trace.run import ToolCall
 from scripted_api import (
     ScriptedAPI,
     api_error,
@@ -98,7 +99,7 @@ def test_gathered_calls_run_and_the_reply_follows_the_protocol():
     assert run.scripts_detail[0].stdout == "101.0 102.0" and run.scripts_detail[0].return_code == 0
     assert run.context_bytes == len("101.0 102.0")  # programmatic results never entered the context
     kinds = [type(e).__name__ for e in events]
-    assert kinds.index("ScriptStarted") < kinds.index("CallStarted") < kinds.index("ScriptFinished")
+    assert kinds.index("StepStarted") < kinds.index("CallStarted") < kinds.index("StepFinished")
     assert kinds[-1] == "RunFinished" and kinds.count("CallFinished") == 2
 
 
@@ -312,8 +313,8 @@ def test_event_listener_failure_does_not_break_the_run(caplog):
 def test_script_events_carry_the_code():
     events = []
     play(gather_turn(), events=events)
-    started = next(e for e in events if isinstance(e, ScriptStarted))
-    finished = next(e for e in events if isinstance(e, ScriptFinished))
+    started = next(e for e in events if isinstance(e))
+    finished = next(e for e in events if isinstance(e))
     assert "asyncio.gather" in started.script.code and finished.script.stdout == "101.0 102.0"
     assert not any(isinstance(e, Notice) for e in events)
 
@@ -354,3 +355,45 @@ def test_waiting_for_approval_counts_against_the_deadline():
         run = asyncio.run(Host(client).run("p", [tool], JSON, approve=never))
     (call,) = run.calls
     assert call.status == "timeout" and call.output.startswith("Error: no approval within")
+
+
+def test_every_refusal_kind_has_its_text_and_is_reachable():
+    """The refusal table (host/policy.py) is complete: each kind comes from some call, and says its text."""
+    from ptc_jupyter.calls.tools import function_tool
+    from ptc_jupyter.host.local_mode import LOCAL_CALLER
+    from ptc_jupyter.host.policy import REFUSALS, CallPolicy
+
+    def double(x: int) -> int:
+        """Twice x.
+
+        Args:
+            x: A number.
+        """
+        return 2 * x
+
+    def notify(text: str) -> str:
+        """Send a note.
+
+        Args:
+            text: The note.
+        """
+        return text
+
+    tools = {"double": function_tool(double), "notify": function_tool(notify, allowed_callers=["direct"])}
+    code = "code_execution_20260120"
+    cases = {
+        "unknown_tool": (CallPolicy(tools, 5), ToolCall("t1", "nope", {}), 0),
+        "input_not_object": (CallPolicy(tools, 5), ToolCall("t2", "double", [1]), 0),  # type: ignore[arg-type]
+        "unknown_caller_type": (CallPolicy(tools, 5), ToolCall("t3", "double", {}, caller=LOCAL_CALLER, script_id="s"), 0),
+        "code_in_direct_run": (CallPolicy(tools, 5, direct_run=True), ToolCall("t4", "double", {}, caller=code, script_id="s"), 0),
+        "not_callable_from_code": (CallPolicy(tools, 5), ToolCall("t5", "notify", {}, caller=code, script_id="s"), 0),
+        "caller_not_awaiting": (CallPolicy(tools, 5), ToolCall("t6", "double", {}, caller=code, script_id="other"), 0),
+        "budget_exhausted": (CallPolicy(tools, 5), ToolCall("t7", "double", {"x": 1}), 5),
+    }
+    assert set(cases) == set(REFUSALS)
+    for kind, (policy, call, started) in cases.items():
+        refused = policy.check(call, awaiting={"s"}, calls_started=started)
+        assert refused is not None and refused.kind == kind, (kind, refused)
+        assert refused.message and "{" not in refused.message
+    assert CallPolicy(tools, 5).check(ToolCall("t8", "double", {"x": 1}, caller=code, script_id="s"),
+                                      awaiting={"s"}, calls_started=4) is None

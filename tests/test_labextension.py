@@ -180,7 +180,8 @@ CODES = st.lists(st.text(alphabet=st.sampled_from(list("ab\n …[+,]1chars")), m
 def test_copy_as_cell_source_is_the_same_in_typescript_and_python(cases):
     """Many odd prompts and scripts through both sides at once (one node process)."""
     from ptc_jupyter.notebook.script_cell import cell_source
-    from ptc_jupyter.trace.run import Run, Script
+    from ptc_jupyter.trace.run import Run
+    from ptc_jupyter.trace.steps import Step
 
     prepared = []
     for prompt, codes, n in cases:
@@ -189,5 +190,5 @@ def test_copy_as_cell_source_is_the_same_in_typescript_and_python(cases):
     typescript = _node_cell_sources(prepared)
     for case, made in zip(prepared, typescript):
         run = Run(prompt=case["prompt"], model="m",
-                  steps=[Script(id=f"s{i}", code=code) for i, code in enumerate(case["codes"])])
+                  steps=[Step(id=f"s{i}", code=code) for i, code in enumerate(case["codes"])])
         assert made == cell_source(run, case["n"]), case

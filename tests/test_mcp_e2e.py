@@ -14,7 +14,7 @@ import ptc_jupyter.mcp as ptc_mcp
 from ptc_jupyter.emulator import EmulatorServer
 from ptc_jupyter.host.session import Session
 from ptc_jupyter.calls.tools import ToolRegistry
-from ptc_jupyter.trace.run import CallStarted
+from ptc_jupyter.trace.events import CallStarted
 
 PRICES = {"AAPL": 189.84, "MSFT": 415.5, "GOOGL": 172.63, "AMZN": 184.7, "TSLA": 177.48,
           "NVDA": 120.91, "META": 493.5, "NFLX": 641.2, "AMD": 160.35, "INTC": 30.72}

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ("quickstart", "ptc-vs-direct", "mcp-finance", "data-analysis", "safety")
+NAMES = ("quickstart", "ptc-vs-direct", "mcp-finance", "data-analysis", "safety", "agents")
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 #: Absolute paths of a Unix or Windows machine, as saved outputs must not hold them.
 MACHINE_PATH = re.compile(r"(?<![\w.:/])/(?:root|home|Users|tmp|var|private|usr|opt|work)/|\b[A-Z]:\\\\")
@@ -98,7 +98,7 @@ def test_the_script_cell_is_what_ptc_script_makes():
 
 
 def test_notebooks_pass_nbval():
-    """All five in one pytest process (its start-up, with nbval's imports, takes seconds here),
+    """All six in one pytest process (its start-up, with nbval's imports, takes seconds here),
     with only the nbval plugin loaded; notebooks/conftest.py adds its checks of the %%ptc cells."""
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", "-p", "nbval.plugin",

@@ -13,7 +13,7 @@ import pytest
 import ptc_jupyter as ptc
 from ptc_jupyter import api, constants
 from ptc_jupyter.errors import OptionError
-from ptc_jupyter.options import RunOptions
+from ptc_jupyter.options import NOT_GIVEN, RunOptions
 
 
 def test_defaults_come_from_the_constants():
@@ -46,10 +46,13 @@ def test_variants_are_validated_again():
         dataclasses.replace(RunOptions(), max_tokens=-5)
 
 
-def test_build_takes_none_as_not_given():
-    base = RunOptions(model="m1", max_calls=7)
-    built = RunOptions.build(base, model=None, max_calls=3, tool_timeout_s=None)
+def test_build_takes_not_given_as_not_given_and_none_as_a_value():
+    base = RunOptions(model="m1", max_calls=7, offline=True)
+    built = RunOptions.build(base, model=NOT_GIVEN, max_calls=3, tool_timeout_s=NOT_GIVEN)
     assert (built.model, built.max_calls, built.tool_timeout_s) == ("m1", 3, constants.DEFAULT_TOOL_TIMEOUT_S)
+    unlimited = RunOptions.build(base, tool_timeout_s=None, offline=None)
+    assert unlimited.tool_timeout_s is None and unlimited.offline is None  # no limit; backend by the key
+    assert not NOT_GIVEN and repr(NOT_GIVEN) == "NOT_GIVEN" and type(NOT_GIVEN)() is NOT_GIVEN
     with pytest.raises(TypeError, match="unknown run option"):
         RunOptions.build(modle="x")
 

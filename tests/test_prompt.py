@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ptc_jupyter.display.formatting import clip_marker
+from ptc_jupyter.trace.clipping import clip_marker
 from ptc_jupyter.notebook.prompt import PROMPT_VALUE_CHARS, PromptError, build_prompt
 
 

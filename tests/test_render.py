@@ -10,9 +10,10 @@ import pytest
 import trace_samples as samples
 
 from ptc_jupyter.display.calls_table import CallRow, table_rows
-from ptc_jupyter.display.formatting import clip_marker
+from ptc_jupyter.trace.clipping import clip_marker
 from ptc_jupyter.display.render import HTML_LIMITS, TEXT_LIMITS, mime_bundle, to_html, to_text
-from ptc_jupyter.trace.run import MIME_TYPE, Run, Script, Step, ToolCall
+from ptc_jupyter.trace.run import MIME_TYPE, Run, ToolCall
+from ptc_jupyter.trace.steps import Step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,7 +118,7 @@ def test_listing_keeps_failed_calls_from_the_middle():
 def test_unfinished_runs_say_so(status, error):
     run = Run(prompt="p", model="m", status=status, error=error,
               notices=["cancelled by the user; everything up to here is kept"] if status == "cancelled" else [])
-    run.scripts_detail = [Script(id="s1", code="await slow({})")]
+    run.scripts_detail = [Step(id="s1", code="await slow({})")]
     run.calls = [ToolCall(id="t1", name="slow", input={}, status="cancelled", is_error=True,
                           output="Error: cancelled by the user")]
     text, html = to_text(run), to_html(run)
@@ -173,7 +174,7 @@ def test_step_content_is_escaped():
 
 
 def test_an_encrypted_stdout_is_shown_as_such():
-    run = Run(prompt="p", model="m", steps=[Script(id="s", code="await search()", encrypted=True, return_code=0,
+    run = Run(prompt="p", model="m", steps=[Step(id="s", code="await search()", encrypted=True, return_code=0,
                                                    result_type="encrypted_code_execution_result")])
     assert "(encrypted)" in to_html(run) and "(encrypted)" in to_text(run)
 

@@ -22,7 +22,7 @@ from shell_support import offline_shell
 import ptc_jupyter.mcp as ptc_mcp
 from ptc_jupyter import api
 from ptc_jupyter.calls.dispatch import Dispatcher
-from ptc_jupyter.display.formatting import clip
+from ptc_jupyter.trace.clipping import clip
 from ptc_jupyter.notebook.script_cell import (
     BIND_COMMENT,
     BIND_LINE,
@@ -34,7 +34,8 @@ from ptc_jupyter.notebook.script_cell import (
     tool_functions,
 )
 from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, registry, tool
-from ptc_jupyter.trace.run import Run, Script, ToolCall
+from ptc_jupyter.trace.run import Run, ToolCall
+from ptc_jupyter.trace.steps import Step
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "tests" / "servers" / "demo_server.py"
@@ -192,7 +193,7 @@ def test_bind_tools_outside_ipython_fills_the_namespace(ran):
 # -- the cell ------------------------------------------------------------------------------------
 def a_run(*scripts: str, prompt: str = "Add things up.\n```python\n...\n```") -> Run:
     run = Run(prompt=prompt, model="m")
-    run.steps = [Script(f"srvtoolu_{i}", code) for i, code in enumerate(scripts)]
+    run.steps = [Step(f"srvtoolu_{i}", code) for i, code in enumerate(scripts)]
     return run
 
 

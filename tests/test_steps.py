@@ -13,7 +13,8 @@ from anthropic.types import Message
 
 from ptc_jupyter.trace import steps
 from ptc_jupyter.display.formatting import editor_diff, step_result_text, step_state
-from ptc_jupyter.trace.run import Run, Step
+from ptc_jupyter.trace.run import Run
+from ptc_jupyter.trace.steps import Step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,8 +193,7 @@ def test_context_bytes_counts_streams_and_details():
 
 
 def test_steps_module_imports_neither_the_sdk_nor_ipython():
-    code = ("import sys, types; pkg = types.ModuleType('p'); pkg.__path__ = [sys.argv[1]]; sys.modules['p'] = pkg; "
-            "import p.steps, p.files, p.trace; bad = [m for m in ('anthropic', 'IPython', 'pandas') if m in sys.modules]; "
-            "assert not bad, bad")
-    result = subprocess.run([sys.executable, "-c", code, str(ROOT / "ptc_jupyter")], capture_output=True, text=True)
+    code = ("import sys; import ptc_jupyter.trace.steps, ptc_jupyter.trace.files, ptc_jupyter.trace.run; "
+            "bad = [m for m in ('anthropic', 'IPython', 'pandas') if m in sys.modules]; assert not bad, bad")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr

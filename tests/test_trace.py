@@ -11,26 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ptc_jupyter.trace import run as trace_module
-from ptc_jupyter.display.formatting import clip_marker
+from ptc_jupyter.trace.clipping import clip_marker
 from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, OutputFile
-from ptc_jupyter.trace.run import (
-    MIME_TYPE,
-    TRACE_BUDGET_BYTES,
-    TRACE_OUTPUT_CHARS,
-    TRACE_STEP_CHARS,
-    Run,
-    Script,
-    ScriptFinished,
-    ScriptStarted,
-    Step,
-    StepFinished,
-    StepStarted,
-    ToolCall,
-    compact_calls,
-    json_size,
-    step_finished,
-    step_started,
-)
+from ptc_jupyter.trace.run import MIME_TYPE, TRACE_BUDGET_BYTES, TRACE_OUTPUT_CHARS, TRACE_STEP_CHARS, Run, ToolCall, compact_calls, json_size
+from ptc_jupyter.trace.steps import Step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +42,7 @@ def sample_run(n: int, output: str = "{i}{i}{i}") -> Run:
     run = Run(prompt="p", model="m", text="answer", requests=2, container_id="container_1", status="completed",
               usage={"input_tokens": 10}, notices=["offline"], wall_s=1.25, context_bytes=42,
               comparison={"ptc": {"requests": 2}, "direct": {"requests": 9}})
-    run.scripts_detail.append(Script(id="srvtoolu_1", code="print(1)", stdout="1", return_code=0))
+    run.scripts_detail.append(Step(id="srvtoolu_1", code="print(1)", stdout="1", return_code=0))
     for i in range(n):
         run.calls.append(ToolCall(id=f"toolu_{i:04d}", name="price", input={"i": i}, caller="code_execution_20260120",
                                   script_id="srvtoolu_1", status="ok" if i % 7 else "error",
@@ -135,7 +119,7 @@ tool_calls = st.builds(
     is_error=st.booleans(), started_s=st.none() | st.floats(0, 100),
     duration_s=st.none() | st.floats(0, 100), request_index=st.integers(0, 3))
 step_records = st.one_of(
-    st.builds(Script, id=st.just("s1"), code=texts, stdout=st.none() | texts, stderr=st.none() | texts,
+    st.builds(Step, id=st.just("s1"), code=texts, stdout=st.none() | texts, stderr=st.none() | texts,
               return_code=st.none() | st.integers(0, 2)),
     st.builds(Step, id=st.just("b1"), name=st.sampled_from(["bash_code_execution", "web_search", "x_tool"]),
               input=st.dictionaries(st.sampled_from(["command", "q"]), texts, max_size=2),
@@ -214,7 +198,7 @@ def test_fields_of_a_newer_trace_are_ignored():
 def test_derived_views():
     run = sample_run(8)
     assert run.scripts == ["print(1)"] and [c.id for c in run.errors] == ["toolu_0000", "toolu_0007"]
-    assert run.script("srvtoolu_1").finished and run.script("nope") is None
+    assert run.step("srvtoolu_1").finished and run.step("nope") is None
     assert run.calls[0].programmatic and run.calls[0].done
 
 
@@ -250,7 +234,7 @@ def test_a_version_1_trace_reads_its_scripts_as_python_steps():
 
 def test_every_kind_of_step_is_saved_in_order_and_read_back():
     run = Run(prompt="p", model="m")
-    run.steps = [Script(id="s1", code="print(1)", stdout="1", return_code=0),
+    run.steps = [Step(id="s1", code="print(1)", stdout="1", return_code=0),
                  Step(id="b1", name="bash_code_execution", input={"command": "ls"}, stdout="x", return_code=2),
                  Step(id="e1", name="text_editor_code_execution", input={"command": "view", "path": "/a"},
                       result_type="text_editor_code_execution_view_result", detail={"content": "hi", "num_lines": 1}),
@@ -266,31 +250,22 @@ def test_every_kind_of_step_is_saved_in_order_and_read_back():
 def test_scripts_detail_is_the_python_steps_and_appending_adds_a_step():
     run = Run(prompt="p", model="m")
     run.steps.append(Step(id="b1", name="bash_code_execution", input={"command": "ls"}))
-    run.scripts_detail.append(Script(id="s1", code="x = 1"))
+    run.scripts_detail.append(Step(id="s1", code="x = 1"))
     assert [s.id for s in run.steps] == ["b1", "s1"] and [s.id for s in run.scripts_detail] == ["s1"]
-    run.scripts_detail = [Script(id="s2", code="y = 2")]
-    assert [s.id for s in run.steps] == ["b1", "s2"] and run.script("s2").code == "y = 2"
-    assert run.step("b1").code == "ls" and run.script("nope") is None
+    run.scripts_detail = [Step(id="s2", code="y = 2")]
+    assert [s.id for s in run.steps] == ["b1", "s2"] and run.step("s2").code == "y = 2"
+    assert run.step("b1").code == "ls" and run.step("nope") is None
 
 
 def test_the_cell_time_limit_is_read_from_stderr_and_survives_clipping():
     stderr = "x" * (TRACE_STEP_CHARS * 2) + "\ndetection_timeout: this cell ran for more than 90 seconds\n"
-    run = Run(prompt="p", model="m", steps=[Script(id="s1", code="...", stderr=stderr, return_code=1)])
+    run = Run(prompt="p", model="m", steps=[Step(id="s1", code="...", stderr=stderr, return_code=1)])
     assert run.steps[0].status == "timeout" and run.steps[0].cell_timeout_s == 90
     saved = run.to_dict()
     assert "detection_timeout" not in saved["steps"][0]["stderr"] and saved["steps"][0]["timeout_s"] == 90
     back = Run.from_dict(saved)
     assert back.steps[0].status == "timeout" and back.to_dict() == saved
-    assert Script(id="s", code="", stderr="detection_timeout", return_code=0).status == "ok"
-
-
-def test_python_steps_get_the_script_events_and_others_the_step_events():
-    run = Run(prompt="p", model="m")
-    python, bash = Script(id="s1", code="1"), Step(id="b1", name="bash_code_execution")
-    assert type(step_started(run, python)) is ScriptStarted and step_started(run, python).script is python
-    assert type(step_finished(run, python)) is ScriptFinished and isinstance(step_finished(run, python), StepFinished)
-    assert type(step_started(run, bash)) is StepStarted and type(step_finished(run, bash)) is StepFinished
-    assert isinstance(ScriptStarted(run, python), StepStarted)
+    assert Step(id="s", code="", stderr="detection_timeout", return_code=0).status == "ok"
 
 
 def test_output_file_ids_and_the_ones_not_yet_fetched():
@@ -330,28 +305,6 @@ def test_the_full_json_keeps_every_files_bytes(tmp_path):
 
 
 # -- the split, cost, and big runs -------------------------------------------------------------
-
-def test_events_live_in_their_own_module_and_trace_re_exports_them():
-    import subprocess
-    import sys
-
-    from ptc_jupyter.trace import events
-
-    for name in events.__all__:
-        assert getattr(trace_module, name) is getattr(events, name), name
-    # events.py imports nothing of trace at run time (annotations only): loaded alone, in a package
-    # whose __init__ does not run, it leaves trace unimported
-    code = ("import sys, types; pkg = types.ModuleType('p'); pkg.__path__ = ['ptc_jupyter']; sys.modules['p'] = pkg; "
-            "import p.events; e = p.events; run = object(); "
-            "assert e.RunFinished(run).run is run; print(sorted(m for m in sys.modules if m.startswith('p.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert out.stdout.strip() == "['p.events']"
-
-
-def test_every_module_of_the_record_stays_under_400_lines():
-    for name in ("trace", "events", "render", "view", "calls_table", "formatting"):
-        assert len((ROOT / "ptc_jupyter" / f"{name}.py").read_text().splitlines()) <= 400, name
-
 
 def test_cost_is_the_estimate_from_model_usage_and_container_time():
     from ptc_jupyter import pricing
@@ -432,7 +385,7 @@ def test_a_capped_trace_keeps_the_first_last_and_failed_calls_with_their_numbers
     assert ids[-limits.tail:] == [c.id for c in run.calls[-limits.tail:]]
     middle = back.calls[limits.head:-limits.tail]
     assert len(middle) == limits.failed and all(c.is_error for c in middle)
-    from ptc_jupyter.display.calls_table import call_numbers
+    from ptc_jupyter.trace.saved_calls import call_numbers
 
     numbers = call_numbers(len(back.calls), back.calls_omitted)
     assert [run.calls[n - 1].id for n in numbers] == ids  # every saved call keeps its place in the run
@@ -450,7 +403,7 @@ def test_the_full_json_keeps_every_call(tmp_path):
 @settings(max_examples=100, deadline=None)
 @given(st.lists(tool_calls, max_size=25), st.lists(tool_calls, max_size=6))
 def test_any_capped_trace_reads_back_to_itself_and_caps_again_consistently(calls, more):
-    from ptc_jupyter.display.calls_table import TableLimits, call_numbers
+    from ptc_jupyter.trace.saved_calls import TableLimits, call_numbers
 
     with mock.patch.object(trace_module, "SAVED_CALLS", TableLimits(head=3, tail=2, failed=2)):
         run = Run(prompt="p", model="m", calls=calls)

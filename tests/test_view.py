@@ -11,30 +11,13 @@ import pytest
 
 import trace_samples as samples
 
-from ptc_jupyter.notebook.approval import MainThreadAsker, WidgetApprover, deny_all
+from ptc_jupyter.notebook.approval import MainThreadAsker, WidgetApprover
+from ptc_jupyter.calls.approval import deny_all
 from ptc_jupyter.trace.files import OutputFile
 from ptc_jupyter.calls.tools import function_tool
-from ptc_jupyter.trace.run import (
-    CallFinished,
-    CallStarted,
-    FilesAdded,
-    Notice,
-    RequestSent,
-    ResponseReceived,
-    Run,
-    RunFinished,
-    Script,
-    ScriptDraft,
-    ScriptFinished,
-    ScriptStarted,
-    Step,
-    StepFinished,
-    StepStarted,
-    TextReceived,
-    ToolCall,
-    step_finished,
-    step_started,
-)
+from ptc_jupyter.trace.run import Run, ToolCall
+from ptc_jupyter.trace.steps import Step
+from ptc_jupyter.trace.events import CallFinished, CallStarted, FilesAdded, Notice, RequestSent, ResponseReceived, RunFinished, ScriptDraft, StepFinished, StepStarted, TextReceived
 from ptc_jupyter.notebook.live_view import WIDGET_VIEW, LiveView, calls_table, highlight_python
 
 
@@ -66,9 +49,9 @@ def test_events_fill_every_part_of_the_view():
     view(Notice(run, run.notices[-1]))
     run.requests = 1
     view(RequestSent(run, 1))
-    script = Script(id="srvtoolu_1", code="r = await double({'x': 1})\nprint(r)")
+    script = Step(id="srvtoolu_1", code="r = await double({'x': 1})\nprint(r)")
     run.scripts_detail.append(script)
-    view(ScriptStarted(run, script))
+    view(StepStarted(run, script))
     ok = ToolCall(id="t1", name="double", input={"x": 1}, status="ok", output="2", duration_s=0.01)
     bad = ToolCall(id="t2", name="double", input={"x": "<b>"}, status="error", is_error=True,
                    output="Error: x must be an integer", duration_s=0.001)
@@ -79,7 +62,7 @@ def test_events_fill_every_part_of_the_view():
     view(CallFinished(run, ok))
     view(CallFinished(run, bad))
     script.stdout, script.stderr, script.return_code = "2\n", "warn <x>\n", 0
-    view(ScriptFinished(run, script))
+    view(StepFinished(run, script))
     run.text = "**Two** it is"
     view(TextReceived(run, run.text))
     run.usage = {"input_tokens": 120, "output_tokens": 30}
@@ -334,9 +317,9 @@ def test_a_script_being_written_shows_until_it_starts():
     view(ScriptDraft(run, "total = sum(await asyncio.gath"))
     view.flush()
     assert "being written" in view.script.value and "gath" in view.script.value
-    script = Script(id="srvtoolu_1", code="total = sum(await asyncio.gather(a(), b()))")
+    script = Step(id="srvtoolu_1", code="total = sum(await asyncio.gather(a(), b()))")
     run.scripts_detail.append(script)
-    view(ScriptStarted(run, script))
+    view(StepStarted(run, script))
     view.flush()
     assert "being written" not in view.script.value and view.script.value.count("Script 1") == 1
     view.close()
@@ -348,8 +331,8 @@ def test_every_step_shows_in_order_with_its_outcome():
     live, view = Run(prompt="p", model="m"), LiveView(max_calls=10, interval_s=NEVER_S)
     for step in run.steps:
         live.steps.append(step)
-        view(step_started(live, step))
-        view(step_finished(live, step))
+        view(StepStarted(live, step))
+        view(StepFinished(live, step))
     view.flush()
     html = view.script.value
     order = [html.index(marker) for marker in ("<b>Script 1</b>", "Bash", "$ ls -la $OUTPUT_DIR", "str_replace /tmp/config.json",
@@ -381,9 +364,9 @@ def test_bash_and_other_steps_are_not_taken_for_a_script_being_written():
 
 def test_an_encrypted_stdout_says_so():
     run, view = _run(), LiveView(max_calls=10)
-    step = Script(id="s", code="await search()", encrypted=True, return_code=0, result_type="encrypted_code_execution_result")
+    step = Step(id="s", code="await search()", encrypted=True, return_code=0, result_type="encrypted_code_execution_result")
     run.steps.append(step)
-    view(ScriptFinished(run, step))
+    view(StepFinished(run, step))
     view.flush()
     assert "script 1 stdout" in view.streams.value and "(encrypted)" in view.streams.value
     view.close()
@@ -464,9 +447,9 @@ class FakeShell:
 
 def _two_script_run() -> Run:
     run = Run(prompt="\n  Sum the doubles  \nmore", model="m")
-    run.steps = [Script(id="s1", code="a = await double({'x': 1})"),
+    run.steps = [Step(id="s1", code="a = await double({'x': 1})"),
                  Step(id="b1", name="bash_code_execution", input={"command": "ls"}),
-                 Script(id="s2", code="print(await double({'x': 2}))")]
+                 Step(id="s2", code="print(await double({'x': 2}))")]
     return run
 
 
@@ -478,14 +461,14 @@ def test_each_python_step_gets_a_copy_as_cell_button_that_sets_the_next_input(mo
     monkeypatch.setattr(view_module, "_shell", lambda: shell)
     run = _run()
     view = LiveView(max_calls=5)
-    first = Script(id="s1", code="a = await double({'x': 1})")
+    first = Step(id="s1", code="a = await double({'x': 1})")
     run.steps.append(first)
-    view(ScriptStarted(run, first))
+    view(StepStarted(run, first))
     view.flush()
     (button,) = view.copy_row.children
     assert button.description == "Copy as cell" and not button.disabled  # as soon as the step has its code
     run.steps.append(Step(id="b1", name="bash_code_execution", input={"command": "ls"}))
-    run.steps.append(Script(id="s2", code="print(await double({'x': 2}))"))
+    run.steps.append(Step(id="s2", code="print(await double({'x': 2}))"))
     view(StepStarted(run, run.steps[-1]))
     view.flush()
     buttons = view.copy_row.children
@@ -506,9 +489,9 @@ def test_copy_as_cell_is_disabled_outside_ipython(monkeypatch):
     monkeypatch.setattr(view_module, "_shell", lambda: None)
     run = _run()
     view = LiveView(max_calls=5)
-    step = Script(id="s1", code="print(1)")
+    step = Step(id="s1", code="print(1)")
     run.steps.append(step)
-    view(ScriptStarted(run, step))
+    view(StepStarted(run, step))
     view.flush()
     (button,) = view.copy_row.children
     assert button.disabled and "IPython" in button.tooltip

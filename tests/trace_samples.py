@@ -10,12 +10,12 @@ from pathlib import Path
 
 import nbformat
 
+from ptc_jupyter.constants import MIME_TYPE
 from ptc_jupyter.trace import run as trace
 from ptc_jupyter.trace.files import OutputFile
 
 ROOT = Path(__file__).resolve().parents[1]
-Run, ToolCall, Script, MIME_TYPE = trace.Run, trace.ToolCall, trace.Script, trace.MIME_TYPE
-Step = trace.Step
+Run, ToolCall, Step, MIME_TYPE = trace.Run, trace.ToolCall, trace.Step, MIME_TYPE
 
 XSS = "<img src=x onerror=alert(1)>"
 XSS_FLAG = '<img src=x onerror="window.__ptcXss=1"><script>window.__ptcXss=2</script>'
@@ -34,7 +34,7 @@ asyncio.run(main())
 
 def portfolio_run() -> Run:
     """A small, complete trace: one script, 4 calls (one failed), streams, usage, comparison."""
-    script = Script(id="srvtoolu_01ABC", code=PORTFOLIO_SCRIPT, stdout="A 0.8\nB 1.42\nC -0.3\n",
+    script = Step(id="srvtoolu_01ABC", code=PORTFOLIO_SCRIPT, stdout="A 0.8\nB 1.42\nC -0.3\n",
                     stderr="warning: C has 2 missing days\n", return_code=0)
     calls = [
         ToolCall(id=f"toolu_0{i}", name="get_prices", input={"portfolio": n},
@@ -63,7 +63,7 @@ def portfolio_run() -> Run:
 
 def xss_run() -> Run:
     """Every text field the renderer shows holds HTML that would run if injected."""
-    script = Script(id="srvtoolu_x", code=f"print('{XSS}')  # {XSS_FLAG}\n",
+    script = Step(id="srvtoolu_x", code=f"print('{XSS}')  # {XSS_FLAG}\n",
                     stdout=f"{XSS}\n", stderr=f"{XSS_FLAG}\n", return_code=0, error_code=None)
     calls = [ToolCall(id="toolu_x1", name=f"lookup{XSS}", input={"q": XSS_FLAG},
                       caller="code_execution_20260120", script_id=script.id, status="ok",
@@ -79,7 +79,7 @@ def xss_run() -> Run:
 
 def big_run(n_calls: int = 1000, concurrency: int = 8) -> Run:
     """`n_calls` calls, `concurrency` at a time; every 10th result long, every 97th failed."""
-    script = Script(
+    script = Step(
         id="srvtoolu_big",
         code=("import asyncio\nr = await asyncio.gather(*[fetch({'i': i}) for i in range("
               f"{n_calls})])\nprint(len(r))\n"),
@@ -203,9 +203,9 @@ def copy_cell_run() -> Run:
     """Two Python steps (the first one longer than a trace keeps, so saved clipped) and a bash step
     between; a prompt whose first line has quotes, a backslash, non-ASCII and more than 60 characters."""
     long_code = "import json\n" + "".join(f"row_{i} = await fetch({{'i': {i}}})\n" for i in range(900))
-    first = Script(id="srvtoolu_c1", code=long_code, stdout="done\n", return_code=0)
+    first = Step(id="srvtoolu_c1", code=long_code, stdout="done\n", return_code=0)
     bash = Step(id="srvtoolu_cb", name="bash_code_execution", input={"command": "ls"}, stdout="", return_code=0)
-    second = Script(id="srvtoolu_c2", code="total = sum(json.loads(await fetch({'i': 1})).values())\nprint(total)\n",
+    second = Step(id="srvtoolu_c2", code="total = sum(json.loads(await fetch({'i': 1})).values())\nprint(total)\n",
                     stdout="3\n", return_code=0)
     call = ToolCall(id="toolu_c1", name="fetch", input={"i": 1}, caller="code_execution_20260120",
                     script_id=second.id, status="ok", output='{"a": 1, "b": 2}', started_s=0.1, duration_s=0.02,

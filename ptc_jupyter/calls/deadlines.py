@@ -16,13 +16,13 @@ class ToolExit(RuntimeError):
     """A tool called `sys.exit()`: its error, instead of stopping the event loop or the kernel."""
 
 
-def _cancel_requests(task: asyncio.Task[Any] | None) -> int:
+def cancel_requests(task: asyncio.Task[Any] | None) -> int:
     """Pending cancel requests of `task` (Python 3.11+; 0 where unknown)."""
     cancelling = getattr(task, "cancelling", None)
     return cancelling() if cancelling is not None else 0
 
 
-class _Expired(Exception):
+class Expired(Exception):
     """Raised inside the awaiting task when an async tool's time is up."""
 
     def __init__(self, *, stopped: bool) -> None:
@@ -30,7 +30,7 @@ class _Expired(Exception):
         self.stopped = stopped
 
 
-class _CallWatch:
+class CallWatch:
     """One async call's deadline and loop time, kept in the task that awaits the tool.
 
     At the deadline the task is cancelled; a tool that does not end within `grace_s` of that (it
@@ -66,7 +66,7 @@ class _CallWatch:
 
     def user_cancelled(self) -> bool:
         """A cancel request beyond this watch's own ones: the user stopped the run."""
-        return _cancel_requests(self._task) > self._cancels
+        return cancel_requests(self._task) > self._cancels
 
     def start_grace(self) -> None:
         if len(self._timers) == 1:
@@ -82,9 +82,9 @@ class _CallWatch:
 
 
 @types.coroutine
-def _drive(coro: Coroutine[Any, Any, Any], watch: _CallWatch) -> Generator[Any, Any, Any]:
+def drive(coro: Coroutine[Any, Any, Any], watch: CallWatch) -> Generator[Any, Any, Any]:
     """Await `coro` one step at a time, timing each step (the time the loop is held). A deadline
-    cancel ends as `_Expired`; `sys.exit()` in the tool becomes `ToolExit`, so it cannot stop the loop."""
+    cancel ends as `Expired`; `sys.exit()` in the tool becomes `ToolExit`, so it cannot stop the loop."""
     to_send: Any = None
     to_throw: BaseException | None = None
     while True:
@@ -97,7 +97,7 @@ def _drive(coro: Coroutine[Any, Any, Any], watch: _CallWatch) -> Generator[Any, 
             raise ToolExit(f"called sys.exit({exc.code!r}); raise an exception to report a failure") from None
         except asyncio.CancelledError:
             if watch.expired and not watch.user_cancelled():
-                raise _Expired(stopped=True) from None
+                raise Expired(stopped=True) from None
             raise
         finally:
             watch.step(time.perf_counter() - started)
@@ -109,7 +109,7 @@ def _drive(coro: Coroutine[Any, Any, Any], watch: _CallWatch) -> Generator[Any, 
             raise
         except asyncio.CancelledError as exc:
             if watch.given_up and not watch.user_cancelled():
-                raise _Expired(stopped=False) from None
+                raise Expired(stopped=False) from None
             if watch.expired:
                 watch.start_grace()
             to_throw = exc
@@ -117,11 +117,11 @@ def _drive(coro: Coroutine[Any, Any, Any], watch: _CallWatch) -> Generator[Any, 
             to_throw = exc
 
 
-async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
+async def as_coroutine(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-class _Expiry:
+class Expiry:
     """A sync call's deadline: withdraws the job if it has not started (at once, before any other
     call's expiry frees a thread for it) and wakes the task, which can tell a timeout from a Stop."""
 
@@ -143,15 +143,15 @@ class _Expiry:
             self._timer.cancel()
 
 
-class _StartedTooLate(Exception):
+class StartedTooLate(Exception):
     """A worker took the job only after its call's deadline: it is not run at all."""
 
 
-def _call_sync(fn: Callable[..., Any], kwargs: dict[str, Any], start_by: float | None = None) -> Any:
+def call_sync(fn: Callable[..., Any], kwargs: dict[str, Any], start_by: float | None = None) -> Any:
     """Run a sync tool (in a worker; module level, so process pools can pickle it). A job picked up
     after `start_by` (the loop's monotonic clock) is skipped; `sys.exit()` becomes `ToolExit`."""
     if start_by is not None and time.monotonic() >= start_by:
-        raise _StartedTooLate()
+        raise StartedTooLate()
     try:
         return fn(**kwargs)
     except SystemExit as exc:

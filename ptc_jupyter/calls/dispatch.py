@@ -27,23 +27,23 @@ from anthropic.lib.tools import ToolError
 from ptc_jupyter.calls.deadlines import (
     Budget,
     ToolExit,
-    _as_coroutine,
-    _call_sync,
-    _CallWatch,
-    _cancel_requests,
-    _drive,
-    _Expired,
-    _Expiry,
-    _StartedTooLate,
+    as_coroutine,
+    call_sync,
+    CallWatch,
+    cancel_requests,
+    drive,
+    Expired,
+    Expiry,
+    StartedTooLate,
 )
 from ptc_jupyter.calls.results import UnusableResult, safe_text, to_text
+from ptc_jupyter.constants import DEFAULT_TOOL_TIMEOUT_S
 from ptc_jupyter.calls.tools import Tool, ToolInputError
 from ptc_jupyter.trace.run import ToolCall
 from ptc_jupyter.calls.threads import ToolThreads, shared_executor
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOOL_TIMEOUT_S = 200.0  # under the API's ~4-minute wait for a pending programmatic call
 ERROR_TEXT_BYTES = 2_000
 #: An async tool whose code runs this long without awaiting gets a run notice (the loop froze).
 LOOP_BLOCK_NOTICE_S = 0.5
@@ -314,13 +314,13 @@ class Dispatcher:
         return value
 
     async def _await(self, tool: Tool, coro: Awaitable[Any], budget: Budget) -> Any:
-        """Await an async tool in this task, with its deadline and loop-time watch (`_CallWatch`)."""
+        """Await an async tool in this task, with its deadline and loop-time watch (`CallWatch`)."""
         if not inspect.iscoroutine(coro):  # a future or another awaitable from a wrapped tool
-            coro = _as_coroutine(coro)
-        watch = _CallWatch(budget.deadline, self.cancel_grace_s)
+            coro = as_coroutine(coro)
+        watch = CallWatch(budget.deadline, self.cancel_grace_s)
         try:
-            return await _drive(coro, watch)
-        except _Expired as exc:
+            return await drive(coro, watch)
+        except Expired as exc:
             hint = "" if exc.stopped else f" and did not stop within {self.cancel_grace_s:g} s of being cancelled"
             raise _CallTimeout(f"tool {tool.name!r} timed out after {budget.text}{hint}") from None
         finally:
@@ -333,20 +333,20 @@ class Dispatcher:
         executor = self.executor or shared_executor()
         deadline = budget.deadline
         start_by = deadline if isinstance(executor, ToolThreads) else None  # same clock: this process only
-        job = executor.submit(_call_sync, tool.invoke, kwargs, start_by)
+        job = executor.submit(call_sync, tool.invoke, kwargs, start_by)
         waiter = asyncio.wrap_future(job)
-        expiry = _Expiry(job, waiter, deadline)
+        expiry = Expiry(job, waiter, deadline)
         try:
             return await waiter
         except asyncio.CancelledError:
-            if not expiry.expired or _cancel_requests(asyncio.current_task()):
+            if not expiry.expired or cancel_requests(asyncio.current_task()):
                 self._give_up(executor, job)
                 raise
-        except _StartedTooLate:
+        except StartedTooLate:
             expiry.never_started = True
         finally:
             expiry.close()
-        if expiry.never_started or (job.done() and not job.cancelled() and isinstance(job.exception(), _StartedTooLate)):
+        if expiry.never_started or (job.done() and not job.cancelled() and isinstance(job.exception(), StartedTooLate)):
             busy = getattr(executor, "busy_reason", None)
             why = busy() if busy is not None else "the executor had no free worker"
             raise _CallTimeout(f"tool {tool.name!r} not started within {budget.text}: {why}")

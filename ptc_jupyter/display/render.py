@@ -13,37 +13,24 @@ from __future__ import annotations
 
 import json
 
-import base64
-import copy
 import dataclasses
-import urllib.parse
 from html import escape
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ptc_jupyter import pricing
-from ptc_jupyter.display.calls_table import CallRow, TableLimits, omitted_note, table_rows
-from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, embed_plan, not_embedded_note, table_html
-from ptc_jupyter.display.formatting import (
-    clip,
-    format_bytes,
-    format_cost,
-    format_measure,
-    format_seconds,
-    preview,
-    step_failed,
-    step_label,
-    step_result_text,
-    step_state,
-)
-from ptc_jupyter.trace.mime import MIME_TYPE
+from ptc_jupyter.display.calls_table import CallRow, table_rows
+from ptc_jupyter.display.files import describe_file, file_html
+from ptc_jupyter.trace.saved_calls import TableLimits, omitted_note
+from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, embed_plan, not_embedded_note
+from ptc_jupyter.display.formatting import ERROR_STYLE, MUTED_STYLE, PRE_STYLE, format_bytes, format_cost, format_measure, format_seconds, step_failed, step_label, step_result_text, step_state
+from ptc_jupyter.trace.clipping import clip, preview
+from ptc_jupyter.constants import MIME_TYPE
+from ptc_jupyter.pricing import comparison_with_costs
 
 if TYPE_CHECKING:
     from ptc_jupyter.trace.run import Run
 
-__all__ = ["HTML_LIMITS", "TEXT_LIMITS", "clip", "comparison_with_costs", "file_html", "format_bytes",
-           "format_seconds", "mime_bundle", "preview", "savings", "savings_line", "step_html", "summary", "to_html",
-           "to_text", "usage_line"]
+__all__ = ["HTML_LIMITS", "TEXT_LIMITS", "mime_bundle", "savings", "savings_line", "step_html",
+           "summary", "to_html", "to_text", "usage_line"]
 
 HTML_LIMITS = TableLimits(head=30, tail=5, failed=30, preview_chars=80)
 TEXT_LIMITS = TableLimits(head=8, tail=2, failed=10, preview_chars=60)
@@ -54,27 +41,6 @@ MEASURE_ORDER = ("requests", "context_bytes", "input_tokens", "output_tokens", "
 MEASURE_LABELS = {"requests": "requests", "context_bytes": "context", "input_tokens": "input tokens",
                   "output_tokens": "output tokens", "cost_usd": "cost (estimate)", "wall_s": "wall time",
                   "calls": "calls"}
-
-
-def comparison_with_costs(run: Run) -> dict[str, Any] | None:
-    """A copy of `run.comparison` with `cost_usd` (estimated) on each side that lacks it: the run's
-    own side (`ptc`, or `direct` for a direct run) its `run.cost`; the other side its input and
-    output tokens at the run's model's price (plus its wall time as container time if it is PTC)."""
-    comparison = copy.deepcopy(run.comparison)
-    if not isinstance(comparison, dict):
-        return comparison
-    own = "direct" if run.mode == "direct" else "ptc"
-    for side in ("ptc", "direct"):
-        figures = comparison.get(side)
-        if not isinstance(figures, dict) or "cost_usd" in figures:
-            continue
-        if side == own:
-            figures["cost_usd"] = run.cost["total_usd"]
-        elif all(isinstance(figures.get(k), (int, float)) for k in ("input_tokens", "output_tokens")):
-            wall_s = figures.get("wall_s") if side == "ptc" else 0.0
-            container_s = wall_s if isinstance(wall_s, (int, float)) else 0.0
-            figures["cost_usd"] = pricing.estimate(run.model, figures, container_s=container_s)["total_usd"]
-    return comparison
 
 
 def savings(comparison: dict[str, Any] | None) -> list[tuple[str, str, str, str, bool]]:
@@ -183,7 +149,7 @@ def to_text(run: Run) -> str:
         if step.stderr:
             lines += ["  stderr:", _indent(clip(step.stderr, TEXT_STREAM_CHARS))]
     for n, f in enumerate(run.files, 1):
-        lines.append(f"file {n}: {f.describe()}")
+        lines.append(f"file {n}: {describe_file(f)}")
     note = not_embedded_note(run.files, embed_plan(run.files, EMBED_BUDGET_CHARS))
     if note:
         lines.append(note)
@@ -206,10 +172,6 @@ def to_text(run: Run) -> str:
 # -- HTML (no JavaScript) -----------------------------------------------------------------------
 
 # Inline styles only: GitHub, nbviewer and JupyterLab's sanitizer drop <style> elements.
-_PRE = ("white-space:pre-wrap;word-break:break-word;margin:2px 0;padding:4px 6px;"
-        "background:rgba(127,127,127,.08);max-height:24em;overflow:auto")
-_ERR = "color:#b00020"
-_MUTED = "opacity:.7"
 _CALL_COLUMNS = ("#", "tool", "input", "status", "took", "result")
 
 
@@ -220,7 +182,7 @@ def _lines(n: int) -> str:
 def _stream_block(label: str, text: str | None) -> str:
     if not text:
         return ""
-    return f'<div style="{_MUTED}">{label}</div><pre style="{_PRE}">{escape(clip(text, STREAM_PREVIEW_CHARS))}</pre>'
+    return f'<div style="{MUTED_STYLE}">{label}</div><pre style="{PRE_STYLE}">{escape(clip(text, STREAM_PREVIEW_CHARS))}</pre>'
 
 
 def step_html(step: Any, title: str, *, open_: bool = False, live: bool = False) -> str:
@@ -231,9 +193,9 @@ def step_html(step: Any, title: str, *, open_: bool = False, live: bool = False)
     extra = _lines(len(step.code.splitlines())) if step.kind == "python" else escape(preview(step.code, 60))
     body = []
     if step.kind == "python":
-        body.append(f'<pre style="{_PRE}"><code>{escape(clip(step.code, CODE_PREVIEW_CHARS))}</code></pre>')
+        body.append(f'<pre style="{PRE_STYLE}"><code>{escape(clip(step.code, CODE_PREVIEW_CHARS))}</code></pre>')
     elif step.kind == "bash":
-        body.append(f'<pre style="{_PRE}"><code>$ {escape(clip(step.code, CODE_PREVIEW_CHARS))}</code></pre>')
+        body.append(f'<pre style="{PRE_STYLE}"><code>$ {escape(clip(step.code, CODE_PREVIEW_CHARS))}</code></pre>')
     elif step.kind == "other":
         body.append(_stream_block("input", preview(step.input, CODE_PREVIEW_CHARS)))
     body.append(_stream_block("stdout", "(encrypted)" if step.encrypted else step.stdout))
@@ -242,35 +204,13 @@ def step_html(step: Any, title: str, *, open_: bool = False, live: bool = False)
     if result:
         body.append(_stream_block("diff" if step.input.get("command") == "str_replace" else "result", result))
     if step.file_ids:
-        body.append(f'<div style="{_MUTED}">files: {escape(", ".join(step.file_ids))}</div>')
+        body.append(f'<div style="{MUTED_STYLE}">files: {escape(", ".join(step.file_ids))}</div>')
     return (f'<details{" open" if open_ else ""}><summary>{escape(title)} · {extra} · '
-            f'<span style="{_ERR if step_failed(step) else _MUTED}">{state}</span></summary>{"".join(body)}</details>')
+            f'<span style="{ERROR_STYLE if step_failed(step) else MUTED_STYLE}">{state}</span></summary>{"".join(body)}</details>')
 
 
 def _steps_html(run: Run) -> str:
     return "".join(step_html(step, title, open_=len(run.steps) == 1) for title, step in zip(_titles(run), run.steps))
-
-
-def file_html(f: Any, *, embedded: bool) -> str:
-    """One output file: a line of metadata (a link when it was saved at a relative path), then
-    the image (a data URI, when `embedded`), a table preview or the start of its text."""
-    head = [f"<b>{escape(f.name)}</b>", escape(f.media_type), format_bytes(f.size_bytes)]
-    if f.path is not None:
-        path = Path(f.path).as_posix()
-        head.append(f'<a href="{escape(urllib.parse.quote(path))}">{escape(path)}</a>' if not Path(f.path).is_absolute()
-                    else f"saved at {escape(path)}")
-    if f.error:
-        head.append(f'<span style="{_ERR}">{escape(f.error)}</span>')
-    out = f'<div>{" · ".join(head)}</div>'
-    if embedded and f.is_image and f.data is not None:
-        data = base64.b64encode(f.data).decode("ascii")
-        return out + (f'<img src="data:{escape(f.media_type)};base64,{data}" alt="{escape(f.name)}" '
-                      'style="max-width:100%;max-height:32em">')
-    table = f.table_preview()
-    if table is not None:
-        return out + table_html(*table)
-    text = f.text_preview()
-    return out + (f'<pre style="{_PRE}">{escape(text)}</pre>' if text else "")
 
 
 def _files_html(run: Run) -> str:
@@ -279,12 +219,12 @@ def _files_html(run: Run) -> str:
     plan = embed_plan(run.files, EMBED_BUDGET_CHARS)
     items = "".join(f'<div style="margin:4px 0">{file_html(f, embedded=e)}</div>' for f, e in zip(run.files, plan))
     note = not_embedded_note(run.files, plan)
-    note_html = f'<div style="{_MUTED}">{escape(note)}</div>' if note else ""
+    note_html = f'<div style="{MUTED_STYLE}">{escape(note)}</div>' if note else ""
     return f"<details open><summary>Files ({len(run.files)})</summary>{items}{note_html}</details>"
 
 
 def _call_row_html(row: CallRow) -> str:
-    err = f' style="{_ERR}" data-error="1"' if row.failed else ""
+    err = f' style="{ERROR_STYLE}" data-error="1"' if row.failed else ""
     cells = (str(row.number), f"<code>{escape(row.tool)}</code>", f"<code>{escape(row.input)}</code>",
              escape(row.status), escape(row.took), f"<code>{escape(row.result)}</code>")
     return f"<tr{err}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
@@ -294,13 +234,13 @@ def _calls_html(run: Run) -> str:
     if not run.calls:
         return ""
     rows = [_call_row_html(row) if isinstance(row, CallRow)
-            else f'<tr><td colspan="{len(_CALL_COLUMNS)}" style="{_MUTED}">{escape(row.label)}</td></tr>'
+            else f'<tr><td colspan="{len(_CALL_COLUMNS)}" style="{MUTED_STYLE}">{escape(row.label)}</td></tr>'
             for row in table_rows(run.calls, HTML_LIMITS, run.calls_omitted)]
     failed, count = run.failed_count, run.call_count
     head = "".join(f"<th>{h}</th>" for h in _CALL_COLUMNS)
-    title = f"Tool calls ({count:,})" + (f' · <span style="{_ERR}">{failed:,} failed</span>' if failed else "")
+    title = f"Tool calls ({count:,})" + (f' · <span style="{ERROR_STYLE}">{failed:,} failed</span>' if failed else "")
     note = omitted_note(run.calls_omitted)
-    note_html = f'<div class="ptc-calls-note" style="{_MUTED}">{escape(note)}</div>' if note else ""
+    note_html = f'<div class="ptc-calls-note" style="{MUTED_STYLE}">{escape(note)}</div>' if note else ""
     return (f"<details{' open' if count <= 20 or failed else ''}><summary>{title}</summary>"
             f'<table cellpadding="3" style="border-collapse:collapse;font-size:12px"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>{note_html}</details>")
@@ -312,21 +252,21 @@ def to_html(run: Run) -> str:
     body = [('<details class="ptc-trace" open style="font-size:13px;line-height:1.4">'
             f'<summary style="cursor:pointer"><b>{escape(summary(run))}</b></summary>')]
     if run.error:
-        body.append(f'<div style="{_ERR}">error: {escape(run.error)}</div>')
+        body.append(f'<div style="{ERROR_STYLE}">error: {escape(run.error)}</div>')
     if run.notices:
         items = "".join(f"<li>{escape(n)}</li>" for n in run.notices)
-        body.append(f'<ul style="{_ERR if alarm else _MUTED};margin:2px 0">{items}</ul>')
+        body.append(f'<ul style="{ERROR_STYLE if alarm else MUTED_STYLE};margin:2px 0">{items}</ul>')
     if run.comparison:
         body.append(f"<div><b>{escape(savings_line(run))}</b></div>")
     if run.text:
-        body.append(f'<div style="{_MUTED}">Answer</div>'
-                    f'<pre style="{_PRE}">{escape(clip(run.text, STREAM_PREVIEW_CHARS))}</pre>')
-    body.append(f'<details><summary>Prompt</summary><pre style="{_PRE}">'
+        body.append(f'<div style="{MUTED_STYLE}">Answer</div>'
+                    f'<pre style="{PRE_STYLE}">{escape(clip(run.text, STREAM_PREVIEW_CHARS))}</pre>')
+    body.append(f'<details><summary>Prompt</summary><pre style="{PRE_STYLE}">'
                 f"{escape(clip(run.prompt, CODE_PREVIEW_CHARS))}</pre></details>")
     body.append(_steps_html(run))
     body.append(_calls_html(run))
     body.append(_files_html(run))
-    body.append(f'<div style="{_MUTED}">{escape(usage_line(run))}</div></details>')
+    body.append(f'<div style="{MUTED_STYLE}">{escape(usage_line(run))}</div></details>')
     return "".join(body)
 
 

@@ -15,7 +15,6 @@ from ptc_jupyter.emulator.wire import error_body
 #: Pieces a text or a tool input is cut into (the API streams in bursts; a few pieces show the
 #: client really accumulates, without making the SDK re-parse a long input many times).
 CHUNK_CHARS = 512
-STREAMED_TYPES = ("text", "tool_use", "server_tool_use")
 
 
 def event(name: str, data: dict) -> str:

@@ -47,11 +47,6 @@ def prompt_text(message: dict) -> str:
     return "\n".join(b.get("text", "") for b in rules.content_blocks(message, 0) if b.get("type") == "text")
 
 
-def extract_script(message: dict) -> str | None:
-    """The first fenced python block of a user message's text, or None."""
-    return next((step.code for step in parse_steps(prompt_text(message)) if step.kind == "python"), None)
-
-
 def upload_ids(messages: list[dict]) -> list[str]:
     """The file ids of every `container_upload` block of the user messages, in order, once each."""
     ids: list[str] = []

@@ -17,7 +17,8 @@ from ptc_jupyter.sandbox import RUN_PYTHON, LocalSandbox, SandboxConfig, ToolReq
 from ptc_jupyter.sandbox.arguments import positional_parameters
 from ptc_jupyter.trace.steps import LOCAL_STEP, Step
 from ptc_jupyter.calls.tools import Tool
-from ptc_jupyter.trace.run import ToolCall, step_finished, step_started
+from ptc_jupyter.trace.run import ToolCall
+from ptc_jupyter.trace.events import StepFinished, StepStarted
 
 LOCAL_CALLER = "local_sandbox"  # the caller of a tool call made by a local script
 NOTICE = ("local sandbox: Claude's scripts run in a subprocess on this machine (limits: time, memory, "
@@ -56,13 +57,13 @@ class LocalAnswers:
         step = Step(call.id, name=LOCAL_STEP, input=dict(call.input), started_s=run.elapsed_s())
         run.steps.append(step)
         turn.awaiting[step.id] = step
-        turn.emit(step_started(run, step))
+        turn.emit(StepStarted(run, step))
         try:
             call.output = await self._run(call, step)
         finally:
             turn.awaiting.pop(step.id, None)
             step.duration_s = run.elapsed_s() - (step.started_s or 0.0)
-            turn.emit(step_finished(run, step))
+            turn.emit(StepFinished(run, step))
         call.status, call.is_error = "ok", False
 
     async def _run(self, call: ToolCall, step: Step) -> str:

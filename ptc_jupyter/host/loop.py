@@ -24,30 +24,16 @@ from ptc_jupyter.calls.dispatch import Approver, Dispatcher
 from ptc_jupyter.errors import RunError
 from ptc_jupyter.options import RunOptions
 from ptc_jupyter.host.caching import with_cache_points
-from ptc_jupyter.host.policy import refusal
+from ptc_jupyter.host.policy import CallPolicy
 from ptc_jupyter.sandbox import LocalSandbox
 from ptc_jupyter.api_errors import error_text, is_container_lost
 from ptc_jupyter.host.responses import (answer_deadline, block_dict, explain_failure, follow_drafts, refusal_details,
                                         usage_add)
 from ptc_jupyter.host.session import ContainerMemory
 from ptc_jupyter.calls.tools import Tool
-from ptc_jupyter.trace.run import (
-    CallFinished,
-    CallStarted,
-    Event,
-    Notice,
-    RequestSent,
-    ResponseReceived,
-    FilesAdded,
-    Run,
-    RunFinished,
-    Script,
-    ScriptDraft,
-    TextReceived,
-    ToolCall,
-    step_finished,
-    step_started,
-)
+from ptc_jupyter.trace.run import Run, ToolCall
+from ptc_jupyter.trace.steps import Step
+from ptc_jupyter.trace.events import CallFinished, CallStarted, Event, Notice, RequestSent, ResponseReceived, FilesAdded, RunFinished, ScriptDraft, StepFinished, StepStarted, TextReceived
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +114,9 @@ class _Turn:
         self.tools_param = self._tools_param(tools)
         self.history_length = len(history)
         self.messages: list[dict[str, Any]] = [*history, {"role": "user", "content": run.prompt}]
-        self.awaiting: dict[str, Script] = {}  # code-execution blocks still waiting for their result
+        self.awaiting: dict[str, Step] = {}  # code-execution blocks still waiting for their result
+        self.policy = CallPolicy(self.tools, options.max_calls, direct_run=options.direct,
+                                 local_run=self.local is not None)
         self.calls_started = 0
         self._new_calls: list[ToolCall] = []  # tool_use blocks of the latest response
         self._expires_at: Any = None  # the latest response's container.expires_at
@@ -310,7 +298,7 @@ class _Turn:
                 run.steps.append(step)
                 if step.kind == "python":
                     self.awaiting[step.id] = step
-                self.emit(step_started(run, step))
+                self.emit(StepStarted(run, step))
             elif steps.is_result_block(block):
                 self._step_result(block)
             elif kind == "text":
@@ -331,7 +319,7 @@ class _Turn:
         self.awaiting.pop(step.id, None)
         steps.apply_result(step, block, at_s=run.elapsed_s())
         run.context_bytes += steps.context_bytes(step)
-        self.emit(step_finished(run, step))
+        self.emit(StepFinished(run, step))
 
     async def _fetch_files(self) -> None:
         """Download the files the steps left in $OUTPUT_DIR (Files API); one failing file never
@@ -363,15 +351,13 @@ class _Turn:
         runnable: list[ToolCall] = []
         budget_hit = False
         for call in calls:
-            reason = refusal(call, self.tools, direct_run=self.options.direct, local_run=self.local is not None,
-                             awaiting=self.awaiting, calls_started=self.calls_started,
-                             max_calls=self.options.max_calls)
-            if reason is None:
+            refused = self.policy.check(call, awaiting=self.awaiting, calls_started=self.calls_started)
+            if refused is None:
                 self.calls_started += 1
                 runnable.append(call)
             else:
-                budget_hit = budget_hit or reason.startswith("call budget")
-                self.dispatcher.reject(call, reason)
+                budget_hit = budget_hit or refused.kind == "budget_exhausted"
+                self.dispatcher.reject(call, refused.message)
         if budget_hit:
             self.notice_once(f"max_calls ({self.options.max_calls}) reached: further calls got an error result")
         await self.dispatcher.run_batch(runnable, self.tools, deadline=deadline)

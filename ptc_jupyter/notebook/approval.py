@@ -6,148 +6,29 @@
   question goes to it and it calls `input()` (the frontend's stdin box). An interrupt while it
   waits stops the run like any other.
 * neither possible (nbclient/papermill, no frontend that takes input): deny, and say why in the
-  trace. `--yes` / `%config PTCMagics.yes = True` approves everything, for unattended runs.
+  trace (`calls.approval.deny_all`).
 
-An approver is `async (call, tool) -> bool | str`; dispatch.py turns False into "denied by user"
-(a string is the reason). Each one here is also a `dispatch.BatchApprover`: several side-effect
-calls of one batch get one question (the script, every call with its input; allow all, none, some,
-or a tool for the rest of the run), and what was allowed for the rest of the run is not asked again.
+The questions and the run's allowances are shared with plain Python's terminal (calls/approval.py).
 """
+
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import queue
-import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
-from ptc_jupyter.calls.dispatch import Approver, Decisions
-from ptc_jupyter.display.formatting import clip, preview
+from ptc_jupyter.calls.approval import INPUT_PREVIEW_CHARS, SCRIPT_PREVIEW_CHARS, RunAllowances, TextAsker, note
+from ptc_jupyter.calls.dispatch import Decisions
+from ptc_jupyter.trace.clipping import clip, preview
 from ptc_jupyter.calls.tools import Tool
 from ptc_jupyter.trace.run import Run, ToolCall
 
-NO_WAY_TO_ASK = ("side-effect call(s) denied: there is no way to ask for approval here (the frontend takes no "
-                 "input and shows no live view); use %%ptc --yes or %config PTCMagics.yes = True for unattended runs")
-
-
-#: How much of a script the batch question shows (collapsed) in the live view.
-SCRIPT_PREVIEW_CHARS = 4_000
-INPUT_PREVIEW_CHARS = 300
-
-
-def question(call: ToolCall, tool: Tool) -> str:
-    return f"ptc: allow {tool.name}({preview(call.input, INPUT_PREVIEW_CHARS)}) [side effects]? [y/N] "
-
-
-def _scripts_phrase(calls: Sequence[ToolCall]) -> str:
-    ids = list(dict.fromkeys(c.script_id for c in calls if c.script_id))
-    if not ids:
-        return ""
-    return f" from script {ids[0]}" if len(ids) == 1 else f" from scripts {', '.join(ids)}"
-
-
-def batch_question(calls: Sequence[ToolCall]) -> str:
-    """One question for several side-effect calls, numbered from 1 (what `parse_batch_answer` reads)."""
-    lines = [f"ptc: {len(calls)} side-effect calls{_scripts_phrase(calls)}:"]
-    lines += [f"  [{n}] {c.name}({preview(c.input, INPUT_PREVIEW_CHARS)})" for n, c in enumerate(calls, 1)]
-    lines.append(f"Allow? [a]ll / [n]one / numbers (e.g. 1,{len(calls)}) / t:TOOL (TOOL for the rest of this run): ")
-    return "\n".join(lines)
-
-
-BATCH_RETRY = "ptc: please answer a, n, call numbers such as 1,3 or 2-3, or t:TOOL (one of the tools listed)\n"
-_ALL = {"a", "all", "y", "yes"}
-_NONE = {"", "n", "no", "none"}
-
-
-@dataclass(frozen=True)
-class BatchAnswer:
-    """What a typed answer to `batch_question` allows: call ids, and tools for the rest of the run."""
-
-    allowed: frozenset[str]
-    tools: frozenset[str]
-
-    def decisions(self, calls: Sequence[ToolCall]) -> Decisions:
-        return {c.id: c.id in self.allowed for c in calls}
-
-
-def parse_batch_answer(answer: str, calls: Sequence[ToolCall]) -> BatchAnswer | None:
-    """Read `a` / `all` / `y`, `n` / `none` / nothing, call numbers (`1,3`, `1 3`, `2-3`) and
-    `t:TOOL` (also combined: `1, t:send`). None when any part is unclear: the caller asks again."""
-    text = re.sub(r"\bt\s*:\s*", "t:", answer.strip(), flags=re.IGNORECASE)  # "T: send" -> "t:send"
-    words = [w for w in re.split(r"[,;\s]+", text) if w]
-    if len(words) <= 1 and (words[0].lower() if words else "") in _ALL | _NONE:
-        everything = bool(words) and words[0].lower() in _ALL
-        return BatchAnswer(frozenset(c.id for c in calls if everything), frozenset())
-    names = {c.name.lower(): c.name for c in calls}
-    numbers: set[int] = set()
-    tools: set[str] = set()
-    for word in words:
-        if word.lower().startswith("t:"):
-            name = word[2:]
-            exact = next((c.name for c in calls if c.name == name), None)
-            if exact is None and name.lower() not in names:
-                return None
-            tools.add(exact or names[name.lower()])
-            continue
-        span = re.fullmatch(r"(\d+)(?:-(\d+))?", word)
-        if span is None:
-            return None
-        first, last = int(span[1]), int(span[2] or span[1])
-        if not 1 <= first <= last <= len(calls):
-            return None
-        numbers.update(range(first, last + 1))
-    allowed = {c.id for n, c in enumerate(calls, 1) if n in numbers or c.name in tools}
-    return BatchAnswer(frozenset(allowed), frozenset(tools))
-
-
-def _note(run_of: Callable[[], Run | None], message: str) -> None:
-    """Put a note in the live run's notices, once."""
-    run = run_of()
-    if run is not None and message not in run.notices:
-        run.notices.append(message)
-
-
-def deny_all(run_of: Callable[[], Run | None], message: str = NO_WAY_TO_ASK) -> Approver:
-    async def deny(call: ToolCall, tool: Tool) -> str:
-        _note(run_of, message)
-        return "(no way to ask for approval here; use --yes for unattended runs)"
-
-    return deny
-
-
-class _RunAllowances:
-    """What the user allowed for the rest of this run: every call, or every call of some tools."""
-
-    def __init__(self) -> None:
-        self.allow_rest = False
-        self.allowed_tools: set[str] = set()
-
-    def allowed_already(self, call: ToolCall) -> bool:
-        return self.allow_rest or call.name in self.allowed_tools
-
-    async def batch(self, calls: list[ToolCall], tools: Mapping[str, Tool]) -> Decisions:
-        """One question for the calls not allowed already (with a single one: its own question)."""
-        decisions: Decisions = {c.id: True for c in calls if self.allowed_already(c)}
-        rest = [c for c in calls if c.id not in decisions]
-        if len(rest) == 1:
-            decisions[rest[0].id] = await self(rest[0], tools[rest[0].name])
-        elif rest:
-            decisions.update(await self._ask_batch(rest))
-        return decisions
-
-    async def __call__(self, call: ToolCall, tool: Tool) -> bool | str:
-        raise NotImplementedError
-
-    async def _ask_batch(self, calls: list[ToolCall]) -> Decisions:
-        raise NotImplementedError
-
-
-class WidgetApprover(_RunAllowances):
+class WidgetApprover(RunAllowances):
     """Allow / Deny buttons inside a widget box; each pending call gets a row, a batch of calls one
     group of rows. Await mode only: clicks are handled on the kernel's loop, the same thread this
     approver runs on."""
@@ -189,7 +70,7 @@ class WidgetApprover(_RunAllowances):
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except asyncio.TimeoutError:
-            _note(self.run_of, f"side-effect call {tool.name} denied: no answer within {self.timeout_s:g} s")
+            note(self.run_of, f"side-effect call {tool.name} denied: no answer within {self.timeout_s:g} s")
             return f"(no answer within {self.timeout_s:g} s)"
         finally:
             self.pending.pop(call.id, None)
@@ -248,7 +129,7 @@ class WidgetApprover(_RunAllowances):
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except asyncio.TimeoutError:
-            _note(self.run_of, f"{len(calls)} side-effect calls denied: no answer within {self.timeout_s:g} s")
+            note(self.run_of, f"{len(calls)} side-effect calls denied: no answer within {self.timeout_s:g} s")
             return {c.id: f"(no answer within {self.timeout_s:g} s)" for c in calls}
         finally:
             self.box.children = tuple(c for c in self.box.children if c is not group)
@@ -270,34 +151,6 @@ class WidgetApprover(_RunAllowances):
         source = f" from {', '.join(name for name, _ in scripts)}" if scripts else ""
         return (f"<b>Allow</b> {len(calls)} side-effect calls{escape(source)}? <i>side effects</i>"
                 + "".join(html for _, html in scripts))
-
-
-class TextAsker(_RunAllowances):
-    """Asks in text: a y/N question per call; one numbered question for a batch (`batch_question`),
-    asked once more if the answer is unclear, then denied. Subclasses say how a question is asked."""
-
-    async def ask(self, prompt: str) -> str | None:
-        """The typed answer; None when nobody can answer (no stdin after all)."""
-        raise NotImplementedError
-
-    async def __call__(self, call: ToolCall, tool: Tool) -> bool:
-        if self.allowed_already(call):
-            return True
-        reply = await self.ask(question(call, tool))
-        return reply is not None and reply.strip().lower() in ("y", "yes")
-
-    async def _ask_batch(self, calls: list[ToolCall]) -> Decisions:
-        prompt = batch_question(calls)
-        reply = None
-        for attempt in range(2):
-            reply = await self.ask(prompt if attempt == 0 else BATCH_RETRY + prompt)
-            if reply is None:
-                return {c.id: "(no way to ask for approval here)" for c in calls}
-            answer = parse_batch_answer(reply, calls)
-            if answer is not None:
-                self.allowed_tools.update(answer.tools)
-                return answer.decisions(calls)
-        return {c.id: f"(unclear answer {clip(reply or '', 40)!r})" for c in calls}
 
 
 class MainThreadAsker(TextAsker):
@@ -341,18 +194,3 @@ class MainThreadAsker(TextAsker):
         done.wait()
 
 
-class ConsoleAsker(TextAsker):
-    """Plain Python with a terminal: `input()` in a thread, one question at a time (a lock shared
-    by every loop, so askers on different loops never interleave their prompts)."""
-
-    _terminal = threading.Lock()
-
-    async def ask(self, prompt: str) -> str | None:
-        return await asyncio.to_thread(self._ask_now, prompt)
-
-    def _ask_now(self, prompt: str) -> str | None:
-        with self._terminal:
-            try:
-                return input(prompt)
-            except (EOFError, OSError, RuntimeError):
-                return None

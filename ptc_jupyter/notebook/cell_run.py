@@ -23,14 +23,16 @@ from IPython.core.error import UsageError
 from IPython.display import display
 
 from ptc_jupyter import api
-from ptc_jupyter.notebook.approval import ConsoleAsker, MainThreadAsker, WidgetApprover, deny_all
+from ptc_jupyter.notebook.approval import MainThreadAsker, WidgetApprover
+from ptc_jupyter.calls.approval import ConsoleAsker, deny_all
 from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.notebook.line_options import CellOptions
 from ptc_jupyter.calls.dispatch import Approver
 from ptc_jupyter.errors import RunError
 from ptc_jupyter.host.recording import recorded_streaming, session_for
 from ptc_jupyter.display.render import mime_bundle
-from ptc_jupyter.trace.run import Event, Run
+from ptc_jupyter.trace.run import Run
+from ptc_jupyter.trace.events import Event
 
 TICK_S = 0.1
 

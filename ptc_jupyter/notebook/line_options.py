@@ -21,7 +21,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ptc_jupyter.errors import OptionError
-from ptc_jupyter.options import RunOptions, Setting
+from ptc_jupyter.options import NOT_GIVEN, RunOptions, Setting
 from ptc_jupyter.calls.tools import registry
 
 DEFAULT_UPDATE_INTERVAL_S = 0.25
@@ -161,8 +161,10 @@ def parse_cell_options(magic: Callable[..., Any], line: str, config: Mapping[str
     values: dict[str, Any] = {}
     for f, s in RunOptions.settings():
         given = getattr(args, _flag_dest(f.name), None) if s.flag else None
-        values[f.name] = given if given is not None else (config.get(s.config) if s.config else None)
-    if values["executor"] is not None:
+        if given is None and s.config:
+            given = config.get(s.config)
+        values[f.name] = given if given is not None else NOT_GIVEN
+    if values["executor"] is not NOT_GIVEN:
         values["executor"] = executor_named(values["executor"], namespace)
     try:
         run = RunOptions.build(**values)

@@ -28,6 +28,7 @@ from ptc_jupyter.notebook.prompt import MissingName, PromptError, build_prompt, 
 from ptc_jupyter.calls.tools import ToolDefinitionError, registry, tool
 
 MCP_MAGICS = "ptc_jupyter.mcp.magics"
+SERVE_MAGICS = "ptc_jupyter.notebook.serve"
 
 
 def _lookup(namespace: dict[str, Any], dotted: str) -> Any:
@@ -234,13 +235,14 @@ def script_cell_transformer(lines: list[str]) -> list[str]:
 # -- loading ------------------------------------------------------------------------------------
 
 _loaded: dict[int, dict[str, Any]] = {}
-MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_new", "ptc_tool", "ptc_tools", "ptc_script", "ptc_mcp")}
+MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_new", "ptc_tool", "ptc_tools", "ptc_script", "ptc_mcp", "ptc_serve")}
 
 
 def load_ipython_extension(shell: Any) -> None:
     if id(shell) in _loaded:
         unload_ipython_extension(shell)
-    magics = [PTCMagics(shell=shell), importlib.import_module(MCP_MAGICS).MCPMagics(shell=shell)]
+    magics = [PTCMagics(shell=shell), importlib.import_module(MCP_MAGICS).MCPMagics(shell=shell),
+              importlib.import_module(SERVE_MAGICS).ServeMagics(shell=shell)]
     shell.register_magics(*magics)
     transformers = [make_await_transformer(shell), script_cell_transformer]
     shell.input_transformers_post.extend(transformers)

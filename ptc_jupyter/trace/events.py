@@ -1,10 +1,8 @@
 """The events the host emits as a run goes: each carries the live `Run` and the part that changed.
 
 The host fills a `Run` in and emits an event after each change; views subscribe (the loop knows
-nothing of widgets). `StepStarted`/`StepFinished` come once per step; for a Python step they are
-the subclasses `ScriptStarted`/`ScriptFinished` (`.script` is `.step`), so a listener of either name
-sees each step once (`step_started`/`step_finished` pick the class). `ScriptDraft` shows a Python
-cell while it streams; `FilesAdded` follows `Run.files` growing. `trace` re-exports every name here.
+nothing of widgets). `StepStarted`/`StepFinished` come once per step (`step.kind` says which);
+`ScriptDraft` shows a Python cell while it streams; `FilesAdded` follows `Run.files` growing.
 
 Only type annotations name the record's classes, so this module imports nothing of `trace` at run time.
 """
@@ -20,8 +18,7 @@ if TYPE_CHECKING:
     from ptc_jupyter.trace.run import Run, ToolCall
 
 __all__ = ["CallFinished", "CallStarted", "Event", "FilesAdded", "Notice", "RequestSent", "ResponseReceived",
-           "RunFinished", "ScriptDraft", "ScriptFinished", "ScriptStarted", "StepFinished", "StepStarted",
-           "TextReceived", "step_finished", "step_started"]
+           "RunFinished", "ScriptDraft", "StepFinished", "StepStarted", "TextReceived"]
 
 
 @dataclass
@@ -42,7 +39,7 @@ class ResponseReceived(Event):
 
 @dataclass
 class ScriptDraft(Event):
-    code: str  # a script Claude is still writing (streamed responses only); ScriptStarted follows
+    code: str  # a script Claude is still writing (streamed responses only); StepStarted follows
 
 
 @dataclass
@@ -53,34 +50,6 @@ class StepStarted(Event):
 @dataclass
 class StepFinished(Event):
     step: Step  # its result was applied
-
-
-@dataclass
-class ScriptStarted(StepStarted):
-    """A Python step started (a `StepStarted`)."""
-
-    @property
-    def script(self) -> Step:
-        return self.step
-
-
-@dataclass
-class ScriptFinished(StepFinished):
-    """A Python step finished (a `StepFinished`)."""
-
-    @property
-    def script(self) -> Step:
-        return self.step
-
-
-def step_started(run: Run, step: Step) -> StepStarted:
-    """The event to emit when `step` starts: `ScriptStarted` for Python, else `StepStarted`."""
-    return ScriptStarted(run, step) if step.kind == "python" else StepStarted(run, step)
-
-
-def step_finished(run: Run, step: Step) -> StepFinished:
-    """The event to emit when `step` has its result: `ScriptFinished` for Python, else `StepFinished`."""
-    return ScriptFinished(run, step) if step.kind == "python" else StepFinished(run, step)
 
 
 @dataclass

@@ -24,12 +24,12 @@ import mimetypes
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ptc_jupyter.api_errors import error_text
-from ptc_jupyter.display.formatting import clip, format_bytes
+from ptc_jupyter.trace.clipping import clip
+from ptc_jupyter.trace.presentation import presenters
 
 log = logging.getLogger(__name__)
 
@@ -145,28 +145,9 @@ class OutputFile:
             return columns, [[_cell(v.get(c)) for c in columns] for v in value[:rows]]
         return None
 
-    def describe(self) -> str:
-        """One line: name, type, size, id, where it is (or why it is missing)."""
-        parts = [self.name, self.media_type, format_bytes(self.size_bytes)]
-        if self.file_id:
-            parts.append(self.file_id)
-        if self.path is not None:
-            parts.append(f"saved at {Path(self.path).as_posix()}")
-        if self.error:
-            parts.append(self.error)
-        return " · ".join(parts)
-
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": self.describe()}
-        data = self.data
-        if self.is_image and data is not None:
-            bundle[self.media_type] = data.decode("utf-8", "replace") if self.media_type == "image/svg+xml" \
-                else base64.b64encode(data).decode("ascii")
-        else:
-            table = self.table_preview()
-            if table is not None:
-                bundle["text/html"] = f"<div>{escape(self.describe())}</div>{table_html(*table)}"
-        return bundle
+        show = presenters.file_bundle
+        return show(self) if show else {"text/plain": f"{self.name} ({self.media_type})"}
 
     # -- the saved trace -------------------------------------------------------------------------
     def to_dict(self, *, embed: bool = False) -> dict[str, Any]:
@@ -210,14 +191,6 @@ def _table_kind(f: OutputFile) -> str | None:
 
 def _cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-
-
-def table_html(columns: list[str], rows: list[list[str]], cell_chars: int = 60) -> str:
-    """A small escaped HTML table (inline styles only)."""
-    head = "".join(f"<th style='text-align:left'>{escape(clip(c, cell_chars))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape(clip(v, cell_chars))}</td>" for v in row) + "</tr>" for row in rows)
-    return (f"<table cellpadding='2' style='border-collapse:collapse;font-size:12px'>"
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
 def embed_plan(files: Iterable[OutputFile], budget: int = EMBED_BUDGET_CHARS) -> list[bool]:

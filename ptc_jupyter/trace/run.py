@@ -2,7 +2,7 @@
 
 Every server-side step (Python cell, bash command, text editor operation, unknown server tool) is
 a `Step` (`steps.py`) in `Run.steps`, in order; `Run.scripts`/`scripts_detail` list the Python
-ones (`Script` is their former name). The files they left behind are `Run.files`; what the run
+ones. The files they left behind are `Run.files`; what the run
 cost, estimated, is `Run.cost`.
 
 `Run.to_dict()` is exactly the trace saved in the notebook under `MIME_TYPE`: compact (call
@@ -26,36 +26,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ptc_jupyter import pricing
-from ptc_jupyter.display.calls_table import (
-    SAVED_CALLS,
-    listed,
-    omitted_count,
-    omitted_note,
-    omitted_summary,
-)
-from ptc_jupyter.trace.events import (  # noqa: F401 (re-exported: `from ptc_jupyter.trace import CallStarted` keeps working)
-    CallFinished,
-    CallStarted,
-    Event,
-    FilesAdded,
-    Notice,
-    RequestSent,
-    ResponseReceived,
-    RunFinished,
-    ScriptDraft,
-    ScriptFinished,
-    ScriptStarted,
-    StepFinished,
-    StepStarted,
-    TextReceived,
-    step_finished,
-    step_started,
-)
+from ptc_jupyter.trace.saved_calls import SAVED_CALLS, listed, omitted_count, omitted_note, omitted_summary
 from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, OutputFile, embed_plan, not_embedded_note
-from ptc_jupyter.display.formatting import clip, clip_to_json_size, json_size
-from ptc_jupyter.trace.mime import MIME_TYPE as MIME_TYPE
-from ptc_jupyter.display.render import comparison_with_costs, mime_bundle, to_text
-from ptc_jupyter.trace.steps import STEP_CHARS, STEP_KINDS, Script, Step, StepKind, StepStatus  # noqa: F401 (re-exported)
+from ptc_jupyter.trace.clipping import clip, clip_to_json_size, json_size
+from ptc_jupyter.constants import MIME_TYPE as MIME_TYPE
+from ptc_jupyter.trace.presentation import presenters
+from ptc_jupyter.pricing import comparison_with_costs
+from ptc_jupyter.trace.steps import STEP_CHARS, Step
 
 TRACE_VERSION = 2  # 2: `steps` (every server-side step) and `files`; version 1 had `scripts`
 
@@ -222,7 +199,6 @@ class Run:
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)
 
-    script = step  # the former name
 
     def saved_calls(self) -> tuple[list[ToolCall], dict[str, Any] | None]:
         """(the calls a saved trace keeps, its summary of the others): all of them while they fit
@@ -323,10 +299,12 @@ class Run:
                 f"{self.wall_s:.2f} s, text={text!r}>")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return mime_bundle(self)
+        show = presenters.run_bundle
+        return show(self) if show else {"text/plain": repr(self)}
 
     def __str__(self) -> str:
-        return to_text(self)
+        show = presenters.run_text
+        return show(self) if show else repr(self)
 
 
 def compact_calls(calls: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -8,7 +8,7 @@ next. Each becomes a `Step` (`step_from_block`); its `*_tool_result` block fills
 Blocks may be SDK objects or plain dicts. The SDK parses unknown types leniently (an unknown
 block is a `TextBlock` whose `.type` is the unknown string; an unknown result can look like an
 error object), so everything here dispatches on `.type` strings, never on classes. No SDK import.
-`trace` re-exports `Step` (and its former name `Script`).
+
 
 How a host records a response (`at_s`: seconds since the run started, optional):
 
@@ -16,12 +16,12 @@ How a host records a response (`at_s`: seconds since the run started, optional):
         if block.type == "server_tool_use":          # any server tool
             step = step_from_block(block, at_s=...)
             run.steps.append(step)
-            emit(trace.step_started(run, step))       # ScriptStarted for Python, else StepStarted
+            emit(StepStarted(run, step))
         elif is_result_block(block):                 # any *_tool_result
             step = step_for_result(run, block)       # by tool_use_id (appends one if unknown)
             apply_result(step, block, at_s=...)
             run.context_bytes += context_bytes(step)
-            emit(trace.step_finished(run, step))      # ScriptFinished for Python, else StepFinished
+            emit(StepFinished(run, step))
     # then: run.files += await files.fetch_output_files(client, run.unfetched_file_ids())
     #       and emit(trace.FilesAdded(run, new_files))
 """
@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ptc_jupyter.display.formatting import clip
+from ptc_jupyter.trace.clipping import clip
 
 #: How much of each string of a step (code, streams, result detail) a saved trace keeps.
 STEP_CHARS = 20_000
@@ -58,7 +58,7 @@ class Step:
     """One server-side step of the container and its outcome: a `server_tool_use` block and its
     `*_tool_result`. `steps.step_from_block` / `steps.apply_result` fill it from API blocks.
 
-    `Step(id, code)` (or `Script(id, code)`) is a Python step; `code=` also sets a bash command.
+    `Step(id, code)` is a Python step; `code=` also sets a bash command.
     """
 
     id: str
@@ -169,7 +169,6 @@ class Step:
 
 
 #: The former name of a Python step.
-Script = Step
 
 
 def _clip_strings(value: Any, chars: int | None) -> Any:
