@@ -129,7 +129,7 @@ def test_load_registers_and_unload_removes_everything(monkeypatch):
         assert {"ptc", "ptc_async"} <= set(manager.magics["cell"])
         assert {"ptc_tool", "ptc_tools"} <= set(manager.magics["line"])
         assert any(isinstance(c, magics.PTCMagics) for c in shell.configurables)
-        assert len(shell.input_transformers_post) == len(before_transformers) + 1
+        assert len(shell.input_transformers_post) == len(before_transformers) + 2  # %%ptc awaited; script cells
         assert "ptc_mcp" in manager.magics["line"]
         assert shell.find_cell_magic("ptc").__doc__.lstrip(": \n").startswith("%%ptc [-o VAR]")
     finally:
