@@ -19,8 +19,10 @@ from typing import Any
 
 #: Statuses a request naming a container that is gone may get.
 CONTAINER_LOST_STATUSES = (400, 404, 410)
+#: An error message naming the container: the word, or an id (`container_...`; not `container_upload`).
+_CONTAINER = re.compile(r"\bcontainer\b|\bcontainer_(?!upload)\w+")
 #: What an error message says of a container that is gone (expired, not found, deleted...).
-_GONE = re.compile(r"\b(expired|not found|no longer|does not exist|doesn't exist|unknown|deleted)\b")
+_GONE = re.compile(r"\b(expired|not found|no longer|does not exist|doesn't exist|unknown|deleted|invalid container)\b")
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def is_container_lost(exc: BaseException) -> bool:
     request that lacks a container it needs ("container ... required")."""
     info = error_info(exc)
     message = info.message.lower()
-    if "container" not in message or "required" in message:
+    if not _CONTAINER.search(message) or "required" in message:
         return False
     if info.status in (404, 410):
         return True

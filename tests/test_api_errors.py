@@ -45,6 +45,7 @@ def test_an_error_event_in_a_stream_says_so():
     (api_error(400, EXPIRED), False),
     (api_error(404, "container_x: container not found", "not_found_error"), False),
     (api_error(410, "The container container_x is gone", "invalid_request_error"), False),
+    (api_error(400, "container_011abc not found"), False),
     (stream_error(EXPIRED), True),
 ])
 def test_a_lost_container_is_recognised_in_every_shape(scripted, stream):
@@ -55,6 +56,7 @@ def test_a_lost_container_is_recognised_in_every_shape(scripted, stream):
     (api_error(400, "container: a container is required for skills"), False),
     (api_error(400, "messages.0.content: Field required"), False),
     (api_error(500, "Container host failed", "api_error"), False),
+    (api_error(400, "messages.0.content.1: container_upload file_abc not found"), False),
     (stream_error("Overloaded", "overloaded_error"), True),
 ])
 def test_other_errors_are_not_a_lost_container(scripted, stream):
