@@ -218,18 +218,22 @@ def make_await_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
     return ptc_await_transformer
 
 
-def script_cell_transformer(lines: list[str]) -> list[str]:
+def make_script_cell_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
     """In a `%ptc_script` cell (one that binds the tools), module-level `asyncio.run(X)` runs as
-    `await (X)`: the kernel's loop already runs (see sandbox/event_loop_calls.py). Other cells
-    pass unchanged. Runs for every cell: must never raise."""
-    try:
-        if not any(line.startswith(SCRIPT_CELL_IMPORT) for line in lines):
+    `await (X)`: the kernel's loop already runs (see sandbox/event_loop_calls.py). Other cells, and
+    every cell when the shell does not await top-level code (`%autoawait off`), pass unchanged."""
+
+    def script_cell_transformer(lines: list[str]) -> list[str]:
+        try:  # runs for every cell: must never raise
+            if not shell.autoawait or not any(line.startswith(SCRIPT_CELL_IMPORT) for line in lines):
+                return lines
+            source = "".join(lines)
+            rewritten = await_loop_calls(source)
+            return lines if rewritten == source else rewritten.splitlines(keepends=True)
+        except Exception:  # noqa: BLE001 - a broken rewrite must not break the cell
             return lines
-        source = "".join(lines)
-        rewritten = await_loop_calls(source)
-        return lines if rewritten == source else rewritten.splitlines(keepends=True)
-    except Exception:  # noqa: BLE001 - a broken rewrite must not break the cell
-        return lines
+
+    return script_cell_transformer
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -244,7 +248,7 @@ def load_ipython_extension(shell: Any) -> None:
     magics = [PTCMagics(shell=shell), importlib.import_module(MCP_MAGICS).MCPMagics(shell=shell),
               importlib.import_module(SERVE_MAGICS).ServeMagics(shell=shell)]
     shell.register_magics(*magics)
-    transformers = [make_await_transformer(shell), script_cell_transformer]
+    transformers = [make_await_transformer(shell), make_script_cell_transformer(shell)]
     shell.input_transformers_post.extend(transformers)
     _loaded[id(shell)] = {"magics": magics, "transformers": transformers}
 
