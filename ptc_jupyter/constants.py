@@ -34,3 +34,6 @@ TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,128}$"
 
 #: The MIME type a finished run is saved under in a notebook (the labextension renders it).
 MIME_TYPE = "application/vnd.ptc-jupyter.trace+json"
+
+#: The import every `%ptc_script` cell begins with (its bind line): what marks a cell as a script cell.
+SCRIPT_CELL_IMPORT = "from ptc_jupyter.script_cell import bind_tools"

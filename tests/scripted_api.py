@@ -1,7 +1,8 @@
 """A strict, scripted stand-in for the Messages API, independent of the emulator.
 
 Each request is answered by the next scripted response (a dict, or a function of the request body,
-or an (HTTP status, error body) pair) and recorded, so tests can check exactly what the host sent
+an (HTTP status, error body) pair, or a `StreamError`) and recorded; a streamed request gets the
+message as server-sent events, so tests can check exactly what the host sent
 against shared/ptc-protocol.md section 3. It is a real HTTP server on 127.0.0.1 that the real
 anthropic SDK talks to.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import socket
 import threading
 from collections.abc import Callable
@@ -18,12 +20,16 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ptc_jupyter.host.caching import without_cache_points
 
-Scripted = dict[str, Any] | Callable[[dict[str, Any]], Any] | tuple[int, dict[str, Any]]
+class StreamError(dict):
+    """A 200 streamed response whose first event is an `error` event carrying this body."""
+
+
+Scripted = dict[str, Any] | Callable[[dict[str, Any]], Any] | tuple[int, dict[str, Any]] | StreamError
 _ids = itertools.count(1)
 
 
@@ -63,6 +69,31 @@ def api_error(status: int, message_text: str, kind: str = "invalid_request_error
     return status, {"type": "error", "error": {"type": kind, "message": message_text}, "request_id": "req_test"}
 
 
+def stream_error(message_text: str, kind: str = "invalid_request_error") -> StreamError:
+    return StreamError(api_error(200, message_text, kind)[1])
+
+
+def sse(events: list[tuple[str, dict[str, Any]]]) -> Response:
+    text = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
+    return Response(text, media_type="text/event-stream", headers={"request-id": "req_test"})
+
+
+def message_events(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A message as the stream sends it: each block whole in its `content_block_start`."""
+    start = {**body, "content": [], "stop_reason": None}
+    events = [("message_start", {"type": "message_start", "message": start})]
+    for i, block in enumerate(body["content"]):
+        events.append(("content_block_start", {"type": "content_block_start", "index": i, "content_block": block}))
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
+    delta = {"stop_reason": body["stop_reason"], "stop_sequence": None}
+    if body.get("container"):
+        delta["container"] = body["container"]
+    events.append(("message_delta", {"type": "message_delta", "delta": delta,
+                                     "usage": {"output_tokens": body["usage"]["output_tokens"]}}))
+    events.append(("message_stop", {"type": "message_stop"}))
+    return events
+
+
 class _Server(uvicorn.Server):
     """A uvicorn server that says when it listens."""
 
@@ -98,9 +129,13 @@ class ScriptedAPI:
         item = self.responses.pop(0)
         if callable(item):
             item = item(body)
+        if isinstance(item, StreamError):
+            return sse([("error", dict(item))])
         if isinstance(item, tuple):
             status, payload = item
             return JSONResponse(payload, status_code=status, headers={"x-should-retry": "false"})
+        if body.get("stream"):
+            return sse(message_events(item))
         return JSONResponse(item, headers={"request-id": "req_test"})
 
     async def _model(self, request: Request) -> JSONResponse:

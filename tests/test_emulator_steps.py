@@ -12,6 +12,7 @@ import pytest
 
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
 from ptc_jupyter.emulator.faults import parse_fault
+from ptc_jupyter.emulator.steps import script_failure
 
 from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results, wait_until
 
@@ -314,3 +315,43 @@ def test_the_command_line_sets_the_cell_limit():
 
     assert parse_args(["--cell-limit", "5"], environ={}).cell_limit_s == 5.0
     assert parse_args([], environ={}).cell_limit_s == 90.0
+
+
+# -- how a failed script is told in the final text ------------------------------------------------
+ASYNCIO_RUN_FAILED = '''Traceback (most recent call last):
+  File "<script 1>", line 12, in <module>
+    asyncio.run(main())
+  File "/usr/lib/python3.11/asyncio/runners.py", line 186, in run
+    raise RuntimeError(
+RuntimeError: asyncio.run() cannot be called from a running event loop
+<script 1>:12: RuntimeWarning: coroutine 'main' was never awaited
+RuntimeWarning: Enable tracemalloc to get the object allocation traceback
+'''
+CHAINED = '''Traceback (most recent call last):
+  File "<script 2>", line 3, in <module>
+    x = d["k"]
+KeyError: 'k'
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "<script 2>", line 5, in <module>
+    raise ValueError("no k")
+ValueError: no k
+'''
+SYNTAX = '''  File "<script 3>", line 2
+    x = (
+        ^
+SyntaxError: '(' was never closed
+'''
+
+
+@pytest.mark.parametrize(("stderr", "told"), [
+    (ASYNCIO_RUN_FAILED, "RuntimeError: asyncio.run() cannot be called from a running event loop (line 12)"),
+    (CHAINED, "ValueError: no k (line 5)"),
+    (SYNTAX, "SyntaxError: '(' was never closed (line 2)"),
+    ("The cell ran past its limit of 90 s (detection_timeout).\n", "The cell ran past its limit of 90 s (detection_timeout)."),
+    ("", "no error output"),
+])
+def test_a_failed_script_is_told_by_its_exception_and_line_not_its_last_stderr_line(stderr, told):
+    assert script_failure(stderr) == told

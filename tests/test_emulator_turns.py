@@ -91,12 +91,12 @@ def test_text_block_results_reach_the_script_joined(client):
     assert final.content[-1].text == """'{"a": 1}'"""
 
 
-def test_a_failing_script_says_so_with_the_last_stderr_line(client):
+def test_a_failing_script_says_so_with_its_exception_and_line(client):
     final, _ = run_turn(client, prompt=script_prompt("print('partial')\nraise ValueError('boom')"), tools=TOOLS,
                         answer=double)
     result = final.content[-2].content
     assert result.return_code == 1 and "Traceback" in result.stderr
-    assert final.content[-1].text == "partial\n\nThe script failed (return code 1): ValueError: boom"
+    assert final.content[-1].text == "partial\n\nThe script failed (return code 1): ValueError: boom (line 2)"
 
 
 def test_a_prompt_without_a_script_explains_offline_mode(client):

@@ -145,7 +145,7 @@ def test_a_file_that_cannot_be_fetched_is_recorded_not_raised(api, tmp_path):
     ok = api.add("a.txt", b"hello", "text/plain")
     locked = api.add("secret.txt", b"x", "text/plain", downloadable=False)
     got = call(api, F.fetch_output_files, ["file_missing", ok, locked], spill_dir=tmp_path)
-    assert got[0].error.startswith("no metadata: NotFoundError") and got[0].data is None
+    assert got[0].error.startswith("no metadata: API error: HTTP 404") and got[0].data is None
     assert got[1].error is None and got[1].data == b"hello"
     assert got[2].error == "not downloadable" and f"GET /v1/files/{locked}/content" not in api.requests
     with pytest.raises(FileNotFoundError, match="not downloadable"):
@@ -165,7 +165,7 @@ def test_a_download_that_fails_midway_keeps_the_metadata(api, tmp_path):
         return await F.fetch_output_files(client, ids, **kw)
 
     (got,) = call(api, fetch_after_delete, [file_id], spill_dir=tmp_path)
-    assert got.name == "gone.csv" and got.size_bytes == len(CSV) and got.error.startswith("not downloaded: NotFoundError")
+    assert got.name == "gone.csv" and got.size_bytes == len(CSV) and got.error.startswith("not downloaded: API error: HTTP 404")
 
 
 def test_uploads_paths_bytes_and_dataframes_and_deletes_them(api, tmp_path, monkeypatch):

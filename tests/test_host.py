@@ -21,6 +21,7 @@ from scripted_api import (
     message,
     script_block,
     script_result,
+    stream_error,
     tool_use,
 )
 
@@ -165,6 +166,35 @@ def test_expired_container_is_retried_once_without_it():
     assert memory.container_id == "container_new" and run.status == "completed"
 
 
+STREAMED = RunOptions(stream=True)
+
+
+@pytest.mark.parametrize("lost", [
+    api_error(404, "container container_old not found", "not_found_error"),
+    api_error(410, "container container_old has expired"),
+    stream_error("Container container_old has expired. Send the request again without the `container` parameter."),
+], ids=["404", "410", "error event opening a stream"])
+def test_a_lost_container_in_any_shape_starts_over_without_it_and_is_not_asked_again(lost):
+    memory = ContainerMemory(container_id="container_old")
+    responses = gather_turn("container_new")
+    run, requests = play([lost, *responses], memory=memory, options=STREAMED)
+    assert requests[0]["container"] == "container_old"
+    assert "container" not in requests[1] and requests[2]["container"] == "container_new"  # never the same request
+    assert len(requests) == 3 and run.status == "completed" and [c.status for c in run.calls] == ["ok", "ok"]
+    notice = next(n for n in run.notices if "container_old could not be reused" in n)
+    assert "(request_id: req_test)" in notice and "Error code" not in notice
+
+
+def test_a_container_lost_in_a_streams_error_event_after_calls_ran_ends_the_run_without_rerunning_them():
+    first, _final = gather_turn("c2")
+    with pytest.raises(RunError) as info:
+        play([first, stream_error("Container c2 has expired.")], options=STREAMED)
+    run = info.value.run
+    assert run.error.startswith("container c2 was lost mid-turn (stream error event invalid_request_error: "
+                                "Container c2 has expired. (request_id: req_test)) after 2 tool call(s) had run")
+    assert [c.status for c in run.calls] == ["ok", "ok"] and run.requests == 2  # nothing asked or run again
+
+
 def test_expired_container_twice_is_an_error():
     memory = ContainerMemory(container_id="container_old")
     expired = api_error(400, "container container_old has expired")
@@ -224,7 +254,7 @@ def test_api_errors_raise_run_error_keeping_the_run():
     with pytest.raises(RunError) as info:
         play([api_error(500, "boom", "api_error")])
     assert info.value.run.status == "error" and info.value.run.requests == 1
-    assert "InternalServerError" in info.value.run.error
+    assert info.value.run.error.startswith("API error: HTTP 500 api_error: boom")
 
 
 def test_direct_mode_sends_no_code_execution_tool():

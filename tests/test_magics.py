@@ -129,7 +129,7 @@ def test_load_registers_and_unload_removes_everything(monkeypatch):
         assert {"ptc", "ptc_async"} <= set(manager.magics["cell"])
         assert {"ptc_tool", "ptc_tools"} <= set(manager.magics["line"])
         assert any(isinstance(c, magics.PTCMagics) for c in shell.configurables)
-        assert len(shell.input_transformers_post) == len(before_transformers) + 1
+        assert len(shell.input_transformers_post) == len(before_transformers) + 2  # %%ptc awaited; script cells
         assert "ptc_mcp" in manager.magics["line"]
         assert shell.find_cell_magic("ptc").__doc__.lstrip(": \n").startswith("%%ptc [-o VAR]")
     finally:
@@ -543,3 +543,18 @@ def test_new_and_ptc_new_start_afresh(ip):
         ip.run_line_magic("ptc_new", "")
     assert ptc_cell(ip, "-o c --continue", "Third.\n```python\nprint(3)\n```\n")[0].success
     assert ip.user_ns["c"].conversation["turn"] == 1
+
+
+def test_only_script_cells_have_their_asyncio_run_awaited_and_only_when_the_shell_awaits():
+    class Shell:
+        autoawait = True
+
+    shell = Shell()
+    transform = magics.make_script_cell_transformer(shell)
+    script = ["from ptc_jupyter.script_cell import bind_tools; bind_tools(globals())\n", "import asyncio\n",
+              "asyncio.run(main())\n"]
+    assert transform(script)[-1] == "await (     main())\n"
+    own_cell = script[1:]
+    assert transform(own_cell) == own_cell  # the user's own cells are theirs
+    shell.autoawait = False
+    assert transform(script) == script  # top-level await would not run: leave asyncio.run to work alone

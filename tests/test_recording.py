@@ -106,7 +106,7 @@ def test_strict_replay_fails_the_run_with_the_drift(tmp_path):
     with pytest.raises(RunError) as failed:
         replay(rec, strict=True)
     message = str(failed.value)
-    assert message.startswith(f"BadRequestError (400): {DRIFT} request 2: the result of double")
+    assert message.startswith(f"API error: HTTP 400 invalid_request_error: {DRIFT} request 2: the result of double")
     assert 'recorded "2", live "7"' in message and tool_use_id(rec, 1) in message
     run = failed.value.run
     assert run.status == "error" and [c.output for c in run.calls] == ["7"] and drift(run) == []

@@ -47,6 +47,7 @@ class Turn:
     steps: list[Step]
     tools: list[str]  # the tools a python step may call
     tools_key: str
+    positional: dict[str, str] = field(default_factory=dict)  # tools taking a lone string (sandbox/arguments.py)
     next: int = 0  # the next step to start
     active: Step | None = None
     before: dict[str, Stamp] = field(default_factory=dict)  # $OUTPUT_DIR when the active step began
@@ -89,7 +90,8 @@ class Container:
         sandbox.exited.add_done_callback(exited)
 
     def start_run(self, *, mode: Literal["ptc", "direct"], code: str, tools: list[str], tools_key: str,
-                  srvtoolu_id: str | None, deadline_s: float | None, limit_s: float | None = None) -> ScriptRun:
+                  srvtoolu_id: str | None, deadline_s: float | None, limit_s: float | None = None,
+                  positional: dict[str, str] | None = None) -> ScriptRun:
         self._runs += 1
         run = ScriptRun(run_id=self._runs, mode=mode, code=code, srvtoolu_id=srvtoolu_id, tools_key=tools_key,
                         ack_wanted=1, limit_s=limit_s, running_since=time.monotonic())
@@ -98,7 +100,7 @@ class Container:
             run.on_event({"ev": "died"})
             return run
         self.sandbox.send({"op": "run", "run_id": run.run_id, "code": code, "tools": tools,
-                           "deadline_s": deadline_s, "ack": 1,
+                           "positional": positional or {}, "deadline_s": deadline_s, "ack": 1,
                            "output_limit_bytes": self.sandbox.config.output_bytes})
         return run
 

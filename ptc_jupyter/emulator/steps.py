@@ -109,14 +109,40 @@ def answer_text(outcomes: list[Outcome]) -> str:
             if result["stdout"].strip():
                 texts.append(result["stdout"].strip())
             if result["return_code"] != 0:
-                lines = [line for line in result["stderr"].splitlines() if line.strip()]
-                failures.append(f"The {label} failed (return code {result['return_code']}): "
-                                f"{lines[-1] if lines else 'no error output'}")
+                reason = (script_failure(result["stderr"]) if outcome.kind == "python"
+                          else last_line(result["stderr"]))
+                failures.append(f"The {label} failed (return code {result['return_code']}): {reason}")
     if texts or failures:
         return "\n\n".join(texts + failures)
     kinds = {o.kind for o in outcomes}
     what = f"The {LABELS[kinds.pop()]}" if len(kinds) == 1 and outcomes[0].kind != "text_editor" else "The steps"
     return f"{what} finished without printing anything."
+
+
+_SCRIPT_FRAME = re.compile(r'^\s+File "<script \d+>", line (\d+)')
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def script_failure(stderr: str) -> str:
+    """How a script failed, from its stderr: the exception of its last traceback and the script's
+    line it came through ("ValueError: boom (line 4)"), not whatever was printed last (a warning
+    after the traceback, say); stderr's last line when there is no traceback."""
+    lines = stderr.splitlines()
+    headers = [i for i, line in enumerate(lines) if line.startswith(_TRACEBACK)]
+    start = headers[-1] + 1 if headers else 0
+    frames = [(i, m.group(1)) for i in range(start, len(lines)) if (m := _SCRIPT_FRAME.match(lines[i]))]
+    if not headers and not frames:
+        return last_line(stderr)
+    after = frames[-1][0] + 1 if frames else start
+    exception = next((line for line in lines[after:] if line.strip() and not line[0].isspace()), None)
+    if exception is None:
+        return last_line(stderr)
+    return f"{exception} (line {frames[-1][1]})" if frames else exception
+
+
+def last_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else "no error output"
 
 
 # --- bash ----------------------------------------------------------------------------------------

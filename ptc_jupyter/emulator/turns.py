@@ -30,6 +30,7 @@ from ptc_jupyter.emulator.prompt_cache import PromptCache
 from ptc_jupyter.emulator.rules import ToolSet
 from ptc_jupyter.emulator.steps import Outcome, Step, answer_text, parse_steps, run_bash, text_editor
 from ptc_jupyter.emulator.wire import ApiError
+from ptc_jupyter.sandbox.arguments import positional_parameters
 
 PTC_INTRO = "Running the script from your prompt in the offline emulator."
 DIRECT_INTRO = ("Running the script from your prompt in the offline emulator as classic tool calling: "
@@ -134,7 +135,8 @@ class Turns:
             container.run = None
             await asyncio.to_thread(copy_uploads, uploads, container.sandbox.inputs)
             callable_tools = toolset.programmatic + (toolset.direct_only if self.config.expose_direct_tools else [])
-            container.turn = Turn("ptc", steps, callable_tools, rules.tools_key(body.get("tools")))
+            container.turn = Turn("ptc", steps, callable_tools, rules.tools_key(body.get("tools")),
+                                  positional_parameters(body.get("tools")))
             reply = await self._reply(body, container, first=True)
             container.touch()
         return reply
@@ -144,7 +146,7 @@ class Turns:
         async with container.lock:
             await asyncio.to_thread(copy_uploads, uploads, container.sandbox.inputs)
             container.turn = Turn("direct", [script], toolset.programmatic + toolset.direct_only,
-                                  rules.tools_key(body.get("tools")))
+                                  rules.tools_key(body.get("tools")), positional_parameters(body.get("tools")))
             reply = await self._reply(body, container, first=True)
             container.touch()
         return reply
@@ -273,6 +275,7 @@ class Turns:
     def _start_python(self, container: Container, turn: Turn, step: Step) -> None:
         ptc = turn.mode == "ptc"
         container.start_run(mode=turn.mode, code=step.code, tools=turn.tools, tools_key=turn.tools_key,
+                            positional=turn.positional,
                             srvtoolu_id=step.id if ptc else None,
                             deadline_s=self.config.pending_deadline_s if ptc else None,
                             limit_s=self.config.cell_limit_s if ptc else None)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ptc_jupyter.sandbox import RUN_PYTHON, LocalSandbox, SandboxConfig, ToolRequest, run_python_tool_definition
+from ptc_jupyter.sandbox.arguments import positional_parameters
 from ptc_jupyter.trace.steps import LOCAL_STEP, Step
 from ptc_jupyter.calls.tools import Tool
 from ptc_jupyter.trace.run import ToolCall
@@ -40,6 +41,8 @@ class LocalAnswers:
         self.sandbox = sandbox or LocalSandbox()
         self.owned = sandbox is None  # made for this run: closed with it
         self.tool_names = [t.name for t in tools if t.programmatic]
+        self.positional = positional_parameters({"name": t.name, "input_schema": t.input_schema}
+                                                for t in tools if t.programmatic)
 
     async def answer(self, calls: list[ToolCall]) -> None:
         for call in calls:
@@ -77,7 +80,7 @@ class LocalAnswers:
             await self.turn.run_calls(made, None)
             return [c.output or "" for c in made]
 
-        result = await self.sandbox.run(code, self.tool_names, tool_calls)
+        result = await self.sandbox.run(code, self.tool_names, tool_calls, self.positional)
         step.stdout, step.stderr, step.return_code = result.stdout, result.stderr, result.return_code
         step.result_type = "local_sandbox_result"
         return result.as_tool_result()

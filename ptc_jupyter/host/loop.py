@@ -26,8 +26,9 @@ from ptc_jupyter.options import RunOptions
 from ptc_jupyter.host.caching import with_cache_points
 from ptc_jupyter.host.policy import CallPolicy
 from ptc_jupyter.sandbox import LocalSandbox
-from ptc_jupyter.host.responses import (answer_deadline, block_dict, explain_failure, follow_drafts, is_container_error,
-                        refusal_details, usage_add)
+from ptc_jupyter.api_errors import error_text, is_container_lost
+from ptc_jupyter.host.responses import (answer_deadline, block_dict, explain_failure, follow_drafts, refusal_details,
+                                        usage_add)
 from ptc_jupyter.host.session import ContainerMemory
 from ptc_jupyter.calls.tools import Tool
 from ptc_jupyter.trace.run import Run, ToolCall
@@ -46,8 +47,15 @@ class _BrokenStream(Exception):
     """A streamed response that failed after it had begun."""
 
     def __init__(self, error: anthropic.APIError) -> None:
-        super().__init__(str(error))
+        super().__init__(_error_words(error))
         self.error = error
+
+
+def _error_words(error: BaseException) -> str:
+    """An API or connection error in our words (never the SDK's `str()`, which changes)."""
+    if isinstance(error, anthropic.APIStatusError):
+        return error_text(error)
+    return f"{type(error).__name__}: {error.__cause__ or error}"
 
 
 class Host:
@@ -194,7 +202,7 @@ class _Turn:
             try:
                 response = await self._request()
             except anthropic.APIStatusError as exc:
-                if self.container and is_container_error(exc):
+                if self.container and is_container_lost(exc):
                     self._container_lost(exc, retried_container)
                     retried_container = True
                     continue
@@ -233,10 +241,11 @@ class _Turn:
             try:
                 return await self._stream(params)
             except _BrokenStream as broken:
-                if attempt == STREAM_ATTEMPTS:
+                # A lost container is no passing fault: the same request would fail the same way.
+                if attempt == STREAM_ATTEMPTS or is_container_lost(broken.error):
                     raise broken.error from None
                 delay = STREAM_BACKOFF_S * 2 ** (attempt - 1)
-                self.notice(f"the response broke off mid-stream ({broken.error}); no tool ran for it, so the same "
+                self.notice(f"the response broke off mid-stream ({broken}); no tool ran for it, so the same "
                             f"request goes again in {delay:g} s (attempt {attempt + 1} of {STREAM_ATTEMPTS})")
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
@@ -258,7 +267,7 @@ class _Turn:
         lost = self.container
         self.container = None
         self.host.memory.container_id = None
-        reason = getattr(exc, "message", None) or exc
+        reason = error_text(exc)
         if self.calls_started:
             raise self.fail(f"container {lost} was lost mid-turn ({reason}) after {self.calls_started} tool "
                             "call(s) had run; not started over, so that no tool runs twice. Everything so far is "

@@ -1,4 +1,5 @@
-"""Reading the API's answers: usage, container errors, refusals, streamed code, failures explained.
+"""Reading the API's answers: usage, refusals, streamed code, failures explained (API errors in
+our own words: `api_errors.py`).
 
 Plain functions of SDK objects (dispatching on `.type` strings and attributes, never isinstance on
 block classes: unknown types parse leniently, see shared/ptc-protocol.md 2.2).
@@ -15,6 +16,7 @@ from typing import Any
 import anthropic
 import jiter
 
+from ptc_jupyter.api_errors import error_text
 from ptc_jupyter.constants import DEADLINE_MARGIN_S, PENDING_CALL_DEADLINE_S
 
 DRAFT_INTERVAL_S = 0.1  # how often a streamed script being written is re-parsed for the view
@@ -34,11 +36,6 @@ def usage_add(total: dict[str, Any], usage: Any) -> None:
         value = extra.get("code_execution_requests", getattr(server, "code_execution_requests", None))
         if isinstance(value, int):
             total["code_execution_requests"] = total.get("code_execution_requests", 0) + value
-
-
-def is_container_error(exc: anthropic.APIStatusError) -> bool:
-    message = str(getattr(exc, "message", "") or exc).lower()
-    return exc.status_code in (400, 404, 410) and "container" in message and "required" not in message
 
 
 def refusal_details(response: Any) -> str:
@@ -79,11 +76,8 @@ def explain_failure(exc: Exception, client: Any) -> str:
     if isinstance(exc, anthropic.APIStatusError):
         hint = {401: "check ANTHROPIC_API_KEY", 403: "the key may not have access to this model or feature",
                 429: "rate limited: wait and run again", 529: "the API is overloaded: wait and run again"}
-        status = exc.status_code
-        said = getattr(exc, "api_message", None) or getattr(exc, "message", None) or exc  # the API's own words
-        where_from = f"{getattr(exc, 'type', None) or 'error'} event mid-stream" if status == 200 else status
-        text = f"{type(exc).__name__} ({where_from}): {said}"
-        return f"{text} ({hint[status]})" if status in hint else text
+        text = f"API error: {error_text(exc)}"  # our words: the SDK's str() changes between releases
+        return f"{text} ({hint[exc.status_code]})" if exc.status_code in hint else text
     return f"{type(exc).__name__}: {exc}"
 
 

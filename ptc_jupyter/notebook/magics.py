@@ -21,6 +21,8 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from ptc_jupyter.constants import SCRIPT_CELL_IMPORT
+from ptc_jupyter.sandbox.event_loop_calls import await_loop_calls
 from ptc_jupyter.notebook.line_options import CellOptions, config_traits, parse_cell_options, ptc_arguments
 from ptc_jupyter.notebook.prompt import MissingName, PromptError, build_prompt, lookup
 from ptc_jupyter.calls.tools import ToolDefinitionError, registry, tool
@@ -216,6 +218,24 @@ def make_await_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
     return ptc_await_transformer
 
 
+def make_script_cell_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
+    """In a `%ptc_script` cell (one that binds the tools), module-level `asyncio.run(X)` runs as
+    `await (X)`: the kernel's loop already runs (see sandbox/event_loop_calls.py). Other cells, and
+    every cell when the shell does not await top-level code (`%autoawait off`), pass unchanged."""
+
+    def script_cell_transformer(lines: list[str]) -> list[str]:
+        try:  # runs for every cell: must never raise
+            if not shell.autoawait or not any(line.startswith(SCRIPT_CELL_IMPORT) for line in lines):
+                return lines
+            source = "".join(lines)
+            rewritten = await_loop_calls(source)
+            return lines if rewritten == source else rewritten.splitlines(keepends=True)
+        except Exception:  # noqa: BLE001 - a broken rewrite must not break the cell
+            return lines
+
+    return script_cell_transformer
+
+
 # -- loading ------------------------------------------------------------------------------------
 
 _loaded: dict[int, dict[str, Any]] = {}
@@ -228,9 +248,9 @@ def load_ipython_extension(shell: Any) -> None:
     magics = [PTCMagics(shell=shell), importlib.import_module(MCP_MAGICS).MCPMagics(shell=shell),
               importlib.import_module(SERVE_MAGICS).ServeMagics(shell=shell)]
     shell.register_magics(*magics)
-    transformer = make_await_transformer(shell)
-    shell.input_transformers_post.append(transformer)
-    _loaded[id(shell)] = {"magics": magics, "transformer": transformer}
+    transformers = [make_await_transformer(shell), make_script_cell_transformer(shell)]
+    shell.input_transformers_post.extend(transformers)
+    _loaded[id(shell)] = {"magics": magics, "transformers": transformers}
 
 
 def unload_ipython_extension(shell: Any) -> None:
@@ -245,8 +265,9 @@ def unload_ipython_extension(shell: Any) -> None:
         manager.registry.pop(type(magics).__name__, None)
         if magics in shell.configurables:
             shell.configurables.remove(magics)
-    if state["transformer"] in shell.input_transformers_post:
-        shell.input_transformers_post.remove(state["transformer"])
+    for transformer in state["transformers"]:
+        if transformer in shell.input_transformers_post:
+            shell.input_transformers_post.remove(transformer)
     if "ptc_jupyter.host.session" in sys.modules:  # a run happened: stop what it started
         sys.modules["ptc_jupyter.host.session"].stop_emulator()
     if "ptc_jupyter.mcp.api" in sys.modules:  # a server was added: close the connections

@@ -5,6 +5,11 @@ In the container each tool is an async function taking one dict and returning th
 dispatcher exactly as in a run (the same text, "Error: ..." results included, side-effect tools
 approved as `ptc.run` approves them). `cell_source()` is the cell `%ptc_script` puts below: a header,
 `bind_tools(globals())`, then the script unchanged. No IPython import at module level.
+
+A script ending with `asyncio.run(main())` runs too: the kernel's loop already runs, so the
+extension's input transformer (`magics.script_cell_transformer`) has a script cell's module-level
+`asyncio.run(X)` run as `await (X)` (IPython's autoawait), as the sandbox's REPL does
+(`sandbox/event_loop_calls.py`). The cell's text stays as Claude wrote it.
 """
 
 from __future__ import annotations
@@ -19,14 +24,15 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from concurrent.futures import Executor
 from typing import Any
 
-from ptc_jupyter.constants import CODE_EXECUTION_CALLER, DEFAULT_TOOL_TIMEOUT_S
+from ptc_jupyter.constants import CODE_EXECUTION_CALLER, DEFAULT_TOOL_TIMEOUT_S, SCRIPT_CELL_IMPORT
 from ptc_jupyter.calls.dispatch import Approver, Dispatcher
 from ptc_jupyter.notebook.prompt import MissingName, lookup
+from ptc_jupyter.sandbox.arguments import string_parameter
 from ptc_jupyter.calls.tools import Tool, registry
 from ptc_jupyter.trace.run import Run, ToolCall
 
 #: The line of a script cell that makes the tool names call the tools.
-BIND_LINE = "from ptc_jupyter.script_cell import bind_tools; bind_tools(globals())"
+BIND_LINE = SCRIPT_CELL_IMPORT + "; bind_tools(globals())"
 BIND_COMMENT = "  # the tool names call the tools until this cell ends"
 #: How much of the prompt's first line names a run in the header (when no variable does).
 LABEL_CHARS = 60
@@ -40,25 +46,13 @@ class ScriptCellError(ValueError):
 
 
 # -- the tool functions ------------------------------------------------------------------------
-def _string_parameter(tool: Tool) -> str | None:
-    """The parameter a lone positional string fills: the tool's only string parameter, when every
-    other parameter is optional (the April 2026 form `await query("<sql>")`)."""
-    schema = tool.input_schema
-    properties = schema.get("properties") or {}
-    strings = [name for name, spec in properties.items() if isinstance(spec, dict) and spec.get("type") == "string"]
-    required = set(schema.get("required") or ())
-    if len(strings) != 1 or required - set(strings):
-        return None
-    return strings[0]
-
-
 def _payload(tool: Tool, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The input the container would send: a dict, keyword arguments or both; as JSON carries it."""
     if args is None:
         payload = dict(kwargs)
     elif isinstance(args, dict):
         payload = {**args, **kwargs}
-    elif isinstance(args, str) and not kwargs and (name := _string_parameter(tool)) is not None:
+    elif isinstance(args, str) and not kwargs and (name := string_parameter(tool.input_schema)) is not None:
         payload = {name: args}
     else:
         raise TypeError(f"{tool.name}() takes one dict of arguments or keyword arguments, "

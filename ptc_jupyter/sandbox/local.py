@@ -17,7 +17,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from ptc_jupyter.sandbox.config import STOP_GRACE_S, SandboxConfig
 from ptc_jupyter.sandbox.process import Sandbox
@@ -98,9 +98,11 @@ class LocalSandbox:
         """Start the REPL process now (`run` does it otherwise)."""
         await self._ensure()
 
-    async def run(self, code: str, tools: Sequence[str], call: CallBatch) -> SandboxResult:
+    async def run(self, code: str, tools: Sequence[str], call: CallBatch,
+                  positional: Mapping[str, str] | None = None) -> SandboxResult:
         """Run one script in which each name of `tools` is an async tool function; its calls go to
-        `call` in batches, whose results (strings, in order) the script's awaits return."""
+        `call` in batches, whose results (strings, in order) the script's awaits return.
+        `positional`: tool name -> the parameter a lone string argument fills (arguments.py)."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -115,7 +117,7 @@ class LocalSandbox:
                               running_since=time.monotonic())
             self._run = run
             sandbox.send({"op": "run", "run_id": run.run_id, "code": code, "tools": list(tools),
-                          "deadline_s": None, "ack": 1, "output_limit_bytes": self.config.output_bytes})
+                          "positional": dict(positional or {}), "deadline_s": None, "ack": 1, "output_limit_bytes": self.config.output_bytes})
             try:
                 timed_out = await self._drive(run, call)
             except BaseException:

@@ -15,7 +15,8 @@ and environment, in process groups of their own, registered in `groups` while th
 
 The channel, JSON lines over the child's private copies of fds 0 and 1:
 
-Parent -> child:  {"op": "run", "run_id", "code", "tools": [names], "deadline_s", "ack", "output_limit_bytes"?}
+Parent -> child:  {"op": "run", "run_id", "code", "tools": [names], "deadline_s", "ack", "output_limit_bytes"?,
+                   "positional"?: {name: parameter}}   (tools taking a lone string: arguments.py)
                   {"op": "results", "run_id", "ack", "results": [{"id", "content"}]}
                   {"op": "cancel", "run_id"}
                   {"op": "interrupt", "run_id", "reason"}   (a time limit passed: stop the script)

@@ -14,6 +14,11 @@ kill. A copy made by `os.fork()` in a script never speaks on the channel and exi
 
 The channel's messages are listed in `process.py`, the parent's side of it.
 
+A script runs as top-level code on this process's running event loop (top-level `await` works); a
+module-level `asyncio.run(main())`, which would refuse a running loop, runs as `await (main())`
+(`event_loop_calls.py`). A tool function takes one dict, keyword arguments, or both; a lone string
+for the tools the "run" message lists under "positional" (`arguments.py`).
+
 "blocked" is sent once the event loop has gone QUIET_ITERATIONS iterations without a new tool
 call after a call or a delivery of results: calls issued together (asyncio.gather) leave in one
 batch, and the parent learns within microseconds that the script now waits on its calls.
@@ -44,6 +49,7 @@ from typing import Any, Callable
 #: Loop iterations without a new call before the calls so far are reported as one batch.
 QUIET_ITERATIONS = 8
 LIMITS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "os_limits.py")
+LOOP_CALLS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "event_loop_calls.py")
 #: Captured stdout/stderr beyond this many UTF-8 bytes per run is dropped with a marker (unless the
 #: run says otherwise).
 OUTPUT_LIMIT_BYTES = 1_000_000
@@ -186,14 +192,17 @@ class Bridge:
         self.send({"ev": "blocked", "run_id": self.run_id, "ack": self.ack, "calls": calls})
 
 
-def make_tool(bridge: Bridge, name: str) -> Callable[..., Any]:
-    """The script-side function for one tool: one dict of arguments and/or keyword arguments."""
+def make_tool(bridge: Bridge, name: str, string_parameter: str | None = None) -> Callable[..., Any]:
+    """The script-side function for one tool: one dict of arguments and/or keyword arguments, or
+    a lone string when the tool has `string_parameter` for it (see arguments.py)."""
 
     async def tool(args: dict | None = None, /, **kwargs: Any) -> str:
         if args is None:
             payload = dict(kwargs)
         elif isinstance(args, dict):
             payload = {**args, **kwargs}
+        elif isinstance(args, str) and not kwargs and string_parameter is not None:
+            payload = {string_parameter: args}
         else:
             raise TypeError(
                 f"{name}() takes one dict of arguments or keyword arguments, not {type(args).__name__}"
@@ -255,8 +264,9 @@ class Repl:
         for key, value in list(self.namespace.items()):
             if getattr(value, "_ptc_tool", False):
                 del self.namespace[key]
+        positional = msg.get("positional") or {}
         for name in msg["tools"]:
-            self.namespace[name] = make_tool(self.bridge, name)
+            self.namespace[name] = make_tool(self.bridge, name, positional.get(name))
         self.bridge.start(msg["run_id"], msg.get("deadline_s"), msg.get("ack", 0))
         limit = msg.get("output_limit_bytes") or OUTPUT_LIMIT_BYTES
         self.task = self.loop.create_task(self._run(msg["run_id"], msg["code"], limit))
@@ -286,7 +296,9 @@ class Repl:
 
     async def _execute(self, code_text: str, filename: str, err: _Capture) -> int:
         try:
-            code = compile(code_text, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            # `asyncio.run(main())` at module level runs as `await (main())`: this loop already runs.
+            source = LOOP_CALLS.await_loop_calls(code_text)
+            code = compile(source, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             result = eval(code, self.namespace)  # noqa: S307 - running the script is the point
             if inspect.iscoroutine(result):
                 await result
@@ -357,11 +369,11 @@ async def _serve(proto_in: io.BufferedReader, proto_out: io.BufferedWriter, enfo
     await closed
 
 
-def _load_limits() -> Any:
-    """`os_limits.py` beside this file, loaded by path: this file may run outside its package."""
+def _load_module(name: str, path: str) -> Any:
+    """A module beside this file, loaded by path: this file may run outside its package."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("ptc_sandbox_os_limits", LIMITS_PATH)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
@@ -372,11 +384,13 @@ def _option(argv: list[str], name: str) -> str | None:
 
 
 LIMITS: Any = None  # os_limits.py, loaded by main()
+LOOP_CALLS: Any = None  # event_loop_calls.py, loaded by main()
 
 
 def main() -> None:
-    global LIMITS
-    LIMITS = _load_limits()
+    global LIMITS, LOOP_CALLS
+    LIMITS = _load_module("ptc_sandbox_os_limits", LIMITS_PATH)
+    LOOP_CALLS = _load_module("ptc_sandbox_event_loop_calls", LOOP_CALLS_PATH)
     if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # run by path: the package's own folder is not the script's import root
     argv = sys.argv[1:]

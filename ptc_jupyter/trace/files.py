@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ptc_jupyter.api_errors import error_text
 from ptc_jupyter.trace.clipping import clip
 from ptc_jupyter.trace.presentation import presenters
 
@@ -227,6 +228,8 @@ def files_api(client: Any) -> Any:
 
 
 def _error_text(exc: BaseException) -> str:
+    if isinstance(getattr(exc, "status_code", None), int):  # an API error: in our words, not the SDK's
+        return f"API error: {error_text(exc)}"
     return f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
 
 

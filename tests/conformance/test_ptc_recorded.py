@@ -207,10 +207,6 @@ def test_next_run_reuses_the_container_the_last_response_did_not_repeat(replay):
 
 
 # -- how the 400 reads (ptc-protocol.md 27: format API errors yourself) -------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "responses.explain_failure formats an APIStatusError as '<Class> (<status>): <message>' and leaves out the "
-    "error type (invalid_request_error) and the request id (req_...), which ptc-protocol.md 27 asks for "
-    "(status, type, message, request id); the request id is what a user needs to report an API problem"))
 def test_orphaned_caller_error_names_the_error_type_and_request_id(replay):
     server = replay("orphaned_caller")
     error = play_failing(server, "What is stored under alpha?", stream=False, tools=lookup_tools())
