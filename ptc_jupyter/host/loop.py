@@ -26,7 +26,7 @@ from ptc_jupyter.options import RunOptions
 from ptc_jupyter.host.caching import with_cache_points
 from ptc_jupyter.host.policy import CallPolicy
 from ptc_jupyter.sandbox import LocalSandbox
-from ptc_jupyter.api_errors import error_text, is_container_lost
+from ptc_jupyter.errors import error_text, is_container_lost
 from ptc_jupyter.host.responses import (answer_deadline, block_dict, explain_failure, follow_drafts, refusal_details,
                                         usage_add)
 from ptc_jupyter.host.session import ContainerMemory

@@ -1,5 +1,5 @@
 """Reading the API's answers: usage, refusals, streamed code, failures explained (API errors in
-our own words: `api_errors.py`).
+our own words: `errors.py`).
 
 Plain functions of SDK objects (dispatching on `.type` strings and attributes, never isinstance on
 block classes: unknown types parse leniently, see shared/ptc-protocol.md 2.2).
@@ -16,7 +16,7 @@ from typing import Any
 import anthropic
 import jiter
 
-from ptc_jupyter.api_errors import error_text
+from ptc_jupyter.errors import error_text
 from ptc_jupyter.constants import DEADLINE_MARGIN_S, PENDING_CALL_DEADLINE_S
 
 DRAFT_INTERVAL_S = 0.1  # how often a streamed script being written is re-parsed for the view
@@ -40,7 +40,8 @@ def usage_add(total: dict[str, Any], usage: Any) -> None:
 
 def refusal_details(response: Any) -> str:
     details = getattr(response, "stop_details", None)
-    parts = [f"category {details.category}" if getattr(details, "category", None) else "",
+    category = getattr(details, "category", None)
+    parts = [f"category {category}" if category else "",
              getattr(details, "explanation", None) or ""]
     said = "; ".join(p for p in parts if p)
     return f": {said}" if said else ""

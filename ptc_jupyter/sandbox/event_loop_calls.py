@@ -43,6 +43,8 @@ def await_loop_calls(source: str) -> str:
     for call in calls:
         arg = call.args[0]
         head = (offset(call.lineno, call.col_offset), offset(arg.lineno, arg.col_offset))
+        assert arg.end_lineno is not None and arg.end_col_offset is not None  # set by ast.parse
+        assert call.end_lineno is not None and call.end_col_offset is not None
         tail = (offset(arg.end_lineno, arg.end_col_offset), offset(call.end_lineno, call.end_col_offset))
         edits.append((*head, _same_shape(b"await (", data[slice(*head)], at_start=True)))
         edits.append((*tail, _same_shape(b")", data[slice(*tail)], at_start=False)))
@@ -92,7 +94,8 @@ def _loop_calls(tree: ast.Module) -> list[ast.Call]:
 def _asyncio_names(tree: ast.Module) -> tuple[set[str], set[str]]:
     """Names bound to the asyncio module (`import asyncio [as aio]`) and to `asyncio.run`
     (`from asyncio import run [as r]`)."""
-    modules, functions = {"asyncio"}, set()
+    modules: set[str] = {"asyncio"}
+    functions: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             modules.update(a.asname or a.name for a in node.names if a.name == "asyncio")

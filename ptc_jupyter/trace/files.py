@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ptc_jupyter.api_errors import error_text
+from ptc_jupyter.errors import error_text
 from ptc_jupyter.trace.clipping import clip
 from ptc_jupyter.trace.presentation import presenters
 

@@ -1,4 +1,4 @@
-"""API errors in our words (`api_errors.py`): read from the real SDK's exceptions, the same text
+"""API errors in our words (`errors.py`): read from the real SDK's exceptions, the same text
 whatever the installed SDK's `str()` says, and a lost container recognised in each of its shapes."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from ptc_jupyter.api_errors import error_info, error_text, is_container_lost
+from ptc_jupyter.errors import error_info, error_text, is_container_lost
 
 from scripted_api import ScriptedAPI, api_error, stream_error
 
