@@ -23,6 +23,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+#: A folder the README's pictures are copied to as well (docs/images/make_images.py sets it);
+#: unset, tests write into the untracked ARTIFACTS only.
+README_IMAGES = os.environ.get("PTC_README_IMAGES")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -169,9 +172,15 @@ def open_notebook(page, server: LabServer, name: str, *, kernel: bool) -> None:
         dialog.wait_for(state="detached", timeout=10_000)
 
 
-def screenshot(page, name: str, locator=None) -> Path:
+def screenshot(page, name: str, locator=None, *, readme: bool = False) -> Path:
+    """`name` in test-artifacts/; a README picture (`readme`) also in $PTC_README_IMAGES when set."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
     (locator or page).screenshot(path=str(path))
     print(f"[artifact] {path}")
+    if readme and README_IMAGES:
+        target = Path(README_IMAGES) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        print(f"[readme image] {target}")
     return path

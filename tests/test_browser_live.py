@@ -250,13 +250,10 @@ def test_a_chart_shows_live_in_the_saved_trace_and_after_reopening_without_a_ker
 
 
 def _readme_picture(page, trace) -> None:
-    """docs/images/chart-run.png: the saved trace with its chart, alone, at a width that reads well."""
+    """chart-run.png, the README's picture (docs/images/make_images.py puts it there): the saved
+    trace with its chart, alone, at a width that reads well."""
     page.set_viewport_size({"width": 1100, "height": 1400})
     page.evaluate("() => jupyterapp.commands.execute('application:toggle-left-area')")
     page.wait_for_timeout(300)  # the panel's collapse animation: no event to wait on
     trace.scroll_into_view_if_needed()
-    shot = screenshot(page, "chart-run.png", locator=trace)
-    target = ROOT / "docs" / "images" / "chart-run.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(shot.read_bytes())
-    print(f"[artifact] {target}")
+    screenshot(page, "chart-run.png", locator=trace, readme=True)

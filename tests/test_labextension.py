@@ -57,6 +57,25 @@ def test_a_plugin_beside_the_renderer_hands_it_the_notebook_tracker():
     assert "optional: [INotebookTracker]" in plugin and "requires" not in plugin
 
 
+def test_one_version_for_the_python_and_npm_packages(tmp_path):
+    """labextension/package.json's "version" is the only one: hatch-nodejs-version gives it to the
+    Python package (pyproject `dynamic = ["version"]`), so the two cannot drift apart."""
+    import importlib.metadata
+
+    import ptc_jupyter
+
+    version = json.loads((SOURCE / "package.json").read_text())["version"]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^dynamic = \["version"\]', pyproject, re.M), "pyproject states a version of its own"
+    assert not re.search(r"^version\s*=", pyproject, re.M)
+    hatch = subprocess.run([sys.executable, "-m", "hatchling", "version"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+    assert hatch.returncode == 0, hatch.stderr  # needs hatch-nodejs-version (the test extra has it)
+    assert hatch.stdout.strip() == version
+    assert importlib.metadata.version("ptc-jupyter") == version, "installed from another version: pip install -e ."
+    assert ptc_jupyter.__version__ == version
+
+
 def test_mime_type_matches_python():
     types_ts = (SOURCE / "src" / "types.ts").read_text()
     declared = re.search(r"export const MIME_TYPE = '([^']+)'", types_ts).group(1)
@@ -80,7 +99,7 @@ def test_images_come_only_from_checked_data_uris():
     files_ts = sources["files.ts"]
     declared = set(re.findall(r"'(image/[a-z+.-]+)'", re.search(r"IMAGE_TYPES = new Set\(\[([^\]]*)\]", files_ts).group(1)))
     assert declared == set(IMAGE_TYPES)
-    assert "!IMAGE_TYPES.has(file.mediaType) || !BASE64.test(file.data)" in files_ts
+    assert "!IMAGE_TYPES.has(file.mediaType) || !BASE64.test(file.data)" in re.sub(r"\s+", " ", files_ts)
 
 
 def test_renderer_is_safe_and_ranked_before_html():
@@ -107,6 +126,40 @@ def test_css_uses_only_theme_variables_for_colors():
 
 def test_yarn_lock_is_committed_with_the_sources():
     assert (SOURCE / "yarn.lock").stat().st_size > 0
+
+
+# -- the TypeScript's own checks: unit tests (node --test) and lint (eslint, prettier) ---------------
+
+def _jlpm(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`jlpm <args>` in labextension/ (JupyterLab's yarn: the jlpm on PATH, else jupyterlab's module)."""
+    import shutil
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    jlpm = [shutil.which("jlpm")] if shutil.which("jlpm") else [sys.executable, "-m", "jupyterlab.jlpmapp"]
+    return subprocess.run([*jlpm, *args], cwd=SOURCE, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, FORCE_COLOR="0", NO_COLOR="1"))
+
+
+def test_typescript_unit_tests_pass():
+    """`jlpm test`: compiles src/ and test/ (tsconfig.test.json) and runs node's test runner on
+    the parse, format, steps, calls and view modules."""
+    if not (SOURCE / "node_modules" / "typescript").is_dir():
+        pytest.fail("labextension/node_modules missing: run `cd labextension && jlpm install` (pip install -e . does)")
+    done = _jlpm("test")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    ran = re.search(r"^# tests (\d+)$", output, re.M)
+    assert ran and int(ran.group(1)) > 50, f"node --test ran too few tests:\n{output[-3000:]}"
+    assert re.search(r"^# fail 0$", output, re.M), output[-6000:]
+
+
+def test_typescript_lint_check_passes():
+    """`jlpm lint:check`: prettier --check and eslint (the extension template's rules), no warnings."""
+    if not (SOURCE / "node_modules" / "eslint").is_dir():
+        pytest.skip("eslint is not installed in labextension/node_modules (cd labextension && jlpm install)")
+    done = _jlpm("lint:check")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
 
 
 @pytest.mark.slow
@@ -141,7 +194,7 @@ def test_copy_as_cell_constants_match_script_cell():
     ts = (SOURCE / "src" / "cellsource.ts").read_text()
 
     def declared(name: str) -> str:
-        return re.search(rf"export const {name} = '((?:[^'\\]|\\.)*)';", ts).group(1).replace("\\'", "'")
+        return re.search(rf"export const {name} =\s*'((?:[^'\\]|\\.)*)';", ts).group(1).replace("\\'", "'")
 
     assert declared("BIND_LINE") == script_cell.BIND_LINE
     assert declared("BIND_COMMENT") == script_cell.BIND_COMMENT

@@ -46,7 +46,10 @@ function packLanes(calls: IToolCall[]): number[] {
   for (const [i, [start, duration]] of order) {
     let lane = laneEnds.findIndex(end => end <= start + 1e-9);
     if (lane < 0) {
-      lane = laneEnds.length < OVERVIEW_MAX_LANES ? laneEnds.length : OVERVIEW_MAX_LANES - 1;
+      lane =
+        laneEnds.length < OVERVIEW_MAX_LANES
+          ? laneEnds.length
+          : OVERVIEW_MAX_LANES - 1;
     }
     laneEnds[lane] = Math.max(laneEnds[lane] ?? 0, start + duration);
     lanes[i] = lane;
@@ -70,7 +73,8 @@ function overview(calls: IToolCall[], axisS: number): HTMLElement | null {
     preserveAspectRatio: 'none',
     role: 'img'
   });
-  chart.appendChild(svg('title')).textContent = `${calls.length} calls over ${formatSeconds(axisS)}; ${laneCount} at most at once`;
+  chart.appendChild(svg('title')).textContent =
+    `${calls.length} calls over ${formatSeconds(axisS)}; ${laneCount} at most at once`;
   calls.forEach((call, i) => {
     const s = span(call);
     if (!s || lanes[i] < 0) {
@@ -83,7 +87,8 @@ function overview(calls: IToolCall[], axisS: number): HTMLElement | null {
       height: laneHeight,
       class: callFailed(call) ? `${C}-bar ${C}-bar-error` : `${C}-bar`
     });
-    rect.appendChild(svg('title')).textContent = `#${call.number} ${call.name} ${formatSeconds(s[1])}`;
+    rect.appendChild(svg('title')).textContent =
+      `#${call.number} ${call.name} ${formatSeconds(s[1])}`;
     chart.appendChild(rect);
   });
   box.appendChild(chart);
@@ -94,7 +99,10 @@ function overview(calls: IToolCall[], axisS: number): HTMLElement | null {
   return box;
 }
 
-function callerLabel(call: IToolCall, scriptIndex: Map<string, number>): string {
+function callerLabel(
+  call: IToolCall,
+  scriptIndex: Map<string, number>
+): string {
   if (call.caller === 'direct') {
     return 'direct';
   }
@@ -108,29 +116,57 @@ function row(
   axisS: number,
   scriptIndex: Map<string, number>
 ): HTMLTableRowElement {
-  const tr = el('tr', callFailed(call) ? `${C}-row ${C}-row-error` : `${C}-row`);
+  const tr = el(
+    'tr',
+    callFailed(call) ? `${C}-row ${C}-row-error` : `${C}-row`
+  );
   tr.dataset.callIndex = String(index);
   tr.appendChild(el('td', `${C}-num`, String(call.number)));
   tr.appendChild(el('td', `${C}-tool`, call.name));
-  const caller = tr.appendChild(el('td', `${C}-caller`, callerLabel(call, scriptIndex)));
-  caller.title = call.caller + (call.requestIndex !== null ? ` · round trip ${call.requestIndex}` : '');
-  tr.appendChild(el('td', `${C}-input`)).appendChild(collapsible(asText(call.input), `${C}-value`));
+  const caller = tr.appendChild(
+    el('td', `${C}-caller`, callerLabel(call, scriptIndex))
+  );
+  caller.title =
+    call.caller +
+    (call.requestIndex !== null ? ` · round trip ${call.requestIndex}` : '');
+  tr.appendChild(el('td', `${C}-input`)).appendChild(
+    collapsible(asText(call.input), `${C}-value`)
+  );
   const result = tr.appendChild(el('td', `${C}-result`));
   result.appendChild(
     call.output === null
-      ? el('span', `${C}-none`, call.status === 'pending' || call.status === 'running' ? '…' : '—')
+      ? el(
+          'span',
+          `${C}-none`,
+          call.status === 'pending' || call.status === 'running' ? '…' : '—'
+        )
       : collapsible(call.output, `${C}-value`)
   );
   const status = tr.appendChild(el('td', `${C}-status`));
   status.appendChild(
-    el('span', `${C}-badge ${C}-status-${callFailed(call) ? 'failed' : call.status.replace(/[^a-z]/g, '')}`,
-      callFailed(call) ? `✗ ${call.status === 'ok' ? 'error' : call.status}` : call.status)
+    el(
+      'span',
+      `${C}-badge ${C}-status-${callFailed(call) ? 'failed' : call.status.replace(/[^a-z]/g, '')}`,
+      callFailed(call)
+        ? `✗ ${call.status === 'ok' ? 'error' : call.status}`
+        : call.status
+    )
   );
-  tr.appendChild(el('td', `${C}-duration`, call.durationS !== null ? formatSeconds(call.durationS) : ''));
-  const lane = tr.appendChild(el('td', `${C}-lanecell`)).appendChild(el('div', `${C}-lane`));
+  tr.appendChild(
+    el(
+      'td',
+      `${C}-duration`,
+      call.durationS !== null ? formatSeconds(call.durationS) : ''
+    )
+  );
+  const lane = tr
+    .appendChild(el('td', `${C}-lanecell`))
+    .appendChild(el('div', `${C}-lane`));
   const s = span(call);
   if (s) {
-    const bar = lane.appendChild(el('div', callFailed(call) ? `${C}-bar ${C}-bar-error` : `${C}-bar`));
+    const bar = lane.appendChild(
+      el('div', callFailed(call) ? `${C}-bar ${C}-bar-error` : `${C}-bar`)
+    );
     bar.style.left = `${(100 * s[0]) / axisS}%`;
     bar.style.width = `${Math.max(0.5, (100 * s[1]) / axisS)}%`;
     lane.title = `starts at ${formatSeconds(s[0])}, takes ${formatSeconds(s[1])}`;
@@ -141,7 +177,13 @@ function row(
 /** The row that stands for calls a saved trace left out. */
 function gapRow(hidden: number): HTMLTableRowElement {
   const tr = el('tr', `${C}-gap`);
-  const td = tr.appendChild(el('td', `${C}-none`, `… ${formatInt(hidden)} call${hidden === 1 ? '' : 's'} not saved`));
+  const td = tr.appendChild(
+    el(
+      'td',
+      `${C}-none`,
+      `… ${formatInt(hidden)} call${hidden === 1 ? '' : 's'} not saved`
+    )
+  );
   td.colSpan = 8;
   return tr;
 }
@@ -160,17 +202,31 @@ export function callsSection(
   const section = el('section', `${C}-section ${C}-callsection`);
   const failed = calls.filter(callFailed).length + (omitted?.failed ?? 0);
   const total = calls.length + (omitted?.count ?? 0);
-  const heading = section.appendChild(el('h3', `${C}-heading`, `Tool calls (${formatInt(total)})`));
+  const heading = section.appendChild(
+    el('h3', `${C}-heading`, `Tool calls (${formatInt(total)})`)
+  );
   if (failed) {
-    heading.appendChild(el('span', `${C}-errorcount`, ` · ${formatInt(failed)} failed`));
+    heading.appendChild(
+      el('span', `${C}-errorcount`, ` · ${formatInt(failed)} failed`)
+    );
   }
   if (omitted) {
     const text = note ?? `… ${formatInt(omitted.count)} more calls not saved`;
-    const marker = section.appendChild(el('div', `${C}-note ${C}-callsnote`, text));
-    marker.title = Object.entries(omitted.byStatus).map(([k, v]) => `${k}: ${formatInt(v)}`).join(', ');
+    const marker = section.appendChild(
+      el('div', `${C}-note ${C}-callsnote`, text)
+    );
+    marker.title = Object.entries(omitted.byStatus)
+      .map(([k, v]) => `${k}: ${formatInt(v)}`)
+      .join(', ');
   }
   if (!calls.length) {
-    section.appendChild(el('div', `${C}-none`, omitted ? 'No tool calls saved.' : 'No tool calls.'));
+    section.appendChild(
+      el(
+        'div',
+        `${C}-none`,
+        omitted ? 'No tool calls saved.' : 'No tool calls.'
+      )
+    );
     return section;
   }
   const axisS = timeAxis(calls, wallS);
@@ -178,7 +234,9 @@ export function callsSection(
   if (chart) {
     section.appendChild(chart);
   }
-  const scriptIndex = new Map(scripts.map((s, i) => [s.id, i] as [string, number]));
+  const scriptIndex = new Map(
+    scripts.map((s, i) => [s.id, i] as [string, number])
+  );
 
   // controls: errors-only filter + pager
   const controls = section.appendChild(el('div', `${C}-controls`));
@@ -195,8 +253,18 @@ export function callsSection(
     });
   }
   const pager = controls.appendChild(el('span', `${C}-pager`));
-  const button = (text: string, title: string, cls: string): HTMLButtonElement => {
-    const b = pager.appendChild(el('button', `jp-Button jp-mod-minimal jp-mod-styled ${C}-page-${cls}`, text));
+  const button = (
+    text: string,
+    title: string,
+    cls: string
+  ): HTMLButtonElement => {
+    const b = pager.appendChild(
+      el(
+        'button',
+        `jp-Button jp-mod-minimal jp-mod-styled ${C}-page-${cls}`,
+        text
+      )
+    );
     b.type = 'button';
     b.title = title;
     return b;
@@ -210,7 +278,16 @@ export function callsSection(
   const wrap = section.appendChild(el('div', `${C}-tablewrap`));
   const table = wrap.appendChild(el('table', `${C}-calls`));
   const head = table.createTHead().insertRow();
-  for (const h of ['#', 'tool', 'caller', 'input', 'result', 'status', 'took', 'timeline']) {
+  for (const h of [
+    '#',
+    'tool',
+    'caller',
+    'input',
+    'result',
+    'status',
+    'took',
+    'timeline'
+  ]) {
     head.appendChild(el('th', undefined, h));
   }
   const body = table.createTBody();
@@ -218,7 +295,9 @@ export function callsSection(
 
   function draw(): void {
     const shown = onlyErrors
-      ? calls.map((c, i) => [c, i] as [IToolCall, number]).filter(([c]) => callFailed(c))
+      ? calls
+          .map((c, i) => [c, i] as [IToolCall, number])
+          .filter(([c]) => callFailed(c))
       : calls.map((c, i) => [c, i] as [IToolCall, number]);
     const pages = Math.max(1, Math.ceil(shown.length / PAGE_SIZE));
     page = Math.min(Math.max(0, page), pages - 1);
@@ -232,20 +311,39 @@ export function callsSection(
       }
       rows.appendChild(row(shown[k][0], shown[k][1], axisS, scriptIndex));
     }
-    if (!onlyErrors && to === shown.length && omitted && total > shown[to - 1][0].number) {
+    if (
+      !onlyErrors &&
+      to === shown.length &&
+      omitted &&
+      total > shown[to - 1][0].number
+    ) {
       rows.appendChild(gapRow(total - shown[to - 1][0].number));
     }
     body.replaceChildren(rows);
     const saved = omitted ? ' saved' : '';
-    info.textContent = shown.length ? `${from + 1}–${to} of ${shown.length}${saved}` : 'none';
+    info.textContent = shown.length
+      ? `${from + 1}–${to} of ${shown.length}${saved}`
+      : 'none';
     first.disabled = prev.disabled = page === 0;
     next.disabled = last.disabled = page >= pages - 1;
     pager.style.display = pages > 1 ? '' : 'none';
   }
-  first.addEventListener('click', () => { page = 0; draw(); });
-  prev.addEventListener('click', () => { page -= 1; draw(); });
-  next.addEventListener('click', () => { page += 1; draw(); });
-  last.addEventListener('click', () => { page = Number.MAX_SAFE_INTEGER; draw(); });
+  first.addEventListener('click', () => {
+    page = 0;
+    draw();
+  });
+  prev.addEventListener('click', () => {
+    page -= 1;
+    draw();
+  });
+  next.addEventListener('click', () => {
+    page += 1;
+    draw();
+  });
+  last.addEventListener('click', () => {
+    page = Number.MAX_SAFE_INTEGER;
+    draw();
+  });
   draw();
   return section;
 }

@@ -34,7 +34,11 @@ export function svg<K extends keyof SVGElementTagNameMap>(
 }
 
 /** A short preview of `text`, and whether the whole of it does not fit the preview. */
-export function preview(text: string, maxChars: number, maxLines: number): [string, boolean] {
+export function preview(
+  text: string,
+  maxChars: number,
+  maxLines: number
+): [string, boolean] {
   const lines = text.split('\n', maxLines + 1);
   let head = lines.slice(0, maxLines).join('\n');
   if (head.length > maxChars) {
@@ -59,7 +63,9 @@ export function collapsible(
   }
   const details = el('details', `${className} jp-PtcTrace-collapsed`);
   const summary = el('summary', undefined, head);
-  summary.appendChild(el('span', 'jp-PtcTrace-more', clipMarker(text.length - head.length)));
+  summary.appendChild(
+    el('span', 'jp-PtcTrace-more', clipMarker(text.length - head.length))
+  );
   details.appendChild(summary);
   details.addEventListener('toggle', () => {
     if (details.open && details.childElementCount === 1) {

@@ -11,12 +11,22 @@ import { IFile } from './types';
 const C = 'jp-PtcTrace';
 
 /** Media types an embedded file may be shown as (an <img> never runs scripts, SVG included). */
-export const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/svg+xml']);
+export const IMAGE_TYPES = new Set([
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/webp',
+  'image/svg+xml'
+]);
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** A data URI for an embedded image, or null when the file is not one we may show. */
 export function imageSource(file: IFile): string | null {
-  if (file.data === null || !IMAGE_TYPES.has(file.mediaType) || !BASE64.test(file.data)) {
+  if (
+    file.data === null ||
+    !IMAGE_TYPES.has(file.mediaType) ||
+    !BASE64.test(file.data)
+  ) {
     return null;
   }
   return `data:${file.mediaType};base64,${file.data}`;
@@ -82,7 +92,9 @@ function previewTable(rows: string[][]): HTMLElement {
 }
 
 function isCsv(file: IFile): boolean {
-  return file.mediaType === 'text/csv' || file.name.toLowerCase().endsWith('.csv');
+  return (
+    file.mediaType === 'text/csv' || file.name.toLowerCase().endsWith('.csv')
+  );
 }
 
 function fileItem(file: IFile): HTMLElement {
@@ -111,12 +123,19 @@ function fileItem(file: IFile): HTMLElement {
     img.src = src;
   } else if (file.preview) {
     const rows = isCsv(file) ? parseCsv(file.preview) : [];
-    item.appendChild(rows.length > 1 ? previewTable(rows) : collapsible(file.preview, `${C}-filepreview`, 600, 10));
+    item.appendChild(
+      rows.length > 1
+        ? previewTable(rows)
+        : collapsible(file.preview, `${C}-filepreview`, 600, 10)
+    );
   }
   return item;
 }
 
-export function filesSection(files: IFile[], note: string | null): HTMLElement | null {
+export function filesSection(
+  files: IFile[],
+  note: string | null
+): HTMLElement | null {
   if (!files.length && !note) {
     return null;
   }

@@ -69,7 +69,9 @@ export function measureLabel(key: string): string {
     output_tokens: 'output tokens',
     cost_usd: 'cost (estimate)'
   };
-  return labels[key] ?? key.replace(/_(bytes|s|ms|usd)$/, '').replace(/_/g, ' ');
+  return (
+    labels[key] ?? key.replace(/_(bytes|s|ms|usd)$/, '').replace(/_/g, ' ')
+  );
 }
 
 export interface ISaving {
@@ -84,7 +86,14 @@ export interface ISaving {
 
 /** One entry per measure both sides have, in a stable order (known keys first). */
 export function savings(comparison: IComparison): ISaving[] {
-  const order = ['requests', 'context_bytes', 'input_tokens', 'output_tokens', 'cost_usd', 'wall_s'];
+  const order = [
+    'requests',
+    'context_bytes',
+    'input_tokens',
+    'output_tokens',
+    'cost_usd',
+    'wall_s'
+  ];
   const keys = Object.keys(comparison.ptc).filter(k => k in comparison.direct);
   keys.sort((a, b) => {
     const ia = order.indexOf(a) < 0 ? order.length : order.indexOf(a);
@@ -97,7 +106,10 @@ export function savings(comparison: IComparison): ISaving[] {
     let change = '';
     if (direct > 0) {
       if (key.endsWith('_s') || key.endsWith('_ms')) {
-        change = ptc > 0 ? `${(direct / ptc).toFixed(1)}× ${ptc <= direct ? 'faster' : 'slower'}` : '';
+        change =
+          ptc > 0
+            ? `${(direct / ptc).toFixed(1)}× ${ptc <= direct ? 'faster' : 'slower'}`
+            : '';
       } else {
         const pct = Math.round((100 * (ptc - direct)) / direct);
         change = `${pct <= 0 ? '−' : '+'}${Math.abs(pct)}%`;

@@ -21,7 +21,10 @@ function languages(): EditorLanguageRegistry {
 }
 
 /** Fill `target` with highlighted `code`; plain text if highlighting is unavailable. */
-export async function highlightPython(code: string, target: HTMLElement): Promise<void> {
+export async function highlightPython(
+  code: string,
+  target: HTMLElement
+): Promise<void> {
   const scratch = document.createElement('code');
   try {
     const reg = languages();

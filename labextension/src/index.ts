@@ -17,7 +17,8 @@ export const rendererFactory: IRenderMime.IRendererFactory = {
 
 const extension: IRenderMime.IExtension = {
   id: 'ptc-jupyter:trace-renderer',
-  description: 'Renders saved PTC traces (application/vnd.ptc-jupyter.trace+json)',
+  description:
+    'Renders saved PTC traces (application/vnd.ptc-jupyter.trace+json)',
   rendererFactory,
   // lower rank wins; text/html is 50, so the trace is preferred over the bundle's HTML
   rank: 10,

@@ -20,14 +20,23 @@ export function insertCellBelow(node: HTMLElement, source: string): boolean {
   let done = false;
   tracker?.forEach(panel => {
     const notebook = panel.content;
-    if (done || !notebook.node.contains(node) || !notebook.model || notebook.model.readOnly) {
+    if (
+      done ||
+      !notebook.node.contains(node) ||
+      !notebook.model ||
+      notebook.model.readOnly
+    ) {
       return;
     }
     const index = notebook.widgets.findIndex(cell => cell.node.contains(node));
     if (index < 0) {
       return;
     }
-    notebook.model.sharedModel.insertCell(index + 1, { cell_type: 'code', source, metadata: {} });
+    notebook.model.sharedModel.insertCell(index + 1, {
+      cell_type: 'code',
+      source,
+      metadata: {}
+    });
     notebook.activeCellIndex = index + 1;
     done = true;
   });

@@ -13,7 +13,7 @@ import {
   IStep,
   ITrace,
   IToolCall,
-  STEP_KINDS
+  stepKindOf
 } from './types';
 
 type Dict = { [key: string]: unknown };
@@ -44,7 +44,12 @@ function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
-function parseCall(raw: unknown, index: number, shared: Dict, number: number): IToolCall {
+function parseCall(
+  raw: unknown,
+  index: number,
+  shared: Dict,
+  number: number
+): IToolCall {
   // a compact trace states repeated fields once, in `call_defaults`
   const d: Dict = { ...shared, ...(isDict(raw) ? raw : {}) };
   return {
@@ -72,7 +77,9 @@ function deriveStatus(d: Dict): string {
   if (code !== null) {
     return code === 0 ? 'ok' : num(d.timeout_s) !== null ? 'timeout' : 'failed';
   }
-  return d.result_type !== null && d.result_type !== undefined ? 'ok' : 'running';
+  return d.result_type !== null && d.result_type !== undefined
+    ? 'ok'
+    : 'running';
 }
 
 /** A saved step; a version-1 script (`code`, no `name`/`input`) is a Python step. */
@@ -86,7 +93,7 @@ function parseStep(raw: unknown, index: number): IStep {
   return {
     id: str(d.id, `step-${index + 1}`),
     name,
-    kind: STEP_KINDS[name] ?? 'other',
+    kind: stepKindOf(name),
     input,
     status: typeof d.status === 'string' ? d.status : deriveStatus(d),
     stdout: optStr(d.stdout),
@@ -135,7 +142,10 @@ function parseComparison(raw: unknown, costs: unknown): IComparison | null {
   if (!isDict(raw) || !isDict(raw.ptc) || !isDict(raw.direct)) {
     return null;
   }
-  const comparison = { ptc: parseMeasures(raw.ptc), direct: parseMeasures(raw.direct) };
+  const comparison = {
+    ptc: parseMeasures(raw.ptc),
+    direct: parseMeasures(raw.direct)
+  };
   const derived = parseMeasures(costs);
   for (const side of ['ptc', 'direct'] as const) {
     if (!('cost_usd' in comparison[side]) && side in derived) {
@@ -152,7 +162,11 @@ function parseCost(raw: unknown): ICost | null {
   const parts = parseMeasures(raw);
   delete parts.total_usd;
   delete parts.container_s;
-  return { totalUsd: num(raw.total_usd) as number, estimate: raw.estimate !== false, parts };
+  return {
+    totalUsd: num(raw.total_usd) as number,
+    estimate: raw.estimate !== false,
+    parts
+  };
 }
 
 function count(value: unknown): number {
@@ -180,7 +194,11 @@ function parseOmitted(raw: unknown): IOmittedCalls | null {
 export function callNumbers(count: number, omitted: unknown): number[] {
   const hiddenAt = new Map<number, number>();
   for (const gap of list(isDict(omitted) ? omitted.gaps : [])) {
-    if (Array.isArray(gap) && gap.length === 2 && gap.every(v => Number.isInteger(v) && v >= 0)) {
+    if (
+      Array.isArray(gap) &&
+      gap.length === 2 &&
+      gap.every(v => Number.isInteger(v) && v >= 0)
+    ) {
       hiddenAt.set(gap[0], (hiddenAt.get(gap[0]) ?? 0) + gap[1]);
     }
   }
@@ -203,7 +221,9 @@ function parseCalls(d: Dict): IToolCall[] {
 export function parseTrace(data: unknown): ITrace {
   const d = isDict(data) ? data : {};
   // version 1 saved the Python steps only, as `scripts`
-  const steps = list(Array.isArray(d.steps) ? d.steps : d.scripts).map(parseStep);
+  const steps = list(Array.isArray(d.steps) ? d.steps : d.scripts).map(
+    parseStep
+  );
   return {
     version: num(d.version),
     prompt: str(d.prompt),

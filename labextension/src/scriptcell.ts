@@ -23,8 +23,16 @@ function flash(button: HTMLButtonElement, text: string, state: string): void {
 }
 
 /** The button of script `n` (1-based among `scripts`, the run's Python steps). */
-export function copyCellButton(prompt: string, scripts: IStep[], n: number): HTMLButtonElement {
-  const button = el('button', `jp-Button jp-mod-minimal jp-mod-styled ${C}-copycell`, LABEL);
+export function copyCellButton(
+  prompt: string,
+  scripts: IStep[],
+  n: number
+): HTMLButtonElement {
+  const button = el(
+    'button',
+    `jp-Button jp-mod-minimal jp-mod-styled ${C}-copycell`,
+    LABEL
+  );
   button.type = 'button';
   button.title = `Script ${n} as a new cell below: its tool calls run in the kernel (no model involved)`;
   button.addEventListener('click', () => {

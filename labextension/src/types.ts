@@ -19,7 +19,7 @@ export interface IToolCall {
   input: unknown;
   caller: string; // "direct" or a code-execution tool version
   scriptId: string | null;
-  status: string; // pending | running | ok | error | denied | timeout | rejected | cancelled
+  status: string; // a CallStatus, or one a newer version added
   output: string | null;
   isError: boolean;
   startedS: number | null;
@@ -27,7 +27,41 @@ export interface IToolCall {
   requestIndex: number | null;
 }
 
-export type StepKind = 'python' | 'bash' | 'editor' | 'other';
+/**
+ * Every step kind this renderer knows and the server tools that make one: the one table of
+ * them in TypeScript. `parse.ts` maps a step's tool name through it (any other name is 'other')
+ * and `steps.ts` has one view per kind (`STEP_VIEWS`, typed so that a kind without one does
+ * not compile; a unit test renders each). Mirrors `ptc_jupyter.steps.STEP_KINDS`.
+ */
+export const STEP_KIND_TABLE = {
+  python: { tools: ['code_execution', 'run_python'] }, // run_python: the local sandbox (--sandbox local)
+  bash: { tools: ['bash_code_execution'] },
+  editor: { tools: ['text_editor_code_execution'] },
+  other: { tools: [] } // a server tool this renderer does not know (web search, whatever comes next)
+} as const;
+
+export type StepKind = keyof typeof STEP_KIND_TABLE;
+
+/** The step kinds, in table order, for the Python side to compare with its `StepKind`. */
+export const STEP_KIND_NAMES = Object.keys(STEP_KIND_TABLE) as StepKind[];
+
+/** Server tool name -> step kind, from `STEP_KIND_TABLE` (`ptc_jupyter.steps.STEP_KINDS`). */
+export const STEP_KINDS: { readonly [tool: string]: StepKind } = (() => {
+  const kinds: { [tool: string]: StepKind } = {};
+  for (const kind of STEP_KIND_NAMES) {
+    for (const tool of STEP_KIND_TABLE[kind].tools) {
+      kinds[tool] = kind;
+    }
+  }
+  return kinds;
+})();
+
+/** The kind of a step run by server tool `tool`; 'other' for any tool not in the table. */
+export function stepKindOf(tool: string): StepKind {
+  return Object.prototype.hasOwnProperty.call(STEP_KINDS, tool)
+    ? STEP_KINDS[tool]
+    : 'other';
+}
 
 /** One server-side step (`ptc_jupyter.steps.Step`): a Python cell, a bash command, a text
  * editor operation, or a server tool this renderer does not know. */
@@ -36,7 +70,7 @@ export interface IStep {
   name: string;
   kind: StepKind;
   input: { [key: string]: unknown };
-  status: string; // running | ok | failed | timeout | error
+  status: string; // a StepStatus, or one a newer version added
   stdout: string | null;
   stderr: string | null;
   returnCode: number | null;
@@ -128,18 +162,46 @@ export interface ITrace {
   comparison: IComparison | null;
 }
 
+/**
+ * Every call status (`ptc_jupyter.trace.CallStatus`) and whether the calls table counts it as a
+ * failure; the failed ones besides `error` are the reasons a call was refused or stopped. A status
+ * not in the table (from a newer version) is not a failure unless the call says `is_error`.
+ */
+export const CALL_STATUS_TABLE = {
+  pending: { failed: false }, // not started yet
+  running: { failed: false },
+  ok: { failed: false },
+  error: { failed: true }, // the tool raised, or returned nothing usable
+  denied: { failed: true }, // the user did not approve it
+  timeout: { failed: true }, // out of time, or no approval in time
+  rejected: { failed: true }, // the host's policy refused it
+  cancelled: { failed: true } // cancelled by the user
+} as const;
+
+export type CallStatus = keyof typeof CALL_STATUS_TABLE;
+
+/** Every step status (`ptc_jupyter.steps.StepStatus`) and whether it is shown as a failure. */
+export const STEP_STATUS_TABLE = {
+  running: { failed: false },
+  ok: { failed: false },
+  failed: { failed: true }, // a non-zero exit code
+  timeout: { failed: true }, // the cell time limit
+  error: { failed: true } // the tool itself failed (an error code)
+} as const;
+
+export type StepStatus = keyof typeof STEP_STATUS_TABLE;
+
+function failedOf(table: {
+  [status: string]: { failed: boolean };
+}): ReadonlySet<string> {
+  return new Set(Object.keys(table).filter(status => table[status].failed));
+}
+
 /** Call statuses that count as failures in the table (besides `is_error`). */
-export const FAILED_STATUSES = new Set(['error', 'denied', 'timeout', 'rejected', 'cancelled']);
+export const FAILED_STATUSES = failedOf(CALL_STATUS_TABLE);
 
 /** Step statuses shown as failures. */
-export const FAILED_STEP_STATUSES = new Set(['failed', 'timeout', 'error']);
-
-export const STEP_KINDS: { [name: string]: StepKind } = {
-  code_execution: 'python',
-  run_python: 'python', // a script of the local sandbox (--sandbox local)
-  bash_code_execution: 'bash',
-  text_editor_code_execution: 'editor'
-};
+export const FAILED_STEP_STATUSES = failedOf(STEP_STATUS_TABLE);
 
 export function callFailed(call: IToolCall): boolean {
   return call.isError || FAILED_STATUSES.has(call.status);
