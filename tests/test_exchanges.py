@@ -175,3 +175,28 @@ def test_an_exchange_reads_back_from_its_dict():
     exchange = Exchange(index=1, request={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
                         response={"content": [], "stop_reason": "end_turn"}, sent="the prompt")
     assert Exchange.from_dict(exchange.to_dict()).to_dict() == exchange.to_dict()
+
+
+def test_the_html_wire_shows_each_round_trip_with_its_ptc_parts_and_no_script(session):
+    done = run(GATHERED, [double], session)
+    html = render.mime_bundle(done)["text/html"]
+    wire = html[html.index('class="ptc-wire"'):]
+    assert wire.count('class="ptc-wire-trip"') == done.requests == 2
+    for part in ("server_tool_use", "tool_use_from_script", "container", "tool_results_only",
+                 "code_execution_tool_result", "code_execution_tool", "allowed_callers"):
+        assert f'data-part="{part}"' in wire, part
+    assert "#1 → the prompt + 2 tool definitions" in wire and "← the script (server_tool_use)" in wire
+    assert "<script" not in html.lower()
+    text = render.to_text(done)
+    assert "wire:\n  #1 → the prompt" in text and "#2 → 2 tool_results" in text
+
+
+def test_a_comparison_shows_both_wires_side_by_side(session):
+    done = background_loop.run(ptc.acompare(GATHERED, tools=[double], session=session, offline=True))
+    assert [r["index"] for r in done.comparison["direct"]["wire"]] == [1, 2, 3]
+    assert [r["index"] for r in done.comparison["ptc"]["wire"]] == [1, 2]
+    html = render.mime_bundle(done)["text/html"]
+    start = html.index('class="ptc-wire-compare"')
+    table = html[start:html.index("</table>", start)]
+    assert table.count("<tr>") == 4 and "#3" in table  # the header and three round trips; PTC has no third
+    assert Run.from_dict(done.to_dict()).to_dict() == done.to_dict()

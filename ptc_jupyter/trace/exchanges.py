@@ -40,18 +40,23 @@ REDACTED = "[redacted]"
 SECRET_KEY = re.compile(r"(?i)^(x-api-key|api[-_]?key|authorization|proxy-authorization|cookie|set-cookie|"
                         r"(auth|access|refresh|bearer|session)[-_]?token|token|secret|client[-_]?secret|password)$")
 
-#: The PTC parts of the wire, and what each one is for; `marks` name them by these keys.
-PARTS: dict[str, str] = {
-    "code_execution_tool": "the code-execution tool: Claude may write a script and run it in a container",
-    "allowed_callers": "allowed_callers: who may call this tool: Claude directly, or a script (code_execution)",
-    "container": "container: where the script's Python keeps running; sent back with every request",
-    "server_tool_use": "server_tool_use: the script Claude wrote; it runs in the container, not here",
-    "tool_use_from_script": "tool_use with a caller: a call the script made; its result goes back to the "
-                            "script, not into Claude's context",
-    "tool_use_direct": "tool_use from Claude itself (classic tool calling): its result enters Claude's context",
-    "tool_results_only": "a user message of only tool_result blocks: the host's answers to the calls",
-    "code_execution_tool_result": "code_execution_tool_result: what the script printed; this enters Claude's context",
+#: The PTC parts of the wire: (short label, what it is for); `marks` name them by these keys.
+PARTS: dict[str, tuple[str, str]] = {
+    "code_execution_tool": ("the code-execution tool",
+                            "Claude may write a script and run it in a container"),
+    "allowed_callers": ("allowed_callers",
+                        "who may call this tool: Claude directly (direct), or a script (code_execution_…)"),
+    "container": ("container", "where the script's Python keeps running; sent back with every request"),
+    "server_tool_use": ("the script (server_tool_use)", "the script Claude wrote; it runs in the container, not here"),
+    "tool_use_from_script": ("tool_use + caller: from the script",
+                             "a call the script made; its result goes back to the script, not into Claude's context"),
+    "tool_use_direct": ("tool_use: from Claude", "classic tool calling: its result enters Claude's context"),
+    "tool_results_only": ("only tool_results", "a user message of only tool_result blocks: the host's answers"),
+    "code_execution_tool_result": ("the script's result (code_execution_tool_result)",
+                                   "what the script printed; this is what enters Claude's context"),
 }
+#: Round trips a comparison keeps per side (`wire_rows`): the first ones and the last ones.
+COMPARED_HEAD, COMPARED_TAIL = 24, 4
 
 
 def _pointer(*parts: str | int) -> str:
@@ -159,11 +164,12 @@ def describe_received(response: dict[str, Any] | None) -> str:
 
 
 def ptc_marks(exchange: dict[str, Any]) -> list[dict[str, str]]:
-    """The PTC parts of an exchange's dict (as `Exchange.to_dict` gives it): `{"path", "part"}`, in order."""
+    """The PTC parts of an exchange's dict (as `Exchange.to_dict` gives it), in order: `{"path"` (a
+    JSON Pointer into that dict), `"part"` (a key of `PARTS`), `"label"}`."""
     marks: list[dict[str, str]] = []
 
     def mark(part: str, *path: str | int) -> None:
-        marks.append({"path": _pointer(*path), "part": part})
+        marks.append({"path": _pointer(*path), "part": part, "label": PARTS[part][0]})
 
     request = exchange.get("request") or {}
     for i, tool in enumerate(request.get("tools") or []):
@@ -176,7 +182,7 @@ def ptc_marks(exchange: dict[str, Any]) -> list[dict[str, str]]:
         mark("container", "request", "container")
     for m, message in enumerate(request.get("messages") or []):
         blocks = [b for b in _blocks(message) if isinstance(b, dict)]
-        if message.get("role") == "user" and blocks and all(b.get("type") == "tool_result" for b in blocks):
+        if isinstance(message, dict) and message.get("role") == "user" and blocks and all(b.get("type") == "tool_result" for b in blocks):
             mark("tool_results_only", "request", "messages", m)
     response = exchange.get("response") or {}
     for b, block in enumerate(response.get("content") or []):
@@ -269,6 +275,21 @@ def saved_exchanges(exchanges: list[Exchange], omitted: int = 0,
             break
         saved = [e.to_dict(chars=chars, items=(2, 1)) for e in kept]
     return saved, omitted
+
+
+def legend(saved: list[dict[str, Any]]) -> dict[str, str]:
+    """`{part: "label: what it is for"}` for each part the saved exchanges mark, in `PARTS` order."""
+    used = {m.get("part") for e in saved for m in e.get("marks") or []}
+    return {part: f"{label}: {note}" for part, (label, note) in PARTS.items() if part in used}
+
+
+def wire_rows(exchanges: list[Exchange]) -> list[dict[str, Any]]:
+    """One small row per round trip (the first and the last ones), for a comparison's side by side."""
+    kept = exchanges
+    if len(kept) > COMPARED_HEAD + COMPARED_TAIL:
+        kept = kept[:COMPARED_HEAD] + kept[-COMPARED_TAIL:]
+    return [{"index": e.index, "sent": e.sent, "received": e.received, "stop_reason": e.stop_reason,
+             "context_bytes": e.context_bytes, "request_bytes": e.request_bytes} for e in kept]
 
 
 def _json_bytes(value: Any) -> int:

@@ -33,7 +33,7 @@ from ptc_jupyter.constants import MIME_TYPE as MIME_TYPE
 from ptc_jupyter.trace.presentation import presenters
 from ptc_jupyter.pricing import comparison_with_costs
 from ptc_jupyter.trace.steps import STEP_CHARS, Step
-from ptc_jupyter.trace.exchanges import Exchange, saved_exchanges
+from ptc_jupyter.trace.exchanges import Exchange, legend, saved_exchanges
 
 TRACE_VERSION = 2  # 2: `steps` (every server-side step) and `files`; version 1 had `scripts`
 
@@ -258,6 +258,8 @@ class Run:
             data["exchanges"], exchanges_omitted = saved_exchanges(self.exchanges, self.exchanges_omitted)
         if exchanges_omitted:
             data["exchanges_omitted"] = exchanges_omitted
+        if data["exchanges"]:
+            data["wire_legend"] = legend(data["exchanges"])  # derived: what each marked PTC part is
         costs = {side: figures.get("cost_usd") for side, figures in (comparison_with_costs(self) or {}).items()
                  if isinstance(figures, dict) and "cost_usd" not in (self.comparison or {}).get(side, {})}
         if costs:
