@@ -200,3 +200,15 @@ def test_a_comparison_shows_both_wires_side_by_side(session):
     table = html[start:html.index("</table>", start)]
     assert table.count("<tr>") == 4 and "#3" in table  # the header and three round trips; PTC has no third
     assert Run.from_dict(done.to_dict()).to_dict() == done.to_dict()
+
+
+def test_the_live_view_has_a_collapsed_wire_section_that_follows_the_run(session):
+    from ptc_jupyter.notebook.live_view import LiveView
+
+    view = LiveView(max_calls=10, interval_s=0)
+    done = background_loop.run(ptc.arun(GATHERED, tools=[double], session=session, offline=True, on_event=view))
+    view.finish()
+    assert view.wire_box.selected_index is None and view.wire_box.get_title(0) == "Wire (2 round trips)"
+    assert view.wire.value.count('class="ptc-wire-trip"') == done.requests == 2
+    assert 'data-part="server_tool_use"' in view.wire.value and 'data-part="tool_results_only"' in view.wire.value
+    view.close()
