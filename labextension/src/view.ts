@@ -24,6 +24,12 @@ import { parseTrace } from './parse';
 import { copyCellButton } from './scriptcell';
 import { Highlighter, stepSection, stepTitles } from './steps';
 import { callFailed, ITrace, KNOWN_VERSION } from './types';
+import {
+  parseWire,
+  parseWireComparison,
+  wireCompareSection,
+  wireSection
+} from './wire';
 
 const C = 'jp-PtcTrace';
 
@@ -178,6 +184,14 @@ export function renderTrace(
   if (saved) {
     root.appendChild(saved);
   }
+  const raw =
+    data !== null && typeof data === 'object'
+      ? (data as { [key: string]: unknown })
+      : {};
+  const compared = wireCompareSection(parseWireComparison(raw.comparison));
+  if (compared) {
+    root.appendChild(compared);
+  }
   if (trace.version !== null && trace.version > KNOWN_VERSION) {
     root.appendChild(
       el(
@@ -234,6 +248,10 @@ export function renderTrace(
   const files = filesSection(trace.files, trace.filesNote);
   if (files) {
     root.appendChild(files);
+  }
+  const wire = wireSection(parseWire(data));
+  if (wire) {
+    root.appendChild(wire);
   }
   root.appendChild(details(trace));
   return Promise.all(done).then(() => undefined);
