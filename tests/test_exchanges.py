@@ -212,3 +212,12 @@ def test_the_live_view_has_a_collapsed_wire_section_that_follows_the_run(session
     assert view.wire.value.count('class="ptc-wire-trip"') == done.requests == 2
     assert 'data-part="server_tool_use"' in view.wire.value and 'data-part="tool_results_only"' in view.wire.value
     view.close()
+
+
+def test_every_ptc_part_has_a_colour_in_the_html_and_in_the_labextension():
+    from ptc_jupyter.display.wire import PART_COLORS
+
+    css = (Path(__file__).resolve().parents[1] / "labextension" / "style" / "base.css").read_text()
+    assert set(PART_COLORS) == set(PARTS)
+    for part in PARTS:
+        assert f".jp-PtcTrace-wiremark[data-part='{part}']" in css, part
