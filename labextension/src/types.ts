@@ -3,6 +3,9 @@
  *
  * Every field is optional here because a notebook can hold a trace from an older or newer
  * version, or one edited by hand; `parseTrace` (parse.ts) turns untrusted JSON into this shape.
+ *
+ * No imports: node loads the built lib/types.js as it is, so the Python side can read the tables
+ * below (`STEP_KIND_NAMES`, `STEP_KINDS`, `CALL_STATUS_TABLE`, `STEP_STATUS_TABLE`) and compare.
  */
 
 /** MIME type of the trace payload; must equal `ptc_jupyter.mime.MIME_TYPE`. */
