@@ -26,6 +26,7 @@ import workloads
 from typing_extensions import Self
 
 import ptc_jupyter as ptc
+from ptc_jupyter.conversation import Conversation
 from ptc_jupyter.constants import (
     DEFAULT_CODE_EXECUTION,
     DEFAULT_MAX_TOKENS,
@@ -157,7 +158,7 @@ class TimedTransport(httpx2.AsyncBaseTransport):
 
 class UsageTransport(TimedTransport):
     """A `TimedTransport` that also keeps each response's `usage` (from the JSON body, or the SSE
-    stream's last `message_delta`, whose usage is cumulative), in order."""
+    stream's `message_start` updated by its `message_delta`, whose usage is cumulative), in order."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -180,8 +181,8 @@ def response_usage(body: bytes) -> dict[str, Any]:
             event = json.loads(line[6:])
             if event.get("type") == "message_start":
                 usage = event["message"]["usage"]
-            elif event.get("type") == "message_delta":
-                usage = event["usage"]
+            elif event.get("type") == "message_delta":  # its keys replace the start's, as the SDK does
+                usage = {**usage, **event["usage"]}
     return usage
 
 
@@ -506,11 +507,14 @@ async def sdk_tool_runner(url: str, sizes: Sizes) -> dict[str, Any]:
     return {"wall_s": median(walls), "requests": requests, "walls_s": walls}
 
 
-# -- 8. prompt caching on a five-pause run --------------------------------------------------------
+# -- 8. prompt caching on a three-turn conversation -----------------------------------------------
 
 #: Billing multipliers of cache writes (5-minute TTL) and cache reads, as fractions of the input price.
 CACHE_WRITE = Price(1.0, 0.0).cache_write_per_mtok  # 1.25
 CACHE_READ = Price(1.0, 0.0).cache_read_per_mtok  # 0.1
+#: Requests per turn: the five-pause review (the first response, four resumes that bill nothing,
+#: the final one), then two follow-ups that pause once each.
+TURN_REQUESTS = [6, 2, 2]
 
 
 def billed_input(usage: dict[str, Any]) -> float:
@@ -520,25 +524,35 @@ def billed_input(usage: dict[str, Any]) -> float:
 
 
 async def cached_input(url: str) -> dict[str, Any]:
-    """The five-pause fulfilment run (`workloads.fulfilment_script`: five tools with full docstrings,
-    five rounds of gathered lookups, 6 requests) through the full host, once with prompt caching
-    (the host's breakpoints, `cache=True`) and once without; each request's usage as the emulator
-    estimated it. Token counts are deterministic (no timing), so one run of each is the figure.
-    The cached run goes first, on prefixes nothing else in the benchmark sends: a cold cache."""
+    """A three-turn conversation (`ptc.Conversation`, what `--continue` keeps): the five-pause
+    fulfilment review (`workloads.fulfilment_script`: five tools with full docstrings, five rounds of
+    gathered lookups, 6 requests), then two follow-ups (`workloads.fulfilment_follow_ups`, 2 requests
+    each), through the full host, once with prompt caching (the host's breakpoints, `cache=True`) and
+    once without; each request's usage as the emulator estimated it. Only the responses in which
+    the model writes bill (the first and last of each turn; a resume of the script bills 0, as
+    recorded), so what caching can save is their context: the final response of the paused turn and
+    each later turn, which re-read the earlier ones. Token counts are deterministic (no timing), so
+    one run of each is the figure. The cached run goes first, on prefixes nothing else in the
+    benchmark sends: a cold cache."""
     tools = [function_tool(f) for f in workloads.FULFILMENT_TOOLS]
-    prompt = workloads.fulfilment_script()
+    prompts = [workloads.fulfilment_script(), *workloads.fulfilment_follow_ups()]
     out: dict[str, Any] = {}
     for mode, cache in (("cached", True), ("uncached", False)):
         session = TimedSession(url, UsageTransport())
-        run = await ptc.arun(prompt, tools=tools, offline=True, session=session, cache=cache)
-        if run.status != "completed" or run.errors or run.requests != 6:
-            raise RuntimeError(f"the five-pause run went wrong ({mode}): status {run.status}, "
-                               f"{run.requests} requests, {len(run.errors)} errors: {run.text[-300:]}")
+        conversation = Conversation()
+        runs = []
+        for prompt, expected in zip(prompts, TURN_REQUESTS):
+            run = await ptc.arun(prompt, tools=tools, offline=True, session=session, cache=cache,
+                                 conversation=conversation)
+            if run.status != "completed" or run.errors or run.requests != expected:
+                raise RuntimeError(f"turn {len(runs) + 1} went wrong ({mode}): status {run.status}, "
+                                   f"{run.requests} requests, {len(run.errors)} errors: {run.text[-300:]}")
+            runs.append(run)
         usages = session.transport.usages
         out[mode] = {"requests": [{k: u.get(k, 0) for k in ("input_tokens", "cache_creation_input_tokens",
                                                               "cache_read_input_tokens")} for u in usages],
-                     "billed_input": sum(billed_input(u) for u in usages), "calls": len(run.calls),
-                     "answer": run.text.strip()}
+                     "billed_input": sum(billed_input(u) for u in usages), "calls": sum(len(r.calls) for r in runs),
+                     "answer": [r.text.strip() for r in runs]}
         await close(session)
     if out["cached"]["answer"] != out["uncached"]["answer"] or out["cached"]["calls"] != out["uncached"]["calls"]:
         raise RuntimeError(f"the cached and uncached runs differ: {out}")

@@ -51,7 +51,7 @@ TARGETS = [
     ("calls_10k_rss_mb", lambda f: f["calls_10k_rss_mb"] <= 200, "≤ 200 MB"),
     ("calls_10k_bundle_bytes", lambda f: f["calls_10k_bundle_bytes"] <= MB, "≤ 1 MB"),
     ("calls_10k_view_redraws_per_s", lambda f: f["calls_10k_view_redraws_per_s"] <= 10, "≤ 10 per second"),
-    ("cached_input_ratio", lambda f: f["cached_input_ratio"] <= 0.4, "≤ 0.4 of the uncached run's billed input"),
+    ("cached_input_ratio", lambda f: f["cached_input_ratio"] <= 0.4, "≤ 0.4 of the uncached conversation's billed input"),
     ("serve_gather50_wall_s", lambda f: f["serve_gather50_wall_s"] <= 0.1 * f["serve_direct50_wall_s"],
      "≤ 1/10 of 50 direct MCP calls"),
 ]
@@ -153,6 +153,8 @@ async def io_figures(url: str, sizes: Sizes, watch: Stopwatch) -> dict[str, Any]
                           "render_s": round(load["render_s"], 3), "saved_calls": load["saved_calls"],
                           "parts_bytes": load["parts_bytes"]},
             "cached_input": {"requests": len(cached["cached"]["requests"]), "calls": cached["cached"]["calls"],
+                             "turn_requests": measure.TURN_REQUESTS,
+                             "billed_requests": sum(1 for u in cached["uncached"]["requests"] if u["input_tokens"]),
                              "billed_input_cached": round(cached["cached"]["billed_input"], 1),
                              "billed_input_uncached": round(cached["uncached"]["billed_input"], 1),
                              "usage_cached": cached["cached"]["requests"],
@@ -247,8 +249,9 @@ def table(f: dict[str, Any]) -> str:
          f"≤ 1 MB: {mark[met['calls_10k_bundle_bytes']]}"),
         ("  same run: live view redraws", f"{f['calls_10k_view_redraws_per_s']:.1f} per s", "—",
          f"≤ 10 per s: {mark[met['calls_10k_view_redraws_per_s']]}"),
-        (f"five-pause run ({cache['calls']} calls, {cache['requests']} requests): billed input tokens with prompt "
-         + "caching (emulator estimate)", f"{cache['billed_input_cached']:,.0f}",
+        (f"3-turn conversation, a five-pause run + 2 follow-ups ({cache['calls']} calls, {cache['requests']} requests, "
+         + f"{cache['billed_requests']} billed): billed input tokens with prompt caching (emulator estimate; "
+         + "resumes bill 0, as recorded)", f"{cache['billed_input_cached']:,.0f}",
          f"{cache['billed_input_uncached']:,.0f} without (ratio {f['cached_input_ratio']:.2f})",
          f"≤ 0.4: {mark[met['cached_input_ratio']]}"),
         (f"{c['cpu_calls']} CPU-bound calls × {c['cpu_call_s'] * 1000:g} ms, dask LocalCluster "

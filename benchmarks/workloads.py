@@ -316,3 +316,21 @@ print(f"escalate to: {{escalate}}")
           "region, look at the eight oldest in full, check where their parcels are, check stock for "
           "the lines that are not allocated, and tell me which strategic customers to escalate to. "
           "Keep the lookups gathered where they do not depend on each other."))
+
+
+def fulfilment_follow_ups() -> list[str]:
+    """Two follow-up turns of the late-order review (`--continue`): each one lookup round, on the
+    answer of the turn before, as an analyst asks after reading it."""
+    return [
+        fenced("""
+import asyncio, json
+late = [o for r in await asyncio.gather(*[list_late_orders({"region": r}) for r in ["north", "export"]])
+        for o in json.loads(r)]
+print(f"north + export: {len(late)} late orders, {sum(o['days_late'] for o in late)} days late in all")
+""", ask="Which of those are in the north and export regions, and how late are they in all?"),
+        fenced("""
+import asyncio, json
+stock = [json.loads(s) for s in await asyncio.gather(*[check_stock({"sku": s}) for s in ["SKU-1001", "SKU-1002"]])]
+print({s["sku"]: sum(w["available"] for w in s["warehouses"]) for s in stock})
+""", ask="And how much of SKU-1001 and SKU-1002 is left across the warehouses?"),
+    ]

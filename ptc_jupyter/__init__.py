@@ -10,6 +10,7 @@ Importing is cheap: the SDK, the widgets and the emulator load with the first ru
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from ptc_jupyter import display  # noqa: F401 (installs the views a Run shows itself with)
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # loaded on first use, see __getattr__
     from ptc_jupyter.host.session import Session, default_session
     from ptc_jupyter.mcp.server import serve
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("ptc-jupyter")  # labextension/package.json's, via hatch-nodejs-version
 
 #: The public names, the one list (tests/test_public_names.py checks that README.md and the
 #: notebooks use no `ptc.<name>` missing here).

@@ -115,6 +115,8 @@ async def arun(
         await session.check_model(backend, settings.model, client)
     host = Host(client or session.client(backend), backend=backend.name, memory=session.memory(backend))
     notices = [backend.notice] if backend.notice else []
+    mcp_api = sys.modules.get("ptc_jupyter.mcp.api")  # loaded once an MCP server was added
+    notices += mcp_api.take_notices() if mcp_api is not None else []  # its tool-list changes since the last run
     local_sandbox = None
     if settings.sandbox == "local":
         notices.append(local_mode.NOTICE)

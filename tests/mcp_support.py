@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "tests" / "servers" / "demo_server.py"
 FINANCE = ROOT / "examples" / "finance_server.py"
 TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "NFLX", "AMD", "INTC"]
-SERVER_MARKERS = ("demo_server.py", "finance_server.py", "fastmcp1_server.py")
+SERVER_MARKERS = ("demo_server.py", "finance_server.py", "fastmcp1_server.py", "changing_server.py")
 READY_TIMEOUT_S = 30.0
 DEMO_COMMAND = ["python", str(DEMO)]
 
@@ -187,3 +187,7 @@ class HTTPServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+CHANGING = ROOT / "tests" / "servers" / "changing_server.py"
+CHANGING_COMMAND = ["python", str(CHANGING)]

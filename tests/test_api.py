@@ -265,3 +265,33 @@ def test_tool_timeout_none_means_no_per_call_limit(session):
     unlimited = ptc.run(prompt, tools=list(tools), offline=True, session=session, options=base, tool_timeout=None)
     assert unlimited.calls[0].status == "ok" and unlimited.calls[0].output == "3"
     assert "timeout" not in (unlimited.calls[0].output or "")
+
+
+FOUR_PAUSES = """Price four tickers, one after the other.
+
+```python
+for t in ["AAPL", "MSFT", "GOOGL", "AMZN"]:
+    print(await get_stock_price({"ticker": t}))
+```
+"""
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_run_that_pauses_four_times_bills_the_first_and_the_last_response(session, stream, tools):
+    """The recorded rule (shared/ptc-protocol.md section 10, item 20): a response that only resumes
+    the script reports 0 input and 0 output tokens; `Run.usage` is the first response plus the last."""
+    seen: list[dict] = []  # Run.usage after each response, as the host summed it
+
+    def on_event(event):
+        if type(event).__name__ == "ResponseReceived":
+            seen.append(dict(event.run.usage))
+
+    run = ptc.run(FOUR_PAUSES, tools=tools, offline=True, session=session, stream=stream, on_event=on_event)
+    assert run.status == "completed" and len(run.calls) == 4 and run.requests == len(seen) == 5
+    first, *resumes, last = seen
+    assert first["input_tokens"] > 0 and first["output_tokens"] > 0
+    assert all(u == first for u in resumes)  # each resume added 0 input and 0 output tokens
+    final_input = last["input_tokens"] - first["input_tokens"]
+    assert final_input > first["input_tokens"]  # the last bills its whole context: prompt, script and answer
+    assert run.usage == last and run.container_id.startswith("container_")
+    assert run.cost["input_usd"] > 0

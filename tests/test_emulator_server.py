@@ -107,7 +107,8 @@ def test_raw_stream_uses_the_api_event_shapes(server):
         assert r.headers["content-type"].startswith("text/event-stream")
         text = "".join(r.iter_text())
     names = re.findall(r"^event: (\S+)$", text, re.M)
-    assert names[:2] == ["message_start", "ping"] and names[-2:] == ["message_delta", "message_stop"]
+    assert names[:3] == ["message_start", "content_block_start", "ping"]
+    assert names[-2:] == ["message_delta", "message_stop"]
     assert '"type": "input_json_delta"' in text and '"type": "text_delta"' in text
     assert '"content_block": {"type": "server_tool_use"' in text and '"input": {}' in text
 

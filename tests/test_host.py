@@ -12,7 +12,7 @@ from ptc_jupyter.host.loop import Host
 from ptc_jupyter.options import RunOptions
 from ptc_jupyter.host.session import ContainerMemory
 from ptc_jupyter.calls.tools import function_tool
-from ptc_jupyter.trace.events import CallFinished, Notice, RunFinished
+from ptc_jupyter.trace.events import CallFinished, Notice, RunFinished, StepFinished, StepStarted
 from ptc_jupyter.trace.run import ToolCall
 from scripted_api import (
     ScriptedAPI,
@@ -283,9 +283,9 @@ def test_event_listener_failure_does_not_break_the_run(caplog):
 def test_script_events_carry_the_code():
     events = []
     play(gather_turn(), events=events)
-    started = next(e for e in events if isinstance(e))
-    finished = next(e for e in events if isinstance(e))
-    assert "asyncio.gather" in started.script.code and finished.script.stdout == "101.0 102.0"
+    started = next(e for e in events if isinstance(e, StepStarted) and e.step.kind == "python")
+    finished = next(e for e in events if isinstance(e, StepFinished) and e.step.kind == "python")
+    assert "asyncio.gather" in started.step.code and finished.step.stdout == "101.0 102.0"
     assert not any(isinstance(e, Notice) for e in events)
 
 

@@ -17,7 +17,7 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
-from ptc_jupyter.trace.run import MIME_TYPE
+from ptc_jupyter.constants import MIME_TYPE
 
 pytestmark = pytest.mark.kernel
 

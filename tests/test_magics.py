@@ -23,7 +23,7 @@ import ptc_jupyter as ptc
 from ptc_jupyter.notebook import cell_run
 from ptc_jupyter.notebook import magics
 from ptc_jupyter.calls.tools import Tool, registry
-from ptc_jupyter.trace.run import MIME_TYPE
+from ptc_jupyter.constants import MIME_TYPE
 
 GATHER = '''Double the numbers 0..9 and add them up.
 ```python

@@ -24,6 +24,8 @@ import ptc_jupyter as ptc
 import ptc_jupyter.mcp as ptc_mcp
 from ptc_jupyter.emulator import EmulatorServer
 from ptc_jupyter.mcp import MCPServerError
+from ptc_jupyter.mcp import api as mcp_api
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from ptc_jupyter.host.session import Session
 from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolRegistry
 
@@ -98,6 +100,20 @@ def test_a_1x_server_answers_calls_concurrently_as_text(v1):
         asyncio.run(price.invoke(ticker="ZZZ"))
 
 
+def test_a_1x_servers_tool_list_change_and_request_for_input(v1):
+    status, registry = v1
+    assert status.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS  # whatever 1.x and 2.x agree on
+    before = mcp_api.tool_changes()
+    assert asyncio.run(registry["add_tool"].invoke(name="shout")) == "added shout"
+    assert mcp_api.wait_for_tool_changes(before + 1, 30), "the registry did not follow the change"
+    assert asyncio.run(registry["shout"].invoke(text="hi")) == "shout: hi"
+    assert "MCP server 'v1': tools changed (added: shout)" in mcp_api.take_notices()
+    with pytest.raises(ToolError) as caught:
+        asyncio.run(registry["ask_account"].invoke())
+    assert str(caught.value).startswith("MCP server 'v1': 'ask_account' needs input that a programmatic call "
+                                        "cannot give: it asked 'Which account should the report use?'")
+
+
 def test_a_1x_server_in_a_ptc_run_and_its_crash(v1):
     _, registry = v1
     prompt = """```python
@@ -109,6 +125,6 @@ print(sum(json.loads(p)["price"] for p in prices))
         run = ptc.run(prompt, tools=list(registry), offline=True, session=Session(emulator=emulator))
     assert run.text.strip().splitlines()[-1] == "777.97"
     assert [c.is_error for c in run.calls] == [False] * 3
-    with pytest.raises(MCPServerError) as caught:
+    with pytest.raises(MCPServerError) as caught:  # last: the server is gone afterwards
         asyncio.run(registry["crash"].invoke())
     assert_crash_message(str(caught.value), "v1", "v1: fatal: simulated crash")

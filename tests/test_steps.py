@@ -4,8 +4,10 @@ SDK's own parsed objects (built the way the SDK builds a response: leniently, `M
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -197,3 +199,39 @@ def test_steps_module_imports_neither_the_sdk_nor_ipython():
             "bad = [m for m in ('anthropic', 'IPython', 'pandas') if m in sys.modules]; assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def typescript_step_kinds() -> dict[str, tuple[str, ...]]:
+    """`STEP_KIND_TABLE` of labextension/src/types.ts, read from its source."""
+    source = (ROOT / "labextension" / "src" / "types.ts").read_text(encoding="utf-8")
+    block = re.search(r"export const STEP_KIND_TABLE = \{(.*?)\n\} as const;", source, re.S)
+    assert block, "types.ts has no STEP_KIND_TABLE"
+    rows = re.findall(r"^\s*(\w+): \{ tools: \[([^\]]*)\] \}", block.group(1), re.M)
+    return {kind: tuple(re.findall(r"'([^']+)'", tools)) for kind, tools in rows}
+
+
+def test_step_kinds_are_one_table_in_python_and_typescript():
+    from ptc_jupyter.trace.steps import STEP_KIND_TABLE, StepKind
+
+    assert typescript_step_kinds() == STEP_KIND_TABLE
+    assert list(STEP_KIND_TABLE) == list(typing.get_args(StepKind))
+
+
+def test_every_step_kind_is_shown_by_every_python_view():
+    from ptc_jupyter.display.formatting import step_label
+    from ptc_jupyter.display.render import step_html, to_html, to_text
+    from ptc_jupyter.notebook.live_view import steps_html
+    from ptc_jupyter.trace.run import Run
+    from ptc_jupyter.trace.steps import STEP_KIND_TABLE
+
+    for kind, tools in STEP_KIND_TABLE.items():
+        name = tools[0] if tools else "web_search"
+        step = Step(id=f"srvtoolu_{kind}", name=name, code="print(1)" if kind in ("python", "bash") else None,
+                    input={"command": "view", "path": "/tmp/x"} if kind == "editor" else {})
+        assert step.kind == kind
+        label = step_label(step)
+        assert label and (kind != "other" or label == name)
+        run = Run(prompt="p", model="m", steps=[step])
+        for html in (step_html(step, label), steps_html(run), to_html(run)):
+            assert label in html or kind == "python", (kind, html[:200])
+        assert to_text(run)

@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 from ptc_jupyter.trace import run as trace_module
 from ptc_jupyter.trace.clipping import clip_marker
 from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, OutputFile
-from ptc_jupyter.trace.run import MIME_TYPE, TRACE_BUDGET_BYTES, TRACE_OUTPUT_CHARS, TRACE_STEP_CHARS, Run, ToolCall, compact_calls, json_size
+from ptc_jupyter.trace.steps import STEP_KIND_TABLE
+from ptc_jupyter.trace.run import TRACE_BUDGET_BYTES, TRACE_OUTPUT_CHARS, TRACE_STEP_CHARS, Run, ToolCall, compact_calls
+from ptc_jupyter.trace.clipping import json_size
+from ptc_jupyter.constants import MIME_TYPE
 from ptc_jupyter.trace.steps import Step
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,7 +174,7 @@ def test_reads_the_traces_saved_in_the_notebooks():
         assert [(c.id, c.name, c.output) for c in run.calls] == [
             (c["id"], c.get("name", shared.get("name")), c.get("output")) for c in saved["calls"]], name
         codes = [s["code"] if "code" in s else s["input"]["code"] for s in saved.get("steps", saved.get("scripts"))
-                 if s.get("name", "code_execution") == "code_execution"]
+                 if s.get("name", "code_execution") in STEP_KIND_TABLE["python"]]
         assert run.text == saved["text"] and run.scripts == codes, name
         assert Run.from_dict(run.to_dict()).to_dict() == run.to_dict(), name
 

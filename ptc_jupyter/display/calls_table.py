@@ -9,10 +9,11 @@ Which calls get a row follows the rule a saved trace keeps calls by (trace/saved
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ptc_jupyter.display.formatting import format_seconds
+from ptc_jupyter.display.formatting import ERROR_STYLE, MUTED_STYLE, format_seconds
 from ptc_jupyter.trace.clipping import PREVIEW_CHARS, preview
 from ptc_jupyter.trace.saved_calls import TableLimits, call_numbers, listed, omitted_count
 
@@ -72,3 +73,23 @@ def table_rows(calls: Sequence[ToolCall], limits: TableLimits, omitted: dict[str
     return rows
 
 
+#: The columns of every calls table, live or saved.
+COLUMNS = ("#", "tool", "input", "status", "took", "result")
+
+
+def row_html(row: Row) -> str:
+    """One row as HTML: a call (failed ones marked), or a gap's label across the columns."""
+    if isinstance(row, GapRow):
+        return f'<tr><td colspan="{len(COLUMNS)}" style="{MUTED_STYLE}">{escape(row.label)}</td></tr>'
+    err = f' style="{ERROR_STYLE}" data-error="1"' if row.failed else ""
+    cells = (str(row.number), f"<code>{escape(row.tool)}</code>", f"<code>{escape(row.input)}</code>",
+             escape(row.status), escape(row.took), f"<code>{escape(row.result)}</code>")
+    return f"<tr{err}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def table_html(rows: Sequence[Row]) -> str:
+    """The table of `rows` (escaped, inline styles only), as the live view and the saved HTML show it."""
+    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in COLUMNS)
+    body = "".join(row_html(row) for row in rows)
+    return (f'<table cellpadding="3" style="border-collapse:collapse;font-size:12px"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")

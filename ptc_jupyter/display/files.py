@@ -8,9 +8,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ptc_jupyter.display.formatting import ERROR_STYLE, PRE_STYLE, format_bytes
+from ptc_jupyter.display.formatting import ERROR_STYLE, MUTED_STYLE, PRE_STYLE, format_bytes
 from ptc_jupyter.trace.clipping import clip
-from ptc_jupyter.trace.files import OutputFile
+from ptc_jupyter.trace.files import OutputFile, not_embedded_note
 
 def describe_file(f: OutputFile) -> str:
     """One line: name, type, size, id, where it is (or why it is missing)."""
@@ -66,3 +66,11 @@ def file_bundle(f: OutputFile) -> dict[str, Any]:
         if table is not None:
             bundle["text/html"] = f"<div>{escape(describe_file(f))}</div>{table_html(*table)}"
     return bundle
+
+
+def files_html(files: list[OutputFile], embedded: list[bool]) -> str:
+    """The files of a run, each as `file_html` (images inline where `embedded` says so), and the
+    note for images left out: the part the live view and the saved HTML share."""
+    items = "".join(f'<div style="margin:4px 0">{file_html(f, embedded=e)}</div>' for f, e in zip(files, embedded))
+    note = not_embedded_note(files, embedded)
+    return items + (f'<div style="{MUTED_STYLE}">{escape(note)}</div>' if note else "")

@@ -17,8 +17,9 @@ import dataclasses
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ptc_jupyter.display.calls_table import table_html as calls_table_html
 from ptc_jupyter.display.calls_table import CallRow, table_rows
-from ptc_jupyter.display.files import describe_file, file_html
+from ptc_jupyter.display.files import describe_file, files_html
 from ptc_jupyter.display.wire import compare_html, round_trip_summary, wire_html
 from ptc_jupyter.trace.saved_calls import TableLimits, omitted_note
 from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, embed_plan, not_embedded_note
@@ -179,7 +180,6 @@ def to_text(run: Run) -> str:
 # -- HTML (no JavaScript) -----------------------------------------------------------------------
 
 # Inline styles only: GitHub, nbviewer and JupyterLab's sanitizer drop <style> elements.
-_CALL_COLUMNS = ("#", "tool", "input", "status", "took", "result")
 
 
 def _lines(n: int) -> str:
@@ -223,34 +223,20 @@ def _steps_html(run: Run) -> str:
 def _files_html(run: Run) -> str:
     if not run.files:
         return ""
-    plan = embed_plan(run.files, EMBED_BUDGET_CHARS)
-    items = "".join(f'<div style="margin:4px 0">{file_html(f, embedded=e)}</div>' for f, e in zip(run.files, plan))
-    note = not_embedded_note(run.files, plan)
-    note_html = f'<div style="{MUTED_STYLE}">{escape(note)}</div>' if note else ""
-    return f"<details open><summary>Files ({len(run.files)})</summary>{items}{note_html}</details>"
-
-
-def _call_row_html(row: CallRow) -> str:
-    err = f' style="{ERROR_STYLE}" data-error="1"' if row.failed else ""
-    cells = (str(row.number), f"<code>{escape(row.tool)}</code>", f"<code>{escape(row.input)}</code>",
-             escape(row.status), escape(row.took), f"<code>{escape(row.result)}</code>")
-    return f"<tr{err}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    body = files_html(run.files, embed_plan(run.files, EMBED_BUDGET_CHARS))
+    return f"<details open><summary>Files ({len(run.files)})</summary>{body}</details>"
 
 
 def _calls_html(run: Run) -> str:
     if not run.calls:
         return ""
-    rows = [_call_row_html(row) if isinstance(row, CallRow)
-            else f'<tr><td colspan="{len(_CALL_COLUMNS)}" style="{MUTED_STYLE}">{escape(row.label)}</td></tr>'
-            for row in table_rows(run.calls, HTML_LIMITS, run.calls_omitted)]
+    table = calls_table_html(table_rows(run.calls, HTML_LIMITS, run.calls_omitted))
     failed, count = run.failed_count, run.call_count
-    head = "".join(f"<th>{h}</th>" for h in _CALL_COLUMNS)
     title = f"Tool calls ({count:,})" + (f' · <span style="{ERROR_STYLE}">{failed:,} failed</span>' if failed else "")
     note = omitted_note(run.calls_omitted)
     note_html = f'<div class="ptc-calls-note" style="{MUTED_STYLE}">{escape(note)}</div>' if note else ""
     return (f"<details{' open' if count <= 20 or failed else ''}><summary>{title}</summary>"
-            f'<table cellpadding="3" style="border-collapse:collapse;font-size:12px"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{note_html}</details>")
+            f"{table}{note_html}</details>")
 
 
 def to_html(run: Run, trace: dict[str, Any] | None = None) -> str:

@@ -8,6 +8,10 @@ container, in order: each bash or text editor step and each python step that end
 one response and resumes with their results. Direct mode (no code_execution tool) runs the first
 python block hidden and delivers one direct `tool_use` per response, unless the request offers a
 `run_python` client tool: then the scripts go to it (`run_python.py`, a model without code execution).
+
+Billing follows the recorded traffic: a response in which the model writes (the first, and the one
+after a script ends) bills its context; one that only carries more calls of the running script
+bills 0 tokens and reads or writes no cache (`wire.resumes_only`).
 """
 
 from __future__ import annotations
@@ -94,8 +98,11 @@ class Turns:
         messages = rules.conversation(body["messages"])
         rules.check_history(messages, has_code_execution=toolset.code_execution is not None,
                             container_id=container_id)
-        cache_plan = self.cache.plan(body)
-        return self.cache.bill(cache_plan, await self._answer(body, toolset, container_id, messages))
+        cache_plan = self.cache.plan(body)  # checked on every request, as the API checks the marks
+        reply = await self._answer(body, toolset, container_id, messages)
+        if wire.resumes_only(reply["content"]):
+            return reply  # billed nothing: the model did not read the context, so no cache read or write
+        return self.cache.bill(cache_plan, reply)
 
     async def _answer(self, body: dict, toolset: ToolSet, container_id: str | None, messages: list[dict]) -> dict:
         if run_python.offers_run_python(toolset):

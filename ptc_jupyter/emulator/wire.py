@@ -81,8 +81,12 @@ def server_tool_use_block(srvtoolu_id: str, code: str) -> dict:
 
 def server_tool_block(srvtoolu_id: str, name: str, tool_input: dict) -> dict:
     """A server tool call: `code_execution` {"code"}, `bash_code_execution` {"command"}, or
-    `text_editor_code_execution` {"command", "path", ...}."""
-    return {"type": "server_tool_use", "id": srvtoolu_id, "name": name, "input": tool_input}
+    `text_editor_code_execution` {"command", "path", ...}. A script the model wrote carries
+    `caller: {"type": "direct"}`, as in the recorded traffic; the bash and file steps do not."""
+    block = {"type": "server_tool_use", "id": srvtoolu_id, "name": name, "input": tool_input}
+    if name == "code_execution":
+        block["caller"] = {"type": "direct"}
+    return block
 
 
 def tool_use_block(call: dict, caller: dict) -> dict:
@@ -242,15 +246,37 @@ def generated(content: list[dict]) -> list[dict]:
     return [b for b in content if not script_call(b) and not b.get("type", "").endswith("_tool_result")]
 
 
+def resumes_only(content: list[dict]) -> bool:
+    """A response in which the model wrote nothing: the running script went on and made more calls
+    (or paused). The API bills it 0 input and 0 output tokens (shared/ptc-protocol.md section 10,
+    item 20: in `anthropic-programmatic-tool-calling.1.json` the five responses bill 3,369, 0, 0, 0
+    and 4,243 input tokens); only the responses in which the model writes bill their context."""
+    return not generated(content)
+
+
+def resume_usage() -> dict:
+    """The usage of a response that only resumes the script, key for key as the recordings show it."""
+    return {"input_tokens": 0, "output_tokens": 0,
+            "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0}}
+
+
 def usage(body: dict, content: list[dict], code_execution: bool) -> dict:
-    """The `usage` object of a response: estimates (the response says so in `emulator`)."""
-    result: dict[str, Any] = {
-        "input_tokens": estimate_input_tokens(body),
-        "output_tokens": _tokens(generated(content)),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-    }
+    """The `usage` object of a response: estimates (the response says so in `emulator`), with the
+    keys the API's carry. A response that only resumes the script bills nothing (`resume_usage`)."""
+    if resumes_only(content):
+        return resume_usage()
+    server: dict[str, Any] = {"web_search_requests": 0, "web_fetch_requests": 0}
     if code_execution:
         calls = sum(1 for b in content if b.get("type") == "server_tool_use")
-        result["server_tool_use"] = {"code_execution_requests": max(1, calls)}
-    return result
+        server["code_execution_requests"] = max(1, calls)
+    return {
+        "input_tokens": estimate_input_tokens(body),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": _tokens(generated(content)),
+        "output_tokens_details": {"thinking_tokens": 0},
+        "service_tier": "standard",
+        "inference_geo": "global",
+        "server_tool_use": server,
+    }

@@ -291,9 +291,9 @@ class _Turn:
     def _take(self, response: Any) -> None:
         """Record one response: scripts, results, text, calls; echo it into the history verbatim."""
         run = self.run
-        usage_add(run.usage, response.usage)
-        self._expires_at = getattr(response.container, "expires_at", None)
-        if response.container is not None:
+        usage_add(run.usage, response.usage)  # a response that only resumes the script reports 0
+        if response.container is not None:  # the last response may carry none: the known id stays
+            self._expires_at = getattr(response.container, "expires_at", None)
             self.container = response.container.id
             run.container_id = response.container.id
             self.host.memory.container_id = response.container.id

@@ -3,6 +3,8 @@
 Connections live on the process-wide background loop (`ptc_jupyter.host.background`, shared with sync
 `ptc.run`), so they survive across cells and serve runs on any event loop. They close on `remove`,
 `close_all`, `background_loop.stop()` and interpreter exit; the loop itself is not MCP's to stop.
+When a server's tool list changes, its tools in the registry follow (same policy as when it was
+added) and the next run's notices say what changed (`take_notices`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,21 @@ from ptc_jupyter.mcp.tools import ptc_name, to_ptc_tool
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MCPServerError", "ServerStatus", "add", "close_all", "remove", "servers"]
+__all__ = ["MCPServerError", "ServerStatus", "add", "close_all", "remove", "servers", "take_notices", "tool_changes",
+           "wait_for_tool_changes"]
 
 _lock = threading.RLock()
+_sync_lock = threading.Lock()  # a registry update after a tool-list change; never held while waiting for the loop
+
+
+@dataclass
+class _Policy:
+    """How `add` was asked to build the server's tools; a changed tool list is built the same way."""
+
+    allowed_callers: Sequence[str] | None
+    side_effects: bool | None
+    prefix: bool
+    max_result_bytes: int
 
 
 @dataclass
@@ -37,9 +51,15 @@ class _Server:
     registry: ToolRegistry
     tools: list[str]
     skipped: dict[str, str]
+    policy: _Policy
+    built: dict[str, Tool] = field(default_factory=dict)  # registry name -> the tool this server put there
+    tools_version: int = 0  # the connection's listing these tools were built from
 
 
 _servers: dict[str, _Server] = {}
+_notices: list[str] = []  # tool-list changes not yet reported by a run
+_changes = 0  # tool-list changes applied to the registry, in this process
+_changed = threading.Condition(_sync_lock)
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,7 @@ def add(
     call_timeout: float | None = DEFAULT_CALL_TIMEOUT_S,
     max_result_bytes: int = DEFAULT_RESULT_BYTES,
     registry: ToolRegistry | None = None,
+    protocol: str | None = None,
 ) -> ServerStatus:
     """Connect to an MCP server and register its tools; adding a name again restarts that server.
 
@@ -106,7 +127,8 @@ def add(
     safe environment, so pass API keys explicitly); `url` reaches a streamable HTTP server.
     `allowed_callers` / `side_effects` override every tool's policy; `prefix=True` names all tools
     `<name>_<tool>` (otherwise only clashing names are prefixed). Raises `MCPServerError` (with
-    the server's stderr tail) when it does not start.
+    the server's stderr tail) when it does not start. `protocol="2026-07-28"` connects with
+    `server/discover` at that version instead of the initialize handshake (the default).
     """
     spec = server_spec(name, command, url, env, cwd, headers, start_timeout, call_timeout)
     target = registry if registry is not None else default_registry
@@ -114,11 +136,13 @@ def add(
         if name in _servers:
             remove(name)
         background_loop.on_stop(close_open)  # again after every stop: the loop forgets its cleanups
-        conn = Connection(spec)
+        conn = Connection(spec, protocol=protocol)
+        policy = _Policy(allowed_callers, side_effects, prefix, max_result_bytes)
         try:
             started = background_loop.submit(conn.start())
             _preload_validation()  # overlaps with the server's start
             started.result()
+            version = conn.tools_version
             built, skipped = _build_tools(conn, target, allowed_callers, side_effects, prefix, max_result_bytes)
         except BaseException:
             closing = background_loop.submit(conn.aclose())  # a failed or interrupted start leaves no process
@@ -129,9 +153,71 @@ def add(
             raise
         for built_tool in built:
             target.add(built_tool)
-        entry = _Server(conn, target, [t.name for t in built], skipped)
+        entry = _Server(conn, target, [t.name for t in built], skipped, policy,
+                        {t.name: t for t in built}, version)
         _servers[name] = entry
+        conn.on_tools_changed = lambda changed: _follow(entry)
+        _follow(entry)  # a change that arrived while the tools were being registered
         return _status(name, entry)
+
+
+def _same(a: Tool, b: Tool) -> bool:
+    return (a.description, a.input_schema, list(a.allowed_callers), a.side_effects) == \
+        (b.description, b.input_schema, list(b.allowed_callers), b.side_effects)
+
+
+def _follow(entry: _Server) -> None:
+    """Bring the registry up to the connection's latest tool list; note the change for the next run.
+
+    Runs on the background loop after a change, and once in `add`: it must not wait for the loop."""
+    global _changes
+    conn = entry.connection
+    with _sync_lock:
+        if conn.tools_version == entry.tools_version or _servers.get(conn.name) is not entry:
+            return
+        entry.tools_version = conn.tools_version
+        policy = entry.policy
+        built, skipped = _build_tools(conn, entry.registry, policy.allowed_callers, policy.side_effects,
+                                      policy.prefix, policy.max_result_bytes)
+        new = {t.name: t for t in built}
+        old = entry.built
+        added = [n for n in new if n not in old]
+        removed = [n for n in old if n not in new]
+        changed = [n for n in new if n in old and not _same(new[n], old[n])]
+        source = f"mcp:{conn.name}"
+        for gone in removed:
+            present = entry.registry.get(gone)
+            if present is not None and present.source == source:
+                entry.registry.remove(gone)
+        for tool in built:
+            entry.registry.add(tool)
+        entry.built, entry.tools, entry.skipped = new, list(new), skipped
+        parts = [f"{what}: {', '.join(names)}" for what, names in
+                 (("added", added), ("removed", removed), ("changed", changed)) if names]
+        if parts:
+            _notices.append(f"MCP server {conn.name!r}: tools changed ({'; '.join(parts)})")
+        _changes += 1
+        _changed.notify_all()
+
+
+def tool_changes() -> int:
+    """How many tool-list changes (of any server) have reached the registry so far."""
+    with _sync_lock:
+        return _changes
+
+
+def wait_for_tool_changes(count: int, timeout: float | None = None) -> bool:
+    """Wait until `tool_changes()` reaches `count` (False: `timeout` seconds passed first)."""
+    with _changed:
+        return _changed.wait_for(lambda: _changes >= count, timeout)
+
+
+def take_notices() -> list[str]:
+    """The tool-list changes since the last call, one line per change; a run shows them as notices."""
+    with _sync_lock:
+        taken = list(dict.fromkeys(_notices))
+        _notices.clear()
+    return taken
 
 
 def _preload_validation() -> None:
@@ -172,7 +258,8 @@ def _build_tools(conn: Connection, target: ToolRegistry, allowed_callers: Sequen
 def remove(name: str) -> ServerStatus:
     """Close the server (its process ends before this returns) and unregister its tools."""
     with _lock:
-        entry = _servers.pop(name, None)
+        with _sync_lock:  # after this no tool-list change reaches the registry
+            entry = _servers.pop(name, None)
         if entry is None:
             known = ", ".join(_servers) or "none"
             raise KeyError(f"no MCP server named {name!r} (connected: {known})")
@@ -195,8 +282,9 @@ def close_all() -> None:
     The background loop keeps running: sync `ptc.run` shares it.
     """
     with _lock:
-        entries = list(_servers.items())
-        _servers.clear()
+        with _sync_lock:
+            entries = list(_servers.items())
+            _servers.clear()
         for name, entry in entries:
             entry.registry.remove_source(f"mcp:{name}")
         _close([entry.connection for _, entry in entries])

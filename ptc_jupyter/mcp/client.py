@@ -4,6 +4,12 @@ A run's host may be on the kernel's loop, the background loop or under `asyncio.
 loop per run), while an MCP session must be entered and exited by one task; so the task that opens
 a connection owns it until it closes. A server that fails to start, crashes or hangs becomes an
 `MCPServerError` naming the server, with the tail of its stderr and, once it ran, how to restart it.
+
+A connection follows its server's tool list: `notifications/tools/list_changed` (which a 2026-07-28
+server sends only on a `subscriptions/listen` stream, opened here) makes it list the tools again
+and tell `on_tools_changed`. A call the server answers by asking for input (an elicitation request
+on the handshake protocols, an `input_required` result on 2026-07-28) becomes an `is_error` result
+saying what it asked: nobody can answer a programmatic call.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -20,7 +26,10 @@ import anyio
 from anthropic.lib.tools import ToolError
 from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp import types as mcp_types
+from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import listen
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from ptc_jupyter.mcp.spec import ServerSpec
 from ptc_jupyter.mcp.stderr import StderrTail
@@ -31,6 +40,9 @@ PING_TIMEOUT_S = 3.0  # after a call times out: does the server answer at all? (
 CLOSE_TIMEOUT_S = 10.0
 STDERR_DRAIN_S = 2.0  # after a stdio server ends: how long its last stderr lines may take to arrive
 ENDED = "stopped: its process ended"  # a stdio server's end, however it showed first
+STATE_ONLY_ROUNDS = 10  # `input_required` answers carrying only request state: retries before giving up
+STATE_ONLY_BACKOFF_S = (0.05, 0.25)  # first wait, longest wait between those retries
+CANNOT_ANSWER = "needs input that a programmatic call cannot give"
 
 State = Literal["starting", "ready", "dead", "closed"]
 
@@ -70,6 +82,32 @@ def _describe(exc: BaseException, transport: str = "stdio") -> str:
     return f"{type(leaf).__name__}: {text}" if text else type(leaf).__name__
 
 
+def _schema_fields(schema: dict[str, Any] | None) -> str:
+    properties = (schema or {}).get("properties") or {}
+    required = set((schema or {}).get("required") or ())
+    fields = [f"{name} ({spec.get('type', 'any') if isinstance(spec, dict) else 'any'}"
+              f"{', required' if name in required else ''})" for name, spec in properties.items()]
+    return f" (fields: {', '.join(fields)})" if fields else ""
+
+
+def describe_input_request(request: Any) -> str:
+    """What a server asked the client for, in a sentence (an elicitation, a sampling or a roots request)."""
+    params = getattr(request, "params", None)
+    if isinstance(params, mcp_types.ElicitRequestURLParams):
+        return f"it asked the user to open {params.url} ({params.message!r})"
+    if isinstance(params, mcp_types.ElicitRequestFormParams):
+        return f"it asked {params.message!r}{_schema_fields(params.requested_schema)}"
+    if isinstance(request, mcp_types.CreateMessageRequest):
+        return "it asked the client for an LLM completion (sampling)"
+    if isinstance(request, mcp_types.ListRootsRequest):
+        return "it asked for the client's roots"
+    return f"it sent a {getattr(request, 'method', type(request).__name__)} request"
+
+
+def _error_result(text: str) -> mcp_types.CallToolResult:
+    return mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text=text)], is_error=True)
+
+
 _open: set[Connection] = set()  # connections whose owner task runs; only touched on the loop
 
 
@@ -84,8 +122,14 @@ class Connection:
     `start`, `call`, `ping` and `aclose` are coroutines for that loop (see `LoopThread`).
     """
 
-    def __init__(self, spec: ServerSpec) -> None:
+    def __init__(self, spec: ServerSpec, *, protocol: str | None = None) -> None:
+        if protocol is not None and protocol not in MODERN_PROTOCOL_VERSIONS:
+            raise ValueError(f"protocol must be None (the initialize handshake) or one of "
+                             f"{list(MODERN_PROTOCOL_VERSIONS)}, got {protocol!r}")
         self.spec = spec
+        self.protocol = protocol  # None: the initialize handshake; else a version adopted via server/discover
+        self.on_tools_changed: Callable[[Connection], None] | None = None  # called on the loop, must not block
+        self.tools_version = 0  # counts tool listings after the first
         self.state: State = "starting"
         self.failure: str | None = None
         self.tools: list[mcp_types.Tool] = []
@@ -99,6 +143,8 @@ class Connection:
         self._ping: asyncio.Task[bool] | None = None
         self._scope: anyio.CancelScope | None = None  # the owner task's; cancelled to abort a start
         self._closing = False
+        self._stale: asyncio.Event | None = None  # set by a tool-list change: list the tools again
+        self._refusals: dict[str, str] = {}  # what we answered input requests with -> what was asked
 
     @property
     def name(self) -> str:
@@ -162,32 +208,117 @@ class Connection:
             ready.set_exception(MCPServerError(self.failure))
 
     async def _serve(self, scope: anyio.CancelScope, ready: asyncio.Future[None], t0: float) -> None:
-        async with self._transport() as (read, write), ClientSession(read, write) as session:
-            init = await session.initialize()
-            tools: list[mcp_types.Tool] = []
-            cursor: str | None = None
-            while True:
-                params = mcp_types.PaginatedRequestParams(cursor=cursor) if cursor else None
-                listing = await session.list_tools(params=params)
-                tools.extend(listing.tools)
-                cursor = listing.next_cursor
-                if not cursor:
-                    break
+        self._stale = asyncio.Event()
+        async with self._transport() as (read, write), ClientSession(
+                read, write, message_handler=self._on_message, elicitation_callback=self._refuse_input) as session:
+            if self.protocol is None:
+                await session.initialize()
+            else:
+                await session.discover()  # proposes the newest 2026-era version; fails if the server has none
+            tools = await self._list_tools(session)
             self._session, self.tools = session, tools
-            self.server_info, self.protocol_version = init.server_info, init.protocol_version
+            self.server_info, self.protocol_version = session.server_info, session.protocol_version
             self.connect_s = time.perf_counter() - t0
             if ready.cancelled():  # the caller gave up waiting (e.g. an interrupt): close again
                 return
             self.state = "ready"
             scope.deadline = math.inf
             ready.set_result(None)
-            watch = asyncio.ensure_future(self._watch_stderr())
+            helpers = [asyncio.ensure_future(self._watch_stderr()), asyncio.ensure_future(self._follow_tools())]
+            if self.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                helpers.append(asyncio.ensure_future(self._listen(session)))
             try:
                 assert self._wake is not None
                 await self._wake.wait()
             finally:
-                watch.cancel()
+                for helper in helpers:
+                    helper.cancel()
+                await asyncio.wait(helpers)  # a listen stream is left in the task that opened it
             scope.deadline = anyio.current_time() + CLOSE_TIMEOUT_S
+
+    @staticmethod
+    async def _list_tools(session: ClientSession) -> list[mcp_types.Tool]:
+        tools: list[mcp_types.Tool] = []
+        cursor: str | None = None
+        while True:
+            params = mcp_types.PaginatedRequestParams(cursor=cursor) if cursor else None
+            listing = await session.list_tools(params=params)
+            tools.extend(listing.tools)
+            cursor = listing.next_cursor
+            if not cursor:
+                return tools
+
+    # -- tool-list changes (on the loop) ----------------------------------------------------------
+    async def _on_message(self, message: Any) -> None:
+        """The session's notifications: a tool-list change (either protocol era) marks the list stale."""
+        if isinstance(message, mcp_types.ToolListChangedNotification) and self._stale is not None:
+            self._stale.set()
+
+    async def _listen(self, session: ClientSession) -> None:
+        """On 2026-07-28 change notifications come only on a `subscriptions/listen` stream: keep one open.
+
+        Its events also reach `_on_message` (the session tees them), so here they are only drained."""
+        try:
+            async with listen(session, tools_list_changed=True) as subscription:
+                async for _event in subscription:
+                    pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the server refused or dropped the stream: the list is followed no more
+            log.info("MCP server %r: tool-list changes are not followed: %s", self.name, self._explain(exc))
+
+    async def _follow_tools(self) -> None:
+        """List the tools again after each change (changes that arrive meanwhile make one more listing)."""
+        assert self._stale is not None
+        while True:
+            await self._stale.wait()
+            self._stale.clear()
+            session = self._session
+            if session is None or self.state != "ready":
+                return
+            try:
+                tools = await asyncio.wait_for(self._list_tools(session), self.spec.call_timeout_s)
+            except Exception as exc:  # a dead server is noticed elsewhere; a failed listing keeps the old list
+                log.warning("MCP server %r: listing its changed tools failed: %s", self.name, self._explain(exc))
+                continue
+            self.tools = tools
+            self.tools_version += 1
+            if self.on_tools_changed is not None:
+                try:
+                    self.on_tools_changed(self)
+                except Exception:
+                    log.exception("MCP server %r: applying its tool-list change failed", self.name)
+
+    # -- requests for input (on the loop) ---------------------------------------------------------
+    async def _refuse_input(self, context: ClientRequestContext,
+                            params: mcp_types.ElicitRequestParams) -> mcp_types.ErrorData:
+        """An elicitation request (handshake protocols): refused with a message saying what was asked.
+
+        The server usually passes the refusal back as the call's error; `call` recognises it."""
+        asked = describe_input_request(mcp_types.ElicitRequest(params=params))
+        message = f"{CANNOT_ANSWER}: {asked}"
+        self._refusals[message] = asked
+        return mcp_types.ErrorData(code=mcp_types.INVALID_REQUEST, message=message)
+
+    async def _call_tool(self, session: ClientSession, tool: str,
+                         arguments: dict[str, Any]) -> mcp_types.CallToolResult | mcp_types.InputRequiredResult:
+        """`tools/call`; an `input_required` answer with only request state is retried as the spec asks."""
+        result = await session.call_tool(tool, arguments, allow_input_required=True)
+        wait_s, rounds = STATE_ONLY_BACKOFF_S[0], 0
+        while (isinstance(result, mcp_types.InputRequiredResult) and not result.input_requests
+               and result.request_state and rounds < STATE_ONLY_ROUNDS):
+            rounds += 1
+            await asyncio.sleep(wait_s)
+            wait_s = min(wait_s * 2, STATE_ONLY_BACKOFF_S[1])
+            result = await session.call_tool(tool, arguments, request_state=result.request_state,
+                                             allow_input_required=True)
+        return result
+
+    def _input_required(self, tool: str, result: mcp_types.InputRequiredResult) -> mcp_types.CallToolResult:
+        requests = result.input_requests or {}
+        asked = "; ".join(describe_input_request(r) for r in requests.values()) or \
+            f"it kept answering with request state only ({STATE_ONLY_ROUNDS} retries)"
+        return _error_result(f"MCP server {self.name!r}: {tool!r} {CANNOT_ANSWER}: {asked}")
 
     def _transport(self) -> Any:
         spec = self.spec
@@ -267,7 +398,7 @@ class Connection:
         if problem:
             raise problem
         assert self._session is not None and self._wake is not None
-        call = asyncio.ensure_future(self._session.call_tool(tool, arguments))
+        call = asyncio.ensure_future(self._call_tool(self._session, tool, arguments))
         woken = asyncio.ensure_future(self._wake.wait())
         try:
             done, _ = await asyncio.wait({call, woken}, timeout=self.spec.call_timeout_s,
@@ -280,6 +411,9 @@ class Connection:
             try:
                 result = call.result()
             except MCPError as exc:
+                if exc.message in self._refusals:  # it passed our answer to its request for input on
+                    return _error_result(f"MCP server {self.name!r}: {tool!r} {CANNOT_ANSWER}: "
+                                         f"{self._refusals[exc.message]}")
                 if exc.code != mcp_types.CONNECTION_CLOSED:
                     raise MCPServerError(f"MCP server {self.name!r} refused {tool!r}: {exc}") from None
                 await self._lost(f"stopped: {self._explain(exc)}", ended=True)
@@ -289,6 +423,13 @@ class Connection:
                     await self._lost(f"stopped answering: {tool!r} failed ({self._explain(exc)}) and so did a ping")
                     raise self._gone() from None
                 raise MCPServerError(f"MCP server {self.name!r}: {tool!r} failed: {self._explain(exc)}") from None
+            if isinstance(result, mcp_types.InputRequiredResult):
+                return self._input_required(tool, result)
+            if isinstance(result, mcp_types.CallToolResult) and result.is_error and self._refusals:
+                text = " ".join(b.text for b in result.content if isinstance(b, mcp_types.TextContent))
+                for message, asked in self._refusals.items():
+                    if message in text:  # it wrapped our answer to its request for input in its own words
+                        return _error_result(f"MCP server {self.name!r}: {tool!r} {CANNOT_ANSWER}: {asked}")
             if not isinstance(result, mcp_types.CallToolResult):
                 raise MCPServerError(f"MCP server {self.name!r} answered {tool!r} with a "
                                      f"{type(result).__name__}, which ptc_jupyter does not support")

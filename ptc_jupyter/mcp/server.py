@@ -39,10 +39,11 @@ from ptc_jupyter.calls.tools import Tool, registry
 from ptc_jupyter.emulator.guard import Guard, is_loopback
 from ptc_jupyter.host import local_mode
 from ptc_jupyter.host.background import background_loop
-from ptc_jupyter.host.policy import refusal
-from ptc_jupyter.options import RunOptions
+from ptc_jupyter.host.policy import CallPolicy
+from ptc_jupyter.options import NOT_GIVEN, NotGiven, RunOptions
 from ptc_jupyter.sandbox import RUN_PYTHON, LocalSandbox, SandboxConfig, run_python_tool_definition
-from ptc_jupyter.trace.run import CallFinished, CallStarted, Event, Notice, Run, RunFinished, ToolCall
+from ptc_jupyter.trace.events import CallFinished, CallStarted, Event, Notice, RunFinished
+from ptc_jupyter.trace.run import Run, ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -130,18 +131,18 @@ class _ServedTurn:
             self.emit(Notice(self.run, message))
 
     async def run_calls(self, calls: list[ToolCall], deadline: float | None) -> None:
-        """The host's policy for each call (`policy.refusal`), then the allowed ones at once."""
+        """The host's policy for each call (`policy.CallPolicy`), then the allowed ones at once."""
         runnable: list[ToolCall] = []
+        policy = CallPolicy(self.tools, self.options.max_calls, local_run=True)
         for call in calls:
-            reason = refusal(call, self.tools, direct_run=False, local_run=True, awaiting=self.awaiting,
-                             calls_started=self.calls_started, max_calls=self.options.max_calls)
-            if reason is None:
+            refused = policy.check(call, awaiting=self.awaiting, calls_started=self.calls_started)
+            if refused is None:
                 self.calls_started += 1
                 runnable.append(call)
             else:
-                if reason.startswith("call budget"):
+                if refused.kind == "budget_exhausted":
                     self.notice(f"max_calls ({self.options.max_calls}) reached: further calls got an error result")
-                self.dispatcher.reject(call, reason)
+                self.dispatcher.reject(call, refused.message)
         await self.dispatcher.run_batch(runnable, self.tools, deadline=deadline)
 
 
@@ -404,11 +405,11 @@ def serve(
     host: str = "127.0.0.1",
     name: str = DEFAULT_NAME,
     tools: Sequence[Any] | None = None,
-    yes: bool | None = None,
+    yes: bool | NotGiven = NOT_GIVEN,
     approve: Approver | None = None,
-    approval_timeout: float | None = None,
-    tool_timeout: float | None = None,
-    max_calls: int | None = None,
+    approval_timeout: float | NotGiven = NOT_GIVEN,
+    tool_timeout: float | None | NotGiven = NOT_GIVEN,
+    max_calls: int | NotGiven = NOT_GIVEN,
     allowed_hosts: Iterable[str] = (),
     sandbox: SandboxConfig | None = None,
     show: bool | None = None,

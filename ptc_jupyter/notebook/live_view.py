@@ -24,12 +24,13 @@ from typing import Any
 
 import ipywidgets as W
 
-from ptc_jupyter.display.calls_table import CallRow, table_rows
+from ptc_jupyter.display.calls_table import table_html as calls_table_html
+from ptc_jupyter.display.calls_table import table_rows
 from ptc_jupyter.trace.saved_calls import TableLimits
 from ptc_jupyter.display.formatting import format_bytes, format_cost, format_seconds, step_failed, step_label, step_state
 from ptc_jupyter.trace.clipping import clip
 from ptc_jupyter.display.render import step_html
-from ptc_jupyter.display.files import file_html
+from ptc_jupyter.display.files import files_html
 from ptc_jupyter.display.wire import wire_html
 from ptc_jupyter.trace.exchanges import legend, saved_exchanges
 from ptc_jupyter.trace.run import Run
@@ -200,7 +201,7 @@ class LiveView:
         if "streams" in dirty:
             self.streams.value = streams_html(run)
         if "files" in dirty:
-            self.files.value = files_html(run)
+            self.files.value = live_files_html(run)
         if "notices" in dirty:
             self.notices.value = "".join(f"<div style='line-height:1.4'>note: {escape(n)}</div>" for n in run.notices)
         if "answer" in dirty and run.text:
@@ -284,22 +285,12 @@ class LiveView:
 
 
 def calls_table(run: Run) -> str:
-    """The live calls table (HTML), from the rows every view shares."""
+    """The live calls table (HTML): the saved view's table, with the live view's limits, scrolling."""
     if not run.calls:
         return ""
-    rows = []
-    for row in table_rows(run.calls, TABLE_LIMITS):
-        if isinstance(row, CallRow):
-            style = ' style="color:#b00020"' if row.failed else ""
-            rows.append(f"<tr{style}><td>{row.number}</td><td><code>{escape(row.tool)}</code></td>"
-                        f"<td><code>{escape(row.input)}</code></td><td>{escape(row.status)}</td>"
-                        f"<td>{escape(row.took)}</td><td><code>{escape(row.result)}</code></td></tr>")
-        else:
-            rows.append(f'<tr><td colspan="6" style="opacity:.7">{escape(row.label)}</td></tr>')
-    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("#", "tool", "input", "status", "took", "result"))
     # ipywidgets' HTML sets a 28 px line height (one widget row); a table wants its own
-    return (f"<div style='max-height:24em;overflow:auto;line-height:1.35'><table style='font-size:12px'>"
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return (f"<div style='max-height:24em;overflow:auto;line-height:1.35'>"
+            f"{calls_table_html(table_rows(run.calls, TABLE_LIMITS))}</div>")
 
 
 def steps_html(run: Run, draft: str = "") -> str:
@@ -338,13 +329,12 @@ def streams_html(run: Run) -> str:
     return "".join(parts)
 
 
-def files_html(run: Run) -> str:
+def live_files_html(run: Run) -> str:
     """The output files: images inline (up to INLINE_IMAGE_BYTES), tables previewed, the rest listed."""
     if not run.files:
         return ""
-    shown = [file_html(f, embedded=len(f.data or b"") <= INLINE_IMAGE_BYTES) for f in run.files]
-    items = "".join(f"<div style='margin:4px 0'>{item}</div>" for item in shown)
-    return f"<div style='line-height:1.35'><b>Files ({len(run.files)})</b>{items}</div>"
+    body = files_html(run.files, [len(f.data or b"") <= INLINE_IMAGE_BYTES for f in run.files])
+    return f"<div style='line-height:1.35'><b>Files ({len(run.files)})</b>{body}</div>"
 
 
 def wire_section(run: Run) -> str:

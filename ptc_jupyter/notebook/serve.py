@@ -24,7 +24,8 @@ from IPython.display import display
 if TYPE_CHECKING:  # `%load_ext` stays light: the SDK and the record load with the first server
     from ptc_jupyter.calls.dispatch import Decisions
     from ptc_jupyter.calls.tools import Tool
-    from ptc_jupyter.trace.run import Event, Run, ToolCall
+    from ptc_jupyter.trace.events import Event
+    from ptc_jupyter.trace.run import Run, ToolCall
 
 #: Finished runs shown in the live area and in the record (newest last); `server.runs` keeps more.
 SHOWN_RUNS = 20
@@ -96,7 +97,7 @@ class ServeView:
 
     def __call__(self, event: Event) -> None:
         from ptc_jupyter.notebook.live_view import LiveView
-        from ptc_jupyter.trace.run import RunFinished
+        from ptc_jupyter.trace.events import RunFinished
 
         run = event.run
         view = self.live.get(id(run))
@@ -187,11 +188,16 @@ class ServeMagics(Magics):
 
         tools = [t.strip() for t in args.tools.split(",") if t.strip()] if args.tools else None
         try:
-            server = serve(args.port, host=args.host, name=args.name or DEFAULT_NAME, tools=tools, yes=args.yes or None,
-                           approval_timeout=args.approval_timeout, tool_timeout=args.tool_timeout,
-                           max_calls=args.max_calls)
+            server = serve(args.port, host=args.host, name=args.name or DEFAULT_NAME, tools=tools,
+                           **given(yes=args.yes or None, approval_timeout=args.approval_timeout,
+                                   tool_timeout=args.tool_timeout, max_calls=args.max_calls))
         except (OptionError, KeyError, OSError) as exc:
             raise UsageError(f"%ptc_serve: {exc}") from None
         if args.out:
             self.shell.user_ns[args.out] = server
         return None
+
+
+def given(**flags: Any) -> dict[str, Any]:
+    """The flags the line gave (argparse's None is "not given" here; `serve` takes None as a value)."""
+    return {name: value for name, value in flags.items() if value is not None}

@@ -43,9 +43,16 @@ STEP_CHARS = 20_000
 
 StepKind = Literal["python", "bash", "editor", "other"]
 StepStatus = Literal["running", "ok", "failed", "timeout", "error"]
+#: Every step kind and the server tools that make one: the one table (labextension/src/types.ts
+#: has its twin, `STEP_KIND_TABLE`; tests/test_steps.py keeps them equal and every kind handled).
+STEP_KIND_TABLE: dict[StepKind, tuple[str, ...]] = {
+    "python": ("code_execution", "run_python"),  # run_python: the local sandbox (`--sandbox local`)
+    "bash": ("bash_code_execution",),
+    "editor": ("text_editor_code_execution",),
+    "other": (),  # a server tool no view knows (web search, whatever comes next)
+}
 #: Server tool name -> step kind; any other name is "other".
-STEP_KINDS: dict[str, StepKind] = {"code_execution": "python", "bash_code_execution": "bash",
-                                   "text_editor_code_execution": "editor", "run_python": "python"}
+STEP_KINDS: dict[str, StepKind] = {tool: kind for kind, tools in STEP_KIND_TABLE.items() for tool in tools}
 #: The step name of a script run by the local sandbox (`--sandbox local`), not a server container.
 LOCAL_STEP = "run_python"
 #: The per-cell wall-clock limit of PTC Python cells, when a `detection_timeout` message names none.

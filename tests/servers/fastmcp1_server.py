@@ -6,8 +6,9 @@ The 2.x client must work with it: `tests/test_mcp_v1.py` starts it with the cach
 import asyncio
 import sys
 
-from mcp.server.fastmcp import FastMCP
+from mcp.server.fastmcp import Context, FastMCP
 from mcp.types import ToolAnnotations
+from pydantic import BaseModel
 
 mcp = FastMCP("finance-v1")
 
@@ -51,6 +52,29 @@ async def crash() -> str:
     import os
 
     os._exit(4)
+
+
+@mcp.tool()
+async def add_tool(name: str, ctx: Context) -> str:
+    """Register a tool `name` (it returns "<name>: <text>") and send notifications/tools/list_changed."""
+
+    def echo(text: str) -> str:
+        return f"{name}: {text}"
+
+    mcp.add_tool(echo, name=name, description=f"Echo `text`, prefixed with {name!r}.")
+    await ctx.session.send_tool_list_changed()
+    return f"added {name}"
+
+
+class Account(BaseModel):
+    account: str
+
+
+@mcp.tool()
+async def ask_account(ctx: Context) -> str:
+    """Asks the client which account to use (elicitation)."""
+    answer = await ctx.elicit("Which account should the report use?", Account)
+    return f"account: {answer.data.account}" if answer.action == "accept" else f"no account ({answer.action})"
 
 
 if __name__ == "__main__":
