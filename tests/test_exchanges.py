@@ -221,3 +221,14 @@ def test_every_ptc_part_has_a_colour_in_the_html_and_in_the_labextension():
     assert set(PART_COLORS) == set(PARTS)
     for part in PARTS:
         assert f".jp-PtcTrace-wiremark[data-part='{part}']" in css, part
+
+
+def test_the_labextension_knows_the_same_ptc_parts_and_labels():
+    """`WIRE_PART_TABLE` of labextension/src/types.ts mirrors `PARTS`, read from its source."""
+    import re
+
+    source = (Path(__file__).resolve().parents[1] / "labextension" / "src" / "types.ts").read_text()
+    block = re.search(r"export const WIRE_PART_TABLE = \{(.*?)\n\} as const;", source, re.S)
+    assert block, "types.ts has no WIRE_PART_TABLE"
+    rows = re.findall(r"(\w+): \{\s*label:\s*(['\"])(.*?)\2\s*\}", block.group(1), re.S)
+    assert {part: label for part, _, label in rows} == {part: label for part, (label, _) in PARTS.items()}

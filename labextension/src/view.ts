@@ -24,12 +24,7 @@ import { parseTrace } from './parse';
 import { copyCellButton } from './scriptcell';
 import { Highlighter, stepSection, stepTitles } from './steps';
 import { callFailed, ITrace, KNOWN_VERSION } from './types';
-import {
-  parseWire,
-  parseWireComparison,
-  wireCompareSection,
-  wireSection
-} from './wire';
+import { wireCompareSection, wireSection } from './wire';
 
 const C = 'jp-PtcTrace';
 
@@ -184,11 +179,7 @@ export function renderTrace(
   if (saved) {
     root.appendChild(saved);
   }
-  const raw =
-    data !== null && typeof data === 'object'
-      ? (data as { [key: string]: unknown })
-      : {};
-  const compared = wireCompareSection(parseWireComparison(raw.comparison));
+  const compared = wireCompareSection(trace.wireComparison);
   if (compared) {
     root.appendChild(compared);
   }
@@ -249,7 +240,7 @@ export function renderTrace(
   if (files) {
     root.appendChild(files);
   }
-  const wire = wireSection(parseWire(data));
+  const wire = wireSection(trace.wire);
   if (wire) {
     root.appendChild(wire);
   }

@@ -8,140 +8,12 @@
  */
 import { el } from './dom';
 import { formatBytes, formatInt } from './format';
+import { IExchange, IWire, IWireComparison, IWireMark } from './types';
 
 const C = 'jp-PtcTrace';
 
-type Dict = { [key: string]: unknown };
-
-function isDict(value: unknown): value is Dict {
+function isDict(value: unknown): value is { [key: string]: unknown } {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function numOr(value: unknown, fallback: number | null): number | null {
-  return typeof value === 'number' && isFinite(value) ? value : fallback;
-}
-
-function strOr(value: unknown, fallback: string): string {
-  return typeof value === 'string' ? value : fallback;
-}
-
-/** A PTC part of an exchange's JSON: where it is (a JSON Pointer) and what it is. */
-export interface IWireMark {
-  path: string;
-  part: string;
-  label: string;
-}
-
-/** One API round trip, as the saved trace holds it. */
-export interface IExchange {
-  index: number;
-  sent: string;
-  received: string;
-  stopReason: string | null;
-  error: string | null;
-  streamed: boolean;
-  requestBytes: number;
-  responseBytes: number;
-  contextBytes: number;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  earlierMessages: number;
-  toolsAsIn: number | null;
-  request: unknown;
-  response: unknown;
-  marks: IWireMark[];
-}
-
-export interface IWire {
-  exchanges: IExchange[];
-  omitted: number;
-  /** `{part: "label: what it is for"}` for the parts marked (`wire_legend`). */
-  legend: [string, string][];
-}
-
-/** One side's round trip in a comparison (`comparison.<side>.wire`). */
-export interface IWireRow {
-  index: number;
-  sent: string;
-  received: string;
-  stopReason: string | null;
-  contextBytes: number;
-}
-
-function parseMark(raw: unknown): IWireMark | null {
-  if (!isDict(raw) || typeof raw.path !== 'string') {
-    return null;
-  }
-  const part = strOr(raw.part, '');
-  return { path: raw.path, part, label: strOr(raw.label, part) };
-}
-
-export function parseExchange(raw: unknown, position: number): IExchange {
-  const d: Dict = isDict(raw) ? raw : {};
-  return {
-    index: numOr(d.index, position + 1) as number,
-    sent: strOr(d.sent, ''),
-    received: strOr(d.received, ''),
-    stopReason: typeof d.stop_reason === 'string' ? d.stop_reason : null,
-    error: typeof d.error === 'string' ? d.error : null,
-    streamed: d.streamed === true,
-    requestBytes: numOr(d.request_bytes, 0) as number,
-    responseBytes: numOr(d.response_bytes, 0) as number,
-    contextBytes: numOr(d.context_bytes, 0) as number,
-    inputTokens: numOr(d.input_tokens, null),
-    outputTokens: numOr(d.output_tokens, null),
-    earlierMessages: numOr(d.earlier_messages, 0) as number,
-    toolsAsIn: numOr(d.tools_as_in, null),
-    request: d.request ?? null,
-    response: d.response ?? null,
-    marks: (Array.isArray(d.marks) ? d.marks : [])
-      .map(parseMark)
-      .filter((m): m is IWireMark => m !== null)
-  };
-}
-
-/** The wire of a saved trace; null when it has none (traces saved before it existed). */
-export function parseWire(trace: unknown): IWire | null {
-  if (!isDict(trace) || !Array.isArray(trace.exchanges)) {
-    return null;
-  }
-  const exchanges = trace.exchanges.map(parseExchange);
-  if (!exchanges.length) {
-    return null;
-  }
-  const legend = isDict(trace.wire_legend)
-    ? Object.entries(trace.wire_legend).map(([k, v]): [string, string] => [
-        k,
-        strOr(v, k)
-      ])
-    : [];
-  return {
-    exchanges,
-    omitted: numOr(trace.exchanges_omitted, 0) as number,
-    legend
-  };
-}
-
-/** Both sides' round trips of a comparison; null unless both have them. */
-export function parseWireComparison(
-  comparison: unknown
-): { ptc: IWireRow[]; direct: IWireRow[] } | null {
-  if (!isDict(comparison)) {
-    return null;
-  }
-  const side = (raw: unknown): IWireRow[] =>
-    (isDict(raw) && Array.isArray(raw.wire) ? raw.wire : [])
-      .filter(isDict)
-      .map((r, i) => ({
-        index: numOr(r.index, i + 1) as number,
-        sent: strOr(r.sent, ''),
-        received: strOr(r.received, ''),
-        stopReason: typeof r.stop_reason === 'string' ? r.stop_reason : null,
-        contextBytes: numOr(r.context_bytes, 0) as number
-      }));
-  const ptc = side(comparison.ptc);
-  const direct = side(comparison.direct);
-  return ptc.length && direct.length ? { ptc, direct } : null;
 }
 
 /** The row's one line, as `display/wire.py` `round_trip_summary` writes it. */
@@ -310,7 +182,7 @@ export function wireSection(wire: IWire | null): HTMLElement | null {
 
 /** PTC and direct round trip by round trip, with a bar of context bytes per request. */
 export function wireCompareSection(
-  rows: { ptc: IWireRow[]; direct: IWireRow[] } | null
+  rows: IWireComparison | null
 ): HTMLElement | null {
   if (!rows) {
     return null;

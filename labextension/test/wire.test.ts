@@ -4,12 +4,8 @@ import { describe, test } from 'node:test';
 
 import { Highlighter } from '../src/steps';
 import { renderTrace } from '../src/view';
-import {
-  parseWire,
-  parseWireComparison,
-  roundTripSummary,
-  wireSection
-} from '../src/wire';
+import { parseWire, parseWireComparison } from '../src/parse';
+import { roundTripSummary, wireSection } from '../src/wire';
 import { FakeElement, html, installFakeDom, newRoot } from './fakedom';
 import { portfolioTrace } from './samples';
 import { wireTrace } from './wiresample';
