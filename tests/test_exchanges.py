@@ -92,17 +92,23 @@ def test_direct_mode_has_one_round_trip_per_call_and_no_script(session):
     assert [e["context_bytes"] for e in saved] == [0, 1, 1]  # each result enters the context as it is sent
 
 
-def test_no_key_or_token_appears_in_the_wire(session, monkeypatch):
+def test_no_key_or_token_appears_in_the_saved_trace(session, monkeypatch):
+    """Every request carried the fake key (in a header); the wire holds bodies only."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    done = run(GATHERED, [double], session, new_container=True)
+    assert done.status == "completed" and len(done.exchanges) == done.requests == 2, done.error
+    for text in (json.dumps([e.to_dict(chars=None, items=None) for e in done.exchanges]), done.to_json(),
+                 json.dumps(render.mime_bundle(done), ensure_ascii=False, default=str)):
+        assert FAKE_KEY not in text
+        assert "x-api-key" not in text.lower() and "authorization" not in text.lower()
+
+
+def test_a_tool_that_echoes_the_key_does_not_put_it_on_the_wire(session):
     done = run(GATHERED.replace("double", "leaky"), [leaky], session, new_container=True)
     assert done.status == "completed", done.error
-    assert any(FAKE_KEY in (c.output or "") for c in done.calls)  # the tool did leak it into its result...
-    for text in (json.dumps([e.to_dict(chars=None, items=None) for e in done.exchanges]), done.to_json(),
-                 json.dumps(render.mime_bundle(done), default=str)):
-        wire = json.loads(done.to_json())["exchanges"]
-        assert FAKE_KEY not in json.dumps(wire)  # ...but the wire does not carry it
-        assert "x-api-key" not in json.dumps(wire).lower() and "authorization" not in json.dumps(wire).lower()
-    assert REDACTED in json.dumps(done.to_dict()["exchanges"])
+    assert any(FAKE_KEY in (c.output or "") for c in done.calls)  # what the tool returned, as it returned it
+    wire = json.dumps([e.to_dict(chars=None, items=None) for e in done.exchanges])
+    assert FAKE_KEY not in wire and f"called with key {REDACTED} and x=1" in wire
 
 
 def test_redact_takes_out_secret_keys_and_values():

@@ -219,7 +219,8 @@ class Run:
         each call output keeps at most TRACE_OUTPUT_CHARS characters and, if the trace would
         still exceed TRACE_BUDGET_BYTES, the longest are clipped to fit; step strings keep
         TRACE_STEP_CHARS; output images are embedded (base64, `data`) up to
-        files.EMBED_BUDGET_CHARS, the rest listed with `files_note`. `cost` and
+        files.EMBED_BUDGET_CHARS, the rest listed with `files_note`; the round trips (`exchanges`)
+        keep their first and last ones, clipped to `exchanges.EXCHANGES_BUDGET_BYTES`. `cost`, `wire_legend` and
         `comparison_cost_usd` are derived (readers recompute them). For any `d` it returned, `Run.from_dict(d).to_dict() == d` (with the same
         price table).
         """
