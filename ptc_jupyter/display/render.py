@@ -168,7 +168,7 @@ def to_text(run: Run) -> str:
         lines.append(omitted_note(run.calls_omitted))
     if run.exchanges:
         lines.append("wire:")
-        lines += [f"  {round_trip_summary(e.to_dict(chars=0, items=(0, 0)))}" for e in run.exchanges[:TEXT_ROUND_TRIPS]]
+        lines += [f"  {round_trip_summary(e.row())}" for e in run.exchanges[:TEXT_ROUND_TRIPS]]
         if len(run.exchanges) > TEXT_ROUND_TRIPS:
             lines.append(f"  … {len(run.exchanges) - TEXT_ROUND_TRIPS:,} more round trips")
     lines.append(usage_line(run))

@@ -230,6 +230,12 @@ class Exchange:
         usage = (self.response or {}).get("usage")
         return usage if isinstance(usage, dict) else {}
 
+    def row(self) -> dict[str, Any]:
+        """The round trip in one row (no JSON): what every view's summary line and a comparison show."""
+        return {"index": self.index, "sent": self.sent, "received": self.received, "stop_reason": self.stop_reason,
+                "error": self.error, "context_bytes": self.context_bytes, "request_bytes": self.request_bytes,
+                "input_tokens": self.usage.get("input_tokens"), "output_tokens": self.usage.get("output_tokens")}
+
     def to_dict(self, *, chars: int | None = SAVED_STRING_CHARS,
                 items: tuple[int, int] | None = (SAVED_LIST_HEAD, SAVED_LIST_TAIL)) -> dict[str, Any]:
         """Every field, strings clipped to `chars` and lists cut to `items` (None: as recorded),
@@ -288,8 +294,7 @@ def wire_rows(exchanges: list[Exchange]) -> list[dict[str, Any]]:
     kept = exchanges
     if len(kept) > COMPARED_HEAD + COMPARED_TAIL:
         kept = kept[:COMPARED_HEAD] + kept[-COMPARED_TAIL:]
-    return [{"index": e.index, "sent": e.sent, "received": e.received, "stop_reason": e.stop_reason,
-             "context_bytes": e.context_bytes, "request_bytes": e.request_bytes} for e in kept]
+    return [e.row() for e in kept]
 
 
 def _json_bytes(value: Any) -> int:
