@@ -268,9 +268,11 @@ class Exchange:
 
 
 def saved_exchanges(exchanges: list[Exchange], omitted: int = 0,
-                    budget: int = EXCHANGES_BUDGET_BYTES) -> tuple[list[dict[str, Any]], int]:
+                    budget: int | None = None) -> tuple[list[dict[str, Any]], int]:
     """(the exchanges a saved trace keeps, as dicts; how many it left out, `omitted` included): the
-    first and last round trips, each clipped, and clipped further until they fit `budget`."""
+    first and last round trips, each clipped, and clipped further until they fit `budget`
+    (default EXCHANGES_BUDGET_BYTES) or clipped as far as they go."""
+    budget = EXCHANGES_BUDGET_BYTES if budget is None else budget
     kept = exchanges
     if len(exchanges) > SAVED_EXCHANGES_HEAD + SAVED_EXCHANGES_TAIL:
         kept = exchanges[:SAVED_EXCHANGES_HEAD] + exchanges[-SAVED_EXCHANGES_TAIL:]
