@@ -137,7 +137,7 @@ def compare_html(comparison: dict[str, Any] | None) -> str:
                 continue
             what = f"→ {row.get('sent', '')} ← {row.get('received', '')} · {row.get('stop_reason') or ''}"
             cells.append(f"<td><code>{escape(what)}</code></td>"
-                         f"<td>{_bar(row.get('context_bytes') or 0, top, colors[side])}</td>")
+                         f'<td style="white-space:nowrap">{_bar(row.get("context_bytes") or 0, top, colors[side])}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     head = ("<tr><th>round trip</th><th>PTC: sent / received</th><th>PTC: context</th>"
             "<th>direct: sent / received</th><th>direct: context</th></tr>")
