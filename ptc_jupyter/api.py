@@ -25,6 +25,7 @@ from ptc_jupyter.options import NOT_GIVEN, NotGiven, RunOptions
 from ptc_jupyter.host.session import Backend, Session, default_session
 from ptc_jupyter.calls.tools import Tool, registry
 from ptc_jupyter.trace.run import Run, ToolCall
+from ptc_jupyter.trace.exchanges import wire_rows
 
 ToolSpec = Iterable["str | Tool | Callable[..., Any]"]
 #: `RunOptions` fields whose keyword argument here is spelled without the unit.
@@ -187,6 +188,7 @@ def figures(run: Run) -> dict[str, Any]:
         "output_tokens": run.usage.get("output_tokens", 0),
         "wall_s": round(run.wall_s, 3),
         "cost_usd": run.cost["total_usd"],
+        "wire": wire_rows(run.exchanges),  # round trip by round trip, for the side by side
     }
 
 

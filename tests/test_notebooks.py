@@ -32,7 +32,7 @@ pytestmark = pytest.mark.kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ("quickstart", "ptc-vs-direct", "mcp-finance", "data-analysis", "safety", "agents")
+NAMES = ("quickstart", "ptc-vs-direct", "mcp-finance", "data-analysis", "safety", "agents", "how-ptc-works")
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 #: Absolute paths of a Unix or Windows machine, as saved outputs must not hold them.
 MACHINE_PATH = re.compile(r"(?<![\w.:/])/(?:root|home|Users|tmp|var|private|usr|opt|work)/|\b[A-Z]:\\\\")

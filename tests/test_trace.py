@@ -10,7 +10,9 @@ import nbformat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ptc_jupyter.trace import exchanges as exchanges_module
 from ptc_jupyter.trace import run as trace_module
+from ptc_jupyter.trace.exchanges import EXCHANGES_BUDGET_BYTES, Exchange
 from ptc_jupyter.trace.clipping import clip_marker
 from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, OutputFile
 from ptc_jupyter.trace.steps import STEP_KIND_TABLE
@@ -136,17 +138,32 @@ output_files = st.builds(
     OutputFile, name=st.sampled_from(["a.png", "b.csv", "c.bin"]), media_type=st.sampled_from(["image/png", "text/csv"]),
     size_bytes=st.integers(0, 10**6), file_id=st.none() | st.just("file_1"), data=st.none() | st.binary(max_size=50),
     error=st.none() | texts)
+long_texts = st.text(alphabet=st.sampled_from('ab"\\\né€🙂 '), max_size=1_200)
+blocks = st.fixed_dictionaries({"type": st.sampled_from(["text", "tool_use", "server_tool_use", "tool_result",
+                                                         "code_execution_tool_result"]),
+                                "text": texts | long_texts, "caller": st.none() | st.just({"type": "direct"})})
+exchange_records = st.builds(
+    Exchange, index=st.integers(1, 40), earlier_messages=st.integers(0, 5), tools_as_in=st.none() | st.just(1),
+    request=st.fixed_dictionaries({"model": st.just("m"), "messages": st.lists(st.fixed_dictionaries({
+        "role": st.sampled_from(["user", "assistant"]), "content": texts | st.lists(blocks, max_size=14)}), max_size=3)},
+        optional={"container": texts, "tools": st.lists(st.just({"name": "f", "allowed_callers": ["direct"]}),
+                                                        max_size=2)}),
+    response=st.none() | st.fixed_dictionaries({"content": st.lists(blocks, max_size=14),
+                                                "stop_reason": st.sampled_from(["tool_use", "end_turn"])}),
+    error=st.none() | texts, sent=texts, received=texts, context_bytes=st.integers(0, 10**5))
 runs = st.builds(
     Run, prompt=texts, model=st.just("m"), text=texts, calls=st.lists(tool_calls, max_size=25),
+    exchanges=st.lists(exchange_records, max_size=20), exchanges_omitted=st.integers(0, 3),
     steps=st.lists(step_records, max_size=3), files=st.lists(output_files, max_size=3),
     wall_s=st.floats(0, 100), usage=st.dictionaries(st.sampled_from(["input_tokens", "output_tokens"]),
                                                     st.integers(0, 10**6)))
 
 
 @settings(max_examples=150, deadline=None)
-@given(runs, st.sampled_from([TRACE_BUDGET_BYTES, 4_000, 1_500]))
-def test_any_saved_trace_reads_back_to_itself(run, budget):
-    with mock.patch.object(trace_module, "TRACE_BUDGET_BYTES", budget):
+@given(runs, st.sampled_from([TRACE_BUDGET_BYTES, 4_000, 1_500]), st.sampled_from([EXCHANGES_BUDGET_BYTES, 3_000]))
+def test_any_saved_trace_reads_back_to_itself(run, budget, wire_budget):
+    with mock.patch.object(trace_module, "TRACE_BUDGET_BYTES", budget), \
+            mock.patch.object(exchanges_module, "EXCHANGES_BUDGET_BYTES", wire_budget):
         saved = run.to_dict()
         assert json.loads(json.dumps(saved)) == saved  # JSON-safe
         assert Run.from_dict(saved).to_dict() == saved

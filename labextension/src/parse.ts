@@ -13,7 +13,13 @@ import {
   IStep,
   ITrace,
   IToolCall,
-  stepKindOf
+  IExchange,
+  IWire,
+  IWireComparison,
+  IWireMark,
+  IWireRow,
+  stepKindOf,
+  wirePartLabel
 } from './types';
 
 type Dict = { [key: string]: unknown };
@@ -250,7 +256,9 @@ export function parseTrace(data: unknown): ITrace {
     contextBytes: num(d.context_bytes),
     wallS: num(d.wall_s),
     startedAt: num(d.started_at),
-    comparison: parseComparison(d.comparison, d.comparison_cost_usd)
+    comparison: parseComparison(d.comparison, d.comparison_cost_usd),
+    wire: parseWire(d),
+    wireComparison: parseWireComparison(d.comparison)
   };
 }
 
@@ -267,4 +275,90 @@ function conversationText(value: unknown): string | null {
     text += `, continuing turn ${String(e.turn)} (${JSON.stringify(String(e.prompt ?? ''))})`;
   }
   return text;
+}
+
+// -- the wire (`exchanges`; wire.ts shows it) ------------------------------------------------
+
+function numOr(value: unknown, fallback: number | null): number | null {
+  return typeof value === 'number' && isFinite(value) ? value : fallback;
+}
+
+function strOr(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
+function parseMark(raw: unknown): IWireMark | null {
+  if (!isDict(raw) || typeof raw.path !== 'string') {
+    return null;
+  }
+  const part = strOr(raw.part, '');
+  return { path: raw.path, part, label: strOr(raw.label, wirePartLabel(part)) };
+}
+
+export function parseExchange(raw: unknown, position: number): IExchange {
+  const d: Dict = isDict(raw) ? raw : {};
+  return {
+    index: numOr(d.index, position + 1) as number,
+    sent: strOr(d.sent, ''),
+    received: strOr(d.received, ''),
+    stopReason: typeof d.stop_reason === 'string' ? d.stop_reason : null,
+    error: typeof d.error === 'string' ? d.error : null,
+    streamed: d.streamed === true,
+    requestBytes: numOr(d.request_bytes, 0) as number,
+    responseBytes: numOr(d.response_bytes, 0) as number,
+    contextBytes: numOr(d.context_bytes, 0) as number,
+    inputTokens: numOr(d.input_tokens, null),
+    outputTokens: numOr(d.output_tokens, null),
+    earlierMessages: numOr(d.earlier_messages, 0) as number,
+    toolsAsIn: numOr(d.tools_as_in, null),
+    request: d.request ?? null,
+    response: d.response ?? null,
+    marks: (Array.isArray(d.marks) ? d.marks : [])
+      .map(parseMark)
+      .filter((m): m is IWireMark => m !== null)
+  };
+}
+
+/** The wire of a saved trace; null when it has none (traces saved before it existed). */
+export function parseWire(trace: unknown): IWire | null {
+  if (!isDict(trace) || !Array.isArray(trace.exchanges)) {
+    return null;
+  }
+  const exchanges = trace.exchanges.map(parseExchange);
+  if (!exchanges.length) {
+    return null;
+  }
+  const legend = isDict(trace.wire_legend)
+    ? Object.entries(trace.wire_legend).map(([k, v]): [string, string] => [
+        k,
+        strOr(v, k)
+      ])
+    : [];
+  return {
+    exchanges,
+    omitted: numOr(trace.exchanges_omitted, 0) as number,
+    legend
+  };
+}
+
+/** Both sides' round trips of a comparison; null unless both have them. */
+export function parseWireComparison(
+  comparison: unknown
+): IWireComparison | null {
+  if (!isDict(comparison)) {
+    return null;
+  }
+  const side = (raw: unknown): IWireRow[] =>
+    (isDict(raw) && Array.isArray(raw.wire) ? raw.wire : [])
+      .filter(isDict)
+      .map((r, i) => ({
+        index: numOr(r.index, i + 1) as number,
+        sent: strOr(r.sent, ''),
+        received: strOr(r.received, ''),
+        stopReason: typeof r.stop_reason === 'string' ? r.stop_reason : null,
+        contextBytes: numOr(r.context_bytes, 0) as number
+      }));
+  const ptc = side(comparison.ptc);
+  const direct = side(comparison.direct);
+  return ptc.length && direct.length ? { ptc, direct } : null;
 }

@@ -163,6 +163,86 @@ export interface ITrace {
   /** Unix time the run started (traces saved before it was recorded have none). */
   startedAt: number | null;
   comparison: IComparison | null;
+  /** One entry per API round trip (`exchanges`); null for traces saved before it existed. */
+  wire: IWire | null;
+  /** PTC and direct round trip by round trip (`comparison.<side>.wire`); null unless both. */
+  wireComparison: IWireComparison | null;
+}
+
+/** A PTC part of an exchange's JSON: where it is (a JSON Pointer) and what it is. */
+export interface IWireMark {
+  path: string;
+  part: string;
+  label: string;
+}
+
+/** One API round trip, as the saved trace holds it. */
+export interface IExchange {
+  index: number;
+  sent: string;
+  received: string;
+  stopReason: string | null;
+  error: string | null;
+  streamed: boolean;
+  requestBytes: number;
+  responseBytes: number;
+  contextBytes: number;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  earlierMessages: number;
+  toolsAsIn: number | null;
+  request: unknown;
+  response: unknown;
+  marks: IWireMark[];
+}
+
+export interface IWire {
+  exchanges: IExchange[];
+  omitted: number;
+  /** `{part: "label: what it is for"}` for the parts marked (`wire_legend`). */
+  legend: [string, string][];
+}
+
+/** One side's round trip in a comparison (`comparison.<side>.wire`). */
+export interface IWireRow {
+  index: number;
+  sent: string;
+  received: string;
+  stopReason: string | null;
+  contextBytes: number;
+}
+
+/** Both sides' round trips of a comparison. */
+export interface IWireComparison {
+  ptc: IWireRow[];
+  direct: IWireRow[];
+}
+
+/**
+ * The PTC parts the wire marks (`ptc_jupyter.trace.exchanges.PARTS`, checked equal by
+ * tests/test_exchanges.py): a saved mark names one by its key; its label is the fallback when a
+ * mark has none. The CSS gives each its colour (`.jp-PtcTrace-wiremark[data-part=…]`).
+ */
+export const WIRE_PART_TABLE = {
+  code_execution_tool: { label: 'the code-execution tool' },
+  allowed_callers: { label: 'allowed_callers' },
+  container: { label: 'container' },
+  server_tool_use: { label: 'the script (server_tool_use)' },
+  tool_use_from_script: { label: 'tool_use + caller: from the script' },
+  tool_use_direct: { label: 'tool_use: from Claude' },
+  tool_results_only: { label: 'only tool_results' },
+  code_execution_tool_result: {
+    label: "the script's result (code_execution_tool_result)"
+  }
+} as const;
+
+export type WirePart = keyof typeof WIRE_PART_TABLE;
+
+/** The label of a part: the table's, or the key itself for a part this renderer does not know. */
+export function wirePartLabel(part: string): string {
+  return Object.prototype.hasOwnProperty.call(WIRE_PART_TABLE, part)
+    ? WIRE_PART_TABLE[part as WirePart].label
+    : part;
 }
 
 /**

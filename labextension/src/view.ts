@@ -24,6 +24,7 @@ import { parseTrace } from './parse';
 import { copyCellButton } from './scriptcell';
 import { Highlighter, stepSection, stepTitles } from './steps';
 import { callFailed, ITrace, KNOWN_VERSION } from './types';
+import { wireCompareSection, wireSection } from './wire';
 
 const C = 'jp-PtcTrace';
 
@@ -178,6 +179,10 @@ export function renderTrace(
   if (saved) {
     root.appendChild(saved);
   }
+  const compared = wireCompareSection(trace.wireComparison);
+  if (compared) {
+    root.appendChild(compared);
+  }
   if (trace.version !== null && trace.version > KNOWN_VERSION) {
     root.appendChild(
       el(
@@ -234,6 +239,10 @@ export function renderTrace(
   const files = filesSection(trace.files, trace.filesNote);
   if (files) {
     root.appendChild(files);
+  }
+  const wire = wireSection(trace.wire);
+  if (wire) {
+    root.appendChild(wire);
   }
   root.appendChild(details(trace));
   return Promise.all(done).then(() => undefined);

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ptc_jupyter.display.calls_table import table_html as calls_table_html
 from ptc_jupyter.display.calls_table import CallRow, table_rows
 from ptc_jupyter.display.files import describe_file, files_html
+from ptc_jupyter.display.wire import compare_html, round_trip_summary, wire_html
 from ptc_jupyter.trace.saved_calls import TableLimits, omitted_note
 from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, embed_plan, not_embedded_note
 from ptc_jupyter.display.formatting import ERROR_STYLE, MUTED_STYLE, PRE_STYLE, format_bytes, format_cost, format_measure, format_seconds, step_failed, step_label, step_result_text, step_state
@@ -38,6 +39,7 @@ TEXT_LIMITS = TableLimits(head=8, tail=2, failed=10, preview_chars=60)
 CODE_PREVIEW_CHARS = 20_000
 STREAM_PREVIEW_CHARS = 4_000
 TEXT_STREAM_CHARS = 1_000
+TEXT_ROUND_TRIPS = 10  # round trips the text lists
 MEASURE_ORDER = ("requests", "context_bytes", "input_tokens", "output_tokens", "cost_usd", "wall_s")
 MEASURE_LABELS = {"requests": "requests", "context_bytes": "context", "input_tokens": "input tokens",
                   "output_tokens": "output tokens", "cost_usd": "cost (estimate)", "wall_s": "wall time",
@@ -164,6 +166,11 @@ def to_text(run: Run) -> str:
                 lines.append(f"  {row.label}")
     if omitted_note(run.calls_omitted):
         lines.append(omitted_note(run.calls_omitted))
+    if run.exchanges:
+        lines.append("wire:")
+        lines += [f"  {round_trip_summary(e.row())}" for e in run.exchanges[:TEXT_ROUND_TRIPS]]
+        if len(run.exchanges) > TEXT_ROUND_TRIPS:
+            lines.append(f"  … {len(run.exchanges) - TEXT_ROUND_TRIPS:,} more round trips")
     lines.append(usage_line(run))
     if run.comparison:
         lines.append(savings_line(run))
@@ -232,8 +239,9 @@ def _calls_html(run: Run) -> str:
             f"{table}{note_html}</details>")
 
 
-def to_html(run: Run) -> str:
-    """Static HTML (no script, no stylesheet): collapsible `<details>` sections, everything escaped."""
+def to_html(run: Run, trace: dict[str, Any] | None = None) -> str:
+    """Static HTML (no script, no stylesheet): collapsible `<details>` sections, everything escaped.
+    `trace`: the run's saved form, if already made (the Wire section shows what it keeps)."""
     alarm = run.status in ("error", "cancelled")
     body = [('<details class="ptc-trace" open style="font-size:13px;line-height:1.4">'
             f'<summary style="cursor:pointer"><b>{escape(summary(run))}</b></summary>')]
@@ -244,6 +252,7 @@ def to_html(run: Run) -> str:
         body.append(f'<ul style="{ERROR_STYLE if alarm else MUTED_STYLE};margin:2px 0">{items}</ul>')
     if run.comparison:
         body.append(f"<div><b>{escape(savings_line(run))}</b></div>")
+        body.append(compare_html(run.comparison))
     if run.text:
         body.append(f'<div style="{MUTED_STYLE}">Answer</div>'
                     f'<pre style="{PRE_STYLE}">{escape(clip(run.text, STREAM_PREVIEW_CHARS))}</pre>')
@@ -252,6 +261,7 @@ def to_html(run: Run) -> str:
     body.append(_steps_html(run))
     body.append(_calls_html(run))
     body.append(_files_html(run))
+    body.append(wire_html(trace if trace is not None else run.to_dict()))
     body.append(f'<div style="{MUTED_STYLE}">{escape(usage_line(run))}</div></details>')
     return "".join(body)
 
@@ -269,4 +279,5 @@ def mime_bundle(run: Run) -> dict[str, Any]:
     calls, omitted = run.saved_calls()
     if omitted is not run.calls_omitted:  # the HTML and text count and mark the calls the trace leaves out
         shown = dataclasses.replace(run, calls=calls, calls_omitted=omitted)
-    return {MIME_TYPE: run.to_dict(), "text/html": to_html(shown), "text/plain": to_text(shown)}
+    trace = run.to_dict()
+    return {MIME_TYPE: trace, "text/html": to_html(shown, trace), "text/plain": to_text(shown)}

@@ -33,6 +33,7 @@ from ptc_jupyter.host.session import ContainerMemory
 from ptc_jupyter.calls.tools import Tool
 from ptc_jupyter.trace.run import Run, ToolCall
 from ptc_jupyter.trace.steps import Step
+from ptc_jupyter.trace.exchanges import WireRecorder
 from ptc_jupyter.trace.events import CallFinished, CallStarted, Event, Notice, RequestSent, ResponseReceived, FilesAdded, RunFinished, ScriptDraft, StepFinished, StepStarted, TextReceived
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,12 @@ STREAM_ATTEMPTS = 3  # a response that breaks off mid-stream is asked for again,
 STREAM_BACKOFF_S = 0.5  # first wait before asking again; doubles each time
 MAX_PAUSES_IN_A_ROW = 16  # pause_turn answers followed before the run stops
 Listener = Callable[[Event], None]
+
+
+def _no_response(error: anthropic.APIError) -> str:
+    """Why a round trip has no response, for its `Exchange` (the error's kind, not the SDK's wording)."""
+    status = getattr(error, "status_code", None)
+    return type(error).__name__ + (f" ({status})" if status else "")
 
 
 class _BrokenStream(Exception):
@@ -122,6 +129,9 @@ class _Turn:
         self._expires_at: Any = None  # the latest response's container.expires_at
         self._texts: list[str] = []  # text blocks of the latest response
         self._last_texts: list[str] = []  # text blocks of the latest response that had any
+        secrets = tuple(s for s in (getattr(host.client, "api_key", None), getattr(host.client, "auth_token", None))
+                        if isinstance(s, str))
+        self.wire = WireRecorder(run.exchanges, secrets=secrets)  # what went out and came back, for Run.exchanges
         self.dispatcher = Dispatcher(
             options.executor, timeout_s=options.tool_timeout_s, approve=approve,
             on_start=lambda c: self.emit(CallStarted(run, c)),
@@ -232,15 +242,18 @@ class _Turn:
         if self.container and not opts.direct:
             params["container"] = self.container
         if not opts.stream:
-            run.requests += 1
-            self.emit(RequestSent(run, run.requests))
-            return await self.host.client.messages.create(**params)
+            self._sent(params)
+            try:
+                return await self.host.client.messages.create(**params)
+            except anthropic.APIError as exc:
+                self.wire.failed(_no_response(exc))
+                raise
         for attempt in range(1, STREAM_ATTEMPTS + 1):
-            run.requests += 1
-            self.emit(RequestSent(run, run.requests))
+            self._sent(params)
             try:
                 return await self._stream(params)
             except _BrokenStream as broken:
+                self.wire.failed("the response broke off mid-stream: " + _no_response(broken.error))
                 # A lost container is no passing fault: the same request would fail the same way.
                 if attempt == STREAM_ATTEMPTS or is_container_lost(broken.error):
                     raise broken.error from None
@@ -249,6 +262,11 @@ class _Turn:
                             f"request goes again in {delay:g} s (attempt {attempt + 1} of {STREAM_ATTEMPTS})")
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _sent(self, params: dict[str, Any]) -> None:
+        self.run.requests += 1
+        self.wire.sent(self.run.requests, params, streamed=self.options.stream)
+        self.emit(RequestSent(self.run, self.run.requests))
 
     async def _stream(self, params: dict[str, Any]) -> Any:
         """One streamed response. An error once the answer has begun (an `error` event such as
@@ -310,6 +328,8 @@ class _Turn:
                 self.notice(f"response block of unknown type {kind!r} kept in the history, not interpreted")
         if self._texts:
             self._last_texts = self._texts
+        self.wire.received(response.to_dict(mode="json", exclude_unset=True, warnings=False),
+                           context_bytes=run.context_bytes)
         self.emit(ResponseReceived(run, run.requests, response.stop_reason))
 
     def _step_result(self, block: Any) -> None:

@@ -3,7 +3,8 @@
 Every step shows in order (Python highlighted, with its state; bash, editor and other steps as
 the saved HTML shows them, `render.step_html`), a "Copy as cell" button per Python step, then
 the calls, the Python streams, the output files (images inline, CSV/JSON as a small table, others
-as name and size), the answer and a footer with usage and the estimated cost.
+as name and size), the answer, a collapsed Wire section (each API round trip's JSON, the saved
+HTML's `display/wire.py`) and a footer with usage and the estimated cost.
 
 Events only mark what changed; the widgets are redrawn at most every `interval_s` of the loop's
 clock (the loop the events come from), so a run of 10,000 calls sends a few updates a second,
@@ -30,6 +31,8 @@ from ptc_jupyter.display.formatting import format_bytes, format_cost, format_sec
 from ptc_jupyter.trace.clipping import clip
 from ptc_jupyter.display.render import step_html
 from ptc_jupyter.display.files import files_html
+from ptc_jupyter.display.wire import wire_html
+from ptc_jupyter.trace.exchanges import legend, saved_exchanges
 from ptc_jupyter.trace.run import Run
 from ptc_jupyter.trace.events import CallFinished, CallStarted, Event, FilesAdded, Notice, RequestSent, ResponseReceived, RunFinished, ScriptDraft, StepFinished, StepStarted, TextReceived
 
@@ -106,12 +109,15 @@ class LiveView:
         self.streams = W.HTML("")
         self.files = W.HTML("")
         self.answer = W.Output()
+        self.wire = W.HTML("")
+        self.wire_box = W.Accordion(children=[self.wire], selected_index=None)  # collapsed until opened
+        self.wire_box.set_title(0, "Wire")
         self.footer = W.HTML("")
         self.widget = W.VBox([
             W.HBox([self.status, self.stop_button]),
             W.HBox([self.progress, self.counts]),
             self.notices, self.approvals, self.script, self.copy_row, self.calls, self.streams, self.files, self.answer,
-            self.footer,
+            self.wire_box, self.footer,
         ])
         self.widget.add_class("ptc-live")
 
@@ -141,9 +147,9 @@ class LiveView:
         elif isinstance(event, Notice):
             self._dirty.add("notices")
         elif isinstance(event, (RequestSent, ResponseReceived)):
-            self._dirty.add("footer")
+            self._dirty.update(("footer", "wire"))
         if isinstance(event, RunFinished):
-            self._dirty.update(("answer", "notices", "footer", "calls", "streams", "files"))
+            self._dirty.update(("answer", "notices", "footer", "calls", "streams", "files", "wire"))
             self.flush()
         else:
             self._schedule()
@@ -153,7 +159,7 @@ class LiveView:
             self.phase = f"{run.mode} run (for the comparison)"
             self.answer.outputs = ()
         self.run = run
-        self._dirty.update(("script", "calls", "streams", "files", "answer", "notices", "footer"))
+        self._dirty.update(("script", "calls", "streams", "files", "answer", "notices", "footer", "wire"))
 
     def _schedule(self) -> None:
         if self._handle is not None or self._closed:
@@ -201,6 +207,9 @@ class LiveView:
         if "answer" in dirty and run.text:
             self.answer.outputs = ({"output_type": "display_data", "metadata": {},
                                     "data": {"text/markdown": run.text, "text/plain": run.text}},)
+        if "wire" in dirty:
+            self.wire.value = wire_section(run)
+            self.wire_box.set_title(0, f"Wire ({len(run.exchanges):,} round trip{'s' if len(run.exchanges) != 1 else ''})")
         if "footer" in dirty:
             self.footer.value = footer_html(run)
 
@@ -255,7 +264,7 @@ class LiveView:
 
     def finish(self) -> None:
         """Final redraw; the Stop button goes away."""
-        self._dirty.update(("script", "calls", "streams", "files", "answer", "notices", "footer"))
+        self._dirty.update(("script", "calls", "streams", "files", "answer", "notices", "footer", "wire"))
         self.flush()
         self.stop_button.disabled = True
         self.stop_button.layout.display = "none"
@@ -266,7 +275,7 @@ class LiveView:
             self._handle.cancel()
             self._handle = None
         self._closed = True
-        for child in (self.answer, self.footer, self.files, self.streams, self.calls, *self.copy_buttons.values(),
+        for child in (self.answer, self.footer, self.wire, self.wire_box, self.files, self.streams, self.calls, *self.copy_buttons.values(),
                       self.script, self.approvals, self.notices, self.counts, self.progress, self.stop_button,
                       self.status):
             child.close()
@@ -326,6 +335,13 @@ def live_files_html(run: Run) -> str:
         return ""
     body = files_html(run.files, [len(f.data or b"") <= INLINE_IMAGE_BYTES for f in run.files])
     return f"<div style='line-height:1.35'><b>Files ({len(run.files)})</b>{body}</div>"
+
+
+def wire_section(run: Run) -> str:
+    """The run's round trips so far, as the saved trace keeps them (the first and the last ones)."""
+    saved, omitted = saved_exchanges(run.exchanges, run.exchanges_omitted)
+    trace = {"exchanges": saved, "exchanges_omitted": omitted, "wire_legend": legend(saved)}
+    return wire_html(trace, open_=True)
 
 
 def footer_html(run: Run) -> str:

@@ -10,9 +10,9 @@ from typing import Any
 PREVIEW_CHARS = 80
 
 
-def clip_marker(hidden_chars: int) -> str:
-    """What stands in for the characters left out."""
-    return f"… [+{hidden_chars:,} chars]"
+def clip_marker(hidden_chars: int, unit: str = "chars") -> str:
+    """What stands in for the characters left out (or, with `unit="items"`, a list's items)."""
+    return f"… [+{hidden_chars:,} {unit}]"
 
 
 def cut(text: str, kept: int) -> str:

@@ -33,6 +33,7 @@ from ptc_jupyter.constants import MIME_TYPE as MIME_TYPE
 from ptc_jupyter.trace.presentation import presenters
 from ptc_jupyter.pricing import comparison_with_costs
 from ptc_jupyter.trace.steps import STEP_CHARS, Step
+from ptc_jupyter.trace.exchanges import Exchange, legend, saved_exchanges
 
 TRACE_VERSION = 2  # 2: `steps` (every server-side step) and `files`; version 1 had `scripts`
 
@@ -141,6 +142,8 @@ class Run:
     files: list[OutputFile] = field(default_factory=list)  # what the steps left in $OUTPUT_DIR
     calls_omitted: dict[str, Any] | None = None  # a saved trace's summary of the calls it left out
     conversation: dict[str, Any] | None = None  # {"id", "turn", "continues"}: a turn of a ptc.Conversation
+    exchanges: list[Exchange] = field(default_factory=list)  # one per API round trip: the wire (exchanges.py)
+    exchanges_omitted: int = 0  # round trips a saved trace left out of `exchanges`
     started_at: float = field(default_factory=time.time, repr=False)  # Unix time
     _t0: float = field(default_factory=time.perf_counter, repr=False, compare=False)
 
@@ -216,7 +219,8 @@ class Run:
         each call output keeps at most TRACE_OUTPUT_CHARS characters and, if the trace would
         still exceed TRACE_BUDGET_BYTES, the longest are clipped to fit; step strings keep
         TRACE_STEP_CHARS; output images are embedded (base64, `data`) up to
-        files.EMBED_BUDGET_CHARS, the rest listed with `files_note`. `cost` and
+        files.EMBED_BUDGET_CHARS, the rest listed with `files_note`; the round trips (`exchanges`)
+        keep their first and last ones, clipped to `exchanges.EXCHANGES_BUDGET_BYTES`. `cost`, `wire_legend` and
         `comparison_cost_usd` are derived (readers recompute them). For any `d` it returned, `Run.from_dict(d).to_dict() == d` (with the same
         price table).
         """
@@ -248,6 +252,15 @@ class Run:
         }
         if self.conversation is not None:
             data["conversation"] = copy.deepcopy(self.conversation)
+        if full:
+            data["exchanges"] = [e.to_dict(chars=None, items=None) for e in self.exchanges]
+            exchanges_omitted = self.exchanges_omitted
+        else:
+            data["exchanges"], exchanges_omitted = saved_exchanges(self.exchanges, self.exchanges_omitted)
+        if exchanges_omitted:
+            data["exchanges_omitted"] = exchanges_omitted
+        if data["exchanges"]:
+            data["wire_legend"] = legend(data["exchanges"])  # derived: what each marked PTC part is
         costs = {side: figures.get("cost_usd") for side, figures in (comparison_with_costs(self) or {}).items()
                  if isinstance(figures, dict) and "cost_usd" not in (self.comparison or {}).get(side, {})}
         if costs:
@@ -291,6 +304,9 @@ class Run:
         run.calls = [_from_fields(ToolCall, {**shared, **c}) for c in data.get("calls", [])]
         if isinstance(data.get("calls_omitted"), dict):
             run.calls_omitted = data["calls_omitted"]
+        run.exchanges = [Exchange.from_dict(e) for e in data.get("exchanges", []) if isinstance(e, dict)]
+        if isinstance(data.get("exchanges_omitted"), int):
+            run.exchanges_omitted = data["exchanges_omitted"]
         return run
 
     def __repr__(self) -> str:  # one line: a Run can hold thousands of calls
