@@ -233,7 +233,7 @@ class _Turn:
             return
 
     async def _request(self) -> Any:
-        run, opts = self.run, self.options
+        opts = self.options
         tools, messages = self.tools_param, self.messages
         if opts.cache:
             tools, messages = with_cache_points(tools, messages)

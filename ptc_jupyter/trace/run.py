@@ -252,15 +252,17 @@ class Run:
         }
         if self.conversation is not None:
             data["conversation"] = copy.deepcopy(self.conversation)
+        exchanges: list[dict[str, Any]]
         if full:
-            data["exchanges"] = [e.to_dict(chars=None, items=None) for e in self.exchanges]
+            exchanges = [e.to_dict(chars=None, items=None) for e in self.exchanges]
             exchanges_omitted = self.exchanges_omitted
         else:
-            data["exchanges"], exchanges_omitted = saved_exchanges(self.exchanges, self.exchanges_omitted)
+            exchanges, exchanges_omitted = saved_exchanges(self.exchanges, self.exchanges_omitted)
+        data["exchanges"] = exchanges
         if exchanges_omitted:
             data["exchanges_omitted"] = exchanges_omitted
-        if data["exchanges"]:
-            data["wire_legend"] = legend(data["exchanges"])  # derived: what each marked PTC part is
+        if exchanges:
+            data["wire_legend"] = legend(exchanges)  # derived: what each marked PTC part is
         costs = {side: figures.get("cost_usd") for side, figures in (comparison_with_costs(self) or {}).items()
                  if isinstance(figures, dict) and "cost_usd" not in (self.comparison or {}).get(side, {})}
         if costs:
