@@ -6,8 +6,10 @@ emulator -> dispatch -> your tools) unless a docstring says otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
+import io
 import json
 import os
 import secrets
@@ -571,7 +573,9 @@ async def serve_gather_vs_direct(sizes: Sizes) -> dict[str, Any]:
     tool = function_tool(workloads.slow_lookup)
     code = "\n".join(workloads.gather_script("slow_lookup", sizes.gather_calls).split("```")[1].splitlines()[1:])
     expected = f"{sizes.gather_calls} results"
-    with ptc.serve(tools=[tool], show=False) as server:
+    with contextlib.redirect_stdout(io.StringIO()):  # the server's `claude mcp add` lines: not the table's
+        server = ptc.serve(tools=[tool], show=False)
+    with server:
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {server.token}"}) as http:
             async with Client(streamable_http_client(server.url, http_client=http)) as client:
                 gather = []
