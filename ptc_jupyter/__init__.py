@@ -22,18 +22,19 @@ if TYPE_CHECKING:  # loaded on first use, see __getattr__
     from ptc_jupyter import mcp
     from ptc_jupyter.api import acompare, arun, compare, run
     from ptc_jupyter.api import last as last
+    from ptc_jupyter.conversation import Conversation
     from ptc_jupyter.host.session import Session, default_session
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MIME_TYPE", "OptionError", "Run", "RunError", "RunOptions", "Script", "Session", "Tool", "ToolCall",
+    "Conversation", "MIME_TYPE", "OptionError", "Run", "RunError", "RunOptions", "Script", "Session", "Tool", "ToolCall",
     "ToolDefinitionError", "ToolRegistry", "acompare", "arun", "compare", "default_session", "last", "mcp",
     "registry", "run", "to_text", "tool",
 ]
 
 _LAZY = {"run": "api", "arun": "api", "compare": "api", "acompare": "api", "last": "api",
-         "Session": "session", "default_session": "session"}
+         "Session": "host.session", "default_session": "host.session", "Conversation": "conversation"}
 
 
 def __getattr__(name: str) -> Any:

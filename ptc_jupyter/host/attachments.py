@@ -2,6 +2,10 @@
 prompt as `container_upload` blocks, named in the prompt, and deleted after the run unless kept.
 
 In the container they appear in its input directory (`$INPUT_DIR`), under their file names.
+Once a file is deleted, its block leaves the run's messages for a text note (`forget`): a
+conversation's next turn sends that history again, and a block naming a deleted file would fail
+the whole request. The container keeps its copy, so a later turn in the same container still
+reads it; in a new container it is gone, and the run says so (`earlier_files`).
 """
 
 from __future__ import annotations
@@ -26,9 +30,8 @@ def as_items(inputs: Inputs | Any | None) -> list[Any]:
     return list(inputs)
 
 
-def prompt_note(uploaded: list[UploadedFile]) -> str:
-    names = ", ".join(u.filename for u in uploaded)
-    return f"\n\nAttached files, in the container's input directory ($INPUT_DIR): {names}"
+def prompt_note(names: list[str]) -> str:
+    return f"\n\nAttached files, in the container's input directory ($INPUT_DIR): {', '.join(names)}"
 
 
 def first_message(prompt: str, uploaded: list[UploadedFile]) -> dict[str, Any]:
@@ -36,12 +39,42 @@ def first_message(prompt: str, uploaded: list[UploadedFile]) -> dict[str, Any]:
     if not uploaded:
         return {"role": "user", "content": prompt}
     return {"role": "user", "content": [*(u.block for u in uploaded),
-                                        {"type": "text", "text": prompt + prompt_note(uploaded)}]}
+                                        {"type": "text", "text": prompt + prompt_note([u.filename for u in uploaded])}]}
 
 
 async def attach(client: Any, inputs: Inputs) -> list[UploadedFile]:
     """Upload `inputs` (paths, bytes, DataFrames; `(name, value)` pairs or a mapping name them)."""
     return await upload_input_files(client, inputs)
+
+
+FORGOTTEN = "Attached file no longer in the Files API:"  # how each note for a deleted file begins
+
+
+def forget(messages: list[dict[str, Any]], deleted: list[UploadedFile], container_id: str | None) -> None:
+    """Replace, in place, the `container_upload` blocks of `deleted` files with a note naming the file."""
+    names = {u.file_id: u.filename for u in deleted}
+    where = f"container {container_id}" if container_id else "the container"
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") != "user" or not isinstance(content, list):
+            continue
+        for i, block in enumerate(content):
+            if isinstance(block, dict) and block.get("type") == "container_upload" and block.get("file_id") in names:
+                name = names[block["file_id"]]
+                content[i] = {"type": "text", "text": f"{FORGOTTEN} {name} (deleted after its run); {where} keeps "
+                                                      f"it as $INPUT_DIR/{name} while that container lives."}
+
+
+def earlier_files(messages: list[dict[str, Any]]) -> list[str]:
+    """The names of files earlier turns attached and `forget` replaced, as their notes say."""
+    names = []
+    for message in messages:
+        content = message.get("content")
+        for block in content if message.get("role") == "user" and isinstance(content, list) else ():
+            text = block.get("text", "") if isinstance(block, dict) else ""
+            if text.startswith(FORGOTTEN):
+                names.append(text[len(FORGOTTEN):].split(" (deleted", 1)[0].strip())
+    return names
 
 
 async def detach(client: Any, uploaded: list[UploadedFile]) -> list[str]:
