@@ -9,7 +9,6 @@ import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
-
 import ptc_jupyter as ptc
 from ptc_jupyter.calls.tools import function_tool
 
