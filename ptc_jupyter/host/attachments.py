@@ -11,9 +11,11 @@ reads it; in a new container it is gone, and the run says so (`earlier_files`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
+from ptc_jupyter.constants import FILES_API_MAX_BYTES
+from ptc_jupyter.errors import OptionError
 from ptc_jupyter.trace.files import UploadedFile, delete_uploaded, upload_input_files
 
 Inputs = Iterable[Any] | Mapping[str, Any]
@@ -28,6 +30,31 @@ def as_items(inputs: Inputs | Any | None) -> list[Any]:
     if isinstance(inputs, Mapping):
         return list(inputs.items())
     return list(inputs)
+
+
+def path_problem(path: str | PurePath, *, upload: bool = True) -> str | None:
+    """Why a path cannot be an input file (missing, a directory, larger than the Files API takes),
+    in a few words; None when it can."""
+    where = Path(path).expanduser()
+    if where.is_dir():
+        return f"{path} is a directory; give its files one by one (or an archive of it)"
+    if not where.is_file():
+        return f"no such file: {path}"
+    size = where.stat().st_size
+    if upload and size > FILES_API_MAX_BYTES:
+        return (f"{path} is {size / 2**20:,.0f} MB, more than the Files API accepts "
+                f"({FILES_API_MAX_BYTES / 2**20:,.0f} MB per file)")
+    return None
+
+
+def check(items: list[Any], *, upload: bool = True) -> None:
+    """Refuse, before anything is uploaded, the first path among `items` that cannot be sent."""
+    for item in items:
+        value = item[1] if isinstance(item, tuple) and len(item) == 2 else item
+        if isinstance(value, (str, PurePath)):
+            problem = path_problem(value, upload=upload)
+            if problem is not None:
+                raise OptionError("files", problem)
 
 
 def prompt_note(names: list[str]) -> str:
