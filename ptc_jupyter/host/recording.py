@@ -46,6 +46,11 @@ PROMPT_COMPARED_CHARS = 4_000
 # -- the file format ----------------------------------------------------------------------------------
 
 def _request_body(request: httpx2.Request) -> Any:
+    """A request's body as recorded: its JSON; an upload (multipart, a file's bytes) only by its size,
+    so a recording keeps no input file and a replay's random multipart boundary is no drift.
+    The body must have been read (`await request.aread()`: an upload's is a stream)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return {"multipart/form-data bytes": len(request.content)}
     try:
         return json.loads(request.content or b"null")
     except ValueError:
@@ -94,6 +99,7 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
         self.path.write_text("")
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await request.aread()  # an upload's body is a stream: read once, so it can be both sent and recorded
         response = await self.inner.handle_async_request(request)
         body = await response.aread()
         await response.aclose()
@@ -251,15 +257,19 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         self.strict = strict
         self.served = 0
         self._told: dict[Any, set[str]] = {}  # per run (its notice listener): differences already reported
+        self._prompt_checked = False
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await request.aread()
         if self.served >= len(self.entries):
             return _error(request, f"replay: {self.path.name} holds {len(self.entries)} responses and all were "
                                    "used; the run asked for more (record it again)")
         entry = self.entries[self.served]
         self.served += 1
-        if self.served == 1 and "request" in entry:
-            other = self._other_prompt(entry["request"], _request_body(request))
+        live = _request_body(request)
+        if not self._prompt_checked and isinstance(live, dict) and "messages" in live:
+            self._prompt_checked = True  # the first messages request (file uploads may come before it)
+            other = self._other_prompt(entry.get("request"), live)
             if other is not None:
                 return _error(request, other)
         drift = self._drift(entry, request)
@@ -270,9 +280,10 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
 
     def _other_prompt(self, recorded: Any, live: Any) -> str | None:
         """Why a recording of another prompt cannot answer this run (its calls would run here for
-        a prompt nobody asked), or None. Only the first request of a replay is checked."""
-        was, now = (without_cache_points(body).get("messages") or [] if isinstance(body, dict) else []
-                    for body in (recorded, live))
+        a prompt nobody asked), or None. Only the first messages request of a replay is checked."""
+        if not isinstance(recorded, dict):
+            return None  # an old recording without requests, or entries out of step: drift says more
+        was, now = (without_cache_points(body).get("messages") or [] for body in (recorded, live))
         if was[:1] == now[:1] or _alike(_text(_prompt(was)), _text(_prompt(now))):
             return None  # the same prompt, or an edited one: a drift notice says where
         return (f"replay: {self.path.name} was recorded from another prompt, so it was not replayed and no tool "
