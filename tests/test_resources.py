@@ -58,7 +58,7 @@ def busy_kernel():
 
 def test_unload_ext_stops_the_emulator_and_the_mcp_servers(busy_kernel):
     pid = busy_kernel.km.provisioner.pid
-    port = busy_kernel.value("int(__import__('ptc_jupyter.host.session').session.emulator_url().rsplit(':', 1)[1])")
+    port = busy_kernel.value("int(__import__('ptc_jupyter.host.session').host.session.emulator_url().rsplit(':', 1)[1])")
     started = family(pid)
     assert len(started) >= 2 and port in listening_ports(pid)  # sandboxes and the MCP server; the emulator
     busy_kernel.ok("%unload_ext ptc_jupyter")
