@@ -47,6 +47,8 @@ def test_many_calls_to_one_server_run_at_once(demo):
     _, registry = demo
     calls = batch(registry, *[("meet", {"group": "stdio", "size": 10})] * 10)
     assert [c.output for c in calls] == ["met"] * 10  # all ten were in the server at once
+    (alone,) = batch(registry, ("meet", {"group": "solo", "size": 2, "within": 0.1}))
+    assert alone.output == "alone"  # what calls sent one by one would each get
 
 
 def test_the_connection_serves_every_loop_and_thread(demo):
