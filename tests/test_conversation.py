@@ -173,7 +173,7 @@ def test_a_file_attached_in_one_turn_is_read_again_in_the_next(session, client, 
     container keeps the file, so the next turn reads it (the block would be a 404 otherwise)."""
     data = tmp_path / "sales.csv"
     data.write_text("region,total\nnorth,7\n")
-    conv = Conversation()
+    conv, files_before = Conversation(), emulator_files(client)
     first = run(session, read_input("sales.csv"), conv, files=[data])
     second, requests = recorded(session, tmp_path / "second.jsonl", read_input("sales.csv"), conv)
     assert first.status == second.status == "completed"
@@ -181,7 +181,7 @@ def test_a_file_attached_in_one_turn_is_read_again_in_the_next(session, client, 
     sent = json.dumps(requests[0]["messages"])
     assert "container_upload" not in sent and f"{FORGOTTEN} sales.csv" in sent
     assert requests[0]["container"] == first.container_id == second.container_id
-    assert emulator_files(client) == 0  # nothing left behind in the Files API
+    assert emulator_files(client) == files_before  # nothing left behind in the Files API
 
 
 def test_files_of_earlier_turns_are_named_when_their_container_is_gone(session, emulator, tmp_path):
