@@ -28,9 +28,9 @@ if TYPE_CHECKING:  # loaded on first use, see __getattr__
 __version__ = "0.1.0"
 
 __all__ = [
-    "Conversation", "MIME_TYPE", "OptionError", "Run", "RunError", "RunOptions", "Script", "Session", "Tool", "ToolCall",
-    "ToolDefinitionError", "ToolRegistry", "acompare", "arun", "compare", "default_session", "last", "mcp",
-    "registry", "run", "to_text", "tool",
+    "MIME_TYPE", "Conversation", "OptionError", "Run", "RunError", "RunOptions", "Script", "Session", "Tool",
+    "ToolCall", "ToolDefinitionError", "ToolRegistry", "acompare", "arun", "compare", "default_session", "last",
+    "mcp", "registry", "run", "to_text", "tool",
 ]
 
 _LAZY = {"run": "api", "arun": "api", "compare": "api", "acompare": "api", "last": "api",
