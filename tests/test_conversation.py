@@ -219,3 +219,9 @@ def test_a_file_for_the_local_sandbox_is_copied_into_it_and_stays_for_the_conver
 
 def emulator_files(client) -> int:
     return client.get("/_emulator/state", cast_to=object)["files"]
+
+
+def test_the_package_names_what_the_readme_uses():
+    from ptc_jupyter.host.session import Session
+
+    assert ptc.Conversation is Conversation and ptc.Session is Session  # `ptc.Conversation()` in the README
