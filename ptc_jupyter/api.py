@@ -18,6 +18,7 @@ from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.conversation import Conversation
 from ptc_jupyter.calls.dispatch import Approver
 from ptc_jupyter.errors import OptionError
+from ptc_jupyter.host import attachments
 from ptc_jupyter.host.attachments import Inputs, as_items
 from ptc_jupyter.host import local_mode
 from ptc_jupyter.host.loop import Host, Listener
@@ -108,6 +109,8 @@ async def arun(
         )
     except OptionError as exc:  # say it with the keyword the caller wrote
         raise OptionError(KEYWORDS.get(exc.option, exc.option), exc.reason) from None
+    inputs = as_items(files)
+    attachments.check(inputs, upload=settings.sandbox != "local")  # before anything is sent
     session = session or default_session
     chosen = registry.select(tools)
     backend = session.backend(settings.offline) if client is None else Backend(type(client).__name__)
@@ -124,12 +127,16 @@ async def arun(
     history: list[dict[str, Any]] = []
     if conversation is not None:
         history, said = conversation.prepare(source)
+        if history and conversation.model not in (None, settings.model):
+            raise OptionError("conversation", f"{conversation.id} was started with model {conversation.model!r}, "
+                                              f"not {settings.model!r}; continue it with that model, or start a "
+                                              "new conversation (ptc.Conversation(), %ptc_new)")
         notices += said
         if conversation.container_id and not settings.container and not settings.new_container:
             settings = dataclasses.replace(settings, container=conversation.container_id)
     try:
         result = await host.run(prompt, chosen, settings, approve=default_approver(settings.yes, approve),
-                                on_event=on_event, notices=notices, files=as_items(files), history=history,
+                                on_event=on_event, notices=notices, files=inputs, history=history,
                                 sandbox=local_sandbox)
     except BaseException as exc:
         partial = getattr(exc, "run", None)
@@ -137,7 +144,7 @@ async def arun(
             last = partial
         raise
     if conversation is not None:
-        turn = conversation.record(prompt, host.last_messages, result.container_id, source)
+        turn = conversation.record(prompt, host.last_messages, result.container_id, source, model=settings.model)
         result.conversation = conversation.describe(turn)
     last = result
     return result

@@ -20,6 +20,9 @@ CODE_EXECUTION_CALLER = CODE_EXECUTION_TYPES[0]
 #: Every value `allowed_callers` accepts.
 CALLER_VALUES = ("direct", "code_execution_20250825", *CODE_EXECUTION_TYPES)
 
+#: The largest file the Files API accepts (500 MB per file); a larger input file is refused up front.
+FILES_API_MAX_BYTES = 500 * 1024 * 1024
+
 DEFAULT_MODEL = "claude-opus-5-5"
 DEFAULT_MAX_TOKENS = 8192
 #: Above this, the SDK refuses a non-streaming request (3600 s · max_tokens / 128,000 > 600 s).

@@ -50,6 +50,7 @@ class Conversation:
     messages: list[dict[str, Any]] = field(default_factory=list, repr=False)
     turns: list[Turn] = field(default_factory=list)
     container_id: str | None = None
+    model: str | None = None  # the model of its first turn: later turns continue with it
     _pending: tuple[list[Turn], int] | None = field(default=None, repr=False, compare=False)
     _sandbox: Any = field(default=None, repr=False, compare=False)
 
@@ -94,7 +95,7 @@ class Conversation:
         return copy.deepcopy(messages), notes
 
     def record(self, prompt: str, messages: list[dict[str, Any]], container_id: str | None,
-               source: str | None = None) -> Turn:
+               source: str | None = None, *, model: str | None = None) -> Turn:
         """Take a completed run's whole exchange: the history `prepare` gave it, then its own messages."""
         turns, sent = self._pending if self._pending is not None else (list(self.turns), len(self.messages))
         self._pending = None
@@ -104,6 +105,8 @@ class Conversation:
         self.messages = copy.deepcopy(messages)
         if container_id:
             self.container_id = container_id
+        if len(self.turns) == 1 or self.model is None:  # a first turn (or its replacement) sets the model
+            self.model = model
         return turn
 
     def __repr__(self) -> str:

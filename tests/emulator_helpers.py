@@ -12,7 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO, Any, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 CODE_EXECUTION = {"type": "code_execution_20260120", "name": "code_execution"}
 
@@ -153,3 +154,12 @@ class CliEmulator:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def all_started_before_any_finished(events) -> bool:
+    """From the run's own events: every call of the batch had started when the first one finished
+    (each takes a while; calls run one after another would alternate start, finish, start, ...)."""
+    from ptc_jupyter.trace.run import CallFinished, CallStarted
+
+    kinds = [type(e) for e in events if isinstance(e, (CallStarted, CallFinished))]
+    return CallFinished in kinds and CallFinished not in kinds[:kinds.count(CallStarted)]

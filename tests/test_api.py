@@ -6,11 +6,12 @@ import asyncio
 import json
 
 import pytest
+from emulator_helpers import all_started_before_any_finished
 
 import ptc_jupyter as ptc
+from ptc_jupyter.calls.tools import function_tool
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
 from ptc_jupyter.host.session import Session
-from ptc_jupyter.calls.tools import function_tool
 
 TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "NFLX", "AMD", "INTC"]
 
@@ -54,13 +55,12 @@ def tools():
 
 
 def test_gather_of_ten_async_tools_is_one_batch(session, tools):
-    run = ptc.run(GATHER.format(tickers=TICKERS), tools=tools, offline=True, session=session)
+    events = []
+    run = ptc.run(GATHER.format(tickers=TICKERS), tools=tools, offline=True, session=session, on_event=events.append)
     assert len(run.calls) == 10 and run.requests == 2 and run.status == "completed"
     assert sorted(c.input["ticker"] for c in run.calls) == sorted(TICKERS)
     assert {c.request_index for c in run.calls} == {1}  # all ten came back in the first response
-    # the calls overlapped: every call started before the first one finished
-    first_end = min(c.started_s + c.duration_s for c in run.calls)
-    assert max(c.started_s for c in run.calls) < first_end
+    assert all_started_before_any_finished(events)  # the calls overlapped
     assert run.text.strip() == "GOOGL 500.0" or run.text.strip().endswith("500.0")
     assert run.backend == "offline-emulator" and run.notices[0].startswith("offline")
     assert run.usage["input_tokens"] > 0 and run.container_id.startswith("container_")
@@ -224,7 +224,14 @@ def test_offline_is_chosen_without_a_key(monkeypatch):
 
 def test_with_a_key_runs_go_to_anthropic_base_url(monkeypatch, tools):
     """With ANTHROPIC_API_KEY + ANTHROPIC_BASE_URL, any server speaking the API gets a conforming exchange."""
-    from scripted_api import ScriptedAPI, assert_follows_protocol, message, script_block, script_result, tool_use
+    from scripted_api import (
+        ScriptedAPI,
+        assert_follows_protocol,
+        message,
+        script_block,
+        script_result,
+        tool_use,
+    )
 
     first = message([script_block("..."), tool_use("toolu_1", "get_stock_price", {"ticker": "AB"}),
                      tool_use("toolu_2", "get_stock_price", {"ticker": "C"})], "tool_use", container="container_k")

@@ -49,6 +49,7 @@ def server(tmp_path_factory):
     trace_notebook(portfolio_run(), root / "portfolio.ipynb")
     trace_notebook(xss_run(), root / "xss.ipynb")
     trace_notebook(big_run(1000), root / "big.ipynb")
+    trace_notebook(big_run(50), root / "fifty.ipynb")  # one page of the same calls: the yardstick for big
     trace_notebook(saved_trace("ptc-vs-direct.ipynb"), root / "earlier.ipynb")  # every call whole, no call_defaults
     trace_notebook(steps_run(), root / "steps.ipynb")  # python, bash, editor, unknown steps; a PNG and a CSV
     trace_notebook(copy_cell_run(), root / "copy.ipynb")  # two Python steps, the first saved clipped
@@ -175,35 +176,40 @@ def test_trace_content_is_never_html(page, server):
     screenshot(page, "trace-xss.png")
 
 
-def test_thousand_calls_render_under_a_second(page, server):
+#: A cold render of a saved trace (`renderModel` and the layout it causes), in ms: the best of 3.
+COLD_RENDER_MS = """async (name) => {
+    const data = (await (await fetch('/api/contents/' + name)).json()).content.cells[1].outputs[0].data;
+    const factory = await window._JUPYTERLAB['ptc-jupyter'].get('./mimeExtension');
+    const ext = factory().default;
+    const mime = ext.rendererFactory.mimeTypes[0];
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+        const renderer = ext.rendererFactory.createRenderer({mimeType: mime});
+        document.body.appendChild(renderer.node);
+        const t0 = performance.now();
+        await renderer.renderModel({data, metadata: {}, trusted: false});
+        renderer.node.getBoundingClientRect();  // force style + layout
+        best = Math.min(best, performance.now() - t0);
+        renderer.node.remove();
+    }
+    return best;
+}"""
+#: 1,000 calls against the 50 of one page: paginated, so far less than the 20x of 20 pages of rows.
+#: (The absolute figure, under a second on a quiet machine, is printed; it is no test on a busy one.)
+MAX_RENDER_RATIO = 8
+
+
+def test_thousand_calls_render_about_as_fast_as_one_page(page, server):
     trace = _open(page, server, "big.ipynb")
     in_notebook_ms = float(trace.get_attribute("data-render-ms"))  # includes highlighting
     build_ms = float(trace.get_attribute("data-build-ms"))  # the synchronous DOM build
-
-    # and a cold render of the same trace, measured around renderModel + the layout it causes
-    standalone_ms = page.evaluate(
-        """async () => {
-            const data = (await (await fetch('/api/contents/big.ipynb')).json())
-                .content.cells[1].outputs[0].data;
-            const factory = await window._JUPYTERLAB['ptc-jupyter'].get('./mimeExtension');
-            const ext = factory().default;
-            const mime = ext.rendererFactory.mimeTypes[0];
-            const renderer = ext.rendererFactory.createRenderer({mimeType: mime});
-            document.body.appendChild(renderer.node);
-            const t0 = performance.now();
-            await renderer.renderModel({data, metadata: {}, trusted: false});
-            renderer.node.getBoundingClientRect();  // force style + layout
-            const ms = performance.now() - t0;
-            renderer.node.remove();
-            return ms;
-        }"""
-    )
+    one_page_ms = page.evaluate(COLD_RENDER_MS, "fifty.ipynb")
+    standalone_ms = page.evaluate(COLD_RENDER_MS, "big.ipynb")
     screenshot(page, "trace-1000-calls.png")
     print(f"\n[perf] 1,000-call trace: renderModel in the notebook {in_notebook_ms:.1f} ms "
-          f"(DOM build {build_ms:.1f} ms); "
-          f"standalone render + layout {standalone_ms:.1f} ms")
-    assert in_notebook_ms < 1000
-    assert standalone_ms < 1000
+          f"(DOM build {build_ms:.1f} ms); standalone render + layout {standalone_ms:.1f} ms, "
+          f"50 calls {one_page_ms:.1f} ms: {standalone_ms / one_page_ms:.1f}x")
+    assert standalone_ms < MAX_RENDER_RATIO * one_page_ms, (standalone_ms, one_page_ms)
 
     # paginated: one page of rows in the DOM, the pager walks all 1,000
     rows = trace.locator(".jp-PtcTrace-calls tbody tr")

@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 from anthropic.lib.tools import ToolError
 
-from ptc_jupyter.calls.dispatch import Dispatcher
+from ptc_jupyter.calls.dispatch import LOOP_BLOCK_NOTICE_S, Dispatcher
 from ptc_jupyter.calls.threads import ToolThreads
 from ptc_jupyter.calls.tools import Tool, function_tool
 from ptc_jupyter.trace.run import ToolCall
@@ -285,8 +285,8 @@ def test_stopping_a_batch_gives_up_a_running_sync_call():
 
 def test_loop_block_notices_can_be_turned_off():
     async def freeze() -> str:
-        """Blocks the loop briefly."""
-        time.sleep(0.05)
+        """Blocks the loop past the default limit, so only the setting keeps the notice away."""
+        time.sleep(2 * LOOP_BLOCK_NOTICE_S)
         return "done"
 
     notices = []

@@ -18,17 +18,27 @@ from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the limits are enforced on Linux")
 
 TOOLS = [CODE_EXECUTION, ptc_tool("get")]
-LIMIT_S = 1.0
+LIMIT_S = 1.0  # the cell limit of the time tests' own emulator
 GRACE_S = 2.0  # sandbox.config.STOP_GRACE_S
 MEMORY = 256 * 2**20
 MAX_PROCESSES = 8
-CONFIG = EmulatorConfig(cell_limit_s=LIMIT_S, memory_limit_bytes=MEMORY, max_processes=MAX_PROCESSES)
+#: Memory and process tests get the documented 90 s cell limit: a loaded machine must not turn
+#: their MemoryError or process kill into a time limit.
+CONFIG = EmulatorConfig(memory_limit_bytes=MEMORY, max_processes=MAX_PROCESSES)
+TIMED = EmulatorConfig(cell_limit_s=LIMIT_S, memory_limit_bytes=MEMORY, max_processes=MAX_PROCESSES)
 
 
 @pytest.fixture(scope="module")
 def emulator():
     with EmulatorServer(CONFIG) as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def timed_client():
+    """A client of an emulator whose cells stop after LIMIT_S."""
+    with EmulatorServer(TIMED) as server:
+        yield anthropic.Anthropic(base_url=server.url, api_key=server.api_key, max_retries=0)
 
 
 def run(client, code: str, container: str | None = None):
@@ -62,15 +72,16 @@ def sleepers() -> set[int]:
     "while True:\n    pass",
     "import itertools\nsum(itertools.repeat(1, 10**15))",  # a C loop: no signal handler runs until it returns
 ], ids=["signals-ignored", "busy-c-loop"])
-def test_a_cell_that_will_not_stop_loses_its_process_and_the_container_goes_on(client, loop):
+def test_a_cell_that_will_not_stop_loses_its_process_and_the_container_goes_on(timed_client, loop):
+    client = timed_client
     first, final = run(client, "import os\nkept = 1\nprint(os.getpid())")
     old_pid = int(first.stdout)
     started = time.monotonic()
     result, final = run(client, loop, container=final.container.id)
-    assert time.monotonic() - started < LIMIT_S + GRACE_S + 2
+    assert time.monotonic() - started < 10 * (LIMIT_S + GRACE_S)  # stopped: the loop never ends by itself
     assert result.return_code == 1
     assert "detection_timeout" in result.stderr and "process was replaced" in result.stderr
-    wait_until(lambda: gone(old_pid), timeout_s=5)
+    wait_until(lambda: gone(old_pid), timeout_s=30)
     again, _ = run(client, "import os\nprint(os.getpid(), 'kept' in globals())", container=final.container.id)
     pid, kept = again.stdout.split()
     assert int(pid) != old_pid and kept == "False"  # a new process: the REPL state went with the old one
@@ -110,12 +121,10 @@ def test_bash_steps_have_the_memory_limit_too(client):
 ], ids=["popen", "fork-exec", "fork"])
 def test_past_the_process_cap_every_process_of_the_container_is_killed(emulator, client, spawn):
     before = sleepers()
-    started = time.monotonic()
     result, final = run(client, spawn)
-    assert time.monotonic() - started < 5
-    assert result.return_code == 137
+    assert result.return_code == 137  # killed by the cap: the spawning loop never ends by itself
     assert f"more than its limit of {MAX_PROCESSES} (max_processes)" in result.stderr
-    wait_until(lambda: not (sleepers() - before), timeout_s=5)
+    wait_until(lambda: not (sleepers() - before), timeout_s=30)
     with pytest.raises(anthropic.BadRequestError, match="process limit"):
         run(client, "print(1)", container=final.container.id)
     assert run(client, "print('next container')")[0].stdout == "next container\n"
@@ -129,7 +138,7 @@ def test_what_a_cell_starts_ends_with_it_even_in_a_session_of_its_own(client):
     result, final = run(client, code)
     pids = [int(pid) for pid in result.stdout.split()]
     assert len(pids) == 2 and result.return_code == 0
-    wait_until(lambda: all(gone(pid) for pid in pids), timeout_s=5)
+    wait_until(lambda: all(gone(pid) for pid in pids), timeout_s=30)
     again, _ = run(client, "print(p.poll() is not None)", container=final.container.id)
     assert again.stdout == "True\n"  # the REPL and its state stay
 
@@ -146,7 +155,7 @@ def test_the_process_hosting_the_emulator_is_unaffected():
         assert run(client, "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '60'])")[0].return_code == 137
         assert run(client, "print('fine')")[0].stdout == "fine\n"
     wait_until(lambda: {p.pid for p in me.children(recursive=True)
-                        if p.status() != psutil.STATUS_ZOMBIE} <= children_before, timeout_s=5)
+                        if p.status() != psutil.STATUS_ZOMBIE} <= children_before, timeout_s=30)
     assert me.memory_info().rss - rss_before < 64 * 2**20
 
 

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import threading
-import time
 
 import anthropic
 import httpx2
@@ -184,30 +183,22 @@ def test_cli_takes_its_key_from_the_environment_and_stops_cleanly_on_sigint():
 def test_gather50_comes_back_as_one_batch_each_time():
     """50 gathered calls come back in one response, turn after turn (timing: benchmarks/run.py)."""
 
-    async def one_turn(client) -> float:
+    async def one_turn(client) -> None:
         code = "import asyncio\nr = await asyncio.gather(*[get({'i': i}) for i in range(50)])\nprint(len(r))"
-        started = time.perf_counter()
         messages = [{"role": "user", "content": script_prompt(code)}]
         r = await client.messages.create(model="m", max_tokens=100, tools=TOOLS, messages=messages)
         calls = [b for b in r.content if b.type == "tool_use"]
 
-        async def slow_tool(block):
-            await asyncio.sleep(0.3)
-            return {"type": "tool_result", "tool_use_id": block.id, "content": str(block.input["i"])}
-
-        results = await asyncio.gather(*[slow_tool(b) for b in calls])
+        results = [{"type": "tool_result", "tool_use_id": b.id, "content": str(b.input["i"])} for b in calls]
         messages += [{"role": "assistant", "content": r.content}, {"role": "user", "content": list(results)}]
         final = await client.messages.create(model="m", max_tokens=100, tools=TOOLS, messages=messages,
                                              container=r.container.id)
-        assert len(calls) == 50 and final.content[-1].text == "50"
-        return time.perf_counter() - started
+        assert len(calls) == 50 and final.content[-1].text == "50"  # all fifty in one response: one batch
 
-    async def turns(server: EmulatorServer, runs: int) -> list[float]:
+    async def turns(server: EmulatorServer, runs: int) -> None:
         async with anthropic.AsyncAnthropic(base_url=server.url, api_key=server.api_key) as client:
-            return [await one_turn(client) for _ in range(runs)]
+            for _ in range(runs):
+                await one_turn(client)
 
     with EmulatorServer() as server:
-        durations = asyncio.run(turns(server, 3))
-    print("gather50 durations", [round(d, 3) for d in durations])
-    # each turn waits about one 0.3 s tool call, not fifty in a row (15 s): the batch really was one
-    assert all(0.3 <= d < 5.0 for d in durations), durations
+        asyncio.run(turns(server, 3))

@@ -275,3 +275,12 @@ def test_a_table_preview_is_small_even_for_a_long_file():
     assert columns == ["a", "b"] and len(rows) == F.PREVIEW_ROWS and rows[-1] == ["9", "81"]
     assert len(f.to_dict()["preview"]) <= F.PREVIEW_CHARS
     assert io.StringIO(f.text_preview()).read().count("\n") == F.PREVIEW_ROWS
+
+
+def test_the_readme_states_the_limits_the_code_uses():
+    from ptc_jupyter.notebook.live_view import INLINE_IMAGE_BYTES
+
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert f"up to {F.MAX_INLINE_BYTES // 1_000_000} MB; a larger one is written to `{F.DEFAULT_SPILL_DIR}/" in readme
+    assert f"each up to {INLINE_IMAGE_BYTES // 1_000_000} MB" in readme
+    assert f"up to {F.EMBED_BUDGET_CHARS:,} base64 characters per run" in readme

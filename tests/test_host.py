@@ -333,8 +333,23 @@ def test_a_call_is_answered_before_the_paused_response_expires():
     final = message([script_result(""), {"type": "text", "text": "gave up"}], container="c")
     run, requests = play([first, final], options=options(tool_timeout_s=60))
     (call,) = run.calls
+    assert call.status == "timeout" and "before the API stops waiting" in call.output  # not its own 60 s
+    assert len(requests) == 2
+
+
+def test_a_call_is_answered_before_the_api_stops_waiting_for_it(monkeypatch):
+    """The container lives for years this time: the API's own wait for a pending call (~270 s, here
+    made 16 s) bounds the slow call, with the same 15 s margin, long before its own 60 s timeout."""
+    from ptc_jupyter.host import responses
+
+    monkeypatch.setattr(responses, "PENDING_CALL_DEADLINE_S", responses.DEADLINE_MARGIN_S + 1)
+    first = message([script_block("..."), tool_use("toolu_1", "slow", {})], "tool_use", container="c")
+    assert first["container"]["expires_at"].startswith("2099")
+    final = message([script_result(""), {"type": "text", "text": "gave up"}], container="c")
+    run, requests = play([first, final], options=options(tool_timeout_s=60))
+    (call,) = run.calls
     assert call.status == "timeout" and "before the API stops waiting" in call.output
-    assert call.duration_s < 10 and len(requests) == 2
+    assert len(requests) == 2 and run.status == "completed"
 
 
 def test_waiting_for_approval_counts_against_the_deadline():

@@ -180,3 +180,23 @@ def test_a_failure_inside_a_listener_or_the_sdk_never_leaves_the_run_running():
                                   on_event=lambda e: (_ for _ in ()).throw(RuntimeError("view bug")))
 
     assert asyncio.run(main()).status == "completed"
+
+
+def test_an_output_file_that_cannot_be_downloaded_is_kept_with_its_error_and_the_run_goes_on(emulator, session):
+    """The first download fails (404): that file stays in `r.files` with its error, a notice says
+    so, the other file arrives, and the answer still comes."""
+    emulator.inject({"kind": "file_download_error"})
+    prompt = ("Write two files.\n\n```python\nimport os\n"
+              "for name in ('a.txt', 'b.txt'):\n"
+              "    open(os.path.join(os.environ['OUTPUT_DIR'], name), 'w').write(name)\nprint('written')\n```\n")
+    result = ptc.run(prompt, tools=TOOLS, offline=True, session=session)
+    assert result.status == "completed" and "written" in result.steps[-1].stdout and result.text
+    by_name = {f.name: f for f in result.files}
+    assert set(by_name) == {"a.txt", "b.txt"}
+    failed = [f for f in result.files if f.error]
+    (bad,) = failed
+    assert bad.error.startswith("not downloaded:") and bad.data is None
+    (good,) = [f for f in result.files if not f.error]
+    assert good.data == good.name.encode()
+    notes = [n for n in result.notices if "could not be fetched" in n]
+    assert notes == [f"1 output file(s) could not be fetched: {bad.file_id}: {bad.error}"]

@@ -95,7 +95,8 @@ r = await asyncio.gather(*[double({"x": i}) for i in range(10)])
 print(sum(int(v) for v in r))
 ```
 '''
-SLOW = '%%ptc -o s\n```python\nprint(await slow({"seconds": 60}))\n```\n'
+SLOW_S = 60  # what the slow call asks for; stopping it must take a small part of that
+SLOW = f'%%ptc -o s\n```python\nprint(await slow({{"seconds": {SLOW_S}}}))\n```\n'
 SEND_TWO = ('%%ptc -o m\n```python\nimport asyncio\n'
             'print(await asyncio.gather(send({"to": "ann"}), send({"to": "bob"})))\n```\n')  # one batch: one question
 SEND_EACH = '%%ptc -o m\n```python\nprint(await send({"to": "ann"}), await send({"to": "bob"}))\n```\n'  # a question each
@@ -232,7 +233,7 @@ def test_interrupt_stops_the_run_quickly_and_leaks_nothing(kernel, autoawait):
 
     reply, messages = kernel.execute(SLOW, on_message=on_message)
     latency = time.monotonic() - interrupted_at[0]
-    assert latency <= 2.0, latency
+    assert latency < SLOW_S / 4, latency  # the call was cut short, not waited for
     assert reply["status"] == "error" and reply["ename"] == "RunInterrupted"
     assert "keep everything recorded so far" in reply["evalue"]
     bundles = [d["data"] for d in outputs_of(messages, "display_data") if MIME_TYPE in d["data"]]
@@ -274,7 +275,7 @@ def test_stop_button_cancels_the_run_and_the_cell_succeeds(kernel):
             kernel.click(stop)
 
     reply, messages = kernel.execute(SLOW, allow_stdin=True, on_message=on_message)
-    assert reply["status"] == "ok" and time.monotonic() - clicked[0] < 2.0
+    assert reply["status"] == "ok" and time.monotonic() - clicked[0] < SLOW_S / 4  # cut short, not waited for
     final = outputs_of(messages, "update_display_data")[-1]["data"]
     assert final[MIME_TYPE]["status"] == "cancelled"
     assert kernel.value("s.status") == "cancelled"

@@ -203,6 +203,7 @@ def test_copy_as_cell_constants_match_script_cell():
     assert declared("BIND_LINE") == script_cell.BIND_LINE
     assert declared("BIND_COMMENT") == script_cell.BIND_COMMENT
     assert declared("CLIPPED_NOTE") == script_cell.CLIPPED_NOTE
+    assert declared("INPUT_DIR_NOTE") == script_cell.INPUT_DIR_NOTE
     assert int(re.search(r"export const LABEL_CHARS = (\d+);", ts).group(1)) == script_cell.LABEL_CHARS
 
 
@@ -226,7 +227,8 @@ def _node_cell_sources(cases: list[dict]) -> list[str]:
 PROMPT_CHARS = st.text(alphabet=st.sampled_from(list('ab "\\\t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000\ufeffé🙂…'))
                        | st.characters(blacklist_categories=("Cs",)), max_size=80)
 CODES = st.lists(st.text(alphabet=st.sampled_from(list("ab\n …[+,]1chars")), max_size=40)
-                 | st.sampled_from(["x = 1… [+1,234 chars]", "y… [+12 chars]\n", "z… [+3 chars]\n\n"]),
+                 | st.sampled_from(["x = 1… [+1,234 chars]", "y… [+12 chars]\n", "z… [+3 chars]\n\n",
+                                   "print(os.listdir(os.environ['INPUT_DIR']))"]),
                  min_size=1, max_size=3)
 
 

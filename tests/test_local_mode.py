@@ -8,10 +8,11 @@ import asyncio
 
 import anthropic
 import pytest
+from emulator_helpers import all_started_before_any_finished
 
 import ptc_jupyter as ptc
-from ptc_jupyter.conversation import Conversation
 from ptc_jupyter.calls.tools import function_tool
+from ptc_jupyter.conversation import Conversation
 
 TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "NFLX", "AMD", "INTC"]
 NO_CODE_EXECUTION = "claude-offline-emulator-no-code-execution"
@@ -44,10 +45,11 @@ TOOLS = [function_tool(get_stock_price), function_tool(remember, allowed_callers
 
 def test_the_ten_ticker_guide_runs_locally_like_server_ptc(session):
     server = ptc.run(GATHER, tools=TOOLS, offline=True, session=session)
-    local = ptc.run(GATHER, tools=TOOLS, offline=True, session=session, sandbox="local", model=NO_CODE_EXECUTION)
+    events = []
+    local = ptc.run(GATHER, tools=TOOLS, offline=True, session=session, sandbox="local", model=NO_CODE_EXECUTION,
+                    on_event=events.append)
     assert local.text == server.text and local.requests == 2 and len(local.calls) == 10
-    first_end = min(c.started_s + c.duration_s for c in local.calls)
-    assert max(c.started_s for c in local.calls) < first_end  # the ten calls overlapped
+    assert all_started_before_any_finished(events)  # the ten calls overlapped
     (step,) = local.steps
     assert step.local and step.kind == "python" and "asyncio.gather" in step.code
     assert {c.caller for c in local.calls} == {"local_sandbox"} and local.calls[0].script_id == step.id

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 
 import pytest
 from mcp_support import (
@@ -22,9 +21,10 @@ from mcp_support import (
 )
 
 import ptc_jupyter.mcp as ptc_mcp
+from ptc_jupyter.calls.tools import ToolRegistry
 from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.mcp import MCPServerError
-from ptc_jupyter.calls.tools import ToolRegistry
+from ptc_jupyter.mcp.spec import DEFAULT_CALL_TIMEOUT_S
 
 CRASH_LINE = "demo: fatal: simulated crash"  # what the test servers write to stderr as they crash
 
@@ -45,12 +45,10 @@ def demo():
 # -- one session, many callers -----------------------------------------------------------------
 def test_many_calls_to_one_server_run_at_once(demo):
     _, registry = demo
-    started = time.perf_counter()
-    calls = batch(registry, *[("sleep", {"seconds": 0.5})] * 10)
-    print(f"10 calls of 0.5 s to one server: {time.perf_counter() - started:.2f} s")
-    assert [c.output for c in calls] == ["slept"] * 10
-    first_done = min(c.started_s + c.duration_s for c in calls)
-    assert max(c.started_s for c in calls) < first_done, "the calls did not overlap"
+    calls = batch(registry, *[("meet", {"group": "stdio", "size": 10})] * 10)
+    assert [c.output for c in calls] == ["met"] * 10  # all ten were in the server at once
+    (alone,) = batch(registry, ("meet", {"group": "solo", "size": 2, "within": 0.1}))
+    assert alone.output == "alone"  # what calls sent one by one would each get
 
 
 def test_the_connection_serves_every_loop_and_thread(demo):
@@ -82,10 +80,8 @@ def test_http_server_with_headers_and_concurrent_calls():
         assert (status.state, status.transport, status.target) == ("ready", "http", server.url)
         (header,) = batch(registry, ("header", {"name": "X-Team"}))
         assert header.output == "quants"
-        started = time.perf_counter()
-        calls = batch(registry, *[("sleep", {"seconds": 0.5})] * 10)
-        assert [c.output for c in calls] == ["slept"] * 10
-        assert time.perf_counter() - started < 1.5
+        calls = batch(registry, *[("meet", {"group": "http", "size": 10})] * 10)
+        assert [c.output for c in calls] == ["met"] * 10  # all ten were in the server at once
         ptc_mcp.remove("web")
     assert registry.names() == []
 
@@ -102,10 +98,8 @@ def test_an_http_server_that_dies_mid_call_gives_is_error_results():
             server.process.kill()
             return await asyncio.gather(*calls, return_exceptions=True)
 
-        started = time.perf_counter()
         errors = asyncio.run(kill_during_calls())
-        assert time.perf_counter() - started < 4  # not the 5 s the calls asked for
-        assert all(isinstance(e, MCPServerError) for e in errors), errors
+        assert all(isinstance(e, MCPServerError) for e in errors), errors  # not "slept"
         assert "MCP server 'web2'" in str(errors[0]) and "ptc_mcp add web2" in str(errors[0])
         assert errors[0].run_notice.startswith("MCP server 'web2' stopped")  # one line for the run's notices
         assert errors[0].run_notice.endswith("restart it with `%ptc_mcp add web2 ...`")
@@ -128,12 +122,11 @@ def test_a_crash_mid_run_fails_the_calls_in_flight_and_add_again_restarts_it():
     assert status.state == "dead"
     assert_crash_message(status.failure, "crashy", CRASH_LINE)
     for call in (sleeping, crashing):
-        assert call.is_error and call.duration_s < 5
-        assert call.output == f"Error: {status.failure}"  # the same message in every call and in the list
-    started = time.perf_counter()
+        assert call.is_error and call.output == f"Error: {status.failure}"  # the same message in every call and in the list
     (after,) = batch(registry, ("add", {"a": 1, "b": 1}))
-    assert after.is_error and time.perf_counter() - started < 0.5  # fails fast once known dead
-    assert after.output == f"Error: {status.failure}"
+    assert after.is_error and after.output == f"Error: {status.failure}"  # known dead: not sent, not waited for
+    assert server_processes() == []  # nor started again behind the user's back
+    assert after.duration_s < DEFAULT_CALL_TIMEOUT_S / 20  # fails fast: no wait for the call timeout
 
     ptc_mcp.add("crashy", DEMO_COMMAND, registry=registry)
     (second,) = server_processes()
@@ -181,9 +174,7 @@ def test_a_slow_call_times_out_but_a_hung_server_is_reported_dead():
     (slow,) = batch(registry, ("sleep", {"seconds": 3}))
     assert slow.is_error and "did not answer 'sleep' within 1 s (it still answers pings" in slow.output
     assert ptc_mcp.servers()[-1].state == "ready"
-    started = time.perf_counter()
     blocked, other = batch(registry, ("block", {"seconds": 60}), ("add", {"a": 1, "b": 2}))
-    assert time.perf_counter() - started < 4
     for call in (blocked, other):
         assert call.is_error
         assert "MCP server 'hung' hangs: no answer to 'block' within 1 s, nor to a ping within 1 s" in call.output
@@ -217,9 +208,7 @@ def test_an_interrupted_add_stops_the_server():
     # then hangs before speaking MCP.
     interrupt_then_hang = (f"import os, runpy, signal, sys; os.kill(os.getppid(), signal.SIGINT); "
                            f"sys.argv = [{str(DEMO)!r}]; runpy.run_path({str(DEMO)!r}, run_name='__main__')")
-    begun = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt):  # at once: not a failed start after the 30 s start timeout
         ptc_mcp.add("interrupted", [sys.executable, "-c", interrupt_then_hang], env={"DEMO_HANG_AT_START": "1"},
                     start_timeout=30)
-    assert time.perf_counter() - begun < 10  # not the 30 s start timeout
     assert server_processes() == [] and "interrupted" not in [s.name for s in ptc_mcp.servers()]

@@ -128,6 +128,19 @@ def test_changed_prompt_is_named(tmp_path):
                            f"recorded {json.dumps(PROMPT)}, live {json.dumps(changed)}")]
 
 
+def test_a_recording_of_another_prompt_is_not_replayed(tmp_path):
+    rec = tmp_path / "run.jsonl"
+    record(rec)
+    other = "Triple 5.\n```python\nprint(await triple({'x': 5}))\n```\n"
+    with pytest.raises(ptc.RunError) as caught:
+        replay(rec, other)
+    message, run = str(caught.value), caught.value.run
+    assert message.startswith("BadRequestError (400): replay: run.jsonl was recorded from another prompt, so it "
+                              "was not replayed and no tool ran (recorded ") and "\n" not in message
+    assert message.endswith("replay it from the cell it was recorded in, or record this prompt with --record")
+    assert run.calls == [] and run.requests == 1  # refused at the first request: nothing ran
+
+
 def test_changed_tool_definition_is_named(tmp_path):
     rec = tmp_path / "run.jsonl"
     record(rec)

@@ -374,8 +374,11 @@ def test_a_split_cell_binds_the_tools_again(ip):
     ("nope", ["no variable named 'nope'"]),
     ("ran", ["'ran' holds a list, not a Run"]),
     ("r 2", ["run r has 1 script", "1..1", "got 2"]),
+    ("bare", ["run bare has no scripts (Claude ran no Python code in it)"]),
 ])
 def test_the_magic_raises_one_line_usage_errors(ip, line, words):
+    ip.user_ns["bare"] = Run(prompt="Just answer.", model="m", text="An answer, no script.")
+    before = ip.rl_next_input if hasattr(ip, "rl_next_input") else None
     with capture_output() as captured:
         result = ip.run_cell(f"%ptc_script {line}")
     assert isinstance(result.error_in_exec, UsageError), repr(result.error_in_exec)
@@ -384,6 +387,7 @@ def test_the_magic_raises_one_line_usage_errors(ip, line, words):
     for word in words:
         assert word in message, message
     assert "Traceback" not in captured.stdout + captured.stderr
+    assert getattr(ip, "rl_next_input", None) == before  # no cell was put below
 
 
 def test_the_magic_help_shows_its_usage(ip):

@@ -13,6 +13,9 @@ export const BIND_COMMENT =
   '  # the tool names call the tools until this cell ends';
 export const CLIPPED_NOTE =
   '# note: the saved trace clipped this script; its end is missing';
+/** `script_cell.INPUT_DIR_NOTE`: a script reading the container's input files, which the kernel lacks. */
+export const INPUT_DIR_NOTE =
+  "# note: this script reads $INPUT_DIR, the container's input files; here, first set os.environ['INPUT_DIR'] to a folder holding them";
 export const LABEL_CHARS = 60;
 /** The clip marker at the very end (Python's `$` also matches before one final newline). */
 const CLIPPED = /… \[\+[\d,]+ chars\]\n?$/;
@@ -47,6 +50,9 @@ export function cellSource(prompt: string, codes: string[], n: number): string {
   ];
   if (CLIPPED.test(code)) {
     lines.push(CLIPPED_NOTE);
+  }
+  if (code.includes('INPUT_DIR')) {
+    lines.push(INPUT_DIR_NOTE);
   }
   lines.push(BIND_LINE + BIND_COMMENT, code);
   return lines.join('\n');

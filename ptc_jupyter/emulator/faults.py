@@ -14,6 +14,9 @@ Each fault is consumed by the next `/v1/messages` request it applies to:
 - `{"kind": "max_tokens"}` / `{"kind": "refusal"}`: the next response ends with that stop reason
   after partial text; its calls are not delivered.
 - `{"kind": "stream_error"}`: the next streaming response breaks off with an `overloaded_error` event.
+- `{"kind": "file_download_error"}`: the next `GET /v1/files/{id}/content` answers 404
+  `not_found_error`, as when an output file expired or was deleted before it was downloaded
+  (404, not a 5xx, so an SDK's retries do not hide it).
 
 Step faults, consumed by the next step of their kind (in any turn); the step does not run:
 
@@ -36,7 +39,7 @@ import threading
 from dataclasses import dataclass
 
 KINDS = ("expired_container", "unknown_block", "pause_turn", "bad_caller", "max_tokens", "refusal", "stream_error",
-         "encrypted_code_execution_result")
+         "encrypted_code_execution_result", "file_download_error")
 _COMMON_CODES = ("invalid_tool_input", "unavailable", "too_many_requests", "execution_time_exceeded")
 #: Step error faults and the error codes each accepts (the SDK's `*_error_code.py` literals).
 STEP_ERRORS = {

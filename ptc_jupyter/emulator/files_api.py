@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ptc_jupyter.emulator.faults import FaultQueue
 from ptc_jupyter.emulator.files import EXPIRY_RANGE_S, FileStore, clean_filename, guess_mime
 from ptc_jupyter.emulator.wire import ApiError, invalid_request, new_id
 
@@ -40,7 +41,9 @@ def _answering(handler: Callable[[Request, str], Awaitable[Response]]) -> Handle
     return endpoint
 
 
-def file_routes(store: FileStore) -> list[Route]:
+def file_routes(store: FileStore, faults: FaultQueue | None = None) -> list[Route]:
+    """The routes over `store`; `faults` may make a download fail (`file_download_error`)."""
+
     async def upload(request: Request, _rid: str) -> Response:
         async with request.form(max_files=1) as form:
             part = form.get("file")
@@ -71,6 +74,9 @@ def file_routes(store: FileStore) -> list[Route]:
         return JSONResponse(store.get(request.path_params["file_id"]).metadata())
 
     async def content(request: Request, _rid: str) -> Response:
+        if faults is not None and faults.take("file_download_error"):
+            raise ApiError(404, f"File {request.path_params['file_id']} has no content any more "
+                                "(fault injected in the offline emulator).", "not_found_error")
         record = store.content(request.path_params["file_id"])
         disposition = f"attachment; filename*=UTF-8''{urllib.parse.quote(record.filename)}"
         return Response(record.data, media_type=record.mime_type, headers={"content-disposition": disposition})

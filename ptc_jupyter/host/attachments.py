@@ -2,14 +2,20 @@
 prompt as `container_upload` blocks, named in the prompt, and deleted after the run unless kept.
 
 In the container they appear in its input directory (`$INPUT_DIR`), under their file names.
+Once a file is deleted, its block leaves the run's messages for a text note (`forget`): a
+conversation's next turn sends that history again, and a block naming a deleted file would fail
+the whole request. The container keeps its copy, so a later turn in the same container still
+reads it; in a new container it is gone, and the run says so (`earlier_files`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
+from ptc_jupyter.constants import FILES_API_MAX_BYTES
+from ptc_jupyter.errors import OptionError
 from ptc_jupyter.trace.files import UploadedFile, delete_uploaded, upload_input_files
 
 Inputs = Iterable[Any] | Mapping[str, Any]
@@ -26,9 +32,33 @@ def as_items(inputs: Inputs | Any | None) -> list[Any]:
     return list(inputs)
 
 
-def prompt_note(uploaded: list[UploadedFile]) -> str:
-    names = ", ".join(u.filename for u in uploaded)
-    return f"\n\nAttached files, in the container's input directory ($INPUT_DIR): {names}"
+def path_problem(path: str | PurePath, *, upload: bool = True) -> str | None:
+    """Why a path cannot be an input file (missing, a directory, larger than the Files API takes),
+    in a few words; None when it can."""
+    where = Path(path).expanduser()
+    if where.is_dir():
+        return f"{path} is a directory; give its files one by one (or an archive of it)"
+    if not where.is_file():
+        return f"no such file: {path}"
+    size = where.stat().st_size
+    if upload and size > FILES_API_MAX_BYTES:
+        return (f"{path} is {size / 2**20:,.0f} MB, more than the Files API accepts "
+                f"({FILES_API_MAX_BYTES / 2**20:,.0f} MB per file)")
+    return None
+
+
+def check(items: list[Any], *, upload: bool = True) -> None:
+    """Refuse, before anything is uploaded, the first path among `items` that cannot be sent."""
+    for item in items:
+        value = item[1] if isinstance(item, tuple) and len(item) == 2 else item
+        if isinstance(value, (str, PurePath)):
+            problem = path_problem(value, upload=upload)
+            if problem is not None:
+                raise OptionError("files", problem)
+
+
+def prompt_note(names: list[str]) -> str:
+    return f"\n\nAttached files, in the container's input directory ($INPUT_DIR): {', '.join(names)}"
 
 
 def first_message(prompt: str, uploaded: list[UploadedFile]) -> dict[str, Any]:
@@ -36,12 +66,42 @@ def first_message(prompt: str, uploaded: list[UploadedFile]) -> dict[str, Any]:
     if not uploaded:
         return {"role": "user", "content": prompt}
     return {"role": "user", "content": [*(u.block for u in uploaded),
-                                        {"type": "text", "text": prompt + prompt_note(uploaded)}]}
+                                        {"type": "text", "text": prompt + prompt_note([u.filename for u in uploaded])}]}
 
 
 async def attach(client: Any, inputs: Inputs) -> list[UploadedFile]:
     """Upload `inputs` (paths, bytes, DataFrames; `(name, value)` pairs or a mapping name them)."""
     return await upload_input_files(client, inputs)
+
+
+FORGOTTEN = "Attached file no longer in the Files API:"  # how each note for a deleted file begins
+
+
+def forget(messages: list[dict[str, Any]], deleted: list[UploadedFile], container_id: str | None) -> None:
+    """Replace, in place, the `container_upload` blocks of `deleted` files with a note naming the file."""
+    names = {u.file_id: u.filename for u in deleted}
+    where = f"container {container_id}" if container_id else "the container"
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") != "user" or not isinstance(content, list):
+            continue
+        for i, block in enumerate(content):
+            if isinstance(block, dict) and block.get("type") == "container_upload" and block.get("file_id") in names:
+                name = names[block["file_id"]]
+                content[i] = {"type": "text", "text": f"{FORGOTTEN} {name} (deleted after its run); {where} keeps "
+                                                      f"it as $INPUT_DIR/{name} while that container lives."}
+
+
+def earlier_files(messages: list[dict[str, Any]]) -> list[str]:
+    """The names of files earlier turns attached and `forget` replaced, as their notes say."""
+    names = []
+    for message in messages:
+        content = message.get("content")
+        for block in content if message.get("role") == "user" and isinstance(content, list) else ():
+            text = block.get("text", "") if isinstance(block, dict) else ""
+            if text.startswith(FORGOTTEN):
+                names.append(text[len(FORGOTTEN):].split(" (deleted", 1)[0].strip())
+    return names
 
 
 async def detach(client: Any, uploaded: list[UploadedFile]) -> list[str]:

@@ -44,6 +44,15 @@ class LocalAnswers:
         self.positional = positional_parameters({"name": t.name, "input_schema": t.input_schema}
                                                 for t in tools if t.programmatic)
 
+    async def put_inputs(self, payloads: Sequence[tuple[str, bytes, str]]) -> list[str]:
+        """Write a run's input files into the sandbox's `$INPUT_DIR` (no Files API here: nothing
+        would copy them from it); they stay there as long as the sandbox does."""
+        await self.sandbox.start()
+        inputs = self.sandbox.workdir / "inputs"
+        for name, data, _media_type in payloads:
+            (inputs / name).write_bytes(data)
+        return [name for name, _data, _media_type in payloads]
+
     async def answer(self, calls: list[ToolCall]) -> None:
         for call in calls:
             if call.name == RUN_PYTHON:

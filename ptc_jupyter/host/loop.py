@@ -174,7 +174,12 @@ class _Turn:
         listening = retries.report_to.set(self.notice)
         uploaded: list[files.UploadedFile] = []
         try:
-            if inputs:
+            if inputs and self.local is not None:
+                names = await self.local.put_inputs(files.input_payloads(inputs))
+                self.messages[self.history_length] = {"role": "user",
+                                                      "content": run.prompt + attachments.prompt_note(names)}
+                self.notice(f"copied {len(names)} input file(s) into the local sandbox: " + ", ".join(names))
+            elif inputs:
                 uploaded = await attachments.attach(self.host.client, inputs)
                 self.messages[self.history_length] = attachments.first_message(run.prompt, uploaded)
                 self.notice(f"uploaded {len(uploaded)} input file(s): " + ", ".join(u.filename for u in uploaded))
@@ -193,7 +198,9 @@ class _Turn:
             raise RunError(run.error, run) from exc
         finally:
             if uploaded and not self.options.keep_files:
-                await attachments.detach(self.host.client, uploaded)
+                deleted = await attachments.detach(self.host.client, uploaded)
+                attachments.forget(self.messages, [u for u in uploaded if u.file_id in deleted],
+                                   self.container)
             if self.local is not None:
                 await self.local.aclose()
             retries.report_to.reset(listening)
@@ -294,8 +301,11 @@ class _Turn:
             raise self.fail(f"container {lost} could not be used either ({reason}); stopped")
         self.messages = self.messages[:self.history_length + 1]
         self.awaiting.clear()
+        gone = attachments.earlier_files(self.messages[:self.history_length])
         self.notice(f"container {lost} could not be reused ({reason}); "
-                    "started the turn again in a new container (its REPL state is gone)")
+                    "started the turn again in a new container (its REPL state is gone"
+                    + (f", and so are the files earlier turns attached: {', '.join(gone)}; attach them again"
+                       if gone else "") + ")")
 
     def _take(self, response: Any) -> None:
         """Record one response: scripts, results, text, calls; echo it into the history verbatim."""

@@ -10,12 +10,14 @@ Replaying serves those responses in the same order without any backend; your too
 the kernel, so a demo or a test can re-run a real session offline and deterministically. Each
 request is compared with the recorded one first: where the prompt, a tool definition or a tool's
 result has changed, the run gets a `replay drift:` notice naming the first difference (or, strict,
-the request is answered with a 400 error saying the same). Both plug in at the SDK's HTTP
-transport, so the host loop runs exactly as it does against the API.
+the request is answered with a 400 error saying the same). A recording of another prompt (less
+than half of its text in common) is refused at the first request, before any tool runs. Both plug
+in at the SDK's HTTP transport, so the host loop runs exactly as it does against the API.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import asynccontextmanager
@@ -35,11 +37,20 @@ CLIP_CHARS = 200  # a recorded or live value in a drift notice is cut to about t
 #: Request keys left out of the comparison: a replay's container ids come from the recording, but
 #: the first request's container is whatever an earlier run left, live or recorded.
 UNCOMPARED_KEYS = frozenset({"container"})
+#: A replay's first prompt sharing less than this of the recorded one's text is another prompt:
+#: the replay is refused (its calls would run for a prompt nobody asked). Above it, a drift notice.
+OTHER_PROMPT_RATIO = 0.5
+PROMPT_COMPARED_CHARS = 4_000
 
 
 # -- the file format ----------------------------------------------------------------------------------
 
 def _request_body(request: httpx2.Request) -> Any:
+    """A request's body as recorded: its JSON; an upload (multipart, a file's bytes) only by its size,
+    so a recording keeps no input file and a replay's random multipart boundary is no drift.
+    The body must have been read (`await request.aread()`: an upload's is a stream)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return {"multipart/form-data bytes": len(request.content)}
     try:
         return json.loads(request.content or b"null")
     except ValueError:
@@ -88,6 +99,7 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
         self.path.write_text("")
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await request.aread()  # an upload's body is a stream: read once, so it can be both sent and recorded
         response = await self.inner.handle_async_request(request)
         body = await response.aread()
         await response.aclose()
@@ -130,6 +142,13 @@ def _pair(recorded: Any, live: Any) -> str:
         return json.dumps(clipped, ensure_ascii=False) if isinstance(value, str) else clipped
 
     return f"recorded {show(recorded, a)}, live {show(live, b)}"
+
+
+def _alike(recorded: str, live: str) -> bool:
+    """Whether a live prompt is the recorded one edited (a typo fixed, a number changed) rather than
+    another prompt: at least OTHER_PROMPT_RATIO of their text in common."""
+    return difflib.SequenceMatcher(None, recorded[:PROMPT_COMPARED_CHARS], live[:PROMPT_COMPARED_CHARS],
+                                   autojunk=False).ratio() >= OTHER_PROMPT_RATIO
 
 
 def _result_text(block: dict[str, Any]) -> str:
@@ -238,18 +257,38 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         self.strict = strict
         self.served = 0
         self._told: dict[Any, set[str]] = {}  # per run (its notice listener): differences already reported
+        self._prompt_checked = False
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await request.aread()
         if self.served >= len(self.entries):
             return _error(request, f"replay: {self.path.name} holds {len(self.entries)} responses and all were "
                                    "used; the run asked for more (record it again)")
         entry = self.entries[self.served]
         self.served += 1
+        live = _request_body(request)
+        if not self._prompt_checked and isinstance(live, dict) and "messages" in live:
+            self._prompt_checked = True  # the first messages request (file uploads may come before it)
+            other = self._other_prompt(entry.get("request"), live)
+            if other is not None:
+                return _error(request, other)
         drift = self._drift(entry, request)
         if drift is not None and self.strict:
             return _error(request, drift)
         headers = {"content-type": entry.get("content_type") or "application/json", "x-should-retry": "false"}
         return httpx2.Response(entry["status"], headers=headers, content=decode_body(entry["body"]), request=request)
+
+    def _other_prompt(self, recorded: Any, live: Any) -> str | None:
+        """Why a recording of another prompt cannot answer this run (its calls would run here for
+        a prompt nobody asked), or None. Only the first messages request of a replay is checked."""
+        if not isinstance(recorded, dict):
+            return None  # an old recording without requests, or entries out of step: drift says more
+        was, now = (without_cache_points(body).get("messages") or [] for body in (recorded, live))
+        if was[:1] == now[:1] or _alike(_text(_prompt(was)), _text(_prompt(now))):
+            return None  # the same prompt, or an edited one: a drift notice says where
+        return (f"replay: {self.path.name} was recorded from another prompt, so it was not replayed and no tool "
+                f"ran ({_pair(_prompt(was), _prompt(now))}); replay it from the cell it was recorded in, or "
+                "record this prompt with --record")
 
     def _drift(self, entry: dict[str, Any], request: httpx2.Request) -> str | None:
         """This request's first difference from the recorded one that its run has not been told about

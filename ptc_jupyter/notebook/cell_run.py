@@ -28,7 +28,7 @@ from ptc_jupyter.calls.approval import ConsoleAsker, deny_all
 from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.notebook.line_options import CellOptions
 from ptc_jupyter.calls.dispatch import Approver
-from ptc_jupyter.errors import RunError
+from ptc_jupyter.errors import OptionError, RunError
 from ptc_jupyter.host.recording import recorded_streaming, session_for
 from ptc_jupyter.display.render import mime_bundle
 from ptc_jupyter.trace.run import Run
@@ -194,6 +194,8 @@ class CellRun:
             self.finish(exc.run)
             raise UsageError(f"ptc: the run failed: {exc}") from None
         self.finish(_failed(self.recorder.run, exc))
+        if isinstance(exc, OptionError):  # refused before it started: nothing was sent
+            raise UsageError(f"%%ptc: {exc}") from None
 
 
 def _failed(run: Run | None, exc: BaseException) -> Run | None:

@@ -21,6 +21,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ptc_jupyter.errors import OptionError
+from ptc_jupyter.host.attachments import path_problem
 from ptc_jupyter.options import NOT_GIVEN, RunOptions, Setting
 from ptc_jupyter.calls.tools import registry
 
@@ -182,12 +183,16 @@ def _files(specs: list[str], namespace: Mapping[str, Any]) -> tuple[tuple[str, A
     chosen: list[tuple[str, Any]] = []
     for spec in specs:
         path = Path(spec).expanduser()
-        if path.is_file():
-            chosen.append((path.name, path))
-        elif spec.isidentifier() and hasattr(namespace.get(spec), "to_csv"):
+        if spec.isidentifier() and not path.exists() and hasattr(namespace.get(spec), "to_csv"):
             chosen.append((f"{spec}.csv", namespace[spec]))
-        else:
+            continue
+        problem = path_problem(path)
+        if problem is None:
+            chosen.append((path.name, path))
+        elif not path.exists():
             raise _usage(f"%%ptc: --file {spec}: no such file, nor a DataFrame variable of that name")
+        else:
+            raise _usage(f"%%ptc: --file {problem}")
     names = [name for name, _ in chosen]
     if len(set(names)) != len(names):
         raise _usage(f"%%ptc: --file names must differ, got {', '.join(names)}")

@@ -37,6 +37,9 @@ BIND_COMMENT = "  # the tool names call the tools until this cell ends"
 #: How much of the prompt's first line names a run in the header (when no variable does).
 LABEL_CHARS = 60
 CLIPPED_NOTE = "# note: the saved trace clipped this script; its end is missing"
+#: For a script that reads the container's input files (`--file`): the kernel has no $INPUT_DIR.
+INPUT_DIR_NOTE = ("# note: this script reads $INPUT_DIR, the container's input files; here, first set "
+                  "os.environ['INPUT_DIR'] to a folder holding them")
 _CLIPPED = re.compile(r"… \[\+[\d,]+ chars\]$")  # formatting.clip_marker's, at the very end
 _MISSING = object()
 
@@ -181,6 +184,8 @@ def cell_source(run: Run, n: int | None = None, *, label: str | None = None) -> 
     header = [f"# Claude's script {n}{of} of run {label or run_label(run)}; tools run in this kernel"]
     if _CLIPPED.search(code):
         header.append(CLIPPED_NOTE)
+    if "INPUT_DIR" in code:
+        header.append(INPUT_DIR_NOTE)
     return "\n".join([*header, BIND_LINE + BIND_COMMENT, code])
 
 

@@ -343,6 +343,12 @@ def _payload(item: Any, index: int) -> tuple[str, bytes, str]:
     raise TypeError(f"cannot upload {type(value).__name__}: give a path, bytes or a pandas DataFrame")
 
 
+def input_payloads(items: Iterable[Any] | Mapping[str, Any]) -> list[tuple[str, bytes, str]]:
+    """(filename, bytes, media type) of each input item, as `upload_input_files` sends them."""
+    entries = list(items.items()) if isinstance(items, Mapping) else list(items)
+    return [_payload(item, i) for i, item in enumerate(entries)]
+
+
 async def upload_input_files(client: Any, items: Iterable[Any] | Mapping[str, Any]) -> list[UploadedFile]:
     """Upload paths (str/Path), bytes or DataFrames; `(name, value)` pairs or a `{name: value}`
     mapping name them. DataFrames go as CSV, or Parquet when the name ends `.parquet` and pyarrow

@@ -41,6 +41,24 @@ async def sleep(seconds: float) -> str:
     return "slept"
 
 
+_meetings: dict[str, tuple[int, asyncio.Event]] = {}
+
+
+@mcp.tool()
+async def meet(group: str, size: int, within: float = 5.0) -> str:
+    """Wait until `size` calls of `group` are in this server at once: "met" if they were, "alone"
+    if not within `within` seconds (so a client that sends its calls one by one gets "alone")."""
+    arrived, everyone = _meetings.get(group, (0, asyncio.Event()))
+    _meetings[group] = (arrived + 1, everyone)
+    if arrived + 1 >= size:
+        everyone.set()
+    try:
+        await asyncio.wait_for(everyone.wait(), within)
+    except TimeoutError:
+        return "alone"
+    return "met"
+
+
 @mcp.tool()
 async def block(seconds: float) -> str:
     """Block the server's whole event loop for `seconds` (a hung server)."""
