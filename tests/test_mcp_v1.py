@@ -28,9 +28,6 @@ from ptc_jupyter.mcp import api as mcp_api
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from ptc_jupyter.host.session import Session
 from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolRegistry
-from ptc_jupyter.emulator import EmulatorServer
-from ptc_jupyter.host.session import Session
-from ptc_jupyter.mcp import MCPServerError
 
 MCP1 = "mcp>=1.20,<2"
 SERVER = ROOT / "tests" / "servers" / "fastmcp1_server.py"
