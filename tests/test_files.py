@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from trace_samples import png_bytes
 
+from ptc_jupyter.host import attachments, downloads
 from ptc_jupyter.trace import files as F
 from ptc_jupyter.trace.files import OutputFile
 from ptc_jupyter.display.render import to_html, to_text
@@ -116,7 +117,7 @@ CSV = b"name,score\nA,0.8\nB,1.42\nC,-0.3\n"
 
 def test_small_files_come_back_in_memory_with_their_metadata(api, tmp_path):
     png, csv = api.add("plot.png", png_bytes(), "image/png"), api.add("scores.csv", CSV, "text/csv")
-    got = call(api, F.fetch_output_files, [png, csv, png], spill_dir=tmp_path)
+    got = call(api, downloads.fetch_output_files, [png, csv, png], spill_dir=tmp_path)
     assert [(f.name, f.media_type, f.size_bytes, f.file_id, f.path) for f in got] == [
         ("plot.png", "image/png", len(png_bytes()), png, None), ("scores.csv", "text/csv", len(CSV), csv, None)]
     assert got[0].data == png_bytes() and got[1].data == CSV and not list(tmp_path.iterdir())
@@ -132,7 +133,7 @@ def test_large_files_are_written_beside_the_notebook_and_kept_as_a_path(api, tmp
     monkeypatch.chdir(tmp_path)
     data = bytes(range(256)) * 40
     file_id = api.add("../../outside/big.bin", data, "application/octet-stream")
-    (got,) = call(api, F.fetch_output_files, [file_id], max_inline_bytes=1_000)
+    (got,) = call(api, downloads.fetch_output_files, [file_id], max_inline_bytes=1_000)
     assert got.data is None and got.size_bytes == len(data) and got.name == "big.bin"
     assert got.path == Path("ptc_files") / file_id / "big.bin" and not got.path.is_absolute()
     assert (tmp_path / got.path).read_bytes() == data and got.read_bytes() == data
@@ -144,7 +145,7 @@ def test_large_files_are_written_beside_the_notebook_and_kept_as_a_path(api, tmp
 def test_a_file_that_cannot_be_fetched_is_recorded_not_raised(api, tmp_path):
     ok = api.add("a.txt", b"hello", "text/plain")
     locked = api.add("secret.txt", b"x", "text/plain", downloadable=False)
-    got = call(api, F.fetch_output_files, ["file_missing", ok, locked], spill_dir=tmp_path)
+    got = call(api, downloads.fetch_output_files, ["file_missing", ok, locked], spill_dir=tmp_path)
     assert got[0].error.startswith("no metadata: API error: HTTP 404") and got[0].data is None
     assert got[1].error is None and got[1].data == b"hello"
     assert got[2].error == "not downloadable" and f"GET /v1/files/{locked}/content" not in api.requests
@@ -162,7 +163,7 @@ def test_a_download_that_fails_midway_keeps_the_metadata(api, tmp_path):
             api.files.pop(fid, None)  # deleted between the metadata and the download
             return original(fid, **k)
         client.files.with_streaming_response.download = vanish
-        return await F.fetch_output_files(client, ids, **kw)
+        return await downloads.fetch_output_files(client, ids, **kw)
 
     (got,) = call(api, fetch_after_delete, [file_id], spill_dir=tmp_path)
     assert got.name == "gone.csv" and got.size_bytes == len(CSV) and got.error.startswith("not downloaded: API error: HTTP 404")
@@ -173,7 +174,7 @@ def test_uploads_paths_bytes_and_dataframes_and_deletes_them(api, tmp_path, monk
     path = tmp_path / "notes.txt"
     path.write_text("remember")
     frame = pd.DataFrame({"x": [1, 2], "y": ["a", "b"]})
-    uploaded = call(api, F.upload_input_files, [path, frame, ("raw.bin", b"\x00\x01"), ("t.parquet", frame),
+    uploaded = call(api, attachments.upload_input_files, [path, frame, ("raw.bin", b"\x00\x01"), ("t.parquet", frame),
                                                 ("rows.json", frame)])
     names = [u.filename for u in uploaded]
     assert names == ["notes.txt", "dataframe_2.csv", "raw.bin", "t.csv", "rows.json"]
@@ -183,31 +184,31 @@ def test_uploads_paths_bytes_and_dataframes_and_deletes_them(api, tmp_path, monk
     assert json.loads(stored["rows.json"]["data"]) == [{"x": 1, "y": "a"}, {"x": 2, "y": "b"}]
     file_id, filename = uploaded[0]  # unpacks as a pair
     assert uploaded[0].block == {"type": "container_upload", "file_id": file_id} and filename == "notes.txt"
-    assert F.container_upload_blocks(uploaded)[1] == {"type": "container_upload", "file_id": uploaded[1].file_id}
-    deleted = call(api, F.delete_uploaded, uploaded + ["file_never"])
+    assert attachments.container_upload_blocks(uploaded)[1] == {"type": "container_upload", "file_id": uploaded[1].file_id}
+    deleted = call(api, attachments.delete_uploaded, uploaded + ["file_never"])
     assert deleted == [u.file_id for u in uploaded] and not any(u.file_id in api.files for u in uploaded)
 
 
 def test_a_mapping_names_the_uploads(api):
-    uploaded = call(api, F.upload_input_files, {"a.csv": pd.DataFrame({"v": [1]}), "b.txt": b"b"})
+    uploaded = call(api, attachments.upload_input_files, {"a.csv": pd.DataFrame({"v": [1]}), "b.txt": b"b"})
     assert [u.filename for u in uploaded] == ["a.csv", "b.txt"]
-    call(api, F.delete_uploaded, uploaded)
+    call(api, attachments.delete_uploaded, uploaded)
 
 
 def test_a_failed_upload_deletes_the_others_and_raises(api):
     before = set(api.files)
     with pytest.raises(anthropic.APIStatusError) as info:
-        call(api, F.upload_input_files, [("ok.txt", b"fine"), ("huge.bin", b"x" * (FilesAPI.MAX_BYTES + 1))])
+        call(api, attachments.upload_input_files, [("ok.txt", b"fine"), ("huge.bin", b"x" * (FilesAPI.MAX_BYTES + 1))])
     assert info.value.status_code == 413 and set(api.files) == before
     with pytest.raises(TypeError, match="cannot upload int"):
-        call(api, F.upload_input_files, [3])
+        call(api, attachments.upload_input_files, [3])
 
 
 def test_the_beta_files_api_is_used_when_there_is_no_ga_one():
     beta = object()
-    assert F.files_api(SimpleNamespace(files=None, beta=SimpleNamespace(files=beta))) is beta
+    assert downloads.files_api(SimpleNamespace(files=None, beta=SimpleNamespace(files=beta))) is beta
     ga = object()
-    assert F.files_api(SimpleNamespace(files=ga)) is ga
+    assert downloads.files_api(SimpleNamespace(files=ga)) is ga
 
 
 def test_to_pandas_reads_json_and_says_what_it_cannot():
@@ -235,7 +236,7 @@ def test_fetched_files_are_shown_and_saved_with_the_run(api, tmp_path):
     png, csv = api.add("plot.png", png_bytes(), "image/png"), api.add("scores.csv", CSV, "text/csv")
     run = Run(prompt="p", model="m", status="completed",
               steps=[Step(id="s", name="bash_code_execution", input={"command": "make"}, file_ids=[png, csv])])
-    run.files += call(api, F.fetch_output_files, run.unfetched_file_ids(), spill_dir=tmp_path)
+    run.files += call(api, downloads.fetch_output_files, run.unfetched_file_ids(), spill_dir=tmp_path)
     assert run.unfetched_file_ids() == []
     saved = run.to_dict()
     assert base64.b64decode(saved["files"][0]["data"]) == png_bytes() and "data" not in saved["files"][1]
@@ -281,6 +282,6 @@ def test_the_readme_states_the_limits_the_code_uses():
     from ptc_jupyter.notebook.live_view import INLINE_IMAGE_BYTES
 
     readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
-    assert f"up to {F.MAX_INLINE_BYTES // 1_000_000} MB; a larger one is written to `{F.DEFAULT_SPILL_DIR}/" in readme
+    assert f"up to {downloads.MAX_INLINE_BYTES // 1_000_000} MB; a larger one is written to `{downloads.DEFAULT_SPILL_DIR}/" in readme
     assert f"each up to {INLINE_IMAGE_BYTES // 1_000_000} MB" in readme
     assert f"up to {F.EMBED_BUDGET_CHARS:,} base64 characters per run" in readme

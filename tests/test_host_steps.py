@@ -138,7 +138,7 @@ def test_input_files_can_be_kept(emulator, session, tmp_path):
 def test_a_file_that_cannot_be_fetched_is_kept_with_its_error(emulator, session):
     async def main():
         client = anthropic.AsyncAnthropic(base_url=emulator.url, api_key=emulator.api_key)
-        from ptc_jupyter.trace.files import fetch_output_files
+        from ptc_jupyter.host.downloads import fetch_output_files
 
         return await fetch_output_files(client, ["file_does_not_exist"])
 

@@ -10,15 +10,106 @@ reads it; in a new container it is gone, and the run says so (`earlier_files`).
 
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, NamedTuple
 
 from ptc_jupyter.constants import FILES_API_MAX_BYTES
 from ptc_jupyter.errors import OptionError
-from ptc_jupyter.trace.files import UploadedFile, delete_uploaded, upload_input_files
+from ptc_jupyter.host.downloads import failure_text, files_api
+from ptc_jupyter.trace.files import media_type_of
+
+log = logging.getLogger(__name__)
 
 Inputs = Iterable[Any] | Mapping[str, Any]
+
+
+
+class UploadedFile(NamedTuple):
+    """A file sent to the Files API: unpacks as `(file_id, filename)`."""
+
+    file_id: str
+    filename: str
+
+    @property
+    def block(self) -> dict[str, str]:
+        """The content block that puts the file in the container."""
+        return {"type": "container_upload", "file_id": self.file_id}
+
+
+def container_upload_blocks(uploaded: Iterable[UploadedFile]) -> list[dict[str, str]]:
+    return [u.block for u in uploaded]
+
+
+def _is_dataframe(value: Any) -> bool:
+    return type(value).__module__.startswith("pandas") and hasattr(value, "to_csv")
+
+
+def _payload(item: Any, index: int) -> tuple[str, bytes, str]:
+    """(filename, bytes, media type) for one item to upload."""
+    name, value = item if isinstance(item, tuple) else (None, item)
+    if isinstance(value, (str, Path)):
+        path = Path(value)
+        filename = name or path.name
+        return filename, path.read_bytes(), media_type_of(filename)
+    if isinstance(value, (bytes, bytearray)):
+        filename = name or f"file_{index + 1}"
+        return filename, bytes(value), media_type_of(filename)
+    if _is_dataframe(value):
+        filename = name or f"dataframe_{index + 1}.csv"
+        if filename.lower().endswith(".parquet"):
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                filename = filename[: -len(".parquet")] + ".csv"
+                log.warning("pyarrow is not installed: %s is uploaded as CSV", filename)
+            else:
+                buf = io.BytesIO()
+                value.to_parquet(buf, index=False)
+                return filename, buf.getvalue(), "application/vnd.apache.parquet"
+        if filename.lower().endswith(".json"):
+            return filename, value.to_json(orient="records").encode(), "application/json"
+        if not filename.lower().endswith(".csv"):
+            filename += ".csv"
+        return filename, value.to_csv(index=False).encode(), "text/csv"
+    raise TypeError(f"cannot upload {type(value).__name__}: give a path, bytes or a pandas DataFrame")
+
+
+def input_payloads(items: Iterable[Any] | Mapping[str, Any]) -> list[tuple[str, bytes, str]]:
+    """(filename, bytes, media type) of each input item, as `upload_input_files` sends them."""
+    entries = list(items.items()) if isinstance(items, Mapping) else list(items)
+    return [_payload(item, i) for i, item in enumerate(entries)]
+
+
+async def upload_input_files(client: Any, items: Iterable[Any] | Mapping[str, Any]) -> list[UploadedFile]:
+    """Upload paths (str/Path), bytes or DataFrames; `(name, value)` pairs or a `{name: value}`
+    mapping name them. DataFrames go as CSV, or Parquet when the name ends `.parquet` and pyarrow
+    is installed. If one upload fails, the others are deleted again and the error is raised."""
+    entries = list(items.items()) if isinstance(items, Mapping) else list(items)
+    payloads = [_payload(item, i) for i, item in enumerate(entries)]  # bad items fail before any upload
+    api = files_api(client)
+    results = await asyncio.gather(*(api.upload(file=p) for p in payloads), return_exceptions=True)
+    uploaded = [UploadedFile(r.id, getattr(r, "filename", None) or p[0])
+                for r, p in zip(results, payloads) if not isinstance(r, BaseException)]
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        await delete_uploaded(client, uploaded)
+        raise failures[0]
+    return uploaded
+
+
+async def delete_uploaded(client: Any, uploaded: Iterable[UploadedFile | str]) -> list[str]:
+    """Delete uploaded files; returns the ids deleted (failures are logged, not raised)."""
+    api = files_api(client)
+    ids = [u.file_id if isinstance(u, UploadedFile) else u for u in uploaded]
+    results = await asyncio.gather(*(api.delete(i) for i in ids), return_exceptions=True)
+    for file_id, result in zip(ids, results):
+        if isinstance(result, BaseException):
+            log.warning("could not delete uploaded file %s: %s", file_id, failure_text(result))
+    return [i for i, r in zip(ids, results) if not isinstance(r, BaseException)]
 
 
 def as_items(inputs: Inputs | Any | None) -> list[Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import anthropic
 
 from ptc_jupyter.host import attachments
-from ptc_jupyter.trace import files
+from ptc_jupyter.host import downloads
 from ptc_jupyter.host import local_mode
 from ptc_jupyter.host import retries
 from ptc_jupyter.trace import steps
@@ -172,10 +172,10 @@ class _Turn:
     async def play(self, inputs: attachments.Inputs = ()) -> Run:
         run = self.run
         listening = retries.report_to.set(self.notice)
-        uploaded: list[files.UploadedFile] = []
+        uploaded: list[attachments.UploadedFile] = []
         try:
             if inputs and self.local is not None:
-                names = await self.local.put_inputs(files.input_payloads(inputs))
+                names = await self.local.put_inputs(attachments.input_payloads(inputs))
                 self.messages[self.history_length] = {"role": "user",
                                                       "content": run.prompt + attachments.prompt_note(names)}
                 self.notice(f"copied {len(names)} input file(s) into the local sandbox: " + ", ".join(names))
@@ -357,7 +357,7 @@ class _Turn:
         wanted = self.run.unfetched_file_ids()
         if not wanted:
             return
-        fetched = await files.fetch_output_files(self.host.client, wanted)
+        fetched = await downloads.fetch_output_files(self.host.client, wanted)
         self.run.files += fetched
         self.emit(FilesAdded(self.run, fetched))
         failed = [f for f in fetched if f.error]

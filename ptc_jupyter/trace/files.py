@@ -1,20 +1,10 @@
-"""Files in and out of the code-execution container, through the Files API.
-
-Files the container's code leaves in `$OUTPUT_DIR` come back as `file_id`s on its steps
-(`Step.file_ids`); `fetch_output_files` downloads them into `OutputFile`s (`Run.files`). Small
-files stay in memory; a file larger than `max_inline_bytes` is written under `spill_dir`
-(default `ptc_files/` in the working directory, i.e. beside the notebook) and kept as a path.
-`upload_input_files` sends paths or DataFrames the other way; attach `UploadedFile.block`
-(`{"type": "container_upload", "file_id": ...}`) to a user message and the file appears in the
-container. `delete_uploaded` removes them again.
-
-The client is any `anthropic.AsyncAnthropic` (`client.files`, GA; `client.beta.files` on SDKs
-without it). Nothing here imports the SDK or pandas until it is needed.
+"""The files a run's steps left behind, as the record keeps them: `OutputFile` (`Run.files`), what
+a saved trace embeds of them, and how they read (text, tables). Downloading them is the host's
+(`host/downloads.py`); uploading input files too (`host/attachments.py`). No SDK, no pandas until needed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import csv
 import io
@@ -22,12 +12,11 @@ import json
 import logging
 import mimetypes
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from ptc_jupyter.errors import error_text
 from ptc_jupyter.trace.clipping import clip
 from ptc_jupyter.trace.presentation import presenters
 
@@ -36,14 +25,10 @@ log = logging.getLogger(__name__)
 #: Output images a renderer may show inline (as a data URI); never text/html or anything active.
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml"})
 TEXT_TYPES = frozenset({"text/csv", "application/json", "text/plain", "text/markdown", "application/x-ndjson"})
-#: A downloaded file larger than this is written to disk, not kept in memory.
-MAX_INLINE_BYTES = 5_000_000
 #: Base64 characters of output images one saved trace embeds, across the run; the rest are listed.
 EMBED_BUDGET_CHARS = 2_000_000
-DEFAULT_SPILL_DIR = "ptc_files"
 PREVIEW_ROWS = 10
 PREVIEW_CHARS = 2_000
-DOWNLOAD_CONCURRENCY = 4
 
 
 def media_type_of(name: str, given: str | None = None) -> str:
@@ -217,161 +202,3 @@ def not_embedded_note(files: list[OutputFile], plan: list[bool]) -> str | None:
         parts.append(f"{unsaved if paths else ''} not saved to disk (keep with run.files[i].save(path))".lstrip())
     place = "; ".join(parts)
     return f"… {len(left)} more file{'s' if len(left) != 1 else ''} not embedded: {place}"
-
-
-# -- the Files API ---------------------------------------------------------------------------------
-
-def files_api(client: Any) -> Any:
-    """`client.files` (GA), or `client.beta.files` on an SDK without it."""
-    api = getattr(client, "files", None)
-    return api if api is not None else client.beta.files
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(getattr(exc, "status_code", None), int):  # an API error: in our words, not the SDK's
-        return f"API error: {error_text(exc)}"
-    return f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
-
-
-async def _download(api: Any, f: OutputFile, max_inline_bytes: int, spill_dir: Path) -> None:
-    """Stream the bytes into `f.data`, switching to a file under `spill_dir` past `max_inline_bytes`."""
-    buffer, out, size = bytearray(), None, 0
-    try:
-        async with api.with_streaming_response.download(f.file_id) as response:
-            async for chunk in response.iter_bytes():
-                size += len(chunk)
-                if out is None and size > max_inline_bytes:
-                    path = spill_dir / safe_name(f.file_id, "file") / f.name
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    out = open(path, "wb")  # noqa: SIM115 (closed below)
-                    out.write(buffer)
-                    buffer = bytearray()
-                    f.path = path
-                if out is not None:
-                    out.write(chunk)
-                else:
-                    buffer.extend(chunk)
-    finally:
-        if out is not None:
-            out.close()
-    f.size_bytes = size
-    if out is None:
-        f.data = bytes(buffer)
-
-
-async def fetch_output_files(client: Any, file_ids: Iterable[str], *, max_inline_bytes: int = MAX_INLINE_BYTES,
-                             spill_dir: str | Path | None = None,
-                             concurrency: int = DOWNLOAD_CONCURRENCY) -> list[OutputFile]:
-    """Download the files `file_ids` name (each once, in order) with their metadata.
-
-    A file that cannot be fetched (expired, not downloadable, network) comes back with `error`
-    set and no bytes; it never raises for one file. Files larger than `max_inline_bytes` are
-    written to `spill_dir/<file_id>/<name>` and kept as `path`.
-    """
-    api, folder = files_api(client), Path(spill_dir if spill_dir is not None else DEFAULT_SPILL_DIR)
-    gate = asyncio.Semaphore(max(1, concurrency))
-
-    async def fetch(file_id: str) -> OutputFile:
-        async with gate:
-            try:
-                meta = await api.retrieve_metadata(file_id)
-            except Exception as exc:  # one missing file must not lose the others, or the run
-                return OutputFile(name=safe_name(None, file_id), file_id=file_id,
-                                  error=f"no metadata: {_error_text(exc)}")
-            name = safe_name(getattr(meta, "filename", None), file_id)
-            f = OutputFile(name=name, media_type=media_type_of(name, getattr(meta, "mime_type", None)),
-                           size_bytes=getattr(meta, "size_bytes", 0) or 0, file_id=file_id)
-            if getattr(meta, "downloadable", None) is False:
-                f.error = "not downloadable"
-                return f
-            try:
-                await _download(api, f, max_inline_bytes, folder)
-            except Exception as exc:
-                f.data, f.error = None, f"not downloaded: {_error_text(exc)}"
-            return f
-
-    return list(await asyncio.gather(*(fetch(i) for i in dict.fromkeys(file_ids))))
-
-
-class UploadedFile(NamedTuple):
-    """A file sent to the Files API: unpacks as `(file_id, filename)`."""
-
-    file_id: str
-    filename: str
-
-    @property
-    def block(self) -> dict[str, str]:
-        """The content block that puts the file in the container."""
-        return {"type": "container_upload", "file_id": self.file_id}
-
-
-def container_upload_blocks(uploaded: Iterable[UploadedFile]) -> list[dict[str, str]]:
-    return [u.block for u in uploaded]
-
-
-def _is_dataframe(value: Any) -> bool:
-    return type(value).__module__.startswith("pandas") and hasattr(value, "to_csv")
-
-
-def _payload(item: Any, index: int) -> tuple[str, bytes, str]:
-    """(filename, bytes, media type) for one item to upload."""
-    name, value = item if isinstance(item, tuple) else (None, item)
-    if isinstance(value, (str, Path)):
-        path = Path(value)
-        filename = name or path.name
-        return filename, path.read_bytes(), media_type_of(filename)
-    if isinstance(value, (bytes, bytearray)):
-        filename = name or f"file_{index + 1}"
-        return filename, bytes(value), media_type_of(filename)
-    if _is_dataframe(value):
-        filename = name or f"dataframe_{index + 1}.csv"
-        if filename.lower().endswith(".parquet"):
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                filename = filename[: -len(".parquet")] + ".csv"
-                log.warning("pyarrow is not installed: %s is uploaded as CSV", filename)
-            else:
-                buf = io.BytesIO()
-                value.to_parquet(buf, index=False)
-                return filename, buf.getvalue(), "application/vnd.apache.parquet"
-        if filename.lower().endswith(".json"):
-            return filename, value.to_json(orient="records").encode(), "application/json"
-        if not filename.lower().endswith(".csv"):
-            filename += ".csv"
-        return filename, value.to_csv(index=False).encode(), "text/csv"
-    raise TypeError(f"cannot upload {type(value).__name__}: give a path, bytes or a pandas DataFrame")
-
-
-def input_payloads(items: Iterable[Any] | Mapping[str, Any]) -> list[tuple[str, bytes, str]]:
-    """(filename, bytes, media type) of each input item, as `upload_input_files` sends them."""
-    entries = list(items.items()) if isinstance(items, Mapping) else list(items)
-    return [_payload(item, i) for i, item in enumerate(entries)]
-
-
-async def upload_input_files(client: Any, items: Iterable[Any] | Mapping[str, Any]) -> list[UploadedFile]:
-    """Upload paths (str/Path), bytes or DataFrames; `(name, value)` pairs or a `{name: value}`
-    mapping name them. DataFrames go as CSV, or Parquet when the name ends `.parquet` and pyarrow
-    is installed. If one upload fails, the others are deleted again and the error is raised."""
-    entries = list(items.items()) if isinstance(items, Mapping) else list(items)
-    payloads = [_payload(item, i) for i, item in enumerate(entries)]  # bad items fail before any upload
-    api = files_api(client)
-    results = await asyncio.gather(*(api.upload(file=p) for p in payloads), return_exceptions=True)
-    uploaded = [UploadedFile(r.id, getattr(r, "filename", None) or p[0])
-                for r, p in zip(results, payloads) if not isinstance(r, BaseException)]
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        await delete_uploaded(client, uploaded)
-        raise failures[0]
-    return uploaded
-
-
-async def delete_uploaded(client: Any, uploaded: Iterable[UploadedFile | str]) -> list[str]:
-    """Delete uploaded files; returns the ids deleted (failures are logged, not raised)."""
-    api = files_api(client)
-    ids = [u.file_id if isinstance(u, UploadedFile) else u for u in uploaded]
-    results = await asyncio.gather(*(api.delete(i) for i in ids), return_exceptions=True)
-    for file_id, result in zip(ids, results):
-        if isinstance(result, BaseException):
-            log.warning("could not delete uploaded file %s: %s", file_id, _error_text(result))
-    return [i for i, r in zip(ids, results) if not isinstance(r, BaseException)]
