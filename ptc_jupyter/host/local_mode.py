@@ -48,7 +48,9 @@ class LocalAnswers:
         """Write a run's input files into the sandbox's `$INPUT_DIR` (no Files API here: nothing
         would copy them from it); they stay there as long as the sandbox does."""
         await self.sandbox.start()
-        inputs = self.sandbox.workdir / "inputs"
+        workdir = self.sandbox.workdir
+        assert workdir is not None  # started just now
+        inputs = workdir / "inputs"
         for name, data, _media_type in payloads:
             (inputs / name).write_bytes(data)
         return [name for name, _data, _media_type in payloads]
