@@ -28,17 +28,17 @@ import workloads
 from typing_extensions import Self
 
 import ptc_jupyter as ptc
-from ptc_jupyter.conversation import Conversation
+from ptc_jupyter.calls.dispatch import Dispatcher
+from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, function_tool
 from ptc_jupyter.constants import (
     DEFAULT_CODE_EXECUTION,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
+    MIME_TYPE,
 )
-from ptc_jupyter.calls.dispatch import Dispatcher
-from ptc_jupyter.constants import MIME_TYPE
-from ptc_jupyter.pricing import Price
+from ptc_jupyter.conversation import Conversation
 from ptc_jupyter.host.session import Session
-from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, function_tool
+from ptc_jupyter.pricing import Price
 from ptc_jupyter.trace.run import Run, ToolCall
 
 
@@ -490,8 +490,8 @@ async def sdk_tool_runner(url: str, sizes: Sizes) -> dict[str, Any]:
         runner = client.beta.messages.tool_runner(
             model=DEFAULT_MODEL, max_tokens=DEFAULT_MAX_TOKENS, tools=tools, thread=False,
             messages=[{"role": "user", "content": workloads.gather_script("slow_lookup", calls)}])
-        async for last in runner:
-            requests += 1
+        async for message in runner:
+            requests, last = requests + 1, message
         text = "".join(getattr(block, "text", "") for block in last.content) if last else ""
         if made != calls or f"{calls} results" not in text:
             raise RuntimeError(f"the SDK's tool runner went wrong: {made}/{calls} calls, answer {text[-300:]!r}")

@@ -14,19 +14,18 @@ from concurrent.futures import Executor
 from typing import Any
 
 from ptc_jupyter.calls.approval import ConsoleAsker
-from ptc_jupyter.host.background import background_loop
-from ptc_jupyter.conversation import Conversation
 from ptc_jupyter.calls.dispatch import Approver
-from ptc_jupyter.errors import OptionError
-from ptc_jupyter.host import attachments
-from ptc_jupyter.host.attachments import Inputs, as_items
-from ptc_jupyter.host import local_mode
-from ptc_jupyter.host.loop import Host, Listener
-from ptc_jupyter.options import NOT_GIVEN, NotGiven, RunOptions
-from ptc_jupyter.host.session import Backend, Session, default_session
 from ptc_jupyter.calls.tools import Tool, registry
-from ptc_jupyter.trace.run import Run, ToolCall
+from ptc_jupyter.conversation import Conversation
+from ptc_jupyter.errors import OptionError
+from ptc_jupyter.host import attachments, local_mode
+from ptc_jupyter.host.attachments import Inputs, as_items
+from ptc_jupyter.host.background import background_loop
+from ptc_jupyter.host.loop import Host, Listener
+from ptc_jupyter.host.session import Backend, Session, default_session
+from ptc_jupyter.options import NOT_GIVEN, NotGiven, RunOptions
 from ptc_jupyter.trace.exchanges import wire_rows
+from ptc_jupyter.trace.run import Run, ToolCall
 
 ToolSpec = Iterable["str | Tool | Callable[..., Any]"]
 #: `RunOptions` fields whose keyword argument here is spelled without the unit.

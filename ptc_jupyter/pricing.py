@@ -9,7 +9,6 @@ regional discounts, long-context surcharges and the container's minimum billing.
 from __future__ import annotations
 
 import copy
-
 from dataclasses import dataclass, replace
 from typing import Any
 

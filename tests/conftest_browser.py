@@ -15,9 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -110,7 +110,7 @@ def lab_server(work: Path, root: Path, *, kernels: bool) -> Iterator[LabServer]:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter lab not up after {SERVER_START_S}s:\n{server.log()}")
+                    raise RuntimeError(f"jupyter lab not up after {SERVER_START_S}s:\n{server.log()}") from None
                 time.sleep(0.2)  # polling the port: there is no event to wait on
         yield server
     finally:
@@ -124,7 +124,7 @@ def lab_server(work: Path, root: Path, *, kernels: bool) -> Iterator[LabServer]:
 
 
 @contextmanager
-def chromium() -> Iterator["object"]:
+def chromium() -> Iterator[object]:
     """A headless Debian chromium (Playwright `Browser`) with a fresh profile."""
     from playwright.sync_api import sync_playwright
 

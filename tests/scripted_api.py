@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from ptc_jupyter.host.caching import without_cache_points
 
+
 class StreamError(dict):
     """A 200 streamed response whose first event is an `error` event carrying this body."""
 

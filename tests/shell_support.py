@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from ptc_jupyter.notebook import magics
 from ptc_jupyter.calls.tools import registry
+from ptc_jupyter.notebook import magics
 
 
 def set_magics_config(shell, values: dict) -> None:

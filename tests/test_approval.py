@@ -9,13 +9,13 @@ import threading
 
 import pytest
 
-from ptc_jupyter.notebook.approval import MainThreadAsker, WidgetApprover
 from ptc_jupyter.calls.approval import BATCH_RETRY, ConsoleAsker, TextAsker, batch_question, parse_batch_answer
 from ptc_jupyter.calls.dispatch import Dispatcher
 from ptc_jupyter.calls.tools import Tool, function_tool
+from ptc_jupyter.notebook.approval import MainThreadAsker, WidgetApprover
+from ptc_jupyter.notebook.live_view import LiveView
 from ptc_jupyter.trace.run import Run, ToolCall
 from ptc_jupyter.trace.steps import Step
-from ptc_jupyter.notebook.live_view import LiveView
 
 SCRIPT_ID = "srvtoolu_01batch"
 

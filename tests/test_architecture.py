@@ -14,8 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ptc_jupyter"
 TOP_LEVEL = {"__init__.py", "api.py", "conversation.py", "options.py", "constants.py", "errors.py", "pricing.py",
-             "script_cell.py",  # the import line every saved script cell begins with
-             "errors.py"}  # API errors in our words: for the host and the record's file errors alike
+             "script_cell.py"}  # the import line every saved script cell begins with
 
 
 def module_name(path: Path) -> str:

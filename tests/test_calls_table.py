@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ptc_jupyter.display.calls_table import CallRow, GapRow, table_rows
-from ptc_jupyter.trace.saved_calls import TableLimits
 from ptc_jupyter.trace.run import ToolCall
+from ptc_jupyter.trace.saved_calls import TableLimits
 
 
 def calls(n: int, failed: set[int] = frozenset()) -> list[ToolCall]:

@@ -86,7 +86,7 @@ def test_a_second_turn_reads_the_first_from_the_prompt_cache(session, tmp_path):
         recording = tmp_path / f"turn{turn}.jsonl"
         prompt = f"Look up {key}.\n\n```python\nprint(await lookup({{'key': '{key}'}}))\n```\n"
 
-        async def recorded():
+        async def recorded(recording=recording, prompt=prompt):
             async with session_for(str(recording), None, base=session) as rec:
                 return await ptc.arun(prompt, tools=[lookup], offline=True, session=rec, conversation=conv,
                                       stream=False)

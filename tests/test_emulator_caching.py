@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import anthropic
 import pytest
+from emulator_helpers import CODE_EXECUTION, ptc_tool, script_prompt, tool_results
 
-from ptc_jupyter.host.caching import with_cache_points
 from ptc_jupyter.emulator import EmulatorConfig
 from ptc_jupyter.emulator.prompt_cache import PromptCache
 from ptc_jupyter.emulator.wire import ApiError, estimate_input_tokens
-
-from emulator_helpers import CODE_EXECUTION, ptc_tool, script_prompt, tool_results
+from ptc_jupyter.host.caching import with_cache_points
 
 EPHEMERAL = {"type": "ephemeral"}
 CALLER = {"type": "code_execution_20260120", "tool_id": "srvtoolu_1"}

@@ -5,11 +5,10 @@ from __future__ import annotations
 import anthropic
 import httpx2
 import pytest
+from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results
 
 from ptc_jupyter.emulator import EmulatorServer
 from ptc_jupyter.emulator.faults import FaultQueue, parse_fault
-
-from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results
 
 TOOLS = [CODE_EXECUTION, ptc_tool("get")]
 GATHER3 = "import asyncio\nprint(await asyncio.gather(get(i=1), get(i=2), get(i=3)))"

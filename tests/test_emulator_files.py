@@ -10,12 +10,11 @@ import zlib
 import anthropic
 import httpx2
 import pytest
+from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt
 
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
 from ptc_jupyter.emulator.files import FileStore
 from ptc_jupyter.emulator.wire import ApiError
-
-from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt
 
 TOOLS = [CODE_EXECUTION, ptc_tool("get")]
 

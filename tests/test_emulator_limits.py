@@ -10,10 +10,9 @@ import time
 import anthropic
 import psutil
 import pytest
+from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, wait_until
 
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
-
-from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the limits are enforced on Linux")
 

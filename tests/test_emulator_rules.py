@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from emulator_helpers import CODE_EXECUTION, ptc_tool
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ptc_jupyter.emulator import rules
 from ptc_jupyter.emulator.wire import ApiError
-
-from emulator_helpers import CODE_EXECUTION, ptc_tool
 
 CALLER = {"type": "code_execution_20260120", "tool_id": "srvtoolu_1"}
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import psutil
+from emulator_helpers import wait_until
 
 from ptc_jupyter.emulator.sandbox import SandboxPool
-
-from emulator_helpers import wait_until
 
 
 def dead(proc: psutil.Process) -> bool:

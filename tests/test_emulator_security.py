@@ -15,13 +15,12 @@ from pathlib import Path
 import anthropic
 import httpx2
 import pytest
+from emulator_helpers import CODE_EXECUTION, CliEmulator, script_prompt, wait_until
 
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
 from ptc_jupyter.emulator.__main__ import parse_args
 from ptc_jupyter.emulator.guard import host_of, is_loopback
 from ptc_jupyter.emulator.server import exposure_warning
-
-from emulator_helpers import CODE_EXECUTION, CliEmulator, script_prompt, wait_until
 
 FAKE_SECRETS = {"ANTHROPIC_API_KEY": "fake-test-value-not-a-key", "PTC_EMULATOR_KEY": "ptc-test-not-the-key",
                 "PTC_TEST_PRIVATE": "kernel-only-value"}

@@ -13,10 +13,9 @@ import anthropic
 import httpx2
 import psutil
 import pytest
+from emulator_helpers import CODE_EXECUTION, CliEmulator, ptc_tool, script_prompt, tool_results, wait_until
 
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer, start_emulator
-
-from emulator_helpers import CODE_EXECUTION, CliEmulator, ptc_tool, script_prompt, tool_results, wait_until
 
 TOOLS = [CODE_EXECUTION, ptc_tool("get")]
 CODE = "import asyncio\nr = await asyncio.gather(*[get({'i': i}) for i in range(4)])\nprint('sum', sum(map(int, r)))"

@@ -9,12 +9,11 @@ import time
 
 import anthropic
 import pytest
+from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results, wait_until
 
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
 from ptc_jupyter.emulator.faults import parse_fault
 from ptc_jupyter.emulator.steps import script_failure
-
-from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results, wait_until
 
 TOOLS = [CODE_EXECUTION, ptc_tool("get")]
 LIMIT_S = 1.0

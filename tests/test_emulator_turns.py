@@ -7,11 +7,10 @@ import json
 
 import anthropic
 import pytest
+from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results, wait_until
 
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
 from ptc_jupyter.emulator.rules import CONTAINER_REQUIRED
-
-from emulator_helpers import CODE_EXECUTION, ptc_tool, run_turn, script_prompt, tool_results, wait_until
 
 TOOLS = [CODE_EXECUTION, ptc_tool("get"), ptc_tool("only_direct", callers=("direct",))]
 GATHER10 = "import asyncio\nr = await asyncio.gather(*[get({'i': i}) for i in range(10)])\nprint(sum(map(int, r)))"

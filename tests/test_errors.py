@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import anthropic
 import pytest
+from scripted_api import ScriptedAPI, api_error, stream_error
 
 from ptc_jupyter.errors import error_info, error_text, is_container_lost
-
-from scripted_api import ScriptedAPI, api_error, stream_error
 
 EXPIRED = "Container container_x has expired. Send the request again without the `container` parameter."
 

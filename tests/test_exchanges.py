@@ -21,8 +21,16 @@ from ptc_jupyter.emulator.config import EmulatorConfig
 from ptc_jupyter.host import recording
 from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.trace.clipping import json_size
-from ptc_jupyter.trace.exchanges import (EXCHANGES_BUDGET_BYTES, PARTS, REDACTED, SAVED_EXCHANGES_HEAD,
-                                          SAVED_EXCHANGES_TAIL, Exchange, clip_json, redact)
+from ptc_jupyter.trace.exchanges import (
+    EXCHANGES_BUDGET_BYTES,
+    PARTS,
+    REDACTED,
+    SAVED_EXCHANGES_HEAD,
+    SAVED_EXCHANGES_TAIL,
+    Exchange,
+    clip_json,
+    redact,
+)
 from ptc_jupyter.trace.run import Run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))

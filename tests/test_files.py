@@ -25,10 +25,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from trace_samples import png_bytes
 
+from ptc_jupyter.display.render import to_html, to_text
 from ptc_jupyter.host import attachments, downloads
 from ptc_jupyter.trace import files as F
 from ptc_jupyter.trace.files import OutputFile
-from ptc_jupyter.display.render import to_html, to_text
 from ptc_jupyter.trace.run import Run
 from ptc_jupyter.trace.steps import Step
 

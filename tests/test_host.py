@@ -6,14 +6,6 @@ import asyncio
 
 import anthropic
 import pytest
-
-from ptc_jupyter.errors import RunError
-from ptc_jupyter.host.loop import Host
-from ptc_jupyter.options import RunOptions
-from ptc_jupyter.host.session import ContainerMemory
-from ptc_jupyter.calls.tools import function_tool
-from ptc_jupyter.trace.events import CallFinished, Notice, RunFinished, StepFinished, StepStarted
-from ptc_jupyter.trace.run import ToolCall
 from scripted_api import (
     ScriptedAPI,
     api_error,
@@ -24,6 +16,14 @@ from scripted_api import (
     stream_error,
     tool_use,
 )
+
+from ptc_jupyter.calls.tools import function_tool
+from ptc_jupyter.errors import RunError
+from ptc_jupyter.host.loop import Host
+from ptc_jupyter.host.session import ContainerMemory
+from ptc_jupyter.options import RunOptions
+from ptc_jupyter.trace.events import CallFinished, Notice, RunFinished, StepFinished, StepStarted
+from ptc_jupyter.trace.run import ToolCall
 
 executed: list[tuple[str, dict]] = []
 

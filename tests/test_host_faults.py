@@ -9,13 +9,13 @@ import threading
 import time
 
 import pytest
+from scripted_api import ScriptedAPI, message, script_block, script_result, tool_use
 
 import ptc_jupyter as ptc
+from ptc_jupyter.calls.tools import function_tool
 from ptc_jupyter.errors import OptionError, RunError
 from ptc_jupyter.host.loop import MAX_PAUSES_IN_A_ROW, STREAM_ATTEMPTS
 from ptc_jupyter.host.session import Session
-from ptc_jupyter.calls.tools import function_tool
-from scripted_api import ScriptedAPI, message, script_block, script_result, tool_use
 
 ran: list[str] = []
 _ran_lock = threading.Lock()

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from trace_samples import MIME_TYPE, trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +30,7 @@ def test_labextension_list_shows_it_enabled_and_ok(tmp_path):
     out = subprocess.run([sys.executable, "-m", "jupyterlab.labextensions", "list"],
                          capture_output=True, text=True, env=_isolated_env(tmp_path), timeout=120)
     listing = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)  # drop colours
-    line = next((l for l in listing.splitlines() if "ptc-jupyter" in l), None)
+    line = next((entry for entry in listing.splitlines() if "ptc-jupyter" in entry), None)
     assert line is not None, f"ptc-jupyter not listed (pip install -e . builds it):\n{listing}"
     version = json.loads((SOURCE / "package.json").read_text())["version"]
     assert re.search(rf"ptc-jupyter v{re.escape(version)} enabled\s+OK", line), line
@@ -114,7 +113,7 @@ def test_sources_never_parse_html():
                             r"createContextualFragment|DOMParser|dangerouslySetInnerHTML|setAttribute\('on")
     for path in sorted((SOURCE / "src").glob("*.ts")):
         code = re.sub(r"/\*.*?\*/|//[^\n]*", "", path.read_text(), flags=re.S)  # not comments
-        hits = [l for l in code.splitlines() if html_sinks.search(l)]
+        hits = [line for line in code.splitlines() if html_sinks.search(line)]
         assert hits == [], f"{path.name} may inject HTML: {hits}"
 
 

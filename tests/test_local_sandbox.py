@@ -12,12 +12,10 @@ import time
 import anthropic
 import psutil
 import pytest
+from emulator_helpers import CODE_EXECUTION, ptc_tool, tool_results, wait_until
 
 from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
-from ptc_jupyter.sandbox import (LocalSandbox, SandboxConfig, SandboxResult, ToolRequest,
-                                 run_python_tool_definition)
-
-from emulator_helpers import CODE_EXECUTION, ptc_tool, tool_results, wait_until
+from ptc_jupyter.sandbox import LocalSandbox, SandboxConfig, SandboxResult, ToolRequest, run_python_tool_definition
 
 LINUX = sys.platform.startswith("linux")
 FAST = SandboxConfig(wall_time_s=1.0, memory_bytes=256 * 2**20, output_bytes=1000, max_processes=8)
@@ -289,7 +287,8 @@ def test_the_emulator_sends_the_scripts_to_run_python_and_answers_from_the_resul
                 use = next(b for b in response.content if b.type == "tool_use")
                 assert use.name == "run_python" and use.caller.type == "direct" and response.container is None
                 result = await sandbox.run(use.input["code"], ["get_stock_price"], calls)
-                messages.append(tool_results(response, lambda _b, text=result.as_tool_result(): text))
+                text = result.as_tool_result()
+                messages.append(tool_results(response, lambda _block, text=text: text))
         raise AssertionError("no final answer")
 
     final = asyncio.run(converse())

@@ -20,10 +20,9 @@ from IPython.utils.capture import capture_output
 from shell_support import offline_shell, set_magics_config
 
 import ptc_jupyter as ptc
-from ptc_jupyter.notebook import cell_run
-from ptc_jupyter.notebook import magics
 from ptc_jupyter.calls.tools import Tool, registry
 from ptc_jupyter.constants import MIME_TYPE
+from ptc_jupyter.notebook import cell_run, magics
 
 GATHER = '''Double the numbers 0..9 and add them up.
 ```python

@@ -12,9 +12,9 @@ import pytest
 from mcp_support import DEMO, DEMO_COMMAND, batch, module_server, server_processes
 
 import ptc_jupyter.mcp as ptc_mcp
+from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolRegistry, function_tool
 from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.mcp import MCPServerError
-from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolRegistry, function_tool
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 

@@ -11,9 +11,9 @@ from mcp_support import FINANCE, GATHER_PROMPT, TICKERS, HTTPServer, server_proc
 
 import ptc_jupyter as ptc
 import ptc_jupyter.mcp as ptc_mcp
+from ptc_jupyter.calls.tools import ToolRegistry
 from ptc_jupyter.emulator import EmulatorServer
 from ptc_jupyter.host.session import Session
-from ptc_jupyter.calls.tools import ToolRegistry
 from ptc_jupyter.trace.events import CallStarted
 
 PRICES = {"AAPL": 189.84, "MSFT": 415.5, "GOOGL": 172.63, "AMZN": 184.7, "TSLA": 177.48,

@@ -11,8 +11,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from mcp_support import DEMO, FINANCE, ROOT, server_processes
 
 import ptc_jupyter.mcp as ptc_mcp
-from ptc_jupyter.mcp.magics import AddServer, ListServers, MCPMagics, RemoveServer, parse_line
 from ptc_jupyter.calls.tools import registry
+from ptc_jupyter.mcp.magics import AddServer, ListServers, MCPMagics, RemoveServer, parse_line
 
 
 # -- parsing -----------------------------------------------------------------------------------

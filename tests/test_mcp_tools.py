@@ -10,6 +10,7 @@ import pytest
 from anthropic.lib.tools import ToolError
 from mcp import types as t
 
+from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolDefinitionError, ToolInputError
 from ptc_jupyter.mcp.tools import (
     annotated_side_effects,
     content_text,
@@ -19,7 +20,6 @@ from ptc_jupyter.mcp.tools import (
     result_text,
     to_ptc_tool,
 )
-from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolDefinitionError, ToolInputError
 
 SCHEMA = {"type": "object", "properties": {"ticker": {"type": "string"}, "n": {"type": "integer", "minimum": 1}},
           "required": ["ticker"]}

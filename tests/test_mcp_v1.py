@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 from anthropic.lib.tools import ToolError
 from mcp_support import ROOT, assert_crash_message, server_processes
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 import ptc_jupyter as ptc
 import ptc_jupyter.mcp as ptc_mcp
+from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolRegistry
 from ptc_jupyter.emulator import EmulatorServer
+from ptc_jupyter.host.session import Session
 from ptc_jupyter.mcp import MCPServerError
 from ptc_jupyter.mcp import api as mcp_api
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
-from ptc_jupyter.host.session import Session
-from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, ToolRegistry
 
 MCP1 = "mcp>=1.20,<2"
 SERVER = ROOT / "tests" / "servers" / "fastmcp1_server.py"

@@ -24,9 +24,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from ptc_jupyter.constants import MIME_TYPE
 from ptc_jupyter.notebook.script_cell import cell_source
 from ptc_jupyter.trace.run import Run
-from ptc_jupyter.constants import MIME_TYPE
 
 pytestmark = pytest.mark.kernel
 

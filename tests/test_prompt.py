@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ptc_jupyter.trace.clipping import clip_marker
 from ptc_jupyter.notebook.prompt import PROMPT_VALUE_CHARS, PromptError, build_prompt
+from ptc_jupyter.trace.clipping import clip_marker
 
 
 def test_placeholders_outside_code_only():

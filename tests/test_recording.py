@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import ptc_jupyter as ptc
+from ptc_jupyter.errors import RunError
 from ptc_jupyter.host import recording
 from ptc_jupyter.host.background import background_loop
-from ptc_jupyter.errors import RunError
 from ptc_jupyter.host.recording import DRIFT
 
 #: Two calls one after the other: three requests, the second carries one result, the third both.

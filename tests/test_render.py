@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import trace_samples as samples
 
-from ptc_jupyter.display.calls_table import CallRow, table_rows
-from ptc_jupyter.trace.clipping import clip_marker
-from ptc_jupyter.display.render import HTML_LIMITS, TEXT_LIMITS, mime_bundle, to_html, to_text
-from ptc_jupyter.trace.run import Run, ToolCall
 from ptc_jupyter.constants import MIME_TYPE
+from ptc_jupyter.display.calls_table import CallRow, table_rows
+from ptc_jupyter.display.render import HTML_LIMITS, TEXT_LIMITS, mime_bundle, to_html, to_text
+from ptc_jupyter.trace.clipping import clip_marker
+from ptc_jupyter.trace.run import Run, ToolCall
 from ptc_jupyter.trace.steps import Step
 
 ROOT = Path(__file__).resolve().parents[1]

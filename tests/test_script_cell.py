@@ -22,7 +22,7 @@ from shell_support import offline_shell
 import ptc_jupyter.mcp as ptc_mcp
 from ptc_jupyter import api
 from ptc_jupyter.calls.dispatch import Dispatcher
-from ptc_jupyter.trace.clipping import clip
+from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, registry, tool
 from ptc_jupyter.notebook.script_cell import (
     BIND_COMMENT,
     BIND_LINE,
@@ -33,7 +33,7 @@ from ptc_jupyter.notebook.script_cell import (
     source_for_line,
     tool_functions,
 )
-from ptc_jupyter.calls.tools import CODE_EXECUTION_CALLER, registry, tool
+from ptc_jupyter.trace.clipping import clip
 from ptc_jupyter.trace.run import Run, ToolCall
 from ptc_jupyter.trace.steps import Step
 

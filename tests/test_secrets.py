@@ -12,15 +12,15 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from scripted_api import ScriptedAPI, api_error, message, script_block, script_result, tool_use
 
 import ptc_jupyter as ptc
-from ptc_jupyter.host.background import background_loop
-from ptc_jupyter.errors import RunError
-from ptc_jupyter.host.recording import session_for
-from ptc_jupyter.display.render import mime_bundle
-from ptc_jupyter.host.session import Session
 from ptc_jupyter.calls.tools import function_tool
-from scripted_api import ScriptedAPI, api_error, message, script_block, script_result, tool_use
+from ptc_jupyter.display.render import mime_bundle
+from ptc_jupyter.errors import RunError
+from ptc_jupyter.host.background import background_loop
+from ptc_jupyter.host.recording import session_for
+from ptc_jupyter.host.session import Session
 
 KEY = "fake-test-key-NOTREAL-secretsTest-0123456789abcdefZZZ"
 ROOT = Path(__file__).resolve().parents[1]

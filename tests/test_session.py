@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from scripted_api import ScriptedAPI, message
 
 import ptc_jupyter as ptc
-from ptc_jupyter.host.session import ANTHROPIC, Backend, Session
 from ptc_jupyter.calls.tools import function_tool
-from scripted_api import ScriptedAPI, message
+from ptc_jupyter.host.session import ANTHROPIC, Backend, Session
 
 
 def answer(value: str) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from anthropic.types import Message
 
-from ptc_jupyter.trace import steps
 from ptc_jupyter.display.formatting import editor_diff, step_result_text, step_state
+from ptc_jupyter.trace import steps
 from ptc_jupyter.trace.run import Run
 from ptc_jupyter.trace.steps import Step
 

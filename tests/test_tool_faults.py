@@ -6,8 +6,8 @@ Every scenario runs the faulty call next to a well-behaved one ("bystander") in 
 from __future__ import annotations
 
 import asyncio
-import re
 import json
+import re
 import sys
 import threading
 import time
@@ -19,8 +19,8 @@ import pytest
 
 from ptc_jupyter.calls import threads as workers
 from ptc_jupyter.calls.dispatch import LOOP_BLOCK_NOTICE_S, Dispatcher
-from ptc_jupyter.calls.threads import ToolThreads
 from ptc_jupyter.calls.results import to_text
+from ptc_jupyter.calls.threads import ToolThreads
 from ptc_jupyter.calls.tools import Tool, function_tool
 from ptc_jupyter.trace.run import ToolCall
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Literal, Optional
+from typing import Literal
 
 import pytest
 from pydantic import BaseModel
@@ -38,14 +38,14 @@ class Inner(BaseModel):
 
 class Outer(BaseModel):
     a: Inner
-    b: Optional[Inner] = None
+    b: Inner | None = None
 
 
 class Opaque:
     """Not a type pydantic can describe."""
 
 
-def _unresolvable(a: "NoSuchType") -> int:  # noqa: F821
+def _unresolvable(a: NoSuchType) -> int:  # noqa: F821
     """Refers to a missing type."""
     return 1
 

@@ -10,16 +10,14 @@ import nbformat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ptc_jupyter.constants import MIME_TYPE
 from ptc_jupyter.trace import exchanges as exchanges_module
 from ptc_jupyter.trace import run as trace_module
+from ptc_jupyter.trace.clipping import clip_marker, json_size
 from ptc_jupyter.trace.exchanges import EXCHANGES_BUDGET_BYTES, Exchange
-from ptc_jupyter.trace.clipping import clip_marker
 from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, OutputFile
-from ptc_jupyter.trace.steps import STEP_KIND_TABLE
 from ptc_jupyter.trace.run import TRACE_BUDGET_BYTES, TRACE_OUTPUT_CHARS, TRACE_STEP_CHARS, Run, ToolCall, compact_calls
-from ptc_jupyter.trace.clipping import json_size
-from ptc_jupyter.constants import MIME_TYPE
-from ptc_jupyter.trace.steps import Step
+from ptc_jupyter.trace.steps import STEP_KIND_TABLE, Step
 
 ROOT = Path(__file__).resolve().parents[1]
 

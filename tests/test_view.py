@@ -8,17 +8,28 @@ import re
 import threading
 
 import pytest
-
 import trace_samples as samples
 
-from ptc_jupyter.notebook.approval import MainThreadAsker, WidgetApprover
 from ptc_jupyter.calls.approval import deny_all
-from ptc_jupyter.trace.files import OutputFile
 from ptc_jupyter.calls.tools import function_tool
+from ptc_jupyter.notebook.approval import MainThreadAsker, WidgetApprover
+from ptc_jupyter.notebook.live_view import WIDGET_VIEW, LiveView, calls_table, highlight_python
+from ptc_jupyter.trace.events import (
+    CallFinished,
+    CallStarted,
+    FilesAdded,
+    Notice,
+    RequestSent,
+    ResponseReceived,
+    RunFinished,
+    ScriptDraft,
+    StepFinished,
+    StepStarted,
+    TextReceived,
+)
+from ptc_jupyter.trace.files import OutputFile
 from ptc_jupyter.trace.run import Run, ToolCall
 from ptc_jupyter.trace.steps import Step
-from ptc_jupyter.trace.events import CallFinished, CallStarted, FilesAdded, Notice, RequestSent, ResponseReceived, RunFinished, ScriptDraft, StepFinished, StepStarted, TextReceived
-from ptc_jupyter.notebook.live_view import WIDGET_VIEW, LiveView, calls_table, highlight_python
 
 
 def _run() -> Run:

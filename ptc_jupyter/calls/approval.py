@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ptc_jupyter.calls.dispatch import Approver, Decisions
-from ptc_jupyter.trace.clipping import clip, preview
 from ptc_jupyter.calls.tools import Tool
+from ptc_jupyter.trace.clipping import clip, preview
 from ptc_jupyter.trace.run import Run, ToolCall
 
 NO_WAY_TO_ASK = ("side-effect call(s) denied: there is no way to ask for approval here (the frontend takes no "

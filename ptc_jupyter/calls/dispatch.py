@@ -26,21 +26,21 @@ from anthropic.lib.tools import ToolError
 
 from ptc_jupyter.calls.deadlines import (
     Budget,
-    ToolExit,
-    as_coroutine,
-    call_sync,
     CallWatch,
-    cancel_requests,
-    drive,
     Expired,
     Expiry,
     StartedTooLate,
+    ToolExit,
+    as_coroutine,
+    call_sync,
+    cancel_requests,
+    drive,
 )
 from ptc_jupyter.calls.results import UnusableResult, safe_text, to_text
-from ptc_jupyter.constants import DEFAULT_TOOL_TIMEOUT_S
-from ptc_jupyter.calls.tools import Tool, ToolInputError
-from ptc_jupyter.trace.run import ToolCall
 from ptc_jupyter.calls.threads import ToolThreads, shared_executor
+from ptc_jupyter.calls.tools import Tool, ToolInputError
+from ptc_jupyter.constants import DEFAULT_TOOL_TIMEOUT_S
+from ptc_jupyter.trace.run import ToolCall
 
 log = logging.getLogger(__name__)
 

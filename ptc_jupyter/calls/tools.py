@@ -17,8 +17,8 @@ from typing import Any
 
 import pydantic
 
-from ptc_jupyter.constants import CALLER_VALUES, CODE_EXECUTION_CALLER, TOOL_NAME_PATTERN
 from ptc_jupyter.calls.results import DEFAULT_RESULT_BYTES, to_text
+from ptc_jupyter.constants import CALLER_VALUES, CODE_EXECUTION_CALLER, TOOL_NAME_PATTERN
 
 __all__ = [
     "CODE_EXECUTION_CALLER",

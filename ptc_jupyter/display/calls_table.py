@@ -9,8 +9,8 @@ Which calls get a row follows the rule a saved trace keeps calls by (trace/saved
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 from dataclasses import dataclass
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ptc_jupyter.display.formatting import ERROR_STYLE, MUTED_STYLE, format_seconds

@@ -12,6 +12,7 @@ from ptc_jupyter.display.formatting import ERROR_STYLE, MUTED_STYLE, PRE_STYLE, 
 from ptc_jupyter.trace.clipping import clip
 from ptc_jupyter.trace.files import OutputFile, not_embedded_note
 
+
 def describe_file(f: OutputFile) -> str:
     """One line: name, type, size, id, where it is (or why it is missing)."""
     parts = [f.name, f.media_type, format_bytes(f.size_bytes)]

@@ -11,22 +11,33 @@ Runs are read through their attributes only; this module imports nothing from `t
 
 from __future__ import annotations
 
-import json
-
 import dataclasses
+import json
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from ptc_jupyter.display.calls_table import table_html as calls_table_html
-from ptc_jupyter.display.calls_table import CallRow, table_rows
-from ptc_jupyter.display.files import describe_file, files_html
-from ptc_jupyter.display.wire import compare_html, round_trip_summary, wire_html
-from ptc_jupyter.trace.saved_calls import TableLimits, omitted_note
-from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, embed_plan, not_embedded_note
-from ptc_jupyter.display.formatting import ERROR_STYLE, MUTED_STYLE, PRE_STYLE, format_bytes, format_cost, format_measure, format_seconds, step_failed, step_label, step_result_text, step_state
-from ptc_jupyter.trace.clipping import clip, preview
 from ptc_jupyter.constants import MIME_TYPE
+from ptc_jupyter.display.calls_table import CallRow, table_rows
+from ptc_jupyter.display.calls_table import table_html as calls_table_html
+from ptc_jupyter.display.files import describe_file, files_html
+from ptc_jupyter.display.formatting import (
+    ERROR_STYLE,
+    MUTED_STYLE,
+    PRE_STYLE,
+    format_bytes,
+    format_cost,
+    format_measure,
+    format_seconds,
+    step_failed,
+    step_label,
+    step_result_text,
+    step_state,
+)
+from ptc_jupyter.display.wire import compare_html, round_trip_summary, wire_html
 from ptc_jupyter.pricing import comparison_with_costs
+from ptc_jupyter.trace.clipping import clip, preview
+from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, embed_plan, not_embedded_note
+from ptc_jupyter.trace.saved_calls import TableLimits, omitted_note
 
 if TYPE_CHECKING:
     from ptc_jupyter.trace.run import Run

@@ -12,11 +12,11 @@ import os
 import signal
 import sys
 import threading
-from typing import Mapping
+from collections.abc import Mapping
 
-from ptc_jupyter.sandbox.config import GIB
 from ptc_jupyter.emulator.config import EmulatorConfig
 from ptc_jupyter.emulator.server import EmulatorServer
+from ptc_jupyter.sandbox.config import GIB
 
 KEY_ENV = "PTC_EMULATOR_KEY"
 

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
-from ptc_jupyter.sandbox.config import STOP_GRACE_S
-from ptc_jupyter.sandbox.script import ScriptState
 from ptc_jupyter.emulator.config import EmulatorConfig
 from ptc_jupyter.emulator.files import Stamp
 from ptc_jupyter.emulator.sandbox import Sandbox, SandboxPool
 from ptc_jupyter.emulator.steps import Outcome, Step
 from ptc_jupyter.emulator.wire import ApiError, invalid_request, new_id
+from ptc_jupyter.sandbox.config import STOP_GRACE_S
+from ptc_jupyter.sandbox.script import ScriptState
 
 #: How long a new turn waits for a cancelled script to stop before replacing its process.
 CANCEL_GRACE_S = STOP_GRACE_S

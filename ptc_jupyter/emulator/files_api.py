@@ -12,7 +12,7 @@ Like every route, these pass the emulator's `Guard` first.
 from __future__ import annotations
 
 import urllib.parse
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request

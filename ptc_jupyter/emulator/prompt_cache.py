@@ -29,8 +29,9 @@ import hashlib
 import itertools
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ptc_jupyter.emulator import wire
 from ptc_jupyter.emulator.config import EmulatorConfig

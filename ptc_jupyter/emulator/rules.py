@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from ptc_jupyter.emulator.wire import CODE_EXECUTION_TYPES, ApiError, invalid_request, script_call
 

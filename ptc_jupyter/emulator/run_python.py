@@ -10,8 +10,7 @@ the results' texts (stripped, in order), as the PTC mode's answer is the scripts
 
 from __future__ import annotations
 
-from ptc_jupyter.emulator import rules
-from ptc_jupyter.emulator import wire
+from ptc_jupyter.emulator import rules, wire
 from ptc_jupyter.emulator.steps import parse_steps
 from ptc_jupyter.sandbox.tool import RUN_PYTHON
 

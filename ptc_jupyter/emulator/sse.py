@@ -19,7 +19,7 @@ same message that the JSON answer carries. The shapes follow the recorded traffi
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from ptc_jupyter.emulator.wire import error_body, resumes_only, script_call
 

@@ -28,9 +28,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ptc_jupyter.emulator.wire import new_id
 from ptc_jupyter.sandbox.os_limits import memory_rlimit
 from ptc_jupyter.sandbox.process import Sandbox
-from ptc_jupyter.emulator.wire import new_id
 
 FENCE = re.compile(r"```([A-Za-z0-9_.+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
 KINDS = {"python": "python", "python3": "python", "py": "python", "bash": "bash", "sh": "bash",

@@ -19,9 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ptc_jupyter.emulator import rules
-from ptc_jupyter.emulator import run_python
-from ptc_jupyter.emulator import wire
+from ptc_jupyter.emulator import rules, run_python, wire
 from ptc_jupyter.emulator.config import EmulatorConfig
 from ptc_jupyter.emulator.containers import Container, Containers, ScriptRun, Turn, expired_error
 from ptc_jupyter.emulator.faults import STATUSES, FaultQueue

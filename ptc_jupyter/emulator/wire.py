@@ -9,7 +9,8 @@ import base64
 import datetime as dt
 import json
 import secrets
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 #: The caller tag on every programmatic `tool_use`, whatever version the request declared.
 CALLER_TYPE = "code_execution_20260120"

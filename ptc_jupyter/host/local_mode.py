@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ptc_jupyter.calls.tools import Tool
 from ptc_jupyter.sandbox import RUN_PYTHON, LocalSandbox, SandboxConfig, ToolRequest, run_python_tool_definition
 from ptc_jupyter.sandbox.arguments import positional_parameters
-from ptc_jupyter.trace.steps import LOCAL_STEP, Step
-from ptc_jupyter.calls.tools import Tool
-from ptc_jupyter.trace.run import ToolCall
 from ptc_jupyter.trace.events import StepFinished, StepStarted
+from ptc_jupyter.trace.run import ToolCall
+from ptc_jupyter.trace.steps import LOCAL_STEP, Step
 
 LOCAL_CALLER = "local_sandbox"  # the caller of a tool call made by a local script
 NOTICE = ("local sandbox: Claude's scripts run in a subprocess on this machine (limits: time, memory, "

@@ -15,26 +15,41 @@ from typing import Any
 
 import anthropic
 
-from ptc_jupyter.host import attachments
-from ptc_jupyter.host import downloads
-from ptc_jupyter.host import local_mode
-from ptc_jupyter.host import retries
-from ptc_jupyter.trace import steps
 from ptc_jupyter.calls.dispatch import Approver, Dispatcher
-from ptc_jupyter.errors import RunError
-from ptc_jupyter.options import RunOptions
+from ptc_jupyter.calls.tools import Tool
+from ptc_jupyter.errors import RunError, error_text, is_container_lost
+from ptc_jupyter.host import attachments, downloads, local_mode, retries
 from ptc_jupyter.host.caching import with_cache_points
 from ptc_jupyter.host.policy import CallPolicy
-from ptc_jupyter.sandbox import LocalSandbox
-from ptc_jupyter.errors import error_text, is_container_lost
-from ptc_jupyter.host.responses import (answer_deadline, block_dict, explain_failure, follow_drafts, refusal_details,
-                                        usage_add)
+from ptc_jupyter.host.responses import (
+    answer_deadline,
+    block_dict,
+    explain_failure,
+    follow_drafts,
+    refusal_details,
+    usage_add,
+)
 from ptc_jupyter.host.session import ContainerMemory
-from ptc_jupyter.calls.tools import Tool
+from ptc_jupyter.options import RunOptions
+from ptc_jupyter.sandbox import LocalSandbox
+from ptc_jupyter.trace import steps
+from ptc_jupyter.trace.events import (
+    CallFinished,
+    CallStarted,
+    Event,
+    FilesAdded,
+    Notice,
+    RequestSent,
+    ResponseReceived,
+    RunFinished,
+    ScriptDraft,
+    StepFinished,
+    StepStarted,
+    TextReceived,
+)
+from ptc_jupyter.trace.exchanges import WireRecorder
 from ptc_jupyter.trace.run import Run, ToolCall
 from ptc_jupyter.trace.steps import Step
-from ptc_jupyter.trace.exchanges import WireRecorder
-from ptc_jupyter.trace.events import CallFinished, CallStarted, Event, Notice, RequestSent, ResponseReceived, FilesAdded, RunFinished, ScriptDraft, StepFinished, StepStarted, TextReceived
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import anthropic
 import jiter
 
-from ptc_jupyter.errors import error_text
 from ptc_jupyter.constants import DEADLINE_MARGIN_S, PENDING_CALL_DEADLINE_S
+from ptc_jupyter.errors import error_text
 
 DRAFT_INTERVAL_S = 0.1  # how often a streamed script being written is re-parsed for the view
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")

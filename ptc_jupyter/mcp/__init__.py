@@ -12,8 +12,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ptc_jupyter.mcp.client import MCPServerError
     from ptc_jupyter.mcp.api import ServerStatus, add, close_all, remove, servers
+    from ptc_jupyter.mcp.client import MCPServerError
 
 __all__ = ["MCPServerError", "ServerStatus", "add", "close_all", "remove", "servers"]
 

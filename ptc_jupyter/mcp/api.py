@@ -18,10 +18,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.calls.results import DEFAULT_RESULT_BYTES
 from ptc_jupyter.calls.tools import Tool, ToolDefinitionError, ToolRegistry
 from ptc_jupyter.calls.tools import registry as default_registry
+from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.mcp.client import CLOSE_TIMEOUT_S, Connection, MCPServerError, close_open
 from ptc_jupyter.mcp.spec import DEFAULT_CALL_TIMEOUT_S, DEFAULT_START_TIMEOUT_S, server_spec
 from ptc_jupyter.mcp.tools import ptc_name, to_ptc_tool

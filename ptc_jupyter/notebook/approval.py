@@ -24,9 +24,10 @@ from typing import Any
 
 from ptc_jupyter.calls.approval import INPUT_PREVIEW_CHARS, SCRIPT_PREVIEW_CHARS, RunAllowances, TextAsker, note
 from ptc_jupyter.calls.dispatch import Decisions
-from ptc_jupyter.trace.clipping import clip, preview
 from ptc_jupyter.calls.tools import Tool
+from ptc_jupyter.trace.clipping import clip, preview
 from ptc_jupyter.trace.run import Run, ToolCall
+
 
 class WidgetApprover(RunAllowances):
     """Allow / Deny buttons inside a widget box; each pending call gets a row, a batch of calls one

@@ -16,23 +16,22 @@ import asyncio
 import dataclasses
 import importlib.util
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.display import display
 
 from ptc_jupyter import api
-from ptc_jupyter.notebook.approval import MainThreadAsker, WidgetApprover
 from ptc_jupyter.calls.approval import ConsoleAsker, deny_all
-from ptc_jupyter.host.background import background_loop
-from ptc_jupyter.notebook.line_options import CellOptions
 from ptc_jupyter.calls.dispatch import Approver
-from ptc_jupyter.errors import OptionError, RunError
-from ptc_jupyter.host.recording import recorded_streaming, session_for
 from ptc_jupyter.display.render import mime_bundle
-from ptc_jupyter.trace.run import Run
+from ptc_jupyter.errors import OptionError, RunError
+from ptc_jupyter.host.background import background_loop
+from ptc_jupyter.host.recording import recorded_streaming, session_for
+from ptc_jupyter.notebook.approval import MainThreadAsker, WidgetApprover
+from ptc_jupyter.notebook.line_options import CellOptions
 from ptc_jupyter.trace.events import Event
+from ptc_jupyter.trace.run import Run
 
 TICK_S = 0.1
 
@@ -89,7 +88,9 @@ class CellRun:
         self.approve = self._approver()
 
     def _approver(self) -> Approver:
-        run_of: Callable[[], Run | None] = lambda: self.recorder.run
+        def run_of() -> Run | None:
+            return self.recorder.run
+
         if self.options.run.yes:
             return api.approve_all
         if self.mode == "await" and self.view is not None:

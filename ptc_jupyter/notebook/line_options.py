@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import os
 import typing
-from pathlib import Path
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import traitlets
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from ptc_jupyter.calls.tools import registry
 from ptc_jupyter.errors import OptionError
 from ptc_jupyter.host.attachments import path_problem
 from ptc_jupyter.options import NOT_GIVEN, RunOptions, Setting
-from ptc_jupyter.calls.tools import registry
 
 DEFAULT_UPDATE_INTERVAL_S = 0.25
 

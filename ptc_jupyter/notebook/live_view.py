@@ -26,15 +26,35 @@ import ipywidgets as W
 
 from ptc_jupyter.display.calls_table import table_html as calls_table_html
 from ptc_jupyter.display.calls_table import table_rows
-from ptc_jupyter.trace.saved_calls import TableLimits
-from ptc_jupyter.display.formatting import format_bytes, format_cost, format_seconds, step_failed, step_label, step_state
-from ptc_jupyter.trace.clipping import clip
-from ptc_jupyter.display.render import step_html
 from ptc_jupyter.display.files import files_html
+from ptc_jupyter.display.formatting import (
+    format_bytes,
+    format_cost,
+    format_seconds,
+    step_failed,
+    step_label,
+    step_state,
+)
+from ptc_jupyter.display.render import step_html
 from ptc_jupyter.display.wire import wire_html
+from ptc_jupyter.trace.clipping import clip
+from ptc_jupyter.trace.events import (
+    CallFinished,
+    CallStarted,
+    Event,
+    FilesAdded,
+    Notice,
+    RequestSent,
+    ResponseReceived,
+    RunFinished,
+    ScriptDraft,
+    StepFinished,
+    StepStarted,
+    TextReceived,
+)
 from ptc_jupyter.trace.exchanges import legend, saved_exchanges
 from ptc_jupyter.trace.run import Run
-from ptc_jupyter.trace.events import CallFinished, CallStarted, Event, FilesAdded, Notice, RequestSent, ResponseReceived, RunFinished, ScriptDraft, StepFinished, StepStarted, TextReceived
+from ptc_jupyter.trace.saved_calls import TableLimits
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: The latest 60 calls, and up to 20 earlier failed ones.

@@ -21,11 +21,11 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from ptc_jupyter.calls.tools import ToolDefinitionError, registry, tool
 from ptc_jupyter.constants import SCRIPT_CELL_IMPORT
-from ptc_jupyter.sandbox.event_loop_calls import await_loop_calls
 from ptc_jupyter.notebook.line_options import CellOptions, config_traits, parse_cell_options, ptc_arguments
 from ptc_jupyter.notebook.prompt import MissingName, PromptError, build_prompt, lookup
-from ptc_jupyter.calls.tools import ToolDefinitionError, registry, tool
+from ptc_jupyter.sandbox.event_loop_calls import await_loop_calls
 
 MCP_MAGICS = "ptc_jupyter.mcp.magics"
 SERVE_MAGICS = "ptc_jupyter.notebook.serve"

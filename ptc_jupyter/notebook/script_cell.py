@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from concurrent.futures import Executor
 from typing import Any
 
-from ptc_jupyter.constants import CODE_EXECUTION_CALLER, DEFAULT_TOOL_TIMEOUT_S, SCRIPT_CELL_IMPORT
 from ptc_jupyter.calls.dispatch import Approver, Dispatcher
+from ptc_jupyter.calls.tools import Tool, registry
+from ptc_jupyter.constants import CODE_EXECUTION_CALLER, DEFAULT_TOOL_TIMEOUT_S, SCRIPT_CELL_IMPORT
 from ptc_jupyter.notebook.prompt import MissingName, lookup
 from ptc_jupyter.sandbox.arguments import string_parameter
-from ptc_jupyter.calls.tools import Tool, registry
 from ptc_jupyter.trace.run import Run, ToolCall
 
 #: The line of a script cell that makes the tool names call the tools.

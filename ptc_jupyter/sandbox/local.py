@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from ptc_jupyter.sandbox.config import STOP_GRACE_S, SandboxConfig
 from ptc_jupyter.sandbox.process import Sandbox

@@ -36,8 +36,8 @@ import site
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from ptc_jupyter.sandbox.config import SandboxConfig
 from ptc_jupyter.sandbox.tree import WATCH, kill_tree

@@ -44,7 +44,8 @@ import signal
 import sys
 import threading
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: Loop iterations without a new call before the calls so far are reported as one batch.
 QUIET_ITERATIONS = 8

@@ -9,7 +9,8 @@ code execution.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ptc_jupyter.sandbox.config import SandboxConfig
 

@@ -20,8 +20,9 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Collection, Iterable, Protocol
+from typing import Protocol
 
 log = logging.getLogger("ptc_jupyter.sandbox")
 

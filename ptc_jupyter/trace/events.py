@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ptc_jupyter.trace.files import OutputFile
-    from ptc_jupyter.trace.steps import Step
     from ptc_jupyter.trace.run import Run, ToolCall
+    from ptc_jupyter.trace.steps import Step
 
 __all__ = ["CallFinished", "CallStarted", "Event", "FilesAdded", "Notice", "RequestSent", "ResponseReceived",
            "RunFinished", "ScriptDraft", "StepFinished", "StepStarted", "TextReceived"]

@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ptc_jupyter import pricing
-from ptc_jupyter.trace.saved_calls import SAVED_CALLS, listed, omitted_count, omitted_note, omitted_summary
-from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, OutputFile, embed_plan, not_embedded_note
-from ptc_jupyter.trace.clipping import clip, clip_to_json_size, json_size
 from ptc_jupyter.constants import MIME_TYPE as MIME_TYPE
-from ptc_jupyter.trace.presentation import presenters
 from ptc_jupyter.pricing import comparison_with_costs
-from ptc_jupyter.trace.steps import STEP_CHARS, Step
+from ptc_jupyter.trace.clipping import clip, clip_to_json_size, json_size
 from ptc_jupyter.trace.exchanges import Exchange, legend, saved_exchanges
+from ptc_jupyter.trace.files import EMBED_BUDGET_CHARS, OutputFile, embed_plan, not_embedded_note
+from ptc_jupyter.trace.presentation import presenters
+from ptc_jupyter.trace.saved_calls import SAVED_CALLS, listed, omitted_count, omitted_note, omitted_summary
+from ptc_jupyter.trace.steps import STEP_CHARS, Step
 
 TRACE_VERSION = 2  # 2: `steps` (every server-side step) and `files`; version 1 had `scripts`
 

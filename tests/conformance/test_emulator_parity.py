@@ -14,8 +14,9 @@ counts are not compared: they are the model's and the emulator's own.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx2
 import pytest
