@@ -65,8 +65,17 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(reps=2, slow_reps=1, sleep_s=0.02, overhead_calls=200, overhead_batch=50,
-                   trace_calls=200, cpu_calls=16, cpu_call_s=0.01, load_batches=10)
+        return cls(
+            reps=2,
+            slow_reps=1,
+            sleep_s=0.02,
+            overhead_calls=200,
+            overhead_batch=50,
+            trace_calls=200,
+            cpu_calls=16,
+            cpu_call_s=0.01,
+            load_batches=10,
+        )
 
 
 def median(values: list[float]) -> float:
@@ -83,12 +92,15 @@ def check(run: Run, calls: int) -> Run:
     """A benchmark run must have done what it claims: every call made, none failed."""
     if run.status != "completed" or len(run.calls) != calls or run.errors:
         first = run.errors[0].output if run.errors else run.text[-300:]
-        raise RuntimeError(f"benchmark run went wrong: status {run.status}, {len(run.calls)}/{calls} calls, "
-                           f"{len(run.errors)} errors ({first})")
+        raise RuntimeError(
+            f"benchmark run went wrong: status {run.status}, {len(run.calls)}/{calls} calls, "
+            f"{len(run.errors)} errors ({first})"
+        )
     return run
 
 
 # -- the emulator ---------------------------------------------------------------------------------
+
 
 class Emulator:
     """The offline emulator in its own process (as the real API would be: its CPU is not the host's),
@@ -109,8 +121,9 @@ class Emulator:
             self._server = EmulatorServer(EmulatorConfig(api_key=self.api_key)).start()
             self.url = self._server.url
         else:
-            self._proc = subprocess.Popen([sys.executable, "-m", "ptc_jupyter.emulator", "--port", "0"],
-                                          stdout=subprocess.PIPE, text=True)
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "ptc_jupyter.emulator", "--port", "0"], stdout=subprocess.PIPE, text=True
+            )
             self.url = (self._proc.stdout.readline() if self._proc.stdout else "").strip()
             if not self.url.startswith("http"):
                 self.__exit__()
@@ -133,6 +146,7 @@ class Emulator:
 
 # -- HTTP time, measured apart --------------------------------------------------------------------
 
+
 class TimedTransport(httpx2.AsyncBaseTransport):
     """The SDK's HTTP transport, plus a stopwatch: `seconds` is the time spent inside HTTP round trips
     (request bytes out, server work, response bytes in, body read), i.e. what is *not* host-side."""
@@ -151,8 +165,13 @@ class TimedTransport(httpx2.AsyncBaseTransport):
             await response.aclose()
         self.seconds += time.perf_counter() - t0
         self.requests += 1
-        return httpx2.Response(response.status_code, headers=response.headers, content=body,
-                               extensions=response.extensions, request=request)
+        return httpx2.Response(
+            response.status_code,
+            headers=response.headers,
+            content=body,
+            extensions=response.extensions,
+            request=request,
+        )
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -201,12 +220,16 @@ class TimedSession(Session):
         if loop not in self._timed:
             url, key = self._emulator_address()
             self._timed[loop] = anthropic.AsyncAnthropic(
-                api_key=key, base_url=url, max_retries=self._max_retries,
-                http_client=anthropic.DefaultAsyncHttpxClient(transport=self.transport))
+                api_key=key,
+                base_url=url,
+                max_retries=self._max_retries,
+                http_client=anthropic.DefaultAsyncHttpxClient(transport=self.transport),
+            )
         return self._timed[loop]
 
 
 # -- 1. gather vs sequential ----------------------------------------------------------------------
+
 
 async def gather_vs_sequential(url: str, sizes: Sizes) -> dict[str, Any]:
     """50 sleeping async tools gathered by one script through the full host, vs the same 50 calls
@@ -259,6 +282,7 @@ async def gather_vs_sequential(url: str, sizes: Sizes) -> dict[str, Any]:
 
 # -- 2. host-side overhead per call ---------------------------------------------------------------
 
+
 async def overhead(url: str, sizes: Sizes) -> dict[str, Any]:
     """Host-side cost per programmatic call: no-op async tools, `overhead_calls` calls in batches of
     `overhead_batch`, through the full host; (wall time - time inside HTTP round trips) / calls.
@@ -281,16 +305,21 @@ async def overhead(url: str, sizes: Sizes) -> dict[str, Any]:
     for rep in range(sizes.reps + 1):
         session.transport.seconds = 0.0
         t0 = time.perf_counter()
-        run = await ptc.arun(prompt, tools=[tool], offline=True, session=session, on_event=listener,
-                             max_calls=sizes.overhead_calls)
+        run = await ptc.arun(
+            prompt, tools=[tool], offline=True, session=session, on_event=listener, max_calls=sizes.overhead_calls
+        )
         wall = time.perf_counter() - t0
         check(run, batches * sizes.overhead_batch)
         if rep:
             per_call_ms.append((wall - session.transport.seconds) / len(run.calls) * 1000)
             http_ms.append(session.transport.seconds / run.requests * 1000)
     await close(session)
-    return {"overhead_ms_per_call": median(per_call_ms), "requests": run.requests,
-            "http_ms_per_request": median(http_ms), "calls": len(run.calls)}
+    return {
+        "overhead_ms_per_call": median(per_call_ms),
+        "requests": run.requests,
+        "http_ms_per_request": median(http_ms),
+        "calls": len(run.calls),
+    }
 
 
 # -- 3. context and round trips, PTC vs direct ----------------------------------------------------
@@ -311,8 +340,7 @@ async def context(url: str, sizes: Sizes) -> dict[str, dict[str, Any]]:
         figures: dict[str, list[Any]] = {}
         for _ in range(max(1, sizes.slow_reps)):
             for mode, direct in (("ptc", False), ("direct", True)):
-                run = check(await ptc.arun(script(), tools=[tool], offline=True, session=session, direct=direct),
-                            calls)
+                run = check(await ptc.arun(script(), tools=[tool], offline=True, session=session, direct=direct), calls)
                 figures.setdefault(f"context_bytes_{mode}", []).append(run.context_bytes)
                 figures.setdefault(f"requests_{mode}", []).append(run.requests)
                 figures.setdefault(f"wall_s_{mode}", []).append(run.wall_s)
@@ -326,11 +354,17 @@ async def context(url: str, sizes: Sizes) -> dict[str, dict[str, Any]]:
 
 # -- 4. the saved trace of a 1,000-call run -------------------------------------------------------
 
+
 async def trace_run(url: str, sizes: Sizes) -> Run:
     tool = function_tool(workloads.check_server_status)
     session = Session(emulator_url=url)
-    run = await ptc.arun(workloads.servers_script(sizes.trace_calls), tools=[tool], offline=True, session=session,
-                         max_calls=sizes.trace_calls)
+    run = await ptc.arun(
+        workloads.servers_script(sizes.trace_calls),
+        tools=[tool],
+        offline=True,
+        session=session,
+        max_calls=sizes.trace_calls,
+    )
     await close(session)
     return check(run, sizes.trace_calls)
 
@@ -348,9 +382,14 @@ def trace_bundle(run: Run, sizes: Sizes) -> dict[str, Any]:
         if rep:
             times.append(time.perf_counter() - t0)
     parts = {mime: len(json.dumps(data, ensure_ascii=False).encode("utf-8")) for mime, data in bundle.items()}
-    return {"bytes": len(encoded), "render_s": median(times), "calls": len(run.calls), "parts_bytes": parts,
-            "notebook_bytes": notebook_bytes(bundle),
-            "to_dict_bytes": len(json.dumps(run.to_dict(), ensure_ascii=False).encode("utf-8"))}
+    return {
+        "bytes": len(encoded),
+        "render_s": median(times),
+        "calls": len(run.calls),
+        "parts_bytes": parts,
+        "notebook_bytes": notebook_bytes(bundle),
+        "to_dict_bytes": len(json.dumps(run.to_dict(), ensure_ascii=False).encode("utf-8")),
+    }
 
 
 def notebook_bytes(bundle: dict[str, Any]) -> int | None:
@@ -360,12 +399,14 @@ def notebook_bytes(bundle: dict[str, Any]) -> int | None:
     except ImportError:
         return None
     empty = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%%ptc")])
-    full = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "%%ptc", outputs=[nbformat.v4.new_output("display_data", data=bundle)])])
+    full = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("%%ptc", outputs=[nbformat.v4.new_output("display_data", data=bundle)])]
+    )
     return len(nbformat.writes(full).encode("utf-8")) - len(nbformat.writes(empty).encode("utf-8"))
 
 
 # -- 5. CPU-bound tools: thread pool vs dask vs process pool --------------------------------------
+
 
 async def cpu_bound(url: str, sizes: Sizes, executors: dict[str, Executor | None], rounds: int) -> dict[str, float]:
     """Median wall time of one run whose script gathers `cpu_calls` CPU-bound sync tool calls, per
@@ -375,21 +416,28 @@ async def cpu_bound(url: str, sizes: Sizes, executors: dict[str, Executor | None
     session = Session(emulator_url=url)
     warm = workloads.crunch_script(min(sizes.cpu_calls, 4), 1000)
     for executor in executors.values():  # first use: worker imports, pool start-up
-        check(await ptc.arun(warm, tools=[tool], offline=True, session=session, executor=executor),
-              min(sizes.cpu_calls, 4))
+        check(
+            await ptc.arun(warm, tools=[tool], offline=True, session=session, executor=executor),
+            min(sizes.cpu_calls, 4),
+        )
     prompt = workloads.crunch_script(sizes.cpu_calls, rounds)
     walls: dict[str, list[float]] = {name: [] for name in executors}
     for _ in range(sizes.slow_reps):
         for name, executor in executors.items():
             t0 = time.perf_counter()
-            check(await ptc.arun(prompt, tools=[tool], offline=True, session=session, executor=executor,
-                                 max_calls=sizes.cpu_calls), sizes.cpu_calls)
+            check(
+                await ptc.arun(
+                    prompt, tools=[tool], offline=True, session=session, executor=executor, max_calls=sizes.cpu_calls
+                ),
+                sizes.cpu_calls,
+            )
             walls[name].append(time.perf_counter() - t0)
     await close(session)
     return {name: median(values) for name, values in walls.items()}
 
 
 # -- 6. load: one run of 10,000 calls, with the live view -----------------------------------------
+
 
 class PeakRSS:
     """This process's resident memory, sampled in a thread every `interval_s` until closed, so the
@@ -455,13 +503,23 @@ async def load(url: str, sizes: Sizes) -> dict[str, Any]:
     saved_calls = len(bundle[MIME_TYPE]["calls"])  # beyond a cap the trace keeps some and summarises the rest
     view.close()
     await close(session)
-    return {"wall_s": wall, "rss_growth_bytes": after - before, "rss_peak_growth_bytes": rss.peak_bytes - before,
-            "bundle_bytes": len(encoded), "parts_bytes": parts, "render_s": render_s, "saved_calls": saved_calls,
-            "view_flushes": view.flushes, "calls": len(run.calls), "requests": run.requests,
-            "http_s": session.transport.seconds}
+    return {
+        "wall_s": wall,
+        "rss_growth_bytes": after - before,
+        "rss_peak_growth_bytes": rss.peak_bytes - before,
+        "bundle_bytes": len(encoded),
+        "parts_bytes": parts,
+        "render_s": render_s,
+        "saved_calls": saved_calls,
+        "view_flushes": view.flushes,
+        "calls": len(run.calls),
+        "requests": run.requests,
+        "http_s": session.transport.seconds,
+    }
 
 
 # -- 7. the SDK's own tool runner on the gather50 script ------------------------------------------
+
 
 async def sdk_tool_runner(url: str, sizes: Sizes) -> dict[str, Any]:
     """The gather50 script (50 × `slow_lookup`, sleeping `sleep_s`) run by the anthropic SDK's own
@@ -481,15 +539,21 @@ async def sdk_tool_runner(url: str, sizes: Sizes) -> dict[str, Any]:
         return await workloads.slow_lookup(i)
 
     client = anthropic.AsyncAnthropic(base_url=url, api_key=os.environ["PTC_EMULATOR_KEY"])
-    tools: list[Any] = [{"type": DEFAULT_CODE_EXECUTION, "name": "code_execution"},
-                        beta_async_tool(slow_lookup, allowed_callers=[CODE_EXECUTION_CALLER])]
+    tools: list[Any] = [
+        {"type": DEFAULT_CODE_EXECUTION, "name": "code_execution"},
+        beta_async_tool(slow_lookup, allowed_callers=[CODE_EXECUTION_CALLER]),
+    ]
 
     async def one_run(calls: int) -> int:
         nonlocal made
         made, requests, last = 0, 0, None
         runner = client.beta.messages.tool_runner(
-            model=DEFAULT_MODEL, max_tokens=DEFAULT_MAX_TOKENS, tools=tools, thread=False,
-            messages=[{"role": "user", "content": workloads.gather_script("slow_lookup", calls)}])
+            model=DEFAULT_MODEL,
+            max_tokens=DEFAULT_MAX_TOKENS,
+            tools=tools,
+            thread=False,
+            messages=[{"role": "user", "content": workloads.gather_script("slow_lookup", calls)}],
+        )
         async for message in runner:
             requests, last = requests + 1, message
         text = "".join(getattr(block, "text", "") for block in last.content) if last else ""
@@ -521,8 +585,11 @@ TURN_REQUESTS = [6, 2, 2]
 
 def billed_input(usage: dict[str, Any]) -> float:
     """Input tokens as billed, in units of the input price: input + 1.25 × written + 0.1 × read."""
-    return (usage.get("input_tokens", 0) + CACHE_WRITE * usage.get("cache_creation_input_tokens", 0)
-            + CACHE_READ * usage.get("cache_read_input_tokens", 0))
+    return (
+        usage.get("input_tokens", 0)
+        + CACHE_WRITE * usage.get("cache_creation_input_tokens", 0)
+        + CACHE_READ * usage.get("cache_read_input_tokens", 0)
+    )
 
 
 async def cached_input(url: str) -> dict[str, Any]:
@@ -544,17 +611,25 @@ async def cached_input(url: str) -> dict[str, Any]:
         conversation = Conversation()
         runs = []
         for prompt, expected in zip(prompts, TURN_REQUESTS):
-            run = await ptc.arun(prompt, tools=tools, offline=True, session=session, cache=cache,
-                                 conversation=conversation)
+            run = await ptc.arun(
+                prompt, tools=tools, offline=True, session=session, cache=cache, conversation=conversation
+            )
             if run.status != "completed" or run.errors or run.requests != expected:
-                raise RuntimeError(f"turn {len(runs) + 1} went wrong ({mode}): status {run.status}, "
-                                   f"{run.requests} requests, {len(run.errors)} errors: {run.text[-300:]}")
+                raise RuntimeError(
+                    f"turn {len(runs) + 1} went wrong ({mode}): status {run.status}, "
+                    f"{run.requests} requests, {len(run.errors)} errors: {run.text[-300:]}"
+                )
             runs.append(run)
         usages = session.transport.usages
-        out[mode] = {"requests": [{k: u.get(k, 0) for k in ("input_tokens", "cache_creation_input_tokens",
-                                                              "cache_read_input_tokens")} for u in usages],
-                     "billed_input": sum(billed_input(u) for u in usages), "calls": sum(len(r.calls) for r in runs),
-                     "answer": [r.text.strip() for r in runs]}
+        out[mode] = {
+            "requests": [
+                {k: u.get(k, 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}
+                for u in usages
+            ],
+            "billed_input": sum(billed_input(u) for u in usages),
+            "calls": sum(len(r.calls) for r in runs),
+            "answer": [r.text.strip() for r in runs],
+        }
         await close(session)
     if out["cached"]["answer"] != out["uncached"]["answer"] or out["cached"]["calls"] != out["uncached"]["calls"]:
         raise RuntimeError(f"the cached and uncached runs differ: {out}")
@@ -595,5 +670,10 @@ async def serve_gather_vs_direct(sizes: Sizes) -> dict[str, Any]:
                             raise RuntimeError(f"direct call failed: {result.content}")
                     direct.append(time.perf_counter() - t0)
         runs = len(server.runs)
-    return {"gather_wall_s": median(gather), "direct_wall_s": median(direct), "runs": runs,
-            "gather_walls_s": gather, "direct_walls_s": direct}
+    return {
+        "gather_wall_s": median(gather),
+        "direct_wall_s": median(direct),
+        "runs": runs,
+        "gather_walls_s": gather,
+        "direct_walls_s": direct,
+    }

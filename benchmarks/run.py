@@ -41,19 +41,33 @@ TARGETS = [
     ("gather50_wall_s", lambda f: f["gather50_wall_s"] <= 0.45, "≤ 0.45 s"),
     ("gather50_speedup", lambda f: f["gather50_speedup"] >= 30, "≥ 30× sequential"),
     ("overhead_ms_per_call", lambda f: f["overhead_ms_per_call"] <= 1.0, "≤ 1 ms"),
-    ("context_bytes_ptc", lambda f: all(f["context_bytes_ptc"][t] <= 0.1 * f["context_bytes_direct"][t]
-                                        for t in f["context_bytes_ptc"]), "≤ 10% of direct, each task"),
+    (
+        "context_bytes_ptc",
+        lambda f: all(f["context_bytes_ptc"][t] <= 0.1 * f["context_bytes_direct"][t] for t in f["context_bytes_ptc"]),
+        "≤ 10% of direct, each task",
+    ),
     ("requests_ptc", lambda f: all(v == 2 for v in f["requests_ptc"].values()), "= 2 (one gathered batch)"),
     ("trace_1000_bytes", lambda f: f["trace_1000_bytes"] <= 300_000, "≤ 300 KB"),
     ("trace_1000_render_s", lambda f: f["trace_1000_render_s"] <= 1.0, "≤ 1 s"),
     ("dask_cpu_wall_s", lambda f: f["dask_cpu_wall_s"] < 0.9 * f["threads_cpu_wall_s"], "< threads (by ≥ 10%)"),
-    ("sdk_tool_runner_ratio", lambda f: f["sdk_tool_runner_ratio"] >= 10, "PTC ≥ 10× faster than the SDK's tool_runner"),
+    (
+        "sdk_tool_runner_ratio",
+        lambda f: f["sdk_tool_runner_ratio"] >= 10,
+        "PTC ≥ 10× faster than the SDK's tool_runner",
+    ),
     ("calls_10k_rss_mb", lambda f: f["calls_10k_rss_mb"] <= 200, "≤ 200 MB"),
     ("calls_10k_bundle_bytes", lambda f: f["calls_10k_bundle_bytes"] <= MB, "≤ 1 MB"),
     ("calls_10k_view_redraws_per_s", lambda f: f["calls_10k_view_redraws_per_s"] <= 10, "≤ 10 per second"),
-    ("cached_input_ratio", lambda f: f["cached_input_ratio"] <= 0.4, "≤ 0.4 of the uncached conversation's billed input"),
-    ("serve_gather50_wall_s", lambda f: f["serve_gather50_wall_s"] <= 0.1 * f["serve_direct50_wall_s"],
-     "≤ 1/10 of 50 direct MCP calls"),
+    (
+        "cached_input_ratio",
+        lambda f: f["cached_input_ratio"] <= 0.4,
+        "≤ 0.4 of the uncached conversation's billed input",
+    ),
+    (
+        "serve_gather50_wall_s",
+        lambda f: f["serve_gather50_wall_s"] <= 0.1 * f["serve_direct50_wall_s"],
+        "≤ 1/10 of 50 direct MCP calls",
+    ),
 ]
 
 
@@ -61,12 +75,17 @@ def machine() -> dict[str, Any]:
     import anthropic
 
     info: dict[str, Any] = {
-        "python": platform.python_version(), "platform": platform.platform(terse=True),
-        "cpus": os.cpu_count(), "anthropic": anthropic.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "cpus": os.cpu_count(),
+        "anthropic": anthropic.__version__,
     }
     try:
-        info["cpu"] = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                           if line.startswith("model name"))
+        info["cpu"] = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         info["cpu"] = platform.processor() or "unknown"
     try:
@@ -136,29 +155,52 @@ async def io_figures(url: str, sizes: Sizes, watch: Stopwatch) -> dict[str, Any]
         "serve_gather50_wall_s": round(served["gather_wall_s"], 3),
         "serve_direct50_wall_s": round(served["direct_wall_s"], 3),
         "details": {
-            "serve": {"runs": served["runs"], "gather_walls_s": [round(w, 3) for w in served["gather_walls_s"]],
-                      "direct_walls_s": [round(w, 3) for w in served["direct_walls_s"]]},
-            "gather50": {"requests": gather["gather_requests"], "http_s": round(gather["gather_http_s"], 4),
-                         "host_s_outside_tools_and_http": round(gather["gather_host_s"], 4)},
-            "overhead": {"calls": over["calls"], "requests": over["requests"],
-                         "http_ms_per_request": round(over["http_ms_per_request"], 2)},
-            "context": {t: {"answer_ptc": v["answer_ptc"], "wall_s_ptc": round(v["wall_s_ptc"], 3),
-                            "wall_s_direct": round(v["wall_s_direct"], 3)} for t, v in ctx.items()},
+            "serve": {
+                "runs": served["runs"],
+                "gather_walls_s": [round(w, 3) for w in served["gather_walls_s"]],
+                "direct_walls_s": [round(w, 3) for w in served["direct_walls_s"]],
+            },
+            "gather50": {
+                "requests": gather["gather_requests"],
+                "http_s": round(gather["gather_http_s"], 4),
+                "host_s_outside_tools_and_http": round(gather["gather_host_s"], 4),
+            },
+            "overhead": {
+                "calls": over["calls"],
+                "requests": over["requests"],
+                "http_ms_per_request": round(over["http_ms_per_request"], 2),
+            },
+            "context": {
+                t: {
+                    "answer_ptc": v["answer_ptc"],
+                    "wall_s_ptc": round(v["wall_s_ptc"], 3),
+                    "wall_s_direct": round(v["wall_s_direct"], 3),
+                }
+                for t, v in ctx.items()
+            },
             "trace": {k: trace[k] for k in ("calls", "parts_bytes", "notebook_bytes", "to_dict_bytes")},
             "sdk_tool_runner": {"requests": runner["requests"], "walls_s": [round(w, 3) for w in runner["walls_s"]]},
-            "calls_10k": {"calls": load["calls"], "requests": load["requests"], "view_flushes": load["view_flushes"],
-                          "rss_peak_growth_mb": round(load["rss_peak_growth_bytes"] / MB, 1),
-                          "http_s": round(load["http_s"], 2),
-                          "host_s_outside_http": round(load["wall_s"] - load["http_s"], 2),
-                          "render_s": round(load["render_s"], 3), "saved_calls": load["saved_calls"],
-                          "parts_bytes": load["parts_bytes"]},
-            "cached_input": {"requests": len(cached["cached"]["requests"]), "calls": cached["cached"]["calls"],
-                             "turn_requests": measure.TURN_REQUESTS,
-                             "billed_requests": sum(1 for u in cached["uncached"]["requests"] if u["input_tokens"]),
-                             "billed_input_cached": round(cached["cached"]["billed_input"], 1),
-                             "billed_input_uncached": round(cached["uncached"]["billed_input"], 1),
-                             "usage_cached": cached["cached"]["requests"],
-                             "usage_uncached": cached["uncached"]["requests"]},
+            "calls_10k": {
+                "calls": load["calls"],
+                "requests": load["requests"],
+                "view_flushes": load["view_flushes"],
+                "rss_peak_growth_mb": round(load["rss_peak_growth_bytes"] / MB, 1),
+                "http_s": round(load["http_s"], 2),
+                "host_s_outside_http": round(load["wall_s"] - load["http_s"], 2),
+                "render_s": round(load["render_s"], 3),
+                "saved_calls": load["saved_calls"],
+                "parts_bytes": load["parts_bytes"],
+            },
+            "cached_input": {
+                "requests": len(cached["cached"]["requests"]),
+                "calls": cached["cached"]["calls"],
+                "turn_requests": measure.TURN_REQUESTS,
+                "billed_requests": sum(1 for u in cached["uncached"]["requests"] if u["input_tokens"]),
+                "billed_input_cached": round(cached["cached"]["billed_input"], 1),
+                "billed_input_uncached": round(cached["uncached"]["billed_input"], 1),
+                "usage_cached": cached["cached"]["requests"],
+                "usage_uncached": cached["uncached"]["requests"],
+            },
         },
     }
 
@@ -171,23 +213,35 @@ def cpu_figures(url: str, sizes: Sizes, with_process_pool: bool, watch: Stopwatc
     with contextlib.ExitStack() as stack:
         t0 = time.perf_counter()
         scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="ptc-bench-dask-"))
-        cluster = stack.enter_context(LocalCluster(n_workers=sizes.dask_workers, threads_per_worker=1,
-                                                   processes=True, dashboard_address=None, local_directory=scratch))
+        cluster = stack.enter_context(
+            LocalCluster(
+                n_workers=sizes.dask_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                local_directory=scratch,
+            )
+        )
         client = stack.enter_context(Client(cluster))
         startup = time.perf_counter() - t0
         # pure=False: two calls with equal inputs are two calls (dask would otherwise run one and share it)
         executors: dict[str, Any] = {"threads": None, "dask": client.get_executor(pure=False)}
         if with_process_pool:
-            executors["process_pool"] = stack.enter_context(ProcessPoolExecutor(
-                max_workers=sizes.dask_workers, mp_context=multiprocessing.get_context("spawn")))
+            executors["process_pool"] = stack.enter_context(
+                ProcessPoolExecutor(max_workers=sizes.dask_workers, mp_context=multiprocessing.get_context("spawn"))
+            )
         walls = asyncio.run(measure.cpu_bound(url, sizes, executors, rounds))
     watch.lap("cpu")
     figures: dict[str, Any] = {f"{name}_cpu_wall_s": round(wall, 3) for name, wall in walls.items()}
-    figures["cpu_details"] = {"calls": sizes.cpu_calls, "rounds_per_call": rounds,
-                              "target_call_s": sizes.cpu_call_s, "dask_workers": sizes.dask_workers,
-                              "dask_startup_s": round(startup, 2),
-                              "serial_estimate_s": round(sizes.cpu_calls * sizes.cpu_call_s, 2),
-                              "dask_speedup": round(walls["threads"] / walls["dask"], 2)}
+    figures["cpu_details"] = {
+        "calls": sizes.cpu_calls,
+        "rounds_per_call": rounds,
+        "target_call_s": sizes.cpu_call_s,
+        "dask_workers": sizes.dask_workers,
+        "dask_startup_s": round(startup, 2),
+        "serial_estimate_s": round(sizes.cpu_calls * sizes.cpu_call_s, 2),
+        "dask_speedup": round(walls["threads"] / walls["dask"], 2),
+    }
     return figures
 
 
@@ -218,64 +272,122 @@ def table(f: dict[str, Any]) -> str:
     """The figures as the README's table (Markdown)."""
     met, c, cache = f["targets_met"], f["config"], f["details"]["cached_input"]
     mark = {True: "met", False: "**missed**"}
-    load = (f"{c['load_batches'] * c['load_batch']:,} no-op calls ({c['load_batches']} gathered batches of "
-            f"{c['load_batch']}{', quick' if f.get('quick') else ''})")
+    load = (
+        f"{c['load_batches'] * c['load_batch']:,} no-op calls ({c['load_batches']} gathered batches of "
+        f"{c['load_batch']}{', quick' if f.get('quick') else ''})"
+    )
     rows = [
-        (f"{c['gather_calls']} async tools × {c['sleep_s']:g} s, gathered by one script (full host)",
-         f"{f['gather50_wall_s']:.3f} s",
-         f"{f['sequential50_wall_s']:.2f} s one at a time ({f['gather50_speedup']:.0f}× longer)",
-         f"≤ 0.45 s and ≥ 30×: {mark[met['gather50_wall_s'] and met['gather50_speedup']]}"),
-        (f"{c['gather_calls']} async tools × {c['sleep_s']:g} s: the SDK's tool_runner", f"{f['gather50_wall_s']:.3f} s",
-         f"{f['sdk_tool_runner_wall_s']:.2f} s tool_runner ({f['sdk_tool_runner_ratio']:.0f}× longer)",
-         f"PTC ≥ 10× faster: {mark[met['sdk_tool_runner_ratio']]}"),
-        (f"host-side overhead per call ({c['overhead_calls']:,} no-op calls, {c['overhead_batch']} per batch)",
-         f"{f['overhead_ms_per_call']:.3f} ms", "—", f"≤ 1 ms: {mark[met['overhead_ms_per_call']]}"),
+        (
+            f"{c['gather_calls']} async tools × {c['sleep_s']:g} s, gathered by one script (full host)",
+            f"{f['gather50_wall_s']:.3f} s",
+            f"{f['sequential50_wall_s']:.2f} s one at a time ({f['gather50_speedup']:.0f}× longer)",
+            f"≤ 0.45 s and ≥ 30×: {mark[met['gather50_wall_s'] and met['gather50_speedup']]}",
+        ),
+        (
+            f"{c['gather_calls']} async tools × {c['sleep_s']:g} s: the SDK's tool_runner",
+            f"{f['gather50_wall_s']:.3f} s",
+            f"{f['sdk_tool_runner_wall_s']:.2f} s tool_runner ({f['sdk_tool_runner_ratio']:.0f}× longer)",
+            f"PTC ≥ 10× faster: {mark[met['sdk_tool_runner_ratio']]}",
+        ),
+        (
+            f"host-side overhead per call ({c['overhead_calls']:,} no-op calls, {c['overhead_batch']} per batch)",
+            f"{f['overhead_ms_per_call']:.3f} ms",
+            "—",
+            f"≤ 1 ms: {mark[met['overhead_ms_per_call']]}",
+        ),
     ]
     for task in f["context_bytes_ptc"]:
         p, d = f["context_bytes_ptc"][task], f["context_bytes_direct"][task]
-        rows.append((f"{task}: tool output entering the context", f"{p:,} B",
-                     f"{d:,} B direct (PTC = {percent(p, d)})", f"≤ 10%: {mark[p <= 0.1 * d]}"))
-        rows.append((f"{task}: API round trips", str(f["requests_ptc"][task]),
-                     f"{f['requests_direct'][task]} direct", f"= 2: {mark[f['requests_ptc'][task] == 2]}"))
+        rows.append(
+            (
+                f"{task}: tool output entering the context",
+                f"{p:,} B",
+                f"{d:,} B direct (PTC = {percent(p, d)})",
+                f"≤ 10%: {mark[p <= 0.1 * d]}",
+            )
+        )
+        rows.append(
+            (
+                f"{task}: API round trips",
+                str(f["requests_ptc"][task]),
+                f"{f['requests_direct'][task]} direct",
+                f"= 2: {mark[f['requests_ptc'][task] == 2]}",
+            )
+        )
     rows += [
-        (f"{c['trace_calls']:,}-call run: saved output bundle", f"{f['trace_1000_bytes'] / 1000:.0f} KB", "—",
-         f"≤ 300 KB: {mark[met['trace_1000_bytes']]}"),
-        (f"{c['trace_calls']:,}-call run: build + JSON-encode the bundle", f"{f['trace_1000_render_s'] * 1000:.0f} ms",
-         "—", f"≤ 1 s: {mark[met['trace_1000_render_s']]}"),
+        (
+            f"{c['trace_calls']:,}-call run: saved output bundle",
+            f"{f['trace_1000_bytes'] / 1000:.0f} KB",
+            "—",
+            f"≤ 300 KB: {mark[met['trace_1000_bytes']]}",
+        ),
+        (
+            f"{c['trace_calls']:,}-call run: build + JSON-encode the bundle",
+            f"{f['trace_1000_render_s'] * 1000:.0f} ms",
+            "—",
+            f"≤ 1 s: {mark[met['trace_1000_render_s']]}",
+        ),
         (f"{load}, one run with the live view: wall time", f"{f['calls_10k_wall_s']:.1f} s", "—", "completes: met"),
-        ("  same run: memory the kernel keeps (RSS growth)", f"{f['calls_10k_rss_mb']:.0f} MB", "—",
-         f"≤ 200 MB: {mark[met['calls_10k_rss_mb']]}"),
-        ("  same run: saved output bundle", f"{f['calls_10k_bundle_bytes'] / MB:.2f} MB", "—",
-         f"≤ 1 MB: {mark[met['calls_10k_bundle_bytes']]}"),
-        ("  same run: live view redraws", f"{f['calls_10k_view_redraws_per_s']:.1f} per s", "—",
-         f"≤ 10 per s: {mark[met['calls_10k_view_redraws_per_s']]}"),
-        (f"3-turn conversation, a five-pause run + 2 follow-ups ({cache['calls']} calls, {cache['requests']} requests, "
-         + f"{cache['billed_requests']} billed): billed input tokens with prompt caching (emulator estimate; "
-         + "resumes bill 0, as recorded)", f"{cache['billed_input_cached']:,.0f}",
-         f"{cache['billed_input_uncached']:,.0f} without (ratio {f['cached_input_ratio']:.2f})",
-         f"≤ 0.4: {mark[met['cached_input_ratio']]}"),
-        (f"{c['cpu_calls']} CPU-bound calls × {c['cpu_call_s'] * 1000:g} ms, dask LocalCluster "
-         + f"({c['dask_workers']} processes)", f"{f['dask_cpu_wall_s']:.2f} s",
-         f"{f['threads_cpu_wall_s']:.2f} s default thread pool", f"below threads: {mark[met['dask_cpu_wall_s']]}"),
+        (
+            "  same run: memory the kernel keeps (RSS growth)",
+            f"{f['calls_10k_rss_mb']:.0f} MB",
+            "—",
+            f"≤ 200 MB: {mark[met['calls_10k_rss_mb']]}",
+        ),
+        (
+            "  same run: saved output bundle",
+            f"{f['calls_10k_bundle_bytes'] / MB:.2f} MB",
+            "—",
+            f"≤ 1 MB: {mark[met['calls_10k_bundle_bytes']]}",
+        ),
+        (
+            "  same run: live view redraws",
+            f"{f['calls_10k_view_redraws_per_s']:.1f} per s",
+            "—",
+            f"≤ 10 per s: {mark[met['calls_10k_view_redraws_per_s']]}",
+        ),
+        (
+            f"3-turn conversation, a five-pause run + 2 follow-ups ({cache['calls']} calls, {cache['requests']} requests, "
+            + f"{cache['billed_requests']} billed): billed input tokens with prompt caching (emulator estimate; "
+            + "resumes bill 0, as recorded)",
+            f"{cache['billed_input_cached']:,.0f}",
+            f"{cache['billed_input_uncached']:,.0f} without (ratio {f['cached_input_ratio']:.2f})",
+            f"≤ 0.4: {mark[met['cached_input_ratio']]}",
+        ),
+        (
+            f"{c['cpu_calls']} CPU-bound calls × {c['cpu_call_s'] * 1000:g} ms, dask LocalCluster "
+            + f"({c['dask_workers']} processes)",
+            f"{f['dask_cpu_wall_s']:.2f} s",
+            f"{f['threads_cpu_wall_s']:.2f} s default thread pool",
+            f"below threads: {mark[met['dask_cpu_wall_s']]}",
+        ),
     ]
-    rows.append((f"ptc.serve, seen by an MCP client: {c['gather_calls']} tools × {c['sleep_s']:g} s gathered by one "
-                 "run_python", f"{f['serve_gather50_wall_s']:.3f} s",
-                 f"{f['serve_direct50_wall_s']:.2f} s as {c['gather_calls']} MCP tool calls one after another "
-                 f"({f['serve_direct50_wall_s'] / f['serve_gather50_wall_s']:.0f}× longer)",
-                 f"≤ 1/10: {mark[met['serve_gather50_wall_s']]}"))
+    rows.append(
+        (
+            f"ptc.serve, seen by an MCP client: {c['gather_calls']} tools × {c['sleep_s']:g} s gathered by one "
+            "run_python",
+            f"{f['serve_gather50_wall_s']:.3f} s",
+            f"{f['serve_direct50_wall_s']:.2f} s as {c['gather_calls']} MCP tool calls one after another "
+            f"({f['serve_direct50_wall_s'] / f['serve_gather50_wall_s']:.0f}× longer)",
+            f"≤ 1/10: {mark[met['serve_gather50_wall_s']]}",
+        )
+    )
     if "process_pool_cpu_wall_s" in f:
-        rows.append((f"  same, ProcessPoolExecutor({c['dask_workers']})", f"{f['process_pool_cpu_wall_s']:.2f} s",
-                     "", ""))
+        rows.append(
+            (f"  same, ProcessPoolExecutor({c['dask_workers']})", f"{f['process_pool_cpu_wall_s']:.2f} s", "", "")
+        )
     lines = ["| figure | PTC | baseline (same run) | target |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in rows]
     m = f["machine"]
     lines.append("")
     if f.get("quick"):
         lines.append("Quick sizes (a smoke run): the targets apply to the full run.")
-    lines.append(f"Machine: {m['cpu']}, {m['cpus']} cores, Python {m['python']}, {m['platform']}; "
-                 f"anthropic {m['anthropic']}, distributed {m['distributed']}; load average before/after "
-                 f"{m['load_average_before']} / {m['load_average_after']}; emulator in a {c['emulator']}; "
-                 f"total {f['total_s']} s.")
+    lines.append(
+        f"Machine: {m['cpu']}, {m['cpus']} cores, Python {m['python']}, {m['platform']}; "
+        f"anthropic {m['anthropic']}, distributed {m['distributed']}; load average before/after "
+        f"{m['load_average_before']} / {m['load_average_after']}; emulator in a {c['emulator']}; "
+        f"total {f['total_s']} s."
+    )
     return "\n".join(lines)
 
 
@@ -284,13 +396,16 @@ def profile(sizes: Sizes, emulator: str) -> None:
     from pyinstrument import Profiler
 
     with Emulator(emulator) as emu:
+
         async def main() -> None:
-            await measure.overhead(emu.url, Sizes(reps=1, overhead_calls=sizes.overhead_calls,
-                                                  overhead_batch=sizes.overhead_batch))  # warm
+            await measure.overhead(
+                emu.url, Sizes(reps=1, overhead_calls=sizes.overhead_calls, overhead_batch=sizes.overhead_batch)
+            )  # warm
             profiler = Profiler(interval=0.0005, async_mode="disabled")  # CPU where it is spent, not awaits
             profiler.start()
-            await measure.overhead(emu.url, Sizes(reps=3, overhead_calls=sizes.overhead_calls,
-                                                  overhead_batch=sizes.overhead_batch))
+            await measure.overhead(
+                emu.url, Sizes(reps=3, overhead_calls=sizes.overhead_calls, overhead_batch=sizes.overhead_batch)
+            )
             profiler.stop()
             print(profiler.output_text(unicode=True, color=False))
 
@@ -301,11 +416,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--quick", action="store_true", help="small sizes and one repetition (smoke run)")
-    parser.add_argument("--emulator", choices=("process", "thread"), default="process",
-                        help="run the offline emulator in its own process (default, like a remote API) "
-                             "or in a thread of this process (as ptc.run(offline=True) does)")
-    parser.add_argument("--process-pool", action="store_true",
-                        help="also run the CPU-bound calls on a ProcessPoolExecutor (adds ~20 s)")
+    parser.add_argument(
+        "--emulator",
+        choices=("process", "thread"),
+        default="process",
+        help="run the offline emulator in its own process (default, like a remote API) "
+        "or in a thread of this process (as ptc.run(offline=True) does)",
+    )
+    parser.add_argument(
+        "--process-pool", action="store_true", help="also run the CPU-bound calls on a ProcessPoolExecutor (adds ~20 s)"
+    )
     parser.add_argument("--profile", action="store_true", help="profile the host (pyinstrument) and exit")
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes.full()

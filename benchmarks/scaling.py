@@ -38,8 +38,9 @@ async def main(url: str) -> None:
         for rep in range(4):
             session.transport.seconds = 0.0
             t0 = time.perf_counter()
-            run = measure.check(await ptc.arun(prompt, tools=[tool], offline=True, session=session,
-                                               max_calls=calls), calls)
+            run = measure.check(
+                await ptc.arun(prompt, tools=[tool], offline=True, session=session, max_calls=calls), calls
+            )
             if rep:
                 costs.append((time.perf_counter() - t0 - session.transport.seconds) / calls * 1000)
         print(f"| {calls:,} | {per_batch:,} | {run.requests} | {statistics.median(costs):.3f} |", flush=True)

@@ -25,6 +25,7 @@ def fenced(code: str, ask: str = "Run this.") -> str:
 
 # -- I/O-bound tools (async: gathered on the kernel's loop) ---------------------------------------
 
+
 async def slow_lookup(i: int) -> str:
     """Looks up item i (takes SLEEP_S seconds). Returns 'item <i>'."""
     await asyncio.sleep(SLEEP_S)
@@ -53,12 +54,18 @@ async def check_server_status(server: str) -> dict:
         server: Server name, e.g. srv-01.
     """
     n = int(server.rsplit("-", 1)[-1]) if server.rsplit("-", 1)[-1].isdigit() else len(server)
-    return {"server": server, "status": UNHEALTHY.get(server, "healthy"), "latency_ms": 12 + n * 7 % 40,
-            "cpu_pct": round(20 + n * 13 % 60 + 0.5, 1), "mem_pct": round(30 + n * 17 % 55 + 0.25, 2),
-            "region": ("eu-west-1", "us-east-1", "ap-south-1")[n % 3]}
+    return {
+        "server": server,
+        "status": UNHEALTHY.get(server, "healthy"),
+        "latency_ms": 12 + n * 7 % 40,
+        "cpu_pct": round(20 + n * 13 % 60 + 0.5, 1),
+        "mem_pct": round(30 + n * 17 % 55 + 0.25, 2),
+        "region": ("eu-west-1", "us-east-1", "ap-south-1")[n % 3],
+    }
 
 
 # -- CPU-bound tool (sync: runs in the executor; module level so it pickles by reference) ---------
+
 
 def crunch(n: int, seed: int) -> int:
     """Pure-Python busy work: n rounds of an integer hash. Returns the final value."""
@@ -89,6 +96,7 @@ def _timed(func, *args) -> float:
 
 # -- scripts (what "Claude" runs in the emulator) -------------------------------------------------
 
+
 def gather_script(tool: str, n: int) -> str:
     return fenced(f"""
 import asyncio
@@ -110,24 +118,30 @@ print(done, "calls")
 
 def stocks_script(tickers: list[str] = TICKERS) -> str:
     """The guide's 10-ticker task: fetch all prices at once, report the highest."""
-    return fenced(f"""
+    return fenced(
+        f"""
 import asyncio, json
 tickers = {tickers!r}
 prices = [json.loads(p) for p in await asyncio.gather(*[get_stock_price({{"ticker": t}}) for t in tickers])]
 best = max(prices, key=lambda p: p["price"])
 print(f"Highest: {{best['ticker']}} at {{best['price']}} {{best['currency']}}")
-""", ask="Which of these stocks has the highest price?")
+""",
+        ask="Which of these stocks has the highest price?",
+    )
 
 
 def servers_script(count: int = len(SERVERS)) -> str:
     """The guide's status check: every server at once, report those not healthy."""
-    return fenced(f"""
+    return fenced(
+        f"""
 import asyncio, json
 servers = [f"srv-{{i:02d}}" for i in range(1, {count + 1})]
 statuses = [json.loads(s) for s in await asyncio.gather(*[check_server_status({{"server": s}}) for s in servers])]
 bad = [s for s in statuses if s["status"] != "healthy"]
 print(f"{{len(bad)}} of {{len(servers)}} not healthy: " + ", ".join(f"{{s['server']}} ({{s['status']}})" for s in bad))
-""", ask="Which servers are not healthy?")
+""",
+        ask="Which servers are not healthy?",
+    )
 
 
 def crunch_script(n_calls: int, rounds: int) -> str:
@@ -180,9 +194,16 @@ async def list_late_orders(region: str, min_days_late: int = 2) -> list[dict]:
         n = _n(f"{region}{k}")
         days = 2 + (n * 7 + k) % 19
         if days >= min_days_late:
-            orders.append({"order_id": f"SO-{base + k * 37 % 1000:05d}", "customer_id": f"C-{4000 + n % 900}",
-                           "promised_date": f"2026-11-{28 - days % 27:02d}", "days_late": days,
-                           "status": LATE_ORDER_STATUSES[n % 4], "value_eur": round(80 + n % 2400 + k / 4, 2)})
+            orders.append(
+                {
+                    "order_id": f"SO-{base + k * 37 % 1000:05d}",
+                    "customer_id": f"C-{4000 + n % 900}",
+                    "promised_date": f"2026-11-{28 - days % 27:02d}",
+                    "days_late": days,
+                    "status": LATE_ORDER_STATUSES[n % 4],
+                    "value_eur": round(80 + n % 2400 + k / 4, 2),
+                }
+            )
     return sorted(orders, key=lambda o: -o["days_late"])
 
 
@@ -202,14 +223,35 @@ async def get_order(order_id: str) -> dict:
         order_id: The order's id, e.g. "SO-20931".
     """
     n = _n(order_id)
-    lines = [{"sku": f"SKU-{1000 + (n + 97 * k) % 400}", "description": f"Component type {(n + k) % 23}",
-              "qty": 1 + (n + k) % 6, "allocated": (n + k) % 3 != 0} for k in range(3 + n % 3)]
+    lines = [
+        {
+            "sku": f"SKU-{1000 + (n + 97 * k) % 400}",
+            "description": f"Component type {(n + k) % 23}",
+            "qty": 1 + (n + k) % 6,
+            "allocated": (n + k) % 3 != 0,
+        }
+        for k in range(3 + n % 3)
+    ]
     shipped = [line["sku"] for line in lines if line["allocated"]]
-    shipments = [{"tracking_number": f"TRK{n % 100000:05d}{k}", "carrier": ("DHL", "UPS", "GLS")[(n + k) % 3],
-                  "lines": shipped[k::2]} for k in range(min(2, len(shipped)))]
-    return {"order_id": order_id, "customer_id": f"C-{4000 + n % 900}", "lines": lines, "shipments": shipments,
-            "delivery": {"country": ("DE", "FR", "NL", "PL")[n % 4], "postcode": f"{10000 + n % 89999}",
-                         "instructions": "Deliver to goods-in, dock 3." if n % 2 else ""}}
+    shipments = [
+        {
+            "tracking_number": f"TRK{n % 100000:05d}{k}",
+            "carrier": ("DHL", "UPS", "GLS")[(n + k) % 3],
+            "lines": shipped[k::2],
+        }
+        for k in range(min(2, len(shipped)))
+    ]
+    return {
+        "order_id": order_id,
+        "customer_id": f"C-{4000 + n % 900}",
+        "lines": lines,
+        "shipments": shipments,
+        "delivery": {
+            "country": ("DE", "FR", "NL", "PL")[n % 4],
+            "postcode": f"{10000 + n % 89999}",
+            "instructions": "Deliver to goods-in, dock 3." if n % 2 else "",
+        },
+    }
 
 
 async def track_shipment(tracking_number: str) -> dict:
@@ -229,13 +271,26 @@ async def track_shipment(tracking_number: str) -> dict:
     n = _n(tracking_number)
     states = ("label_created", "in_transit", "exception", "out_for_delivery", "delivered")
     state = states[n % 5]
-    events = [{"at": f"2026-11-{27 - k:02d}T{(n + 5 * k) % 24:02d}:{(n * k) % 60:02d}:00Z",
-               "location": ("Leipzig hub", "Duisburg depot", "Venlo sort centre", "Poznan hub")[(n + k) % 4],
-               "description": ("Parcel scanned at facility", "Departed facility", "Arrived at facility",
-                               "Delivery attempted, recipient absent")[(n + 2 * k) % 4]}
-              for k in range(4 + n % 5)]
-    return {"tracking_number": tracking_number, "carrier": ("DHL", "UPS", "GLS")[n % 3], "state": state,
-            "events": events, "exception": "address incomplete" if state == "exception" else None}
+    events = [
+        {
+            "at": f"2026-11-{27 - k:02d}T{(n + 5 * k) % 24:02d}:{(n * k) % 60:02d}:00Z",
+            "location": ("Leipzig hub", "Duisburg depot", "Venlo sort centre", "Poznan hub")[(n + k) % 4],
+            "description": (
+                "Parcel scanned at facility",
+                "Departed facility",
+                "Arrived at facility",
+                "Delivery attempted, recipient absent",
+            )[(n + 2 * k) % 4],
+        }
+        for k in range(4 + n % 5)
+    ]
+    return {
+        "tracking_number": tracking_number,
+        "carrier": ("DHL", "UPS", "GLS")[n % 3],
+        "state": state,
+        "events": events,
+        "exception": "address incomplete" if state == "exception" else None,
+    }
 
 
 async def check_stock(sku: str) -> dict:
@@ -256,10 +311,17 @@ async def check_stock(sku: str) -> dict:
     warehouses = []
     for k, name in enumerate(("Leipzig", "Venlo", "Lyon")):
         on_hand, reserved = (n + 31 * k) % 40, (n + 17 * k) % 25
-        warehouses.append({"warehouse": name, "on_hand": on_hand, "reserved": reserved,
-                           "available": max(0, on_hand - reserved)})
-    inbound = [{"po": f"PO-{(n + k) % 9000 + 1000}", "qty": 20 + (n + k) % 80, "expected": f"2026-12-{1 + (n + 9 * k) % 28:02d}"}
-               for k in range(n % 3)]
+        warehouses.append(
+            {"warehouse": name, "on_hand": on_hand, "reserved": reserved, "available": max(0, on_hand - reserved)}
+        )
+    inbound = [
+        {
+            "po": f"PO-{(n + k) % 9000 + 1000}",
+            "qty": 20 + (n + k) % 80,
+            "expected": f"2026-12-{1 + (n + 9 * k) % 28:02d}",
+        }
+        for k in range(n % 3)
+    ]
     return {"sku": sku, "description": f"Component type {n % 23}", "warehouses": warehouses, "inbound": inbound}
 
 
@@ -278,10 +340,14 @@ async def get_customer(customer_id: str) -> dict:
         customer_id: The customer's id, e.g. "C-4410".
     """
     n = _n(customer_id)
-    return {"customer_id": customer_id, "name": f"Customer {n % 997} GmbH",
-            "tier": ("strategic", "key", "standard", "standard")[n % 4],
-            "account_manager": ("A. Novak", "B. Laurent", "C. Berg", "D. Rossi")[n % 4],
-            "sla_days": 5 + n % 10, "open_complaints": n % 3}
+    return {
+        "customer_id": customer_id,
+        "name": f"Customer {n % 997} GmbH",
+        "tier": ("strategic", "key", "standard", "standard")[n % 4],
+        "account_manager": ("A. Novak", "B. Laurent", "C. Berg", "D. Rossi")[n % 4],
+        "sla_days": 5 + n % 10,
+        "open_complaints": n % 3,
+    }
 
 
 FULFILMENT_TOOLS = [list_late_orders, get_order, track_shipment, check_stock, get_customer]
@@ -290,7 +356,8 @@ FULFILMENT_TOOLS = [list_late_orders, get_order, track_shipment, check_stock, ge
 def fulfilment_script() -> str:
     """Five rounds, each needing the one before: late orders per region; the oldest ones in full;
     their parcels; stock for the unallocated lines; the customers to escalate to."""
-    return fenced(f"""
+    return fenced(
+        f"""
 import asyncio, json
 
 async def each(tool, args):
@@ -312,25 +379,35 @@ escalate = [c["customer_id"] for c in customers if c["tier"] == "strategic"]
 print(f"{{len(late)}} late orders; oldest {{oldest[0]['days_late']}} days")
 print(f"parcels with exceptions: {{problems}}; SKUs out of stock: {{no_stock}}")
 print(f"escalate to: {{escalate}}")
-""", ask=("Our fulfilment team needs this morning's late-order review. Find the late orders in every "
-          "region, look at the eight oldest in full, check where their parcels are, check stock for "
-          "the lines that are not allocated, and tell me which strategic customers to escalate to. "
-          "Keep the lookups gathered where they do not depend on each other."))
+""",
+        ask=(
+            "Our fulfilment team needs this morning's late-order review. Find the late orders in every "
+            "region, look at the eight oldest in full, check where their parcels are, check stock for "
+            "the lines that are not allocated, and tell me which strategic customers to escalate to. "
+            "Keep the lookups gathered where they do not depend on each other."
+        ),
+    )
 
 
 def fulfilment_follow_ups() -> list[str]:
     """Two follow-up turns of the late-order review (`--continue`): each one lookup round, on the
     answer of the turn before, as an analyst asks after reading it."""
     return [
-        fenced("""
+        fenced(
+            """
 import asyncio, json
 late = [o for r in await asyncio.gather(*[list_late_orders({"region": r}) for r in ["north", "export"]])
         for o in json.loads(r)]
 print(f"north + export: {len(late)} late orders, {sum(o['days_late'] for o in late)} days late in all")
-""", ask="Which of those are in the north and export regions, and how late are they in all?"),
-        fenced("""
+""",
+            ask="Which of those are in the north and export regions, and how late are they in all?",
+        ),
+        fenced(
+            """
 import asyncio, json
 stock = [json.loads(s) for s in await asyncio.gather(*[check_stock({"sku": s}) for s in ["SKU-1001", "SKU-1002"]])]
 print({s["sku"]: sum(w["available"] for w in s["warehouses"]) for s in stock})
-""", ask="And how much of SKU-1001 and SKU-1002 is left across the warehouses?"),
+""",
+            ask="And how much of SKU-1001 and SKU-1002 is left across the warehouses?",
+        ),
     ]

@@ -34,15 +34,43 @@ __version__ = importlib.metadata.version("ptc-jupyter")  # labextension/package.
 #: The public names, the one list (tests/test_public_names.py checks that README.md and the
 #: notebooks use no `ptc.<name>` missing here).
 __all__ = [
-    "MIME_TYPE", "Conversation", "OptionError", "Run", "RunError", "RunOptions", "Session", "Tool", "ToolCall",
-    "ToolDefinitionError", "ToolRegistry", "acompare", "arun", "compare", "default_session", "last", "mcp",
-    "pricing", "registry", "run", "serve", "to_text", "tool",
+    "MIME_TYPE",
+    "Conversation",
+    "OptionError",
+    "Run",
+    "RunError",
+    "RunOptions",
+    "Session",
+    "Tool",
+    "ToolCall",
+    "ToolDefinitionError",
+    "ToolRegistry",
+    "acompare",
+    "arun",
+    "compare",
+    "default_session",
+    "last",
+    "mcp",
+    "pricing",
+    "registry",
+    "run",
+    "serve",
+    "to_text",
+    "tool",
 ]
 
 #: Names whose modules load the SDK, the host or the emulator: imported on first use.
-_LAZY = {"run": "api", "arun": "api", "compare": "api", "acompare": "api", "last": "api",
-         "Conversation": "conversation", "Session": "host.session", "default_session": "host.session",
-         "serve": "mcp.server"}
+_LAZY = {
+    "run": "api",
+    "arun": "api",
+    "compare": "api",
+    "acompare": "api",
+    "last": "api",
+    "Conversation": "conversation",
+    "Session": "host.session",
+    "default_session": "host.session",
+    "serve": "mcp.server",
+}
 _MODULES = {"mcp", "pricing"}
 
 

@@ -100,11 +100,23 @@ async def arun(
         raise ValueError("prompt must be a non-empty string")
     try:
         settings = RunOptions.build(
-            options, model=model, offline=offline, container=container, new_container=new_container,
-            max_calls=max_calls, tool_timeout_s=tool_timeout, max_tokens=max_tokens, direct=direct, stream=stream,
+            options,
+            model=model,
+            offline=offline,
+            container=container,
+            new_container=new_container,
+            max_calls=max_calls,
+            tool_timeout_s=tool_timeout,
+            max_tokens=max_tokens,
+            direct=direct,
+            stream=stream,
             cache=cache,
-            code_execution=code_execution, sandbox=sandbox, executor=executor, yes=yes,
-            approval_timeout_s=approval_timeout, keep_files=keep_files,
+            code_execution=code_execution,
+            sandbox=sandbox,
+            executor=executor,
+            yes=yes,
+            approval_timeout_s=approval_timeout,
+            keep_files=keep_files,
         )
     except OptionError as exc:  # say it with the keyword the caller wrote
         raise OptionError(KEYWORDS.get(exc.option, exc.option), exc.reason) from None
@@ -127,16 +139,27 @@ async def arun(
     if conversation is not None:
         history, said = conversation.prepare(source)
         if history and conversation.model not in (None, settings.model):
-            raise OptionError("conversation", f"{conversation.id} was started with model {conversation.model!r}, "
-                                              f"not {settings.model!r}; continue it with that model, or start a "
-                                              "new conversation (ptc.Conversation(), %ptc_new)")
+            raise OptionError(
+                "conversation",
+                f"{conversation.id} was started with model {conversation.model!r}, "
+                f"not {settings.model!r}; continue it with that model, or start a "
+                "new conversation (ptc.Conversation(), %ptc_new)",
+            )
         notices += said
         if conversation.container_id and not settings.container and not settings.new_container:
             settings = dataclasses.replace(settings, container=conversation.container_id)
     try:
-        result = await host.run(prompt, chosen, settings, approve=default_approver(settings.yes, approve),
-                                on_event=on_event, notices=notices, files=inputs, history=history,
-                                sandbox=local_sandbox)
+        result = await host.run(
+            prompt,
+            chosen,
+            settings,
+            approve=default_approver(settings.yes, approve),
+            on_event=on_event,
+            notices=notices,
+            files=inputs,
+            history=history,
+            sandbox=local_sandbox,
+        )
     except BaseException as exc:
         partial = getattr(exc, "run", None)
         if isinstance(partial, Run):
@@ -198,9 +221,16 @@ def figures(run: Run) -> dict[str, Any]:
     }
 
 
-async def acompare(prompt: str, *, tools: ToolSpec | None = None, options: RunOptions | None = None,
-                   approve: Approver | None = None, on_event: Listener | None = None,
-                   session: Session | None = None, **settings: Any) -> Run:
+async def acompare(
+    prompt: str,
+    *,
+    tools: ToolSpec | None = None,
+    options: RunOptions | None = None,
+    approve: Approver | None = None,
+    on_event: Listener | None = None,
+    session: Session | None = None,
+    **settings: Any,
+) -> Run:
     """Run `prompt` with PTC, then as classic tool calling; the PTC `Run` carries both in `.comparison`.
 
     `settings` are `arun`'s keyword settings (`model`, `max_calls`, ...). The tools run twice
@@ -209,8 +239,13 @@ async def acompare(prompt: str, *, tools: ToolSpec | None = None, options: RunOp
     global last
     if "direct" in settings:
         raise TypeError("acompare runs both ways; leave out direct")
-    wiring: dict[str, Any] = {"tools": tools, "options": options, "approve": approve, "on_event": on_event,
-                              "session": session}
+    wiring: dict[str, Any] = {
+        "tools": tools,
+        "options": options,
+        "approve": approve,
+        "on_event": on_event,
+        "session": session,
+    }
     ptc_run = await arun(prompt, **wiring, **settings)
     direct_run = await arun(prompt, direct=True, **wiring, **settings)
     ptc_run.comparison = {"ptc": figures(ptc_run), "direct": figures(direct_run)}

@@ -58,8 +58,11 @@ class Conversation:
         """What a run's trace says of its place here: `{"id", "turn", "continues"}`."""
         index = next((i for i, t in enumerate(self.turns) if t is turn), len(self.turns))
         earlier = self.turns[index - 1] if index > 0 else None
-        return {"id": self.id, "turn": turn.number,
-                "continues": {"turn": earlier.number, "prompt": _headline(earlier.prompt)} if earlier else None}
+        return {
+            "id": self.id,
+            "turn": turn.number,
+            "continues": {"turn": earlier.number, "prompt": _headline(earlier.prompt)} if earlier else None,
+        }
 
     def local_sandbox(self) -> Any:
         """The conversation's local sandbox (`sandbox="local"`), made on first use: its REPL
@@ -81,21 +84,33 @@ class Conversation:
         notes = []
         if source is not None and turns and turns[-1].source == source:
             replaced = turns.pop()
-            del messages[replaced.start:]
+            del messages[replaced.start :]
             notes.append(f"this source's earlier turn {replaced.number} is replaced, not repeated")
         dropped = _trim(turns, messages, self.max_turns, self.max_chars)
         if dropped:
-            notes.append(f"the oldest {dropped} turn(s) were left out of the history "
-                         f"(limits: {self.max_turns} turns, {self.max_chars:,} characters)")
+            notes.append(
+                f"the oldest {dropped} turn(s) were left out of the history "
+                f"(limits: {self.max_turns} turns, {self.max_chars:,} characters)"
+            )
         if turns:
             last = turns[-1]
-            notes.insert(0, f"continues {self.id} from turn {last.number} ({_headline(last.prompt)!r})"
-                            + (f" in container {self.container_id}" if self.container_id else ""))
+            notes.insert(
+                0,
+                f"continues {self.id} from turn {last.number} ({_headline(last.prompt)!r})"
+                + (f" in container {self.container_id}" if self.container_id else ""),
+            )
         self._pending = (turns, len(messages))
         return copy.deepcopy(messages), notes
 
-    def record(self, prompt: str, messages: list[dict[str, Any]], container_id: str | None,
-               source: str | None = None, *, model: str | None = None) -> Turn:
+    def record(
+        self,
+        prompt: str,
+        messages: list[dict[str, Any]],
+        container_id: str | None,
+        source: str | None = None,
+        *,
+        model: str | None = None,
+    ) -> Turn:
         """Take a completed run's whole exchange: the history `prepare` gave it, then its own messages."""
         turns, sent = self._pending if self._pending is not None else (list(self.turns), len(self.messages))
         self._pending = None
@@ -117,8 +132,9 @@ def _trim(turns: list[Turn], messages: list[dict[str, Any]], max_turns: int, max
     """Drop whole turns, oldest first, until at most `max_turns - 1` remain (room for the new one)
     and the history's JSON fits `max_chars`; the newest turn is always kept. Returns how many."""
     dropped = 0
-    while len(turns) > 1 and (len(turns) >= max_turns or
-                              len(json.dumps(messages, ensure_ascii=False, default=str)) > max_chars):
+    while len(turns) > 1 and (
+        len(turns) >= max_turns or len(json.dumps(messages, ensure_ascii=False, default=str)) > max_chars
+    ):
         cut = turns[1].start
         del messages[:cut]
         turns.pop(0)

@@ -44,7 +44,6 @@ class OptionError(ValueError):
 # -- API errors in our own words --------------------------------------------------------------------
 
 
-
 #: Statuses a request naming a container that is gone may get.
 CONTAINER_LOST_STATUSES = (400, 404, 410)
 #: An error message naming the container: the word, or an id (`container_...`; not `container_upload`).
@@ -85,8 +84,9 @@ def error_info(exc: BaseException) -> ApiErrorInfo:
     if not isinstance(request_id, str) and isinstance(body, dict) and isinstance(body.get("request_id"), str):
         request_id = body["request_id"]
     status = getattr(exc, "status_code", None)
-    return ApiErrorInfo(status if isinstance(status, int) else None, kind, message,
-                        request_id if isinstance(request_id, str) else None)
+    return ApiErrorInfo(
+        status if isinstance(status, int) else None, kind, message, request_id if isinstance(request_id, str) else None
+    )
 
 
 def error_text(exc: BaseException) -> str:

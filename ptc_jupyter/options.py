@@ -73,37 +73,91 @@ class RunOptions:
     """How one run behaves. Frozen: derive variants with `dataclasses.replace` (validated again)."""
 
     model: str = setting(DEFAULT_MODEL, "model name", flag="--model", metavar="NAME", config="model")
-    max_tokens: int = setting(DEFAULT_MAX_TOKENS, "max_tokens per request", flag="--max-tokens", metavar="N",
-                              config="max_tokens")
-    max_calls: int = setting(DEFAULT_MAX_CALLS, "budget of tool calls for the run; more get an error result",
-                             flag="--max-calls", metavar="N", config="max_calls")
-    tool_timeout_s: float | None = setting(DEFAULT_TOOL_TIMEOUT_S, "time limit of one tool call (seconds)",
-                                           flag="--tool-timeout", metavar="SECONDS", config="tool_timeout")
-    offline: bool | None = setting(None, "use the offline emulator (default: only when there is no API key)",
-                                   flag="--offline", off_flag="--online", config="offline")
-    stream: bool = setting(True, "stream responses (the script shows while Claude writes it)",
-                           flag="--stream", off_flag="--no-stream", config="stream")
-    cache: bool = setting(True, "mark the stable prefix for prompt caching (later requests read it from the cache)",
-                          flag="--cache", off_flag="--no-cache", config="cache")
-    yes: bool = setting(False, "approve every side-effect call without asking (unattended runs)",
-                        flag="--yes", off_flag="--ask", config="yes")
+    max_tokens: int = setting(
+        DEFAULT_MAX_TOKENS, "max_tokens per request", flag="--max-tokens", metavar="N", config="max_tokens"
+    )
+    max_calls: int = setting(
+        DEFAULT_MAX_CALLS,
+        "budget of tool calls for the run; more get an error result",
+        flag="--max-calls",
+        metavar="N",
+        config="max_calls",
+    )
+    tool_timeout_s: float | None = setting(
+        DEFAULT_TOOL_TIMEOUT_S,
+        "time limit of one tool call (seconds)",
+        flag="--tool-timeout",
+        metavar="SECONDS",
+        config="tool_timeout",
+    )
+    offline: bool | None = setting(
+        None,
+        "use the offline emulator (default: only when there is no API key)",
+        flag="--offline",
+        off_flag="--online",
+        config="offline",
+    )
+    stream: bool = setting(
+        True,
+        "stream responses (the script shows while Claude writes it)",
+        flag="--stream",
+        off_flag="--no-stream",
+        config="stream",
+    )
+    cache: bool = setting(
+        True,
+        "mark the stable prefix for prompt caching (later requests read it from the cache)",
+        flag="--cache",
+        off_flag="--no-cache",
+        config="cache",
+    )
+    yes: bool = setting(
+        False,
+        "approve every side-effect call without asking (unattended runs)",
+        flag="--yes",
+        off_flag="--ask",
+        config="yes",
+    )
     direct: bool = setting(False, "classic tool calling, no code execution (for comparisons)", flag="--direct")
-    code_execution: str = setting(DEFAULT_CODE_EXECUTION, "code-execution tool version",
-                                  flag="--code-execution", metavar="VERSION", config="code_execution",
-                                  choices=CODE_EXECUTION_TYPES)
-    sandbox: str | None = setting(None, "where Claude's scripts run: None = the API's code-execution container; "
-                                  "'local' = a subprocess sandbox on this machine (for models without code execution)",
-                                  flag="--sandbox", metavar="local", config="sandbox", choices=SANDBOXES)
+    code_execution: str = setting(
+        DEFAULT_CODE_EXECUTION,
+        "code-execution tool version",
+        flag="--code-execution",
+        metavar="VERSION",
+        config="code_execution",
+        choices=CODE_EXECUTION_TYPES,
+    )
+    sandbox: str | None = setting(
+        None,
+        "where Claude's scripts run: None = the API's code-execution container; "
+        "'local' = a subprocess sandbox on this machine (for models without code execution)",
+        flag="--sandbox",
+        metavar="local",
+        config="sandbox",
+        choices=SANDBOXES,
+    )
     container: str | None = setting(None, "resume this container", flag="--container", metavar="ID")
-    new_container: bool = setting(False, "start a fresh code-execution container (forget the REPL state)",
-                                  flag="--new-container")
-    executor: Executor | None = setting(None, "a concurrent.futures.Executor for sync tools (None: a shared "
-                                        "thread pool); in a cell, the name of a kernel variable holding one",
-                                        flag="--executor", metavar="NAME", config="executor")
-    keep_files: bool = setting(False, "keep the uploaded input files after the run (default: deleted)",
-                               flag="--keep-files")
-    approval_timeout_s: float = setting(DEFAULT_APPROVAL_TIMEOUT_S, "seconds to wait for Allow/Deny before denying",
-                                        flag="--approval-timeout", metavar="SECONDS", config="approval_timeout")
+    new_container: bool = setting(
+        False, "start a fresh code-execution container (forget the REPL state)", flag="--new-container"
+    )
+    executor: Executor | None = setting(
+        None,
+        "a concurrent.futures.Executor for sync tools (None: a shared "
+        "thread pool); in a cell, the name of a kernel variable holding one",
+        flag="--executor",
+        metavar="NAME",
+        config="executor",
+    )
+    keep_files: bool = setting(
+        False, "keep the uploaded input files after the run (default: deleted)", flag="--keep-files"
+    )
+    approval_timeout_s: float = setting(
+        DEFAULT_APPROVAL_TIMEOUT_S,
+        "seconds to wait for Allow/Deny before denying",
+        flag="--approval-timeout",
+        metavar="SECONDS",
+        config="approval_timeout",
+    )
 
     def __post_init__(self) -> None:
         _check_type(self, "model", str)
@@ -111,9 +165,12 @@ class RunOptions:
             raise OptionError("model", "must be a model name, got an empty string")
         _check_int(self, "max_tokens", low=1)
         if not self.stream and self.max_tokens > NON_STREAMING_MAX_TOKENS:
-            raise OptionError("max_tokens", f"above {NON_STREAMING_MAX_TOKENS:,} needs streaming (the SDK refuses a "
-                                            f"single response that may take over 10 minutes): keep stream on, or "
-                                            f"lower max_tokens; got {self.max_tokens:,}")
+            raise OptionError(
+                "max_tokens",
+                f"above {NON_STREAMING_MAX_TOKENS:,} needs streaming (the SDK refuses a "
+                f"single response that may take over 10 minutes): keep stream on, or "
+                f"lower max_tokens; got {self.max_tokens:,}",
+            )
         _check_int(self, "max_calls", low=0)
         _check_seconds(self, "tool_timeout_s", allow_none=True)
         _check_seconds(self, "approval_timeout_s", allow_none=False)
@@ -122,8 +179,9 @@ class RunOptions:
         for name in ("stream", "cache", "yes", "direct", "new_container", "keep_files"):
             _check_type(self, name, bool)
         if self.code_execution not in CODE_EXECUTION_TYPES:
-            raise OptionError("code_execution", f"must be one of {', '.join(CODE_EXECUTION_TYPES)}, "
-                                                f"got {self.code_execution!r}")
+            raise OptionError(
+                "code_execution", f"must be one of {', '.join(CODE_EXECUTION_TYPES)}, got {self.code_execution!r}"
+            )
         _check_type(self, "container", (str, type(None)))
         if self.sandbox not in (None, *SANDBOXES):
             raise OptionError("sandbox", f"must be one of {', '.join(SANDBOXES)} (or None), got {self.sandbox!r}")
@@ -151,7 +209,6 @@ class RunOptions:
         if unknown:
             raise TypeError(f"unknown run option(s): {', '.join(sorted(unknown))}")
         return dataclasses.replace(base or cls(), **given)
-
 
 
 def _check_type(options: RunOptions, name: str, kind: type | tuple[type, ...]) -> None:

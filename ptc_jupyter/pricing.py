@@ -76,8 +76,10 @@ def set_price(model_prefix: str, **per_mtok: float) -> Price:
 def estimate(model: str, usage: dict[str, Any], *, container_s: float = 0.0) -> dict[str, Any]:
     """The estimated cost of a run: `total_usd` and its parts, each in USD, plus what it assumed."""
     price, known = price_of(model)
-    tokens = {key: int(usage.get(key) or 0) for key in
-              ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}
+    tokens = {
+        key: int(usage.get(key) or 0)
+        for key in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    }
     parts = {
         "input_usd": tokens["input_tokens"] * price.input / 1e6,
         "output_usd": tokens["output_tokens"] * price.output / 1e6,
@@ -86,9 +88,13 @@ def estimate(model: str, usage: dict[str, Any], *, container_s: float = 0.0) -> 
         "container_usd": max(0.0, container_s) / 3600 * CONTAINER_USD_PER_HOUR,
     }
     parts = {k: round(v, 6) for k, v in parts.items()}
-    return {"total_usd": round(sum(parts.values()), 6), **parts, "estimate": True,
-            "model_priced_as": model if known else "unknown model: priced like Opus 5",
-            "container_s": round(container_s, 3)}
+    return {
+        "total_usd": round(sum(parts.values()), 6),
+        **parts,
+        "estimate": True,
+        "model_priced_as": model if known else "unknown model: priced like Opus 5",
+        "container_s": round(container_s, 3),
+    }
 
 
 def format_usd(amount: float) -> str:

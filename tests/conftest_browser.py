@@ -27,8 +27,14 @@ ARTIFACTS = ROOT / "test-artifacts"
 #: unset, tests write into the untracked ARTIFACTS only.
 README_IMAGES = os.environ.get("PTC_README_IMAGES")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SERVER_START_S = 90
 
@@ -38,8 +44,10 @@ def chromium_path() -> str:
     path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if Path(path).exists():
         return path
-    message = (f"chromium not found at {path}: run `apt-get install -y chromium` "
-               "(or set PTC_SKIP_BROWSER=1 to skip the browser tests)")
+    message = (
+        f"chromium not found at {path}: run `apt-get install -y chromium` "
+        "(or set PTC_SKIP_BROWSER=1 to skip the browser tests)"
+    )
     if os.environ.get("PTC_SKIP_BROWSER") == "1":
         pytest.skip(message)
     pytest.fail(message)
@@ -85,14 +93,23 @@ def lab_server(work: Path, root: Path, *, kernels: bool) -> Iterator[LabServer]:
     labconfig = work / "config" / "labconfig"
     labconfig.mkdir(parents=True, exist_ok=True)
     # the "get notified about Jupyter news?" toast covers the page
-    (labconfig / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    (labconfig / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
     port = _free_port()
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        "--allow-root", f"--ServerApp.root_dir={root}",
-        "--IdentityProvider.token=", "--ServerApp.password=",
-        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--allow-root",
+        f"--ServerApp.root_dir={root}",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run commands like a user
     ]
     if not kernels:
@@ -132,7 +149,10 @@ def chromium() -> Iterator[object]:
     profile = Path(os.environ.get("TMPDIR", "/tmp")) / f"ptc-chromium-{os.getpid()}-{time.monotonic_ns()}"
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(profile), executable_path=path, headless=True, args=CHROMIUM_ARGS,
+            str(profile),
+            executable_path=path,
+            headless=True,
+            args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 1000},
         )
         try:

@@ -20,9 +20,13 @@ CODE_EXECUTION = {"type": "code_execution_20260120", "name": "code_execution"}
 
 def ptc_tool(name: str, callers: tuple[str, ...] = ("code_execution_20260120",), **extra: Any) -> dict:
     """A custom tool definition taking any object; callable from code by default."""
-    return {"name": name, "description": f"Test tool {name}. Returns text.",
-            "input_schema": {"type": "object", "properties": {}, "additionalProperties": True},
-            "allowed_callers": list(callers), **extra}
+    return {
+        "name": name,
+        "description": f"Test tool {name}. Returns text.",
+        "input_schema": {"type": "object", "properties": {}, "additionalProperties": True},
+        "allowed_callers": list(callers),
+        **extra,
+    }
 
 
 def script_prompt(code: str, ask: str = "Please run this.") -> str:
@@ -45,8 +49,16 @@ def tool_results(message: Any, answer: Callable[[Any], Any]) -> dict:
     return {"role": "user", "content": results}
 
 
-def run_turn(client: Any, *, prompt: str, tools: list[dict], answer: Callable[[Any], Any],
-             container: str | None = None, model: str = "claude-emulated", max_requests: int = 50) -> tuple[Any, list]:
+def run_turn(
+    client: Any,
+    *,
+    prompt: str,
+    tools: list[dict],
+    answer: Callable[[Any], Any],
+    container: str | None = None,
+    model: str = "claude-emulated",
+    max_requests: int = 50,
+) -> tuple[Any, list]:
     """Run one turn to its end (sync client); returns (last response, all responses)."""
     messages: list[dict] = [{"role": "user", "content": prompt}]
     responses = []
@@ -97,8 +109,9 @@ class CliEmulator:
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> CliEmulator:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=self.env, cwd=os.getcwd())
+        self.proc = subprocess.Popen(
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env, cwd=os.getcwd()
+        )
         self._read(self.proc.stdout, self.stdout, self._lines)
         self._read(self.proc.stderr, self.stderr, None)
         try:
@@ -162,4 +175,4 @@ def all_started_before_any_finished(events) -> bool:
     from ptc_jupyter.trace.run import CallFinished, CallStarted
 
     kinds = [type(e) for e in events if isinstance(e, (CallStarted, CallFinished))]
-    return CallFinished in kinds and CallFinished not in kinds[:kinds.count(CallStarted)]
+    return CallFinished in kinds and CallFinished not in kinds[: kinds.count(CallStarted)]

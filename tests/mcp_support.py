@@ -70,10 +70,13 @@ for t, p in prices.items():
 ```
 """
 
+
 def batch(registry: ToolRegistry, *calls: tuple[str, dict]) -> list[ToolCall]:
     """Run calls as one batch through the real dispatcher, as a PTC run would."""
-    tool_calls = [ToolCall(id=f"call_{i}", name=name, input=args, caller=CODE_EXECUTION_CALLER)
-                  for i, (name, args) in enumerate(calls)]
+    tool_calls = [
+        ToolCall(id=f"call_{i}", name=name, input=args, caller=CODE_EXECUTION_CALLER)
+        for i, (name, args) in enumerate(calls)
+    ]
     asyncio.run(Dispatcher(timeout_s=30).run_batch(tool_calls, {t.name: t for t in registry}))
     return tool_calls
 
@@ -98,7 +101,9 @@ def exclude_from_checks(pids: set[int], exclude: bool = True) -> None:
 
 
 @contextmanager
-def module_server(name: str, command: list[str], **options: object) -> Iterator[tuple[ptc_mcp.ServerStatus, ToolRegistry]]:
+def module_server(
+    name: str, command: list[str], **options: object
+) -> Iterator[tuple[ptc_mcp.ServerStatus, ToolRegistry]]:
     """One server for a whole test module, left out of the leak checks of the module's other tests."""
     registry = ToolRegistry()
     before = {p.pid for p in server_processes()}
@@ -138,8 +143,11 @@ class HTTPServer:
 
     def __init__(self, script: Path, python: str = sys.executable) -> None:
         self.process = subprocess.Popen(
-            [python, str(script), "--http", "0"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            [python, str(script), "--http", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         _external.add(self.process.pid)
         self.port: int | None = None
@@ -169,8 +177,9 @@ class HTTPServer:
         """Wait until the server has begun answering `count` requests (uvicorn logs each as its answer starts)."""
         with self._changed:
             if not self._changed.wait_for(lambda: self.answered >= count, timeout_s):
-                raise TimeoutError(f"the server answered {self.answered} requests, not {count}: "
-                                   f"{''.join(self.lines)[-2000:]}")
+                raise TimeoutError(
+                    f"the server answered {self.answered} requests, not {count}: {''.join(self.lines)[-2000:]}"
+                )
 
     @property
     def url(self) -> str:

@@ -34,11 +34,21 @@ Scripted = dict[str, Any] | Callable[[dict[str, Any]], Any] | tuple[int, dict[st
 _ids = itertools.count(1)
 
 
-def message(content: list[dict[str, Any]], stop_reason: str = "end_turn", *, container: str | None = None,
-            usage: dict[str, Any] | None = None) -> dict[str, Any]:
+def message(
+    content: list[dict[str, Any]],
+    stop_reason: str = "end_turn",
+    *,
+    container: str | None = None,
+    usage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": f"msg_{next(_ids):04d}", "type": "message", "role": "assistant", "model": "claude-test",
-        "content": content, "stop_reason": stop_reason, "stop_sequence": None,
+        "id": f"msg_{next(_ids):04d}",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-test",
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
         "usage": usage or {"input_tokens": 10, "output_tokens": 5},
     }
     if container:
@@ -50,8 +60,13 @@ def script_block(code: str, block_id: str = "srvtoolu_01") -> dict[str, Any]:
     return {"type": "server_tool_use", "id": block_id, "name": "code_execution", "input": {"code": code}}
 
 
-def tool_use(block_id: str, name: str, tool_input: dict[str, Any], caller: str | None = "srvtoolu_01",
-             caller_type: str = "code_execution_20260120") -> dict[str, Any]:
+def tool_use(
+    block_id: str,
+    name: str,
+    tool_input: dict[str, Any],
+    caller: str | None = "srvtoolu_01",
+    caller_type: str = "code_execution_20260120",
+) -> dict[str, Any]:
     block = {"type": "tool_use", "id": block_id, "name": name, "input": tool_input}
     if caller is not None:
         block["caller"] = {"type": caller_type, "tool_id": caller}
@@ -61,9 +76,17 @@ def tool_use(block_id: str, name: str, tool_input: dict[str, Any], caller: str |
 
 
 def script_result(stdout: str, block_id: str = "srvtoolu_01", return_code: int = 0) -> dict[str, Any]:
-    return {"type": "code_execution_tool_result", "tool_use_id": block_id,
-            "content": {"type": "code_execution_result", "stdout": stdout, "stderr": "",
-                        "return_code": return_code, "content": []}}
+    return {
+        "type": "code_execution_tool_result",
+        "tool_use_id": block_id,
+        "content": {
+            "type": "code_execution_result",
+            "stdout": stdout,
+            "stderr": "",
+            "return_code": return_code,
+            "content": [],
+        },
+    }
 
 
 def api_error(status: int, message_text: str, kind: str = "invalid_request_error") -> tuple[int, dict[str, Any]]:
@@ -89,8 +112,12 @@ def message_events(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     delta = {"stop_reason": body["stop_reason"], "stop_sequence": None}
     if body.get("container"):
         delta["container"] = body["container"]
-    events.append(("message_delta", {"type": "message_delta", "delta": delta,
-                                     "usage": {"output_tokens": body["usage"]["output_tokens"]}}))
+    events.append(
+        (
+            "message_delta",
+            {"type": "message_delta", "delta": delta, "usage": {"output_tokens": body["usage"]["output_tokens"]}},
+        )
+    )
     events.append(("message_stop", {"type": "message_stop"}))
     return events
 
@@ -125,8 +152,11 @@ class ScriptedAPI:
         self.requests.append(copy.deepcopy(body))
         self.headers.append(dict(request.headers))
         if not self.responses:
-            return JSONResponse(api_error(500, "scripted API ran out of responses", "api_error")[1], status_code=500,
-                                headers={"x-should-retry": "false"})
+            return JSONResponse(
+                api_error(500, "scripted API ran out of responses", "api_error")[1],
+                status_code=500,
+                headers={"x-should-retry": "false"},
+            )
         item = self.responses.pop(0)
         if callable(item):
             item = item(body)
@@ -145,20 +175,31 @@ class ScriptedAPI:
         if self.models is not None and model_id not in self.models:
             return JSONResponse(api_error(404, f"model: {model_id}", "not_found_error")[1], status_code=404)
         supported = True if self.models is None else self.models[model_id]
-        return JSONResponse({"type": "model", "id": model_id, "display_name": model_id,
-                             "created_at": "2026-01-01T00:00:00Z",
-                             "capabilities": {"code_execution": {"supported": supported}}})
+        return JSONResponse(
+            {
+                "type": "model",
+                "id": model_id,
+                "display_name": model_id,
+                "created_at": "2026-01-01T00:00:00Z",
+                "capabilities": {"code_execution": {"supported": supported}},
+            }
+        )
 
     def __enter__(self) -> ScriptedAPI:
         sock = socket.socket()  # bound here and handed to uvicorn: no window for another process to take the port
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        app = Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"]),
-                                Route("/v1/models/{model_id:path}", self._model, methods=["GET"])])
+        app = Starlette(
+            routes=[
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/models/{model_id:path}", self._model, methods=["GET"]),
+            ]
+        )
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
         self._server = _Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name="scripted-api",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="scripted-api", daemon=True
+        )
         self._thread.start()
         if not self._server.ready.wait(10):
             raise RuntimeError("scripted API did not start")

@@ -77,8 +77,7 @@ def test_streaming_shows_the_script_while_it_is_written(session, tools):
 
     events = []
     long_script = "\n".join(f"value_{i} = {i}  # a line of a longer script" for i in range(40)) + "\nprint(value_39)"
-    run = ptc.run(fenced(long_script), tools=tools, offline=True, session=session, stream=True,
-                  on_event=events.append)
+    run = ptc.run(fenced(long_script), tools=tools, offline=True, session=session, stream=True, on_event=events.append)
     drafts = [e.code for e in events if isinstance(e, ScriptDraft)]
     assert drafts and drafts[-1] == run.scripts[0]  # the last draft is the whole script
     assert run.scripts[0].strip() == long_script
@@ -92,8 +91,9 @@ def test_repl_state_persists_across_runs_of_a_session(session, tools):
     first = ptc.run(fenced("kept = 41\nprint('set')"), tools=tools, offline=True, session=session)
     second = ptc.run(fenced("print(kept + 1)"), tools=tools, offline=True, session=session)
     assert second.container_id == first.container_id and second.text.strip().endswith("42")
-    fresh = ptc.run(fenced("print('kept' in globals())"), tools=tools, offline=True, session=session,
-                    new_container=True)
+    fresh = ptc.run(
+        fenced("print('kept' in globals())"), tools=tools, offline=True, session=session, new_container=True
+    )
     assert fresh.container_id != first.container_id and fresh.text.strip().endswith("False")
 
 
@@ -120,10 +120,12 @@ def test_pause_turn_and_unknown_blocks(emulator, session, tools):
 
 def test_bad_caller_and_non_programmatic_calls_are_refused(emulator, session, tools):
     emulator.inject({"kind": "bad_caller"})
-    script = ("import asyncio\n"
-              "a = await get_stock_price({'ticker': 'A'})\n"
-              "b = await remember({'key': 'k', 'value': 'v'})\n"
-              "print(a[:6], b)")
+    script = (
+        "import asyncio\n"
+        "a = await get_stock_price({'ticker': 'A'})\n"
+        "b = await remember({'key': 'k', 'value': 'v'})\n"
+        "print(a[:6], b)"
+    )
     run = ptc.run(fenced(script), tools=tools, offline=True, session=session)
     assert [c.status for c in run.calls] == ["rejected", "rejected"]
     assert "matches no code-execution block" in run.calls[0].output
@@ -138,9 +140,7 @@ def test_tool_errors_reach_the_script_and_the_run_survives(session):
             raise ValueError(f"odd {n}")
         return n
 
-    script = ("import asyncio\n"
-              "r = await asyncio.gather(*[flaky({'n': i}) for i in range(4)])\n"
-              "print(r)")
+    script = "import asyncio\nr = await asyncio.gather(*[flaky({'n': i}) for i in range(4)])\nprint(r)"
     run = ptc.run(fenced(script), tools=[function_tool(flaky)], offline=True, session=session)
     assert [c.is_error for c in run.calls] == [False, True, False, True]
     assert "Error: ValueError: odd 1" in run.text
@@ -190,8 +190,9 @@ def test_trace_is_json_and_keeps_no_key(session, tools, monkeypatch):
     assert restored.scripts == run.scripts and len(restored.calls) == 2
 
 
-@pytest.mark.parametrize("bad, message", [("", "prompt must be a non-empty string"),
-                                          (None, "prompt must be a non-empty string")])
+@pytest.mark.parametrize(
+    "bad, message", [("", "prompt must be a non-empty string"), (None, "prompt must be a non-empty string")]
+)
 def test_bad_prompt(bad, message, session):
     with pytest.raises(ValueError, match=message):
         ptc.run(bad, session=session)
@@ -233,8 +234,15 @@ def test_with_a_key_runs_go_to_anthropic_base_url(monkeypatch, tools):
         tool_use,
     )
 
-    first = message([script_block("..."), tool_use("toolu_1", "get_stock_price", {"ticker": "AB"}),
-                     tool_use("toolu_2", "get_stock_price", {"ticker": "C"})], "tool_use", container="container_k")
+    first = message(
+        [
+            script_block("..."),
+            tool_use("toolu_1", "get_stock_price", {"ticker": "AB"}),
+            tool_use("toolu_2", "get_stock_price", {"ticker": "C"}),
+        ],
+        "tool_use",
+        container="container_k",
+    )
     final = message([script_result("AB 200.0"), {"type": "text", "text": "AB is highest."}], container="container_k")
     with ScriptedAPI([first, final]) as api:
         monkeypatch.setenv("ANTHROPIC_API_KEY", "fake-test-key")
@@ -245,7 +253,8 @@ def test_with_a_key_runs_go_to_anthropic_base_url(monkeypatch, tools):
     assert run.backend == "anthropic" and run.notices == [] and run.text == "AB is highest."
     assert api.requests[0]["model"] == "claude-sonnet-5"
     assert api.requests[0]["messages"][0]["content"] == [
-        {"type": "text", "text": "Which is highest?", "cache_control": {"type": "ephemeral"}}]
+        {"type": "text", "text": "Which is highest?", "cache_control": {"type": "ephemeral"}}
+    ]
     auth = [h.get("x-api-key") or h.get("authorization", "").removeprefix("Bearer ") for h in api.headers]
     assert auth == ["fake-test-key"] * 2 and not any("anthropic-beta" in h for h in api.headers)
     assert "fake-test-key" not in json.dumps(run.to_dict())

@@ -48,8 +48,10 @@ class Outbox:
 
 
 def calls_of(*specs: tuple[str, dict]) -> list[ToolCall]:
-    return [ToolCall(id=f"toolu_{n}", name=name, input=args, caller="code_execution_20260120", script_id=SCRIPT_ID)
-            for n, (name, args) in enumerate(specs, 1)]
+    return [
+        ToolCall(id=f"toolu_{n}", name=name, input=args, caller="code_execution_20260120", script_id=SCRIPT_ID)
+        for n, (name, args) in enumerate(specs, 1)
+    ]
 
 
 def three_calls() -> list[ToolCall]:
@@ -80,15 +82,19 @@ def outcome(calls: list[ToolCall]) -> list[tuple[str, str]]:
 
 # -- one question per batch ------------------------------------------------------------------------
 
+
 def test_a_batch_of_three_side_effect_calls_asks_once():
     outbox, asker = Outbox(), TypedAnswers("a")
     calls = run_batch(Dispatcher(approve=asker), three_calls(), outbox)
-    assert asker.prompts == [(
-        f"ptc: 3 side-effect calls from script {SCRIPT_ID}:\n"
-        '  [1] send({"to":"ann"})\n'
-        '  [2] send({"to":"bob"})\n'
-        '  [3] delete({"path":"x"})\n'
-        "Allow? [a]ll / [n]one / numbers (e.g. 1,3) / t:TOOL (TOOL for the rest of this run): ")]
+    assert asker.prompts == [
+        (
+            f"ptc: 3 side-effect calls from script {SCRIPT_ID}:\n"
+            '  [1] send({"to":"ann"})\n'
+            '  [2] send({"to":"bob"})\n'
+            '  [3] delete({"path":"x"})\n'
+            "Allow? [a]ll / [n]one / numbers (e.g. 1,3) / t:TOOL (TOOL for the rest of this run): "
+        )
+    ]
     assert outcome(calls) == [("ok", "sent to ann"), ("ok", "sent to bob"), ("ok", "deleted x")]
 
 
@@ -111,7 +117,9 @@ def test_calls_without_side_effects_do_not_wait_for_the_answer():
         nonlocal looked_up
         looked_up = asyncio.Event()
         calls = [*three_calls(), ToolCall(id="toolu_read", name="lookup", input={"key": "k"})]
-        dispatcher = Dispatcher(approve=AnswersOnceLookupRan(), on_finish=lambda c: c.name == "lookup" and looked_up.set())
+        dispatcher = Dispatcher(
+            approve=AnswersOnceLookupRan(), on_finish=lambda c: c.name == "lookup" and looked_up.set()
+        )
         await dispatcher.run_batch(calls, outbox.tools)
         return calls
 
@@ -130,8 +138,9 @@ def test_allow_a_tool_for_the_rest_of_the_run_skips_later_questions():
     assert [c.status for c in later + alone] == ["ok", "ok", "ok"] and len(asker.prompts) == 1
 
     asker.answers.append("2")  # a later batch asks only about the calls of other tools
-    mixed = run_batch(dispatcher, calls_of(("send", {"to": "fay"}), ("delete", {"path": "y"}),
-                                           ("delete", {"path": "z"})), outbox)
+    mixed = run_batch(
+        dispatcher, calls_of(("send", {"to": "fay"}), ("delete", {"path": "y"}), ("delete", {"path": "z"})), outbox
+    )
     assert len(asker.prompts) == 2 and asker.prompts[1].startswith("ptc: 2 side-effect calls")
     assert "send" not in asker.prompts[1].split("Allow?")[0]
     assert [c.status for c in mixed] == ["ok", "denied", "ok"]
@@ -139,16 +148,22 @@ def test_allow_a_tool_for_the_rest_of_the_run_skips_later_questions():
 
 def test_one_side_effect_call_is_asked_on_its_own():
     outbox, asker = Outbox(), TypedAnswers("y")
-    calls = run_batch(Dispatcher(approve=asker),
-                      [*calls_of(("send", {"to": "ann"})), ToolCall(id="r", name="lookup", input={"key": "k"})], outbox)
+    calls = run_batch(
+        Dispatcher(approve=asker),
+        [*calls_of(("send", {"to": "ann"})), ToolCall(id="r", name="lookup", input={"key": "k"})],
+        outbox,
+    )
     assert asker.prompts == ['ptc: allow send({"to":"ann"}) [side effects]? [y/N] ']
     assert [c.status for c in calls] == ["ok", "ok"]
 
 
 def test_a_bad_input_gets_its_error_and_is_not_in_the_question():
     outbox, asker = Outbox(), TypedAnswers("a")
-    calls = run_batch(Dispatcher(approve=asker), calls_of(("send", {"to": "ann"}), ("send", {"to": 3}),
-                                                          ("delete", {"path": "x"})), outbox)
+    calls = run_batch(
+        Dispatcher(approve=asker),
+        calls_of(("send", {"to": "ann"}), ("send", {"to": 3}), ("delete", {"path": "x"})),
+        outbox,
+    )
     assert calls[1].status == "error" and calls[1].output.startswith("Error: ") and "to" in calls[1].output
     assert len(asker.prompts) == 1 and "[3]" not in asker.prompts[0] and '"to":3' not in asker.prompts[0]
     assert [calls[0].status, calls[2].status] == ["ok", "ok"]
@@ -200,6 +215,7 @@ def test_a_failing_batch_approver_denies_and_says_why():
 
 
 # -- the deadline ----------------------------------------------------------------------------------
+
 
 def test_the_batch_question_is_due_by_the_calls_deadline():
     async def never(calls, tools):
@@ -274,13 +290,26 @@ def test_cancelling_while_the_question_waits_cancels_every_call():
 
 # -- the typed answer ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("answer, allowed, tools", [
-    ("a", {1, 2, 3}, set()), (" ALL ", {1, 2, 3}, set()), ("y", {1, 2, 3}, set()),
-    ("n", set(), set()), ("none", set(), set()), ("", set(), set()),
-    ("1,3", {1, 3}, set()), ("1 3", {1, 3}, set()), ("3, 1,", {1, 3}, set()), ("2-3", {2, 3}, set()),
-    ("t:send", {1, 2}, {"send"}), ("t: delete", {3}, {"delete"}), ("T: Send", {1, 2}, {"send"}),
-    ("1, t:delete", {1, 3}, {"delete"}),
-])
+
+@pytest.mark.parametrize(
+    "answer, allowed, tools",
+    [
+        ("a", {1, 2, 3}, set()),
+        (" ALL ", {1, 2, 3}, set()),
+        ("y", {1, 2, 3}, set()),
+        ("n", set(), set()),
+        ("none", set(), set()),
+        ("", set(), set()),
+        ("1,3", {1, 3}, set()),
+        ("1 3", {1, 3}, set()),
+        ("3, 1,", {1, 3}, set()),
+        ("2-3", {2, 3}, set()),
+        ("t:send", {1, 2}, {"send"}),
+        ("t: delete", {3}, {"delete"}),
+        ("T: Send", {1, 2}, {"send"}),
+        ("1, t:delete", {1, 3}, {"delete"}),
+    ],
+)
 def test_batch_answers_are_read(answer, allowed, tools):
     calls = three_calls()
     parsed = parse_batch_answer(answer, calls)
@@ -330,6 +359,7 @@ def test_main_thread_asker_asks_the_batch_in_one_question():
                 await Dispatcher(approve=asker).run_batch(calls, outbox.tools)
             finally:
                 asker.finished()
+
         asyncio.run(main())
         done.set()
 
@@ -360,6 +390,7 @@ def test_console_asker_without_a_terminal_denies(monkeypatch):
 
 
 # -- the widget group ------------------------------------------------------------------------------
+
 
 def _run_with_script() -> Run:
     run = Run(prompt="p", model="m", backend="offline-emulator")
@@ -414,8 +445,12 @@ def test_widget_batch_shows_the_script_and_every_call_and_applies_per_call_choic
 
     def answer(group) -> None:
         header, rows, buttons = _parts(group)
-        seen.update(header=header.value, labels=[label.value for label, _ in rows], buttons=list(buttons),
-                    widgets=[header, *group.children, *(w for row in rows for w in row), *buttons.values()])
+        seen.update(
+            header=header.value,
+            labels=[label.value for label, _ in rows],
+            buttons=list(buttons),
+            widgets=[header, *group.children, *(w for row in rows for w in row), *buttons.values()],
+        )
         rows[0][1].value = "Allow"
         rows[2][1].value = "Allow"
         buttons["Apply"].click()
@@ -424,7 +459,9 @@ def test_widget_batch_shows_the_script_and_every_call_and_applies_per_call_choic
     assert [c.status for c in calls] == ["ok", "denied", "ok"]
     assert "3 side-effect calls from script 1" in seen["header"] and "<details" in seen["header"]
     assert "asyncio.gather" in seen["header"] and "&lt;all&gt;" in seen["header"]  # the code, escaped
-    assert ["send" in seen["labels"][0], "&quot;bob&quot;" in seen["labels"][1], "delete" in seen["labels"][2]] == [True] * 3
+    assert ["send" in seen["labels"][0], "&quot;bob&quot;" in seen["labels"][1], "delete" in seen["labels"][2]] == [
+        True
+    ] * 3
     assert seen["buttons"] == ["Allow all", "Deny all", "Apply", "Allow send for this run", "Allow delete for this run"]
     assert view.approvals.children == () and all(w.comm is None for w in seen["widgets"])  # gone and closed
     view.close()

@@ -13,8 +13,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ptc_jupyter"
-TOP_LEVEL = {"__init__.py", "api.py", "conversation.py", "options.py", "constants.py", "errors.py", "pricing.py",
-             "script_cell.py"}  # the import line every saved script cell begins with
+TOP_LEVEL = {
+    "__init__.py",
+    "api.py",
+    "conversation.py",
+    "options.py",
+    "constants.py",
+    "errors.py",
+    "pricing.py",
+    "script_cell.py",
+}  # the import line every saved script cell begins with
 
 
 def module_name(path: Path) -> str:
@@ -49,15 +57,24 @@ def private_imports(source: str, own: str) -> list[str]:
                 if alias.name.startswith("ptc_jupyter") and alias.asname:
                     aliases[alias.asname] = alias.name
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                and node.attr.startswith("_") and not node.attr.startswith("__") and aliases[node.value.id] != own):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and aliases[node.value.id] != own
+        ):
             found.append(f"{own}: {aliases[node.value.id]}.{node.attr}")
     return found
 
 
 def test_no_module_imports_another_modules_private_names():
-    found = [line for path in sorted(PACKAGE.rglob("*.py"))
-             for line in private_imports(path.read_text(encoding="utf-8"), module_name(path))]
+    found = [
+        line
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line in private_imports(path.read_text(encoding="utf-8"), module_name(path))
+    ]
     assert not found, "\n".join(found)
 
 
@@ -65,7 +82,8 @@ def test_the_private_name_check_sees_a_private_import():
     source = "from ptc_jupyter.calls.deadlines import _hidden\nfrom ptc_jupyter.calls import threads\nthreads._x\n"
     assert private_imports(source, "ptc_jupyter.calls.dispatch") == [
         "ptc_jupyter.calls.dispatch: from ptc_jupyter.calls.deadlines import _hidden",
-        "ptc_jupyter.calls.dispatch: ptc_jupyter.calls.threads._x"]
+        "ptc_jupyter.calls.dispatch: ptc_jupyter.calls.threads._x",
+    ]
 
 
 def test_only_the_top_level_modules_sit_directly_in_the_package():

@@ -82,11 +82,23 @@ class Taker:
         return call.output
 
 
-TAKERS = {name: Taker(annotation) for name, annotation in {
-    "str": str, "int": int, "float": float, "bool": bool, "list_int": list[int], "dict_int": dict[str, int],
-    "optional_int": Optional[int], "literal": Literal["a", "b"], "enum": Color, "model": Point,
-    "typed_dict": Span, "dataclass": Box,
-}.items()}
+TAKERS = {
+    name: Taker(annotation)
+    for name, annotation in {
+        "str": str,
+        "int": int,
+        "float": float,
+        "bool": bool,
+        "list_int": list[int],
+        "dict_int": dict[str, int],
+        "optional_int": Optional[int],
+        "literal": Literal["a", "b"],
+        "enum": Color,
+        "model": Point,
+        "typed_dict": Span,
+        "dataclass": Box,
+    }.items()
+}
 
 letters = st.text(alphabet=string.ascii_letters, min_size=1, max_size=12)
 finite_floats = st.floats(allow_nan=False, allow_infinity=False)
@@ -105,6 +117,7 @@ surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 
 # -- valid inputs arrive, coerced as documented --------------------------------------------------
 
+
 @FAST
 @given(st.text())
 def test_any_valid_text_arrives_unchanged(text):
@@ -112,22 +125,38 @@ def test_any_valid_text_arrives_unchanged(text):
 
 
 @FAST
-@given(st.one_of(st.integers().map(lambda i: (i, i)), st.integers().map(lambda i: (str(i), i)),
-                 st.integers(-2**53, 2**53).map(lambda i: (float(i), i)), st.booleans().map(lambda b: (b, int(b)))))
+@given(
+    st.one_of(
+        st.integers().map(lambda i: (i, i)),
+        st.integers().map(lambda i: (str(i), i)),
+        st.integers(-(2**53), 2**53).map(lambda i: (float(i), i)),
+        st.booleans().map(lambda b: (b, int(b))),
+    )
+)
 def test_int_accepts_integers_numeric_strings_and_integral_floats(case):
     TAKERS["int"].accepts(*case)
 
 
 @FAST
-@given(st.one_of(finite_floats.map(lambda f: (f, f)), st.integers(-2**53, 2**53).map(lambda i: (i, float(i))),
-                 finite_floats.map(lambda f: (repr(f), f))))
+@given(
+    st.one_of(
+        finite_floats.map(lambda f: (f, f)),
+        st.integers(-(2**53), 2**53).map(lambda i: (i, float(i))),
+        finite_floats.map(lambda f: (repr(f), f)),
+    )
+)
 def test_float_accepts_finite_numbers_and_numeric_strings(case):
     TAKERS["float"].accepts(*case)
 
 
 @FAST
-@given(st.one_of(st.booleans().map(lambda b: (b, b)), st.sampled_from(sorted(BOOL_WORDS)).map(
-    lambda w: (w, w in {"1", "t", "y", "yes", "on", "true"})), st.sampled_from([(0, False), (1, True)])))
+@given(
+    st.one_of(
+        st.booleans().map(lambda b: (b, b)),
+        st.sampled_from(sorted(BOOL_WORDS)).map(lambda w: (w, w in {"1", "t", "y", "yes", "on", "true"})),
+        st.sampled_from([(0, False), (1, True)]),
+    )
+)
 def test_bool_accepts_booleans_and_the_documented_words(case):
     TAKERS["bool"].accepts(*case)
 
@@ -162,8 +191,9 @@ def test_literal_and_enum_accept_their_values(choice, color):
 def test_objects_become_the_declared_types(x, y):
     point = {"x": x} if y is None else {"x": x, "y": y}
     TAKERS["model"].accepts(point, Point(x=x, y=0.0 if y is None else y))
-    TAKERS["typed_dict"].accepts({"start": str(int(x) if abs(x) < 1e15 else 0), "end": 2},
-                                 {"start": int(x) if abs(x) < 1e15 else 0, "end": 2})
+    TAKERS["typed_dict"].accepts(
+        {"start": str(int(x) if abs(x) < 1e15 else 0), "end": 2}, {"start": int(x) if abs(x) < 1e15 else 0, "end": 2}
+    )
     TAKERS["dataclass"].accepts({"w": 3, "tags": ["a"]}, Box(w=3, tags=["a"]))
 
 
@@ -188,6 +218,7 @@ def test_defaults_and_keyword_only_parameters(a, b, c):
 
 
 # -- invalid inputs never reach the function -----------------------------------------------------
+
 
 @FAST
 @given(st.one_of(st.integers(), finite_floats, st.booleans(), st.none(), containers))
@@ -215,15 +246,24 @@ def test_float_refuses_non_numbers_nan_and_infinity(value):
 
 
 @FAST
-@given(st.one_of(letters.filter(lambda s: s.lower() not in BOOL_WORDS), st.integers().filter(lambda i: i not in (0, 1)),
-                 st.none(), containers))
+@given(
+    st.one_of(
+        letters.filter(lambda s: s.lower() not in BOOL_WORDS),
+        st.integers().filter(lambda i: i not in (0, 1)),
+        st.none(),
+        containers,
+    )
+)
 def test_bool_refuses_other_values(value):
     TAKERS["bool"].refuses(value)
 
 
 @FAST
-@given(st.lists(st.integers(), max_size=10), st.integers(min_value=0), st.one_of(letters, st.none(), finite_floats.filter(
-    lambda f: f != int(f))))
+@given(
+    st.lists(st.integers(), max_size=10),
+    st.integers(min_value=0),
+    st.one_of(letters, st.none(), finite_floats.filter(lambda f: f != int(f))),
+)
 def test_a_bad_list_item_is_named_by_its_index(values, where, bad):
     at = where % (len(values) + 1)
     TAKERS["list_int"].refuses(values[:at] + [bad] + values[at:], path=f"v.{at}")
@@ -251,22 +291,34 @@ def test_literal_and_enum_refuse_other_values(choice, color):
 
 
 @FAST
-@given(st.sampled_from(["model", "typed_dict", "dataclass"]), st.one_of(letters, st.integers(), st.lists(st.integers())))
+@given(
+    st.sampled_from(["model", "typed_dict", "dataclass"]), st.one_of(letters, st.integers(), st.lists(st.integers()))
+)
 def test_objects_refuse_non_objects(kind, value):
     TAKERS[kind].refuses(value)
 
 
 @FAST
-@given(st.sampled_from([("model", {"y": 1.0}, "v.x"), ("typed_dict", {"start": 1}, "v.end"),
-                        ("dataclass", {"tags": []}, "v.w")]))
+@given(
+    st.sampled_from(
+        [("model", {"y": 1.0}, "v.x"), ("typed_dict", {"start": 1}, "v.end"), ("dataclass", {"tags": []}, "v.w")]
+    )
+)
 def test_a_missing_field_is_named(case):
     kind, value, path = case
     assert "Field required" in TAKERS[kind].refuses(value, path=path)
 
 
 @FAST
-@given(st.sampled_from([("model", {"x": "far"}, "v.x"), ("typed_dict", {"start": 1, "end": "late"}, "v.end"),
-                        ("dataclass", {"w": 1, "tags": [1]}, "v.tags.0")]))
+@given(
+    st.sampled_from(
+        [
+            ("model", {"x": "far"}, "v.x"),
+            ("typed_dict", {"start": 1, "end": "late"}, "v.end"),
+            ("dataclass", {"w": 1, "tags": [1]}, "v.tags.0"),
+        ]
+    )
+)
 def test_a_wrong_nested_type_is_named(case):
     kind, value, path = case
     TAKERS[kind].refuses(value, path=path)

@@ -20,12 +20,26 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "run.py"
 
-SECONDS = ["gather50_wall_s", "sequential50_wall_s", "overhead_ms_per_call", "trace_1000_render_s",
-           "dask_cpu_wall_s", "threads_cpu_wall_s", "sdk_tool_runner_wall_s", "calls_10k_wall_s",
-           "serve_gather50_wall_s", "serve_direct50_wall_s"]
+SECONDS = [
+    "gather50_wall_s",
+    "sequential50_wall_s",
+    "overhead_ms_per_call",
+    "trace_1000_render_s",
+    "dask_cpu_wall_s",
+    "threads_cpu_wall_s",
+    "sdk_tool_runner_wall_s",
+    "calls_10k_wall_s",
+    "serve_gather50_wall_s",
+    "serve_direct50_wall_s",
+]
 #: Figures that are floats but not durations: ratios, memory growth, a rate.
-FLOATS = ["gather50_speedup", "sdk_tool_runner_ratio", "calls_10k_rss_mb", "calls_10k_view_redraws_per_s",
-          "cached_input_ratio"]
+FLOATS = [
+    "gather50_speedup",
+    "sdk_tool_runner_ratio",
+    "calls_10k_rss_mb",
+    "calls_10k_view_redraws_per_s",
+    "cached_input_ratio",
+]
 PER_TASK = ["context_bytes_ptc", "context_bytes_direct", "requests_ptc", "requests_direct"]
 TASKS = {"stocks10", "servers50"}
 
@@ -38,8 +52,14 @@ class QuickRun:
 
 @pytest.fixture(scope="module")
 def quick_run():
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), "--quick", "--json"], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--quick", "--json"],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = proc.communicate(timeout=240)
     except subprocess.TimeoutExpired:
@@ -83,10 +103,17 @@ def test_the_counts_are_the_protocol_facts(figures):
     load, config = figures["details"]["calls_10k"], figures["config"]
     assert load["calls"] == config["load_batches"] * config["load_batch"]
     assert load["requests"] == config["load_batches"] + 1  # one per gathered batch, plus the answer
-    assert set(figures["targets_met"]) >= {"gather50_wall_s", "overhead_ms_per_call", "dask_cpu_wall_s",
-                                           "sdk_tool_runner_ratio", "calls_10k_rss_mb", "calls_10k_bundle_bytes",
-                                           "calls_10k_view_redraws_per_s", "cached_input_ratio",
-                                           "serve_gather50_wall_s"}
+    assert set(figures["targets_met"]) >= {
+        "gather50_wall_s",
+        "overhead_ms_per_call",
+        "dask_cpu_wall_s",
+        "sdk_tool_runner_ratio",
+        "calls_10k_rss_mb",
+        "calls_10k_bundle_bytes",
+        "calls_10k_view_redraws_per_s",
+        "cached_input_ratio",
+        "serve_gather50_wall_s",
+    }
 
 
 @pytest.mark.slow

@@ -36,27 +36,28 @@ TOOL = textwrap.dedent('''\
         """Return twice x."""
         time.sleep(2.0)  # keeps the live view on screen long enough to see
         return 2 * x''')
-PTC_CELL = textwrap.dedent('''\
+PTC_CELL = textwrap.dedent("""\
     %%ptc --offline
     Double 0, 1 and 2.
     ```python
     import asyncio
     r = await asyncio.gather(*[double({"x": i}) for i in range(3)])
     print(r)
-    ```''')
+    ```""")
 
 # The chart script: a bar chart PNG into $OUTPUT_DIR (standard library only), then a tool call that
 # keeps the run live for a while, so the live view shows the chart before the trace replaces it.
-CHART_CELL = ("%%ptc --offline -o r\nDraw the quarterly scores as a bar chart.\n```python\n" + BAR_CHART_CODE
-              + "\nimport os\n"
-              "with open(os.path.join(os.environ['OUTPUT_DIR'], 'scores.png'), 'wb') as f:\n"
-              "    f.write(bar_chart_png([3, 7, 5, 9]))\n"
-              "print('saved scores.png')\n```\n"
-              "```python\nprint('checked:', await double({'x': 21}))\n```")
-FILES_CELL = textwrap.dedent('''\
+CHART_CELL = (
+    "%%ptc --offline -o r\nDraw the quarterly scores as a bar chart.\n```python\n" + BAR_CHART_CODE + "\nimport os\n"
+    "with open(os.path.join(os.environ['OUTPUT_DIR'], 'scores.png'), 'wb') as f:\n"
+    "    f.write(bar_chart_png([3, 7, 5, 9]))\n"
+    "print('saved scores.png')\n```\n"
+    "```python\nprint('checked:', await double({'x': 21}))\n```"
+)
+FILES_CELL = textwrap.dedent("""\
     import struct
     chart = r.files[0]
-    print("r.files:", [f.name for f in r.files], chart.media_type, struct.unpack(">II", chart.data[16:24]))''')
+    print("r.files:", [f.name for f in r.files], chart.media_type, struct.unpack(">II", chart.data[16:24]))""")
 
 # Records, in the page, when a live view and a trace first appear in the %%ptc cell's output.
 WATCH = """() => {
@@ -100,7 +101,8 @@ def test_ptc_cell_shows_live_view_then_saved_trace(server):
         open_notebook(page, server, "live.ipynb", kernel=True)
         page.wait_for_function(
             "() => window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
-            timeout=90_000)
+            timeout=90_000,
+        )
         page.wait_for_selector(".jp-Notebook .jp-CodeCell >> nth=2")
         page.evaluate(WATCH)
         # not awaited: the command's promise settles only when every cell has run
@@ -119,7 +121,8 @@ def test_ptc_cell_shows_live_view_then_saved_trace(server):
             """() => { const v = document.querySelector('.ptc-live');
                        return v && v.innerText.includes('asyncio.gather')
                               && (v.innerText.match(/double/g) || []).length >= 3; }""",
-            timeout=60_000)
+            timeout=60_000,
+        )
         screenshot(page, "live-running.png")
 
         trace = cell.locator(".jp-PtcTrace[data-render-ms]")
@@ -184,7 +187,8 @@ def test_a_chart_shows_live_in_the_saved_trace_and_after_reopening_without_a_ker
         open_notebook(page, server, "chart.ipynb", kernel=True)
         page.wait_for_function(
             "() => window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
-            timeout=90_000)
+            timeout=90_000,
+        )
         page.wait_for_selector(".jp-Notebook .jp-CodeCell >> nth=2")
         page.evaluate(WATCH_CHART)
         page.evaluate("() => { jupyterapp.commands.execute('notebook:run-all-cells'); }")
@@ -212,8 +216,9 @@ def test_a_chart_shows_live_in_the_saved_trace_and_after_reopening_without_a_ker
         assert image.get_attribute("alt") == "scores.png" and _image_size(page, image) == [240, 120]
         assert re.search(r"cost\s*≈ \$\d+\.\d{4} \(estimate\)", trace.locator(".jp-PtcTrace-header").inner_text())
         # the script's cell came below the %%ptc cell when it ended (not run: run-all had queued the rest)
-        page.wait_for_function("() => jupyterapp.shell.currentWidget.content.model.sharedModel.cells.length === 5",
-                               timeout=30_000)
+        page.wait_for_function(
+            "() => jupyterapp.shell.currentWidget.content.model.sharedModel.cells.length === 5", timeout=30_000
+        )
         copied = page.evaluate("() => jupyterapp.shell.currentWidget.content.model.sharedModel.cells[3].getSource()")
         files_out = page.locator(".jp-Notebook .jp-CodeCell").nth(4).locator(".jp-OutputArea-output")
         files_out.wait_for(timeout=60_000)

@@ -137,7 +137,9 @@ def test_trace_follows_dark_theme(page, server):
         page.wait_for_selector("body[data-jp-theme-light='false']", state="attached", timeout=30_000)
         page.wait_for_function(
             "([el, before]) => getComputedStyle(el).backgroundColor !== before",
-            arg=[trace.element_handle(), light[0]], timeout=30_000)
+            arg=[trace.element_handle(), light[0]],
+            timeout=30_000,
+        )
         page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
         dark = trace.evaluate(colors)
         dark_keyword = keyword.evaluate("el => getComputedStyle(el).color")
@@ -206,9 +208,11 @@ def test_thousand_calls_render_about_as_fast_as_one_page(page, server):
     one_page_ms = page.evaluate(COLD_RENDER_MS, "fifty.ipynb")
     standalone_ms = page.evaluate(COLD_RENDER_MS, "big.ipynb")
     screenshot(page, "trace-1000-calls.png")
-    print(f"\n[perf] 1,000-call trace: renderModel in the notebook {in_notebook_ms:.1f} ms "
-          f"(DOM build {build_ms:.1f} ms); standalone render + layout {standalone_ms:.1f} ms, "
-          f"50 calls {one_page_ms:.1f} ms: {standalone_ms / one_page_ms:.1f}x")
+    print(
+        f"\n[perf] 1,000-call trace: renderModel in the notebook {in_notebook_ms:.1f} ms "
+        f"(DOM build {build_ms:.1f} ms); standalone render + layout {standalone_ms:.1f} ms, "
+        f"50 calls {one_page_ms:.1f} ms: {standalone_ms / one_page_ms:.1f}x"
+    )
     assert standalone_ms < MAX_RENDER_RATIO * one_page_ms, (standalone_ms, one_page_ms)
 
     # paginated: one page of rows in the DOM, the pager walks all 1,000
@@ -264,8 +268,10 @@ def test_trace_saved_by_an_earlier_version_renders(page, server):
 def test_saved_steps_and_output_files_render(page, server, tmp_path):
     trace = _open(page, server, "steps.ipynb")
     sections = trace.locator(".jp-PtcTrace-stepsection")
-    kinds = [re.search(r"jp-PtcTrace-step-(\w+)", sections.nth(i).get_attribute("class")).group(1)
-             for i in range(sections.count())]
+    kinds = [
+        re.search(r"jp-PtcTrace-step-(\w+)", sections.nth(i).get_attribute("class")).group(1)
+        for i in range(sections.count())
+    ]
     assert kinds == ["python", "bash", "editor", "editor", "other"]  # every step, in order
 
     python = trace.locator(".jp-PtcTrace-step-python")
@@ -280,7 +286,9 @@ def test_saved_steps_and_output_files_render(page, server, tmp_path):
     assert "files: file_png, file_csv" in bash.inner_text()
 
     edit, missing = trace.locator(".jp-PtcTrace-step-editor").nth(0), trace.locator(".jp-PtcTrace-step-editor").nth(1)
-    assert "/tmp/config.json" in edit.inner_text() and "str_replace" in edit.locator(".jp-PtcTrace-heading").inner_text()
+    assert (
+        "/tmp/config.json" in edit.inner_text() and "str_replace" in edit.locator(".jp-PtcTrace-heading").inner_text()
+    )
     assert edit.locator(".jp-PtcTrace-diff-hunk").inner_text().strip() == "@@ -3,1 +3,1 @@"
     assert edit.locator(".jp-PtcTrace-diff-del").inner_text().strip() == '-  "debug": true'
     assert edit.locator(".jp-PtcTrace-diff-add").inner_text().strip() == '+  "debug": false'
@@ -312,12 +320,16 @@ def test_saved_steps_and_output_files_render(page, server, tmp_path):
 
 def _saved(server, name: str) -> dict:
     nb = json.loads((server.root / name).read_text())
-    return next(o["data"][MIME_TYPE] for c in nb["cells"] for o in c.get("outputs", []) if MIME_TYPE in o.get("data", {}))
+    return next(
+        o["data"][MIME_TYPE] for c in nb["cells"] for o in c.get("outputs", []) if MIME_TYPE in o.get("data", {})
+    )
 
 
 def _cell_sources(page) -> list[str]:
-    return page.evaluate("() => jupyterapp.shell.currentWidget.content.model.sharedModel.cells"
-                         ".map(c => `${c.cell_type}:${c.getSource()}`)")
+    return page.evaluate(
+        "() => jupyterapp.shell.currentWidget.content.model.sharedModel.cells"
+        ".map(c => `${c.cell_type}:${c.getSource()}`)"
+    )
 
 
 def test_copy_as_cell_puts_the_same_cell_as_ptc_script_below_the_trace(page, server):
@@ -377,13 +389,20 @@ def test_ten_thousand_call_trace_renders_and_says_what_was_left_out(page, server
     saved = _saved(server, "huge.ipynb")
     omitted = saved["calls_omitted"]
     trace = _open(page, server, "huge.ipynb")
-    print(f"\n[perf] 10,000-call trace ({len(saved['calls']):,} calls saved): renderModel "
-          f"{float(trace.get_attribute('data-render-ms')):.1f} ms")
+    print(
+        f"\n[perf] 10,000-call trace ({len(saved['calls']):,} calls saved): renderModel "
+        f"{float(trace.get_attribute('data-render-ms')):.1f} ms"
+    )
     assert re.search(r"tool calls\s*10,000 \(103 failed\)", trace.locator(".jp-PtcTrace-callcount").inner_text())
-    assert trace.locator(".jp-PtcTrace-callsection .jp-PtcTrace-heading").first.inner_text().startswith(
-        "Tool calls (10,000)")
+    assert (
+        trace.locator(".jp-PtcTrace-callsection .jp-PtcTrace-heading")
+        .first.inner_text()
+        .startswith("Tool calls (10,000)")
+    )
     note = trace.locator(".jp-PtcTrace-callsnote")
-    assert note.inner_text() == saved["calls_note"] and f"{omitted['count']:,} more calls not saved" in saved["calls_note"]
+    assert (
+        note.inner_text() == saved["calls_note"] and f"{omitted['count']:,} more calls not saved" in saved["calls_note"]
+    )
     info = trace.locator(".jp-PtcTrace-pageinfo")
     assert info.inner_text() == f"1–50 of {len(saved['calls'])} saved"
     rows = trace.locator(".jp-PtcTrace-calls tbody tr.jp-PtcTrace-row")

@@ -19,12 +19,12 @@ import ptc_jupyter as ptc
 pytestmark = pytest.mark.browser
 
 BUILT = Path(__file__).resolve().parents[1] / "ptc_jupyter" / "labextension"
-PROMPT = '''Double 1 and 2.
+PROMPT = """Double 1 and 2.
 ```python
 import asyncio
 print(await asyncio.gather(double({"x": 1}), double({"x": 2})))
 ```
-'''
+"""
 
 
 def double(x: int) -> int:
@@ -59,7 +59,9 @@ def test_the_wire_of_a_saved_comparison_draws_without_a_kernel(server):
         trips = wire.locator("details.jp-PtcTrace-wiretrip")
         assert trips.count() == 2
         assert trips.nth(0).locator("summary").inner_text().startswith("#1 → the prompt + 2 tool definitions")
-        assert "← 2 tool_results" not in trips.nth(1).inner_text() and "#2 → 2 tool_results" in trips.nth(1).inner_text()
+        assert (
+            "← 2 tool_results" not in trips.nth(1).inner_text() and "#2 → 2 tool_results" in trips.nth(1).inner_text()
+        )
 
         trips.nth(0).locator("summary").click()
         script = trips.nth(0).locator('.jp-PtcTrace-wiremark[data-part="server_tool_use"]')

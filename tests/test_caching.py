@@ -11,8 +11,13 @@ TOOLS = [{"type": "code_execution_20260521", "name": "code_execution"}, {"name":
 
 
 def marks(messages):
-    return [(i, j) for i, m in enumerate(messages) if isinstance(m["content"], list)
-            for j, b in enumerate(m["content"]) if "cache_control" in b]
+    return [
+        (i, j)
+        for i, m in enumerate(messages)
+        if isinstance(m["content"], list)
+        for j, b in enumerate(m["content"])
+        if "cache_control" in b
+    ]
 
 
 def test_the_last_tool_and_the_prompt_on_a_first_request():
@@ -33,12 +38,18 @@ def result(k: int) -> dict:
 
 
 def paused_run(pauses: int) -> list[dict]:
-    history = [{"role": "user", "content": "hi"},
-               {"role": "assistant", "content": [
-                   {"type": "text", "text": "I'll script it."},
-                   {"type": "server_tool_use", "id": "s1", "name": "code_execution", "input": {"code": "x"}},
-                   script_call(0)]},
-               {"role": "user", "content": [result(0)]}]
+    history = [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "I'll script it."},
+                {"type": "server_tool_use", "id": "s1", "name": "code_execution", "input": {"code": "x"}},
+                script_call(0),
+            ],
+        },
+        {"role": "user", "content": [result(0)]},
+    ]
     for k in range(1, pauses):
         history += [{"role": "assistant", "content": [script_call(k)]}, {"role": "user", "content": [result(k)]}]
     return history
@@ -58,10 +69,15 @@ def test_later_pauses_mark_the_script_once():
 
 def test_the_end_of_a_script_and_a_next_turn():
     history = paused_run(2) + [
-        {"role": "assistant", "content": [
-            {"type": "code_execution_tool_result", "tool_use_id": "s1", "content": {"stdout": "ok"}},
-            {"type": "text", "text": "Done."}]},
-        {"role": "user", "content": "and now?"}]
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "code_execution_tool_result", "tool_use_id": "s1", "content": {"stdout": "ok"}},
+                {"type": "text", "text": "Done."},
+            ],
+        },
+        {"role": "user", "content": "and now?"},
+    ]
     _, messages = with_cache_points(TOOLS, history)
     assert marks(messages) == [(1, 1), (6, 0)]  # the script (where the run's last request ended), the new prompt
     assert messages[6]["content"] == [{"type": "text", "text": "and now?", "cache_control": EPHEMERAL}]
@@ -70,20 +86,28 @@ def test_the_end_of_a_script_and_a_next_turn():
 def test_classic_tool_calling_marks_the_newest_result_and_the_round_before_however_many_calls():
     """Direct calls' results may carry a breakpoint; the second one sits on the previous request's
     newest, even when a round adds more blocks than the API's 20-block lookback."""
+
     def direct_round(r: int) -> list[dict]:
         ids = [f"d{r}_{k}" for k in range(30)]
-        return [{"role": "assistant", "content": [{"type": "tool_use", "id": i, "name": "price", "input": {}}
-                                                  for i in ids]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": "1"} for i in ids]}]
+        return [
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": i, "name": "price", "input": {}} for i in ids],
+            },
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": "1"} for i in ids]},
+        ]
+
     history = [{"role": "user", "content": "hi"}, *direct_round(0), *direct_round(1)]
     _, messages = with_cache_points(TOOLS, history)
     assert marks(messages) == [(2, 29), (4, 29)]
 
 
 def test_an_empty_text_is_never_marked():
-    history = [{"role": "user", "content": "hi"},
-               {"role": "assistant", "content": [{"type": "text", "text": "ok"}, {"type": "text", "text": ""}]},
-               {"role": "user", "content": ""}]
+    history = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "text", "text": "ok"}, {"type": "text", "text": ""}]},
+        {"role": "user", "content": ""},
+    ]
     _, messages = with_cache_points(TOOLS, history)
     assert marks(messages) == [(0, 0), (1, 0)] and messages[2]["content"] == ""
 
@@ -98,30 +122,45 @@ def test_the_history_itself_is_never_changed():
 
 # --- any history: the emulator's model of the API never refuses the host's breakpoints --------------
 
+
 def _round(kind: str, r: int, calls: int, pauses: int) -> list[dict]:
     """One exchange of a run: a script with `calls` calls per pause, classic calls, or an answer."""
     if kind == "answer":
-        return [{"role": "assistant", "content": [{"type": "text", "text": ""}, {"type": "text", "text": f"a{r}"}]},
-                {"role": "user", "content": f"next {r}"}]
+        return [
+            {"role": "assistant", "content": [{"type": "text", "text": ""}, {"type": "text", "text": f"a{r}"}]},
+            {"role": "user", "content": f"next {r}"},
+        ]
     if kind == "direct":
         ids = [f"d{r}_{k}" for k in range(calls)]
-        return [{"role": "assistant", "content": [{"type": "tool_use", "id": i, "name": "price", "input": {}}
-                                                  for i in ids]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": "1"} for i in ids]}]
+        return [
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": i, "name": "price", "input": {}} for i in ids],
+            },
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": "1"} for i in ids]},
+        ]
     caller = {"type": "code_execution_20260120", "tool_id": f"s{r}"}
     out: list[dict] = []
     for p in range(pauses):
         ids = [f"c{r}_{p}_{k}" for k in range(calls)]
         uses = [{"type": "tool_use", "id": i, "name": "price", "input": {}, "caller": caller} for i in ids]
-        head = [{"type": "server_tool_use", "id": f"s{r}", "name": "code_execution", "input": {"code": "x"}}] \
-            if p == 0 else []
-        out += [{"role": "assistant", "content": head + uses},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": "1"} for i in ids]}]
+        head = (
+            [{"type": "server_tool_use", "id": f"s{r}", "name": "code_execution", "input": {"code": "x"}}]
+            if p == 0
+            else []
+        )
+        out += [
+            {"role": "assistant", "content": head + uses},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": "1"} for i in ids]},
+        ]
     return out
 
 
-@given(st.lists(st.tuples(st.sampled_from(["script", "direct", "answer"]), st.integers(1, 25), st.integers(1, 4)),
-                max_size=6))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["script", "direct", "answer"]), st.integers(1, 25), st.integers(1, 4)), max_size=6
+    )
+)
 @settings(max_examples=150, deadline=None)
 def test_the_api_accepts_the_breakpoints_on_any_history(rounds):
     from ptc_jupyter.emulator import EmulatorConfig

@@ -8,8 +8,18 @@ from ptc_jupyter.trace.saved_calls import TableLimits
 
 
 def calls(n: int, failed: set[int] = frozenset()) -> list[ToolCall]:
-    return [ToolCall(id=f"t{i}", name="f", input={"i": i}, status="error" if i in failed else "ok",
-                     is_error=i in failed, output=f"r{i}", duration_s=0.5) for i in range(n)]
+    return [
+        ToolCall(
+            id=f"t{i}",
+            name="f",
+            input={"i": i},
+            status="error" if i in failed else "ok",
+            is_error=i in failed,
+            output=f"r{i}",
+            duration_s=0.5,
+        )
+        for i in range(n)
+    ]
 
 
 def shape(rows) -> list:
@@ -31,8 +41,9 @@ def test_a_gap_at_the_end_is_counted():
 
 
 def test_cells_are_one_line_previews():
-    call = ToolCall(id="t", name="f", input={"text": "a\nb " * 50}, status="error", is_error=True,
-                    output="x" * 500, duration_s=0.25)
+    call = ToolCall(
+        id="t", name="f", input={"text": "a\nb " * 50}, status="error", is_error=True, output="x" * 500, duration_s=0.25
+    )
     (row,) = table_rows([call], TableLimits(head=1, tail=0, failed=0, preview_chars=40))
     assert row.status == "✗ error" and row.took == "250 ms" and row.failed
     assert len(row.input) <= 40 and "\n" not in row.input and row.input.endswith("chars]")
@@ -50,8 +61,14 @@ def test_rows_of_a_trace_that_left_calls_out_keep_their_run_numbers():
     run_calls = calls(30, failed={12, 20})
     keep = [0, 1, 2, 12, 20, 28, 29]
     omitted = omitted_summary(run_calls, keep)
-    assert omitted == {"count": 23, "failed": 0, "by_status": {"ok": 23}, "by_name": {"f": 23}, "by_script": {},
-                       "gaps": [[3, 9], [4, 7], [5, 7]]}
+    assert omitted == {
+        "count": 23,
+        "failed": 0,
+        "by_status": {"ok": 23},
+        "by_name": {"f": 23},
+        "by_script": {},
+        "gaps": [[3, 9], [4, 7], [5, 7]],
+    }
     saved = [run_calls[i] for i in keep]
     assert call_numbers(len(saved), omitted) == [1, 2, 3, 13, 21, 29, 30]
     rows = table_rows(saved, TableLimits(head=2, tail=1, failed=5), omitted)
@@ -61,12 +78,17 @@ def test_rows_of_a_trace_that_left_calls_out_keep_their_run_numbers():
 def test_a_summary_counts_on_top_of_the_calls_left_out_before():
     from ptc_jupyter.trace.saved_calls import OTHER_TOOLS, SUMMARY_NAMES, omitted_note, omitted_summary
 
-    many = [ToolCall(id=f"t{i}", name=f"tool{i % (SUMMARY_NAMES + 5)}", input={}, status="error", is_error=True)
-            for i in range(200)]
+    many = [
+        ToolCall(id=f"t{i}", name=f"tool{i % (SUMMARY_NAMES + 5)}", input={}, status="error", is_error=True)
+        for i in range(200)
+    ]
     first = omitted_summary(many, [0, 199])
     assert first["count"] == 198 and first["failed"] == 198 and len(first["by_name"]) == SUMMARY_NAMES + 1
-    assert first["by_name"][OTHER_TOOLS] == sum(first["by_name"].values()) - sum(
-        v for k, v in first["by_name"].items() if k != OTHER_TOOLS) and sum(first["by_name"].values()) == 198
+    assert (
+        first["by_name"][OTHER_TOOLS]
+        == sum(first["by_name"].values()) - sum(v for k, v in first["by_name"].items() if k != OTHER_TOOLS)
+        and sum(first["by_name"].values()) == 198
+    )
     second = omitted_summary([many[0], many[199], many[5]], [0, 1], first)  # one more call, then cut again
     assert second["count"] == 199 and second["by_status"] == {"error": 199}
     assert omitted_note(second) == "… 199 more calls not saved; r.to_json(path) writes the full trace"

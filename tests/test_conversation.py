@@ -70,9 +70,11 @@ def lookup(key: str) -> str:
     return key
 
 
-lookup.__doc__ = ("""The record stored under `key`, as JSON: {"key": str, "owner": str, "status": "open" | "closed",
+lookup.__doc__ = (
+    """The record stored under `key`, as JSON: {"key": str, "owner": str, "status": "open" | "closed",
     "history": [{"at": ISO date, "by": str, "what": str}, ...]}. """
-                  + "Field notes for the script that reads it. " * 150)  # past the 1,024-token minimum
+    + "Field notes for the script that reads it. " * 150
+)  # past the 1,024-token minimum
 
 
 def test_a_second_turn_reads_the_first_from_the_prompt_cache(session, tmp_path):
@@ -88,8 +90,9 @@ def test_a_second_turn_reads_the_first_from_the_prompt_cache(session, tmp_path):
 
         async def recorded(recording=recording, prompt=prompt):
             async with session_for(str(recording), None, base=session) as rec:
-                return await ptc.arun(prompt, tools=[lookup], offline=True, session=rec, conversation=conv,
-                                      stream=False)
+                return await ptc.arun(
+                    prompt, tools=[lookup], offline=True, session=rec, conversation=conv, stream=False
+                )
 
         assert background_loop.run(recorded()).status == "completed"
         usages.append([e["body"]["usage"] for e in read_entries(recording)])
@@ -136,8 +139,9 @@ def recorded(session, path, prompt, conversation, **options):
 
     async def go():
         async with session_for(str(path), None, base=session) as rec:
-            return await ptc.arun(prompt, tools=[double], offline=True, session=rec, conversation=conversation,
-                                  **options)
+            return await ptc.arun(
+                prompt, tools=[double], offline=True, session=rec, conversation=conversation, **options
+            )
 
     result = background_loop.run(go())
     return result, [e["request"] for e in read_entries(path)]
@@ -154,7 +158,9 @@ def prompts_sent(messages: list[dict]) -> list[str]:
 
 
 def read_input(name: str) -> str:
-    return f"Read it.\n\n```python\nimport os\nprint(open(os.path.join(os.environ['INPUT_DIR'], '{name}')).read())\n```\n"
+    return (
+        f"Read it.\n\n```python\nimport os\nprint(open(os.path.join(os.environ['INPUT_DIR'], '{name}')).read())\n```\n"
+    )
 
 
 def test_re_asking_sends_the_history_without_the_replaced_turn(session, tmp_path):
@@ -209,8 +215,9 @@ def test_a_file_for_the_local_sandbox_is_copied_into_it_and_stays_for_the_conver
     data = tmp_path / "sales.csv"
     data.write_text("region,total\nnorth,7\n")
     conv = Conversation()
-    first, requests = recorded(session, tmp_path / "first.jsonl", read_input("sales.csv"), conv, files=[data],
-                               sandbox="local")
+    first, requests = recorded(
+        session, tmp_path / "first.jsonl", read_input("sales.csv"), conv, files=[data], sandbox="local"
+    )
     second = run(session, read_input("sales.csv"), conv, sandbox="local")
     assert "north,7" in first.steps[-1].stdout and "north,7" in second.steps[-1].stdout
     assert "container_upload" not in json.dumps([r["messages"] for r in requests])

@@ -215,7 +215,9 @@ def test_events_and_timings_are_recorded():
         """Returns null."""
 
     calls = [ToolCall(id="a", name="noop", input={})]
-    d = Dispatcher(on_start=lambda c: seen.append(("start", c.status)), on_finish=lambda c: seen.append(("end", c.status)))
+    d = Dispatcher(
+        on_start=lambda c: seen.append(("start", c.status)), on_finish=lambda c: seen.append(("end", c.status))
+    )
     run(d, calls, [function_tool(noop)])
     assert seen == [("start", "running"), ("end", "ok")]
     assert calls[0].output == "null" and calls[0].duration_s >= 0 and calls[0].started_s >= 0
@@ -300,8 +302,14 @@ def test_a_failing_validator_still_means_not_run():
         raise RecursionError("too deep")
 
     ran = []
-    t = Tool(name="t", description="d", input_schema={"type": "object"}, allowed_callers=["direct"],
-             invoke=lambda: ran.append(1), validate=broken_validate)
+    t = Tool(
+        name="t",
+        description="d",
+        input_schema={"type": "object"},
+        allowed_callers=["direct"],
+        invoke=lambda: ran.append(1),
+        validate=broken_validate,
+    )
     calls = [ToolCall(id="a", name="t", input={})]
     run(Dispatcher(), calls, [t])
     assert calls[0].output == "Error: input of t could not be checked: RecursionError: too deep" and ran == []
@@ -316,8 +324,15 @@ def test_an_async_tool_may_return_any_awaitable():
             loop.call_soon(future.set_result, "from a future")
             return future
 
-        t = Tool(name="t", description="d", input_schema={"type": "object"}, allowed_callers=["direct"],
-                 invoke=invoke, validate=lambda i: i, is_async=True)
+        t = Tool(
+            name="t",
+            description="d",
+            input_schema={"type": "object"},
+            allowed_callers=["direct"],
+            invoke=invoke,
+            validate=lambda i: i,
+            is_async=True,
+        )
         call = ToolCall(id="a", name="t", input={})
         await Dispatcher().run_batch([call], {"t": t})
         return call

@@ -62,6 +62,7 @@ def rejected(cache: PromptCache, request: dict) -> str:
 
 # --- reads, writes, misses ----------------------------------------------------------------------
 
+
 def test_a_repeated_prefix_is_written_once_then_read(cache):
     request = body([CODE_EXECUTION, big_tool(cache_control=EPHEMERAL)], marked_prompt())
     total = estimate_input_tokens(request)
@@ -72,14 +73,22 @@ def test_a_repeated_prefix_is_written_once_then_read(cache):
     for usage in (first, second):  # the three parts make up the whole estimate
         assert usage["input_tokens"] + usage["cache_read_input_tokens"] + usage["cache_creation_input_tokens"] == total
         assert 0 < usage["input_tokens"] < 20  # only what follows the last breakpoint (the JSON around it)
-    assert first["cache_creation"] == {"ephemeral_5m_input_tokens": first["cache_creation_input_tokens"],
-                                       "ephemeral_1h_input_tokens": 0}
+    assert first["cache_creation"] == {
+        "ephemeral_5m_input_tokens": first["cache_creation_input_tokens"],
+        "ephemeral_1h_input_tokens": 0,
+    }
 
 
 def test_without_breakpoints_everything_is_input_as_before(cache):
     request = body([CODE_EXECUTION, big_tool()], [{"role": "user", "content": "hi"}])
-    message = {"usage": {"input_tokens": estimate_input_tokens(request), "output_tokens": 1,
-                         "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
+    message = {
+        "usage": {
+            "input_tokens": estimate_input_tokens(request),
+            "output_tokens": 1,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+    }
     assert cache.plan(request) is None and cache.bill(None, message) is message
     bill(cache, body([CODE_EXECUTION, big_tool(cache_control=EPHEMERAL)], [{"role": "user", "content": "hi"}]))
     assert cache.plan(request) is None  # an unmarked request reads nothing, even with the prefix cached
@@ -93,8 +102,13 @@ def test_marks_do_not_change_the_total_estimate():
 
 def test_a_changed_tool_definition_misses(cache):
     bill(cache, body([CODE_EXECUTION, big_tool(cache_control=EPHEMERAL)], marked_prompt()))
-    changed = bill(cache, body([CODE_EXECUTION, big_tool(doc=DOC + " Now also returns its owner.",
-                                                         cache_control=EPHEMERAL)], marked_prompt()))
+    changed = bill(
+        cache,
+        body(
+            [CODE_EXECUTION, big_tool(doc=DOC + " Now also returns its owner.", cache_control=EPHEMERAL)],
+            marked_prompt(),
+        ),
+    )
     assert changed["cache_read_input_tokens"] == 0 and changed["cache_creation_input_tokens"] > 1024
 
 
@@ -126,8 +140,12 @@ def test_the_minimum_length_is_a_setting(clock):
     usage = bill(haiku, body([CODE_EXECUTION, big_tool(cache_control=EPHEMERAL)], marked_prompt()))
     assert usage["cache_creation_input_tokens"] == 0 and len(haiku) == 0
     opus = PromptCache(EmulatorConfig(cache_min_tokens=1024), clock=clock)
-    assert bill(opus, body([CODE_EXECUTION, big_tool(cache_control=EPHEMERAL)],
-                           marked_prompt()))["cache_creation_input_tokens"] > 1024
+    assert (
+        bill(opus, body([CODE_EXECUTION, big_tool(cache_control=EPHEMERAL)], marked_prompt()))[
+            "cache_creation_input_tokens"
+        ]
+        > 1024
+    )
 
 
 def test_the_cli_sets_the_minimum_length():
@@ -149,8 +167,10 @@ def test_an_entry_expires_after_its_ttl_and_a_read_refreshes_it(cache, clock):
 
 
 def test_a_one_hour_ttl_outlives_five_minutes(cache, clock):
-    request = body([CODE_EXECUTION, big_tool(cache_control={"type": "ephemeral", "ttl": "1h"})],
-                   [{"role": "user", "content": "hi"}])
+    request = body(
+        [CODE_EXECUTION, big_tool(cache_control={"type": "ephemeral", "ttl": "1h"})],
+        [{"role": "user", "content": "hi"}],
+    )
     first = bill(cache, request)
     assert first["cache_creation"]["ephemeral_1h_input_tokens"] == first["cache_creation_input_tokens"] > 0
     clock.now += 1800
@@ -162,11 +182,20 @@ def test_the_longest_cached_prefix_wins_and_earlier_boundaries_are_looked_up(cac
     back from it (the API looks up to 20 blocks before each breakpoint)."""
     tools = [CODE_EXECUTION, big_tool(cache_control=EPHEMERAL)]
     first = bill(cache, body(tools, marked_prompt()))
-    assistant = {"role": "assistant", "content": [
-        {"type": "text", "text": "Running it."},
-        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "code_execution", "input": {"code": "x" * 400},
-         "cache_control": EPHEMERAL},
-        {"type": "tool_use", "id": "toolu_a", "name": "get", "input": {}, "caller": CALLER}]}
+    assistant = {
+        "role": "assistant",
+        "content": [
+            {"type": "text", "text": "Running it."},
+            {
+                "type": "server_tool_use",
+                "id": "srvtoolu_1",
+                "name": "code_execution",
+                "input": {"code": "x" * 400},
+                "cache_control": EPHEMERAL,
+            },
+            {"type": "tool_use", "id": "toolu_a", "name": "get", "input": {}, "caller": CALLER},
+        ],
+    }
     results = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_a", "content": "1"}]}
     second = bill(cache, body(tools, [{"role": "user", "content": "Please run this."}, assistant, results]))
     # the prompt's prefix, read (a string prompt counts as the text block it stands for)
@@ -193,13 +222,15 @@ def test_tool_choice_changes_invalidate_the_messages_but_not_the_tools(cache):
 
 
 def test_automatic_caching_marks_the_last_block(cache):
-    request = body([CODE_EXECUTION, big_tool()], [{"role": "user", "content": "Please run this."}],
-                   cache_control=EPHEMERAL)
+    request = body(
+        [CODE_EXECUTION, big_tool()], [{"role": "user", "content": "Please run this."}], cache_control=EPHEMERAL
+    )
     first, second = bill(cache, request), bill(cache, request)
     assert first["cache_creation_input_tokens"] > 1024 and second["cache_read_input_tokens"] > 1024
 
 
 # --- the API's refusals -------------------------------------------------------------------------
+
 
 def test_more_than_four_breakpoints_is_a_400(cache):
     texts = [{"type": "text", "text": f"part {k}", "cache_control": EPHEMERAL} for k in range(4)]
@@ -211,11 +242,17 @@ def test_more_than_four_breakpoints_is_a_400(cache):
 
 
 def programmatic_history(result: dict) -> list[dict]:
-    return [{"role": "user", "content": "go"},
-            {"role": "assistant", "content": [
+    return [
+        {"role": "user", "content": "go"},
+        {
+            "role": "assistant",
+            "content": [
                 {"type": "server_tool_use", "id": "srvtoolu_1", "name": "code_execution", "input": {"code": "."}},
-                {"type": "tool_use", "id": "toolu_a", "name": "get", "input": {}, "caller": CALLER}]},
-            {"role": "user", "content": [result]}]
+                {"type": "tool_use", "id": "toolu_a", "name": "get", "input": {}, "caller": CALLER},
+            ],
+        },
+        {"role": "user", "content": [result]},
+    ]
 
 
 NOT_RENDERED = "called by code execution cannot have cache_control. These blocks are not rendered in Claude's context."
@@ -225,10 +262,14 @@ def test_a_breakpoint_on_the_result_of_a_code_called_tool_is_a_400(cache):
     result = {"type": "tool_result", "tool_use_id": "toolu_a", "content": "1", "cache_control": EPHEMERAL}
     message = rejected(cache, body([CODE_EXECUTION, big_tool()], programmatic_history(result)))
     assert message == f"messages.2.content.0.cache_control: Tool use result for toolu_a {NOT_RENDERED}"
-    nested = {"type": "tool_result", "tool_use_id": "toolu_a",
-              "content": [{"type": "text", "text": "1", "cache_control": EPHEMERAL}]}
+    nested = {
+        "type": "tool_result",
+        "tool_use_id": "toolu_a",
+        "content": [{"type": "text", "text": "1", "cache_control": EPHEMERAL}],
+    }
     assert rejected(cache, body([CODE_EXECUTION, big_tool()], programmatic_history(nested))).startswith(
-        "messages.2.content.0.content.0.cache_control: Tool use result for toolu_a")
+        "messages.2.content.0.content.0.cache_control: Tool use result for toolu_a"
+    )
 
 
 def test_a_breakpoint_on_a_call_the_script_made_is_a_400(cache):
@@ -240,13 +281,16 @@ def test_a_breakpoint_on_a_call_the_script_made_is_a_400(cache):
 
 def test_a_breakpoint_on_an_empty_text_is_a_400(cache):
     texts = [{"type": "text", "text": "go"}, {"type": "text", "text": "", "cache_control": EPHEMERAL}]
-    assert rejected(cache, body([CODE_EXECUTION, big_tool()], [{"role": "user", "content": texts}])) == \
-        "messages.0.content.1.text: cache_control cannot be set for empty text blocks"
+    assert (
+        rejected(cache, body([CODE_EXECUTION, big_tool()], [{"role": "user", "content": texts}]))
+        == "messages.0.content.1.text: cache_control cannot be set for empty text blocks"
+    )
 
 
 def test_a_breakpoint_on_a_direct_tool_result_is_fine(cache):
-    history = programmatic_history({"type": "tool_result", "tool_use_id": "toolu_a", "content": "1",
-                                    "cache_control": EPHEMERAL})
+    history = programmatic_history(
+        {"type": "tool_result", "tool_use_id": "toolu_a", "content": "1", "cache_control": EPHEMERAL}
+    )
     history[1]["content"][1] = {**history[1]["content"][1], "caller": {"type": "direct"}}
     assert cache.plan(body([CODE_EXECUTION, big_tool()], history)) is not None
 
@@ -260,16 +304,35 @@ def test_automatic_caching_skips_the_calls_a_script_made(cache):
 def test_the_calls_a_script_made_and_their_results_are_not_counted():
     """They are not rendered in Claude's context: a run that paused on 8 calls estimates as one that
     paused on 1, whatever the results hold."""
+
     def paused(calls: int, result: str) -> dict:
-        uses = [{"type": "tool_use", "id": f"toolu_{k}", "name": "get", "input": {"k": k}, "caller": CALLER}
-                for k in range(calls)]
-        return body([CODE_EXECUTION, big_tool()], [
-            {"role": "user", "content": "go"},
-            {"role": "assistant", "content": [
-                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "code_execution", "input": {"code": "."}},
-                *uses]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": u["id"], "content": result}
-                                         for u in uses]}])
+        uses = [
+            {"type": "tool_use", "id": f"toolu_{k}", "name": "get", "input": {"k": k}, "caller": CALLER}
+            for k in range(calls)
+        ]
+        return body(
+            [CODE_EXECUTION, big_tool()],
+            [
+                {"role": "user", "content": "go"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "type": "server_tool_use",
+                            "id": "srvtoolu_1",
+                            "name": "code_execution",
+                            "input": {"code": "."},
+                        },
+                        *uses,
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": u["id"], "content": result} for u in uses],
+                },
+            ],
+        )
+
     assert estimate_input_tokens(paused(8, "x" * 5000)) == estimate_input_tokens(paused(1, "1"))
     direct = paused(1, "x" * 5000)
     direct["messages"][1]["content"][1] = {**direct["messages"][1]["content"][1], "caller": {"type": "direct"}}
@@ -277,21 +340,38 @@ def test_the_calls_a_script_made_and_their_results_are_not_counted():
 
 
 def test_bad_cache_control_values_are_400s(cache):
-    assert rejected(cache, body([CODE_EXECUTION, big_tool(cache_control={"type": "persistent"})],
-                                [{"role": "user", "content": "hi"}])) == "tools.1.cache_control.type: Input should be 'ephemeral'"
-    assert rejected(cache, body([CODE_EXECUTION, big_tool(cache_control={"type": "ephemeral", "ttl": "2h"})],
-                                [{"role": "user", "content": "hi"}])) == "tools.1.cache_control.ttl: Input should be '5m' or '1h'"
+    assert (
+        rejected(
+            cache,
+            body([CODE_EXECUTION, big_tool(cache_control={"type": "persistent"})], [{"role": "user", "content": "hi"}]),
+        )
+        == "tools.1.cache_control.type: Input should be 'ephemeral'"
+    )
+    assert (
+        rejected(
+            cache,
+            body(
+                [CODE_EXECUTION, big_tool(cache_control={"type": "ephemeral", "ttl": "2h"})],
+                [{"role": "user", "content": "hi"}],
+            ),
+        )
+        == "tools.1.cache_control.ttl: Input should be '5m' or '1h'"
+    )
 
 
 def test_a_schema_property_named_cache_control_is_not_a_breakpoint(cache):
     tool = big_tool(input_schema={"type": "object", "properties": {"cache_control": {"type": "string"}}})
     tool_use = {"type": "tool_use", "id": "toolu_a", "name": "get", "input": {"cache_control": "x"}}
-    history = [{"role": "user", "content": "go"}, {"role": "assistant", "content": [tool_use]},
-               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_a", "content": "1"}]}]
+    history = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": [tool_use]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_a", "content": "1"}]},
+    ]
     assert cache.plan(body([tool], history)) is None
 
 
 # --- over HTTP, with the real SDK ---------------------------------------------------------------
+
 
 def test_a_paused_run_with_the_hosts_breakpoints(client):
     """The host's placement (`caching.with_cache_points`) on a script that pauses 3 times: the first
@@ -305,8 +385,9 @@ def test_a_paused_run_with_the_hosts_breakpoints(client):
     for _ in range(5):
         marked_tools, marked = with_cache_points(tools, messages)
         extra = {"container": container} if container else {}
-        response = client.messages.create(model="claude-emulated", max_tokens=100, tools=marked_tools,
-                                          messages=marked, **extra)
+        response = client.messages.create(
+            model="claude-emulated", max_tokens=100, tools=marked_tools, messages=marked, **extra
+        )
         usages.append(response.usage)
         container = response.container.id
         messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in response.content]})
@@ -329,7 +410,9 @@ def test_over_http_a_repeat_reads_and_a_changed_tool_misses(client):
     messages = marked_prompt(script_prompt("print(1)"))
     first = client.messages.create(model="claude-emulated", max_tokens=100, tools=tools, messages=messages).usage
     again = client.messages.create(model="claude-emulated", max_tokens=100, tools=tools, messages=messages).usage
-    assert first.cache_creation_input_tokens > 1024 and again.cache_read_input_tokens == first.cache_creation_input_tokens
+    assert (
+        first.cache_creation_input_tokens > 1024 and again.cache_read_input_tokens == first.cache_creation_input_tokens
+    )
     assert again.cache_creation.ephemeral_5m_input_tokens == 0
     changed = [CODE_EXECUTION, big_tool(doc=DOC + " (http, changed)", cache_control=EPHEMERAL)]
     missed = client.messages.create(model="claude-emulated", max_tokens=100, tools=changed, messages=messages).usage
@@ -342,17 +425,23 @@ def test_over_http_a_repeat_reads_and_a_changed_tool_misses(client):
 def test_over_http_below_the_minimum_nothing_is_cached(client):
     tools = [CODE_EXECUTION, ptc_tool("get", cache_control=EPHEMERAL)]
     for _ in range(2):
-        usage = client.messages.create(model="claude-emulated", max_tokens=100, tools=tools,
-                                       messages=marked_prompt(script_prompt("print(2)"))).usage
+        usage = client.messages.create(
+            model="claude-emulated", max_tokens=100, tools=tools, messages=marked_prompt(script_prompt("print(2)"))
+        ).usage
         assert usage.cache_creation_input_tokens == 0 and usage.cache_read_input_tokens == 0
 
 
 def test_over_http_the_refusals(client):
     texts = [{"type": "text", "text": f"part {k}", "cache_control": EPHEMERAL} for k in range(5)]
-    with pytest.raises(anthropic.BadRequestError, match="A maximum of 4 blocks with cache_control may be provided. "
-                                                        "Found 5."):
-        client.messages.create(model="claude-emulated", max_tokens=100, tools=[CODE_EXECUTION, ptc_tool("get")],
-                               messages=[{"role": "user", "content": texts}])
+    with pytest.raises(
+        anthropic.BadRequestError, match="A maximum of 4 blocks with cache_control may be provided. Found 5."
+    ):
+        client.messages.create(
+            model="claude-emulated",
+            max_tokens=100,
+            tools=[CODE_EXECUTION, ptc_tool("get")],
+            messages=[{"role": "user", "content": texts}],
+        )
     tools = [CODE_EXECUTION, ptc_tool("get")]
     messages = [{"role": "user", "content": script_prompt("await get({'i': 1})")}]
     response = client.messages.create(model="claude-emulated", max_tokens=100, tools=tools, messages=messages)
@@ -361,11 +450,13 @@ def test_over_http_the_refusals(client):
     answer["content"][0]["cache_control"] = EPHEMERAL
     messages.append(answer)
     with pytest.raises(anthropic.BadRequestError, match="called by code execution cannot have cache_control"):
-        client.messages.create(model="claude-emulated", max_tokens=100, tools=tools, messages=messages,
-                               container=response.container.id)
+        client.messages.create(
+            model="claude-emulated", max_tokens=100, tools=tools, messages=messages, container=response.container.id
+        )
     del answer["content"][0]["cache_control"]  # the script still waits: the refused request changed nothing
-    final = client.messages.create(model="claude-emulated", max_tokens=100, tools=tools, messages=messages,
-                                   container=response.container.id)
+    final = client.messages.create(
+        model="claude-emulated", max_tokens=100, tools=tools, messages=messages, container=response.container.id
+    )
     assert final.stop_reason == "end_turn"
 
 
@@ -380,8 +471,9 @@ def test_output_counts_what_the_model_wrote(client):
     written = [b for b in first.content if b.type != "tool_use"]  # the text and the script
     assert first.usage.output_tokens <= len(str([b.model_dump() for b in written])) // 4 + 5
     messages += [{"role": "assistant", "content": first.content}, tool_results(first, lambda b: "1")]
-    last = client.messages.create(model="claude-emulated", max_tokens=100, tools=tools, messages=messages,
-                                  container=first.container.id)
+    last = client.messages.create(
+        model="claude-emulated", max_tokens=100, tools=tools, messages=messages, container=first.container.id
+    )
     result, answer = last.content[0], last.content[-1]
     assert last.stop_reason == "end_turn" and "x" * 4000 in str(result.model_dump())
     assert answer.type == "text" and last.usage.output_tokens <= len(answer.text) // 4 + 20  # the answer only

@@ -49,11 +49,14 @@ def test_parse_fault_rejects_nonsense():
     assert queue.pending() == []  # all or nothing
 
 
-@pytest.mark.parametrize("status, error, error_type", [
-    (429, anthropic.RateLimitError, "rate_limit_error"),
-    (500, anthropic.InternalServerError, "api_error"),
-    (529, anthropic.OverloadedError, "overloaded_error"),
-])
+@pytest.mark.parametrize(
+    "status, error, error_type",
+    [
+        (429, anthropic.RateLimitError, "rate_limit_error"),
+        (500, anthropic.InternalServerError, "api_error"),
+        (529, anthropic.OverloadedError, "overloaded_error"),
+    ],
+)
 def test_status_faults_give_the_api_error_body(server, status, error, error_type):
     server.inject({"status": status, "count": 1})
     with pytest.raises(error) as info:
@@ -102,12 +105,16 @@ def test_unknown_block_fault_json_and_stream(server):
     server.inject({"kind": "unknown_block"})
     _m, r = first(client)
     assert [b.type for b in r.content].count("future_block") == 1
-    messages = [{"role": "user", "content": script_prompt(GATHER3)}, {"role": "assistant", "content": r.content},
-                tool_results(r, answer)]
+    messages = [
+        {"role": "user", "content": script_prompt(GATHER3)},
+        {"role": "assistant", "content": r.content},
+        tool_results(r, answer),
+    ]
     assert create(client, messages, container=r.container.id).stop_reason == "end_turn"  # echo accepted
     server.inject({"kind": "unknown_block"})
-    with client.messages.stream(model="m", max_tokens=100, tools=TOOLS,
-                                messages=[{"role": "user", "content": script_prompt(GATHER3)}]) as stream:
+    with client.messages.stream(
+        model="m", max_tokens=100, tools=TOOLS, messages=[{"role": "user", "content": script_prompt(GATHER3)}]
+    ) as stream:
         streamed = stream.get_final_message()
     assert streamed.content[0].type == "future_block" and streamed.stop_reason == "tool_use"
 
@@ -153,8 +160,9 @@ def test_stream_error_fault_breaks_the_stream_and_a_resend_recovers(server):
     messages.append(tool_results(r, answer))
     server.inject({"kind": "stream_error"})
     with pytest.raises(anthropic.APIStatusError) as info:
-        with client.messages.stream(model="m", max_tokens=100, tools=TOOLS, messages=messages,
-                                    container=r.container.id) as stream:
+        with client.messages.stream(
+            model="m", max_tokens=100, tools=TOOLS, messages=messages, container=r.container.id
+        ) as stream:
             stream.get_final_message()
     assert info.value.status_code == 200 and info.value.body["error"]["type"] == "overloaded_error"
     final = create(client, messages, container=r.container.id)  # the same continuation again

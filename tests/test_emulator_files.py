@@ -21,6 +21,7 @@ TOOLS = [CODE_EXECUTION, ptc_tool("get")]
 
 def tiny_png() -> bytes:
     """A valid 1x1 red PNG, made by hand."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -42,6 +43,7 @@ def step_results(message, kind="code_execution_tool_result"):
 
 # --- output files -------------------------------------------------------------------------------
 
+
 def test_a_png_left_in_output_dir_comes_back_as_a_downloadable_file(client):
     code = f"import os\nopen(os.path.join(os.environ['OUTPUT_DIR'], 'plot.png'), 'wb').write({PNG!r})\nprint('saved')"
     final, _ = turn(client, script_prompt(code))
@@ -59,11 +61,13 @@ def test_a_png_left_in_output_dir_comes_back_as_a_downloadable_file(client):
 
 
 def test_only_new_or_changed_files_become_files_of_each_step(client):
-    prompt = ("```python\nimport os\nout = os.environ['OUTPUT_DIR']\n"
-              "open(f'{out}/a.txt', 'w').write('a')\nopen(f'{out}/b.txt', 'w').write('b')\n```\n"
-              "```bash\nmkdir -p $OUTPUT_DIR/deep && echo changed >> $OUTPUT_DIR/a.txt"
-              " && echo c > $OUTPUT_DIR/deep/c.csv && ln -s /etc/hostname $OUTPUT_DIR/link\n```\n"
-              "```python\nprint('nothing new')\n```\n")
+    prompt = (
+        "```python\nimport os\nout = os.environ['OUTPUT_DIR']\n"
+        "open(f'{out}/a.txt', 'w').write('a')\nopen(f'{out}/b.txt', 'w').write('b')\n```\n"
+        "```bash\nmkdir -p $OUTPUT_DIR/deep && echo changed >> $OUTPUT_DIR/a.txt"
+        " && echo c > $OUTPUT_DIR/deep/c.csv && ln -s /etc/hostname $OUTPUT_DIR/link\n```\n"
+        "```python\nprint('nothing new')\n```\n"
+    )
     final, _ = turn(client, prompt)
     python_first, python_last = step_results(final)
     [bash] = step_results(final, "bash_code_execution_tool_result")
@@ -79,8 +83,10 @@ def test_only_new_or_changed_files_become_files_of_each_step(client):
 def test_a_file_over_the_limit_is_not_returned():
     with EmulatorServer(EmulatorConfig(max_file_bytes=10)) as server:
         client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key, max_retries=0)
-        prompt = ("```python\nimport os\nopen(os.environ['OUTPUT_DIR'] + '/big.bin', 'wb').write(b'x' * 11)\n```\n"
-                  "```bash\nhead -c 20 /dev/zero > $OUTPUT_DIR/bigger.bin\n```\n")
+        prompt = (
+            "```python\nimport os\nopen(os.environ['OUTPUT_DIR'] + '/big.bin', 'wb').write(b'x' * 11)\n```\n"
+            "```bash\nhead -c 20 /dev/zero > $OUTPUT_DIR/bigger.bin\n```\n"
+        )
         final, _ = turn(client, prompt)
         [python] = step_results(final)
         [bash] = step_results(final, "bash_code_execution_tool_result")
@@ -100,11 +106,15 @@ def test_an_uploaded_csv_attached_as_container_upload_is_read_by_the_script(clie
     meta = client.files.upload(file=("cities.csv", CSV, "text/csv"))
     assert (meta.filename, meta.mime_type, meta.size_bytes) == ("cities.csv", "text/csv", len(CSV))
     assert meta.downloadable is False
-    code = ("import csv, os\nrows = list(csv.DictReader(open(os.path.join(os.environ['INPUT_DIR'], 'cities.csv'))))\n"
-            "print(sum(int(r['population']) for r in rows))")
-    content = [{"type": "text", "text": "Sum the populations."},
-               {"type": "container_upload", "file_id": meta.id},
-               {"type": "text", "text": script_prompt(code) + "```bash\nwc -l < $INPUT_DIR/cities.csv\n```\n"}]
+    code = (
+        "import csv, os\nrows = list(csv.DictReader(open(os.path.join(os.environ['INPUT_DIR'], 'cities.csv'))))\n"
+        "print(sum(int(r['population']) for r in rows))"
+    )
+    content = [
+        {"type": "text", "text": "Sum the populations."},
+        {"type": "container_upload", "file_id": meta.id},
+        {"type": "text", "text": script_prompt(code) + "```bash\nwc -l < $INPUT_DIR/cities.csv\n```\n"},
+    ]
     messages = [{"role": "user", "content": content}]
     final = client.messages.create(model="m", max_tokens=100, tools=TOOLS, messages=messages)
     assert final.stop_reason == "end_turn"
@@ -117,8 +127,7 @@ def test_an_uploaded_csv_attached_as_container_upload_is_read_by_the_script(clie
 def test_an_unknown_container_upload_is_a_404(client):
     content = [{"type": "container_upload", "file_id": "file_nope"}, {"type": "text", "text": script_prompt("1")}]
     with pytest.raises(anthropic.NotFoundError, match="file_nope"):
-        client.messages.create(model="m", max_tokens=100, tools=TOOLS,
-                               messages=[{"role": "user", "content": content}])
+        client.messages.create(model="m", max_tokens=100, tools=TOOLS, messages=[{"role": "user", "content": content}])
 
 
 def test_list_pages_newest_first_and_delete(emulator, client):
@@ -165,9 +174,14 @@ def test_bad_uploads_and_expiry():
         key = {"x-api-key": server.api_key}
         no_file = httpx2.post(server.url + "/v1/files", data={"x": "1"}, files={"other": ("a", b"b")}, headers=key)
         assert no_file.status_code == 400 and "file" in no_file.json()["error"]["message"]
-        short = httpx2.post(server.url + "/v1/files", data={"expires_in_seconds": "5"},
-                            files={"file": ("a.txt", b"b", "text/plain")}, headers=key)
+        short = httpx2.post(
+            server.url + "/v1/files",
+            data={"expires_in_seconds": "5"},
+            files={"file": ("a.txt", b"b", "text/plain")},
+            headers=key,
+        )
         assert short.status_code == 400 and "expires_in_seconds" in short.json()["error"]["message"]
-        unnamed = httpx2.post(server.url + "/v1/files", files={"file": ("../../", b"{}", "application/json")},
-                              headers=key)
+        unnamed = httpx2.post(
+            server.url + "/v1/files", files={"file": ("../../", b"{}", "application/json")}, headers=key
+        )
         assert unnamed.json()["filename"] == "unnamed.json"

@@ -66,11 +66,16 @@ def sleepers() -> set[int]:
 
 # --- time ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("loop", [
-    "import signal\nfor s in (signal.SIGUSR1, signal.SIGINT, signal.SIGTERM):\n    signal.signal(s, signal.SIG_IGN)\n"
-    "while True:\n    pass",
-    "import itertools\nsum(itertools.repeat(1, 10**15))",  # a C loop: no signal handler runs until it returns
-], ids=["signals-ignored", "busy-c-loop"])
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "import signal\nfor s in (signal.SIGUSR1, signal.SIGINT, signal.SIGTERM):\n    signal.signal(s, signal.SIG_IGN)\n"
+        "while True:\n    pass",
+        "import itertools\nsum(itertools.repeat(1, 10**15))",  # a C loop: no signal handler runs until it returns
+    ],
+    ids=["signals-ignored", "busy-c-loop"],
+)
 def test_a_cell_that_will_not_stop_loses_its_process_and_the_container_goes_on(timed_client, loop):
     client = timed_client
     first, final = run(client, "import os\nkept = 1\nprint(os.getpid())")
@@ -88,6 +93,7 @@ def test_a_cell_that_will_not_stop_loses_its_process_and_the_container_goes_on(t
 
 # --- memory ----------------------------------------------------------------------------------------
 
+
 def test_a_large_allocation_raises_memory_error_and_the_repl_goes_on(client):
     result, final = run(client, "kept = 'still here'\nbig = bytearray(1 << 30)")
     assert result.return_code == 1
@@ -99,25 +105,34 @@ def test_a_large_allocation_raises_memory_error_and_the_repl_goes_on(client):
 def test_memory_filled_little_by_little_raises_memory_error_and_can_be_freed(client):
     result, final = run(client, "chunks = []\nwhile True:\n    chunks.append(bytearray(10**7))")
     assert result.return_code == 1 and "MemoryError" in result.stderr
-    again, _ = run(client, "print(len(chunks) < 30)\ndel chunks\nx = bytearray(10**8)\nprint('freed')",
-                   container=final.container.id)
+    again, _ = run(
+        client,
+        "print(len(chunks) < 30)\ndel chunks\nx = bytearray(10**8)\nprint('freed')",
+        container=final.container.id,
+    )
     assert again.stdout == "True\nfreed\n" and again.return_code == 0
 
 
 def test_bash_steps_have_the_memory_limit_too(client):
-    final, _ = run_turn(client, prompt="```bash\npython3 -c 'bytearray(1 << 30)'; echo rc=$?\n```\n", tools=TOOLS,
-                        answer=lambda b: "ok")
+    final, _ = run_turn(
+        client, prompt="```bash\npython3 -c 'bytearray(1 << 30)'; echo rc=$?\n```\n", tools=TOOLS, answer=lambda b: "ok"
+    )
     result = next(b.content for b in final.content if b.type == "bash_code_execution_tool_result")
     assert "MemoryError" in result.stderr and result.stdout == "rc=1\n"
 
 
 # --- processes --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("spawn", [
-    "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '60'])",
-    "import os, time\nwhile True:\n    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '60'])",
-    "import os, time\nwhile True:\n    if os.fork() == 0:\n        time.sleep(60)\n        os._exit(0)",
-], ids=["popen", "fork-exec", "fork"])
+
+@pytest.mark.parametrize(
+    "spawn",
+    [
+        "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '60'])",
+        "import os, time\nwhile True:\n    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '60'])",
+        "import os, time\nwhile True:\n    if os.fork() == 0:\n        time.sleep(60)\n        os._exit(0)",
+    ],
+    ids=["popen", "fork-exec", "fork"],
+)
 def test_past_the_process_cap_every_process_of_the_container_is_killed(emulator, client, spawn):
     before = sleepers()
     result, final = run(client, spawn)
@@ -130,10 +145,12 @@ def test_past_the_process_cap_every_process_of_the_container_is_killed(emulator,
 
 
 def test_what_a_cell_starts_ends_with_it_even_in_a_session_of_its_own(client):
-    code = ("import subprocess\n"
-            "p = subprocess.Popen(['sleep', '60'])\n"
-            "escaped = subprocess.run(\"setsid sleep 60 >/dev/null 2>&1 & echo $!\", shell=True, capture_output=True, text=True)\n"
-            "print(p.pid, escaped.stdout.strip())")
+    code = (
+        "import subprocess\n"
+        "p = subprocess.Popen(['sleep', '60'])\n"
+        'escaped = subprocess.run("setsid sleep 60 >/dev/null 2>&1 & echo $!", shell=True, capture_output=True, text=True)\n'
+        "print(p.pid, escaped.stdout.strip())"
+    )
     result, final = run(client, code)
     pids = [int(pid) for pid in result.stdout.split()]
     assert len(pids) == 2 and result.return_code == 0
@@ -144,6 +161,7 @@ def test_what_a_cell_starts_ends_with_it_even_in_a_session_of_its_own(client):
 
 # --- the host ---------------------------------------------------------------------------------------
 
+
 def test_the_process_hosting_the_emulator_is_unaffected():
     me = psutil.Process()
     children_before = {p.pid for p in me.children(recursive=True)}
@@ -151,10 +169,14 @@ def test_the_process_hosting_the_emulator_is_unaffected():
     with EmulatorServer(CONFIG) as server:
         client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key, max_retries=0)
         assert run(client, "x = bytearray(1 << 30)")[0].return_code == 1
-        assert run(client, "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '60'])")[0].return_code == 137
+        assert (
+            run(client, "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '60'])")[0].return_code == 137
+        )
         assert run(client, "print('fine')")[0].stdout == "fine\n"
-    wait_until(lambda: {p.pid for p in me.children(recursive=True)
-                        if p.status() != psutil.STATUS_ZOMBIE} <= children_before, timeout_s=30)
+    wait_until(
+        lambda: {p.pid for p in me.children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE} <= children_before,
+        timeout_s=30,
+    )
     assert me.memory_info().rss - rss_before < 64 * 2**20
 
 

@@ -15,8 +15,12 @@ class Child:
     """A REPL subprocess with blocking helpers; reads wait on the child's next line."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-u", str(REPL_PATH)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", str(REPL_PATH)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
         assert self.read()["ev"] == "ready"
         self.ack = 0
 
@@ -31,12 +35,20 @@ class Child:
 
     def run(self, code: str, tools=("get",), run_id: int = 1, deadline_s=None) -> None:
         self.ack = 1
-        self.send({"op": "run", "run_id": run_id, "code": code, "tools": list(tools), "deadline_s": deadline_s, "ack": 1})
+        self.send(
+            {"op": "run", "run_id": run_id, "code": code, "tools": list(tools), "deadline_s": deadline_s, "ack": 1}
+        )
 
     def results(self, pairs: dict, run_id: int = 1) -> None:
         self.ack += 1
-        self.send({"op": "results", "run_id": run_id, "ack": self.ack,
-                   "results": [{"id": k, "content": v} for k, v in pairs.items()]})
+        self.send(
+            {
+                "op": "results",
+                "run_id": run_id,
+                "ack": self.ack,
+                "results": [{"id": k, "content": v} for k, v in pairs.items()],
+            }
+        )
 
     def next_event(self, kinds=("blocked", "done", "expired"), skip_empty=True) -> dict:
         while True:
@@ -82,8 +94,10 @@ def test_sequential_calls_make_one_batch_each(child):
 
 
 def test_printing_and_writing_to_fd1_cannot_corrupt_the_channel(child):
-    child.run("import os, sys\nprint('to stdout')\nos.write(1, b'raw fd1 bytes\\n')\n"
-              "print('to stderr', file=sys.stderr)\nprint(input.__name__)")
+    child.run(
+        "import os, sys\nprint('to stdout')\nos.write(1, b'raw fd1 bytes\\n')\n"
+        "print('to stderr', file=sys.stderr)\nprint(input.__name__)"
+    )
     done = child.next_event()
     assert done["stdout"] == "to stdout\ninput\n"
     assert done["stderr"] == "to stderr\n"
@@ -114,8 +128,10 @@ def test_positional_non_dict_argument_is_a_type_error(child):
 
 
 def test_deadline_raises_timeout_error_in_the_script_and_late_results_are_ignored(child):
-    child.run("try:\n    await get({'q': 1})\nexcept TimeoutError as e:\n    print('caught:', e)\n"
-              "print(await get({'q': 2}))", deadline_s=0.05)
+    child.run(
+        "try:\n    await get({'q': 1})\nexcept TimeoutError as e:\n    print('caught:', e)\nprint(await get({'q': 2}))",
+        deadline_s=0.05,
+    )
     first = child.next_event()
     expired = child.next_event(kinds=("expired",))
     assert expired["ids"] == [first["calls"][0]["id"]]

@@ -28,8 +28,16 @@ def test_pool_keeps_a_warm_spare_and_kill_all_kills_groups():
         assert sandbox is spare and pool._spare is not None and pool._spare is not sandbox
         events: asyncio.Queue = asyncio.Queue()
         sandbox.on_event = events.put_nowait
-        sandbox.send({"op": "run", "run_id": 1, "tools": [], "deadline_s": None, "ack": 1,
-                      "code": "import subprocess\np = subprocess.Popen(['sleep', '60'])\nprint(p.pid)"})
+        sandbox.send(
+            {
+                "op": "run",
+                "run_id": 1,
+                "tools": [],
+                "deadline_s": None,
+                "ack": 1,
+                "code": "import subprocess\np = subprocess.Popen(['sleep', '60'])\nprint(p.pid)",
+            }
+        )
         while (event := await events.get())["ev"] != "done":
             pass
         grandchild = psutil.Process(int(event["stdout"]))

@@ -22,16 +22,40 @@ from ptc_jupyter.emulator.__main__ import parse_args
 from ptc_jupyter.emulator.guard import host_of, is_loopback
 from ptc_jupyter.emulator.server import exposure_warning
 
-FAKE_SECRETS = {"ANTHROPIC_API_KEY": "fake-test-value-not-a-key", "PTC_EMULATOR_KEY": "ptc-test-not-the-key",
-                "PTC_TEST_PRIVATE": "kernel-only-value"}
+FAKE_SECRETS = {
+    "ANTHROPIC_API_KEY": "fake-test-value-not-a-key",
+    "PTC_EMULATOR_KEY": "ptc-test-not-the-key",
+    "PTC_TEST_PRIVATE": "kernel-only-value",
+}
 SANDBOX_VARIABLES = {"PATH", "LANG", "LANGUAGE", "SYSTEMROOT", "HOME", "OUTPUT_DIR", "INPUT_DIR", "PYTHONUSERBASE"}
 SHOW_ENV = "import json, os\nprint(json.dumps({'cwd': os.getcwd(), 'env': dict(os.environ)}))"
-FOREIGN_HOSTS = ["evil.example", "evil.example:{port}", "127.0.0.1.nip.io", "localhost.evil.example",
-                 "10.0.0.1", "[::2]:{port}", ""]
-LOOPBACK_HOSTS = ["127.0.0.1", "127.0.0.1:{port}", "localhost", "LOCALHOST:{port}", "localhost.", "127.8.9.10",
-                  "[::1]", "[::1]:{port}"]
-ADMIN_AND_API = [("POST", "/v1/messages"), ("GET", "/v1/models"), ("GET", "/v1/models/m"),
-                 ("GET", "/_emulator/state"), ("POST", "/_emulator/faults"), ("GET", "/v1/nothing")]
+FOREIGN_HOSTS = [
+    "evil.example",
+    "evil.example:{port}",
+    "127.0.0.1.nip.io",
+    "localhost.evil.example",
+    "10.0.0.1",
+    "[::2]:{port}",
+    "",
+]
+LOOPBACK_HOSTS = [
+    "127.0.0.1",
+    "127.0.0.1:{port}",
+    "localhost",
+    "LOCALHOST:{port}",
+    "localhost.",
+    "127.8.9.10",
+    "[::1]",
+    "[::1]:{port}",
+]
+ADMIN_AND_API = [
+    ("POST", "/v1/messages"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/m"),
+    ("GET", "/_emulator/state"),
+    ("POST", "/_emulator/faults"),
+    ("GET", "/v1/nothing"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +68,12 @@ def server():
 
 
 def request_body(code: str) -> dict:
-    return {"model": "m", "max_tokens": 100, "tools": [CODE_EXECUTION],
-            "messages": [{"role": "user", "content": script_prompt(code)}]}
+    return {
+        "model": "m",
+        "max_tokens": 100,
+        "tools": [CODE_EXECUTION],
+        "messages": [{"role": "user", "content": script_prompt(code)}],
+    }
 
 
 def marker_body(marker: Path) -> bytes:
@@ -90,6 +118,7 @@ def no_cors_headers(headers) -> bool:
 
 # -- the key ---------------------------------------------------------------------------------------
 
+
 def test_each_server_makes_its_own_key_unless_given_one():
     first, second = EmulatorServer(), EmulatorServer()
     assert first.api_key != second.api_key and len(first.api_key) >= 40
@@ -103,10 +132,16 @@ def test_a_wrong_or_missing_key_runs_nothing(server, tmp_path, caplog):
     marker = tmp_path / "ran"
     with pytest.raises(anthropic.AuthenticationError, match="invalid x-api-key"):
         anthropic.Anthropic(base_url=server.url, api_key=server.api_key[:-1], max_retries=0).messages.create(
-            **json.loads(marker_body(marker)))
+            **json.loads(marker_body(marker))
+        )
     host = f"127.0.0.1:{port_of(server.url)}"
-    wrong_keys = [{}, {"x-api-key": "wrong"}, {"x-api-key": server.api_key + "x"},
-                  {"authorization": "Bearer wrong"}, {"authorization": server.api_key}]
+    wrong_keys = [
+        {},
+        {"x-api-key": "wrong"},
+        {"x-api-key": server.api_key + "x"},
+        {"authorization": "Bearer wrong"},
+        {"authorization": server.api_key},
+    ]
     for method, path in ADMIN_AND_API:
         for key in wrong_keys:
             body = marker_body(marker) if path == "/v1/messages" else b'{"faults": [{"kind": "refusal"}]}'
@@ -114,8 +149,13 @@ def test_a_wrong_or_missing_key_runs_nothing(server, tmp_path, caplog):
             assert (status, answer["error"]["type"]) == (401, "authentication_error"), (method, path, key)
             assert no_cors_headers(headers)
     assert not marker.exists() and server.faults.pending() == []
-    status, _h, answer = raw(server.url, "POST", "/v1/messages",
-                             {"host": host, "authorization": f"Bearer {server.api_key}"}, marker_body(marker))
+    status, _h, answer = raw(
+        server.url,
+        "POST",
+        "/v1/messages",
+        {"host": host, "authorization": f"Bearer {server.api_key}"},
+        marker_body(marker),
+    )
     assert status == 200 and answer["content"][-1]["text"] == "wrote" and marker.exists()
     assert server.api_key not in caplog.text
 
@@ -134,22 +174,38 @@ def test_key_sources_of_the_command_line():
 
 # -- the Host check --------------------------------------------------------------------------------
 
+
 def test_host_names_are_parsed_strictly():
     assert [host_of(h) for h in ["LocalHost:80", "[::1]:8080", "127.0.0.1", "a.b.", "[::1"]] == [
-        "localhost", "::1", "127.0.0.1", "a.b", None]
+        "localhost",
+        "::1",
+        "127.0.0.1",
+        "a.b",
+        None,
+    ]
     assert [host_of(h) for h in ["::1", "a b", "user@localhost", "localhost:x", ""]] == [None] * 5
     assert [is_loopback(h) for h in ["localhost", "127.1.2.3", "::1", "0.0.0.0", "localhost.evil", "::2"]] == [
-        True, True, True, False, False, False]
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_a_foreign_host_is_refused_before_the_body_is_read(server, tmp_path):
     port, marker = port_of(server.url), tmp_path / "ran"
     for host in FOREIGN_HOSTS:
-        status, answer = refused_without_body(server.url, {"host": host.format(port=port),
-                                                           "x-api-key": server.api_key})
+        status, answer = refused_without_body(server.url, {"host": host.format(port=port), "x-api-key": server.api_key})
         assert status == 421 and "DNS rebinding" in answer["error"]["message"], host
-    status, headers, answer = raw(server.url, "POST", "/v1/messages",
-                                  {"host": f"evil.example:{port}", "x-api-key": server.api_key}, marker_body(marker))
+    status, headers, answer = raw(
+        server.url,
+        "POST",
+        "/v1/messages",
+        {"host": f"evil.example:{port}", "x-api-key": server.api_key},
+        marker_body(marker),
+    )
     assert status == 421 and answer["type"] == "error" and headers["request-id"] == answer["request_id"]
     assert "'evil.example:" in answer["error"]["message"]
     assert not marker.exists()
@@ -165,8 +221,9 @@ def test_a_request_without_host_is_refused(server):
 def test_loopback_hosts_are_served(server):
     port = port_of(server.url)
     for host in LOOPBACK_HOSTS:
-        status, _h, answer = raw(server.url, "GET", "/v1/models",
-                                 {"host": host.format(port=port), "x-api-key": server.api_key})
+        status, _h, answer = raw(
+            server.url, "GET", "/v1/models", {"host": host.format(port=port), "x-api-key": server.api_key}
+        )
         assert status == 200 and answer["data"], host
 
 
@@ -188,22 +245,31 @@ def test_listening_beyond_loopback_is_warned_about():
 
 # -- no CORS ---------------------------------------------------------------------------------------
 
+
 def test_no_cors_preflights_are_refused_and_no_cors_headers_sent(server):
     host = f"localhost:{port_of(server.url)}"
     origin = {"host": host, "origin": "http://evil.example"}
     for path in ("/v1/messages", "/v1/models", "/_emulator/state"):
-        status, headers, answer = raw(server.url, "OPTIONS", path, {
-            **origin, "access-control-request-method": "POST", "access-control-request-headers": "x-api-key"})
+        status, headers, answer = raw(
+            server.url,
+            "OPTIONS",
+            path,
+            {**origin, "access-control-request-method": "POST", "access-control-request-headers": "x-api-key"},
+        )
         assert status == 405 and "no CORS" in answer["error"]["message"] and no_cors_headers(headers)
     for key in (server.api_key, "wrong"):
         status, headers, _answer = raw(server.url, "GET", "/v1/models", {**origin, "x-api-key": key})
         assert status in (200, 401) and no_cors_headers(headers)
-    response = httpx2.post(server.url + "/v1/messages", json=request_body("print(1)"),
-                           headers={"x-api-key": server.api_key, "origin": "http://evil.example"})
+    response = httpx2.post(
+        server.url + "/v1/messages",
+        json=request_body("print(1)"),
+        headers={"x-api-key": server.api_key, "origin": "http://evil.example"},
+    )
     assert response.status_code == 200 and no_cors_headers(response.headers)
 
 
 # -- the sandbox's reach ---------------------------------------------------------------------------
+
 
 def sandbox_view(client: anthropic.Anthropic) -> dict:
     """What a fresh container's script sees: its cwd and environment."""
@@ -234,6 +300,7 @@ def test_the_sandbox_sees_no_secrets_and_works_in_a_directory_of_its_own(monkeyp
 
 # -- the command-line emulator ---------------------------------------------------------------------
 
+
 def test_the_command_line_emulator_runs_nothing_for_strangers(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PTC_EMULATOR_KEY"}
     env["ANTHROPIC_API_KEY"] = FAKE_SECRETS["ANTHROPIC_API_KEY"]
@@ -244,9 +311,11 @@ def test_the_command_line_emulator_runs_nothing_for_strangers(tmp_path):
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", cli.url)
         with pytest.raises(anthropic.AuthenticationError):
             anthropic.Anthropic(base_url=cli.url, api_key="wrong", max_retries=0).messages.create(
-                **json.loads(marker_body(marker)))
-        status, _h, _answer = raw(cli.url, "POST", "/v1/messages",
-                                  {"host": "evil.example", "x-api-key": cli.key}, marker_body(marker))
+                **json.loads(marker_body(marker))
+            )
+        status, _h, _answer = raw(
+            cli.url, "POST", "/v1/messages", {"host": "evil.example", "x-api-key": cli.key}, marker_body(marker)
+        )
         assert status == 421
         status, _answer = refused_without_body(cli.url, {"host": "evil.example", "x-api-key": cli.key})
         assert status == 421

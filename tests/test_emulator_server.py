@@ -28,8 +28,13 @@ def server():
 
 
 def body(**extra):
-    return {"model": "m", "max_tokens": 100, "tools": TOOLS,
-            "messages": [{"role": "user", "content": script_prompt(CODE)}], **extra}
+    return {
+        "model": "m",
+        "max_tokens": 100,
+        "tools": TOOLS,
+        "messages": [{"role": "user", "content": script_prompt(CODE)}],
+        **extra,
+    }
 
 
 def test_url_and_request_id(server):
@@ -42,8 +47,11 @@ def test_missing_api_key_is_an_authentication_error(server):
     response = httpx2.post(server.url + "/v1/messages", json=body())
     assert response.status_code == 401
     rid = response.headers["request-id"]
-    assert response.json() == {"type": "error", "request_id": rid, "error": {
-        "type": "authentication_error", "message": "x-api-key header is required"}}
+    assert response.json() == {
+        "type": "error",
+        "request_id": rid,
+        "error": {"type": "authentication_error", "message": "x-api-key header is required"},
+    }
 
 
 def test_errors_have_the_api_body(server):
@@ -53,14 +61,18 @@ def test_errors_have_the_api_body(server):
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
     with pytest.raises(anthropic.BadRequestError, match="max_tokens: Field required"):
         anthropic.Anthropic(base_url=server.url, api_key=server.api_key).post(
-            "/v1/messages", body={"model": "m", "messages": []}, cast_to=object)
+            "/v1/messages", body={"model": "m", "messages": []}, cast_to=object
+        )
 
 
 def test_models_endpoint_reports_ptc_support_for_any_model(server):
     client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
     info = client.models.retrieve("claude-opus-5-5")
     assert info.id == "claude-opus-5-5" and info.capabilities.code_execution.supported
-    assert [m.id for m in client.models.list()] == ["claude-offline-emulator", "claude-offline-emulator-no-code-execution"]
+    assert [m.id for m in client.models.list()] == [
+        "claude-offline-emulator",
+        "claude-offline-emulator-no-code-execution",
+    ]
 
 
 def normalised(message) -> str:
@@ -77,8 +89,13 @@ def test_streaming_gives_the_same_final_message_as_json(server):
         messages = [{"role": "user", "content": script_prompt(CODE)}]
         finals, container = [], None
         while True:
-            kw = dict(model="m", max_tokens=100, tools=TOOLS, messages=messages,
-                      **({"container": container} if container else {}))
+            kw = dict(
+                model="m",
+                max_tokens=100,
+                tools=TOOLS,
+                messages=messages,
+                **({"container": container} if container else {}),
+            )
             if stream:
                 with client.messages.stream(**kw) as s:
                     events = [e.type for e in s]
@@ -90,8 +107,7 @@ def test_streaming_gives_the_same_final_message_as_json(server):
             container = r.container.id
             if r.stop_reason != "tool_use":
                 return finals
-            messages += [{"role": "assistant", "content": r.content},
-                         tool_results(r, lambda b: str(b.input["i"]))]
+            messages += [{"role": "assistant", "content": r.content}, tool_results(r, lambda b: str(b.input["i"]))]
 
     plain, streamed = whole_turn(False), whole_turn(True)
     assert [normalised(m) for m in streamed] == [normalised(m) for m in plain]
@@ -100,8 +116,9 @@ def test_streaming_gives_the_same_final_message_as_json(server):
 
 
 def test_raw_stream_uses_the_api_event_shapes(server):
-    with httpx2.stream("POST", server.url + "/v1/messages", json=body(stream=True),
-                       headers={"x-api-key": server.api_key}) as r:
+    with httpx2.stream(
+        "POST", server.url + "/v1/messages", json=body(stream=True), headers={"x-api-key": server.api_key}
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         text = "".join(r.iter_text())
     names = re.findall(r"^event: (\S+)$", text, re.M)
@@ -116,8 +133,7 @@ def test_state_lists_containers_with_pending_calls(server):
     r = client.messages.create(**body())
     state = client.get("/_emulator/state", cast_to=object)
     mine = [c for c in state["containers"] if c["id"] == r.container.id]
-    assert mine == [{"id": r.container.id, "alive": True,
-                     "pending": [b.id for b in r.content if b.type == "tool_use"]}]
+    assert mine == [{"id": r.container.id, "alive": True, "pending": [b.id for b in r.content if b.type == "tool_use"]}]
     assert state["processes"] >= 2  # the container and the warm spare
 
 
@@ -130,8 +146,7 @@ def dead(proc: psutil.Process) -> bool:
 
 
 def repl_children() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True)
-            if any("repl.py" in part for part in p.cmdline())]
+    return [p for p in psutil.Process().children(recursive=True) if any("repl.py" in part for part in p.cmdline())]
 
 
 def test_stop_kills_every_sandbox_and_what_scripts_started():
@@ -140,8 +155,9 @@ def test_stop_kills_every_sandbox_and_what_scripts_started():
     server = start_emulator(EmulatorConfig())
     client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
     spawn = "import subprocess\np = subprocess.Popen(['sleep', '60'])\nprint(p.pid)\nawait get({})"
-    r = client.messages.create(model="m", max_tokens=100, tools=TOOLS,
-                               messages=[{"role": "user", "content": script_prompt(spawn)}])
+    r = client.messages.create(
+        model="m", max_tokens=100, tools=TOOLS, messages=[{"role": "user", "content": script_prompt(spawn)}]
+    )
     assert r.stop_reason == "tool_use"
     sandboxes = [p for p in repl_children() if p.pid not in others]
     assert len(sandboxes) == 2
@@ -190,8 +206,9 @@ def test_gather50_comes_back_as_one_batch_each_time():
 
         results = [{"type": "tool_result", "tool_use_id": b.id, "content": str(b.input["i"])} for b in calls]
         messages += [{"role": "assistant", "content": r.content}, {"role": "user", "content": list(results)}]
-        final = await client.messages.create(model="m", max_tokens=100, tools=TOOLS, messages=messages,
-                                             container=r.container.id)
+        final = await client.messages.create(
+            model="m", max_tokens=100, tools=TOOLS, messages=messages, container=r.container.id
+        )
         assert len(calls) == 50 and final.content[-1].text == "50"  # all fifty in one response: one batch
 
     async def turns(server: EmulatorServer, runs: int) -> None:

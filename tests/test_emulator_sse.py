@@ -43,14 +43,21 @@ def sample_message() -> dict:
     content = [
         wire.text_block("Running " * 100),
         wire.server_tool_use_block("srvtoolu_1", code),
-        wire.tool_use_block({"id": "toolu_1", "name": "get", "input": {"q": "ü" * 600}},
-                            {"type": "code_execution_20260120", "tool_id": "srvtoolu_1"}),
+        wire.tool_use_block(
+            {"id": "toolu_1", "name": "get", "input": {"q": "ü" * 600}},
+            {"type": "code_execution_20260120", "tool_id": "srvtoolu_1"},
+        ),
         wire.code_execution_result_block("srvtoolu_1", "out", "", 0),
         {"type": "future_block", "id": "future_1"},
     ]
     body = {"messages": [{"role": "user", "content": "hi"}], "tools": []}
-    return wire.message("m", content, "tool_use", wire.usage(body, content, True),
-                        container={"id": "container_1", "expires_at": "2030-01-01T00:00:00Z"})
+    return wire.message(
+        "m",
+        content,
+        "tool_use",
+        wire.usage(body, content, True),
+        container={"id": "container_1", "expires_at": "2030-01-01T00:00:00Z"},
+    )
 
 
 def test_events_rebuild_the_message_exactly():
@@ -63,12 +70,25 @@ def test_events_rebuild_the_message_exactly():
     assert names[-2:] == ["message_delta", "message_stop"]
     start = events[0][1]["message"]
     assert start["stop_reason"] is None and "container" not in start
-    assert set(start["usage"]) == {"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                                   "cache_creation", "output_tokens", "service_tier", "inference_geo"}
+    assert set(start["usage"]) == {
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "cache_creation",
+        "output_tokens",
+        "service_tier",
+        "inference_geo",
+    }
     delta = events[-2][1]
     assert delta["delta"]["container"] == message["container"] and "stop_details" in delta["delta"]
-    assert set(delta["usage"]) == {"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                                   "output_tokens", "output_tokens_details", "server_tool_use"}
+    assert set(delta["usage"]) == {
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+        "output_tokens_details",
+        "server_tool_use",
+    }
     assert names.count("content_block_delta") > 5  # text and inputs really stream in pieces
     starts = [d["content_block"] for n, d in events if n == "content_block_start"]
     assert starts[1]["input"] == {} and starts[1]["caller"] == {"type": "direct"}
@@ -83,20 +103,35 @@ def test_events_rebuild_the_message_exactly():
 def test_a_resume_streams_as_one_message_start_then_message_stop():
     """`anthropic-programmatic-tool-calling.1.chunks.txt`: a continuation that only carries more
     calls of the running script is one message_start already holding them, billed 0/0."""
-    content = [wire.tool_use_block({"id": "toolu_2", "name": "get", "input": {"q": 1}},
-                                   {"type": "code_execution_20260120", "tool_id": "srvtoolu_1"})]
-    message = wire.message("m", content, "tool_use", wire.usage({"messages": []}, content, True),
-                           container={"id": "container_1", "expires_at": "2030-01-01T00:00:00Z"})
+    content = [
+        wire.tool_use_block(
+            {"id": "toolu_2", "name": "get", "input": {"q": 1}},
+            {"type": "code_execution_20260120", "tool_id": "srvtoolu_1"},
+        )
+    ]
+    message = wire.message(
+        "m",
+        content,
+        "tool_use",
+        wire.usage({"messages": []}, content, True),
+        container={"id": "container_1", "expires_at": "2030-01-01T00:00:00Z"},
+    )
     events = parse("".join(sse.message_events(message, request_id="req_2")))
     assert [n for n, _ in events] == ["message_start", "message_stop"]
     assert events[0][1]["message"] == message
-    assert message["usage"] == {"input_tokens": 0, "output_tokens": 0,
-                                "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0}}
+    assert message["usage"] == {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+    }
 
 
 def test_stream_error_breaks_off_after_the_first_block():
     events = parse("".join(sse.message_events(sample_message(), request_id="req_9", break_with_error=True)))
     assert [n for n, _ in events][-2:] == ["content_block_stop", "error"]
-    assert events[-1][1] == {"type": "error", "request_id": "req_9", "error": {
-        "type": "overloaded_error", "message": events[-1][1]["error"]["message"]}}
+    assert events[-1][1] == {
+        "type": "error",
+        "request_id": "req_9",
+        "error": {"type": "overloaded_error", "message": events[-1][1]["error"]["message"]},
+    }
     assert "message_stop" not in [n for n, _ in events]

@@ -51,6 +51,7 @@ def results(message, kind: str) -> list:
 
 # --- bash ---------------------------------------------------------------------------------------------
 
+
 def test_a_bash_step_gives_server_tool_use_and_its_result(client):
     final, responses = turn(client, "Run it.\n" + fence("bash", "echo out; echo err >&2; exit 3"))
     assert len(responses) == 1 and final.stop_reason == "end_turn"
@@ -66,9 +67,11 @@ def test_a_bash_step_gives_server_tool_use_and_its_result(client):
 
 
 def test_bash_runs_in_the_container_with_its_environment_and_sees_other_steps_files(client):
-    prompt = (fence("python", "open('made_by_python.txt', 'w').write('py')")
-              + editor(command="create", path="sub/made_by_editor.txt", file_text="ed")
-              + fence("sh", 'echo "$PWD|$HOME|$OUTPUT_DIR|$INPUT_DIR"; cat made_by_python.txt sub/made_by_editor.txt'))
+    prompt = (
+        fence("python", "open('made_by_python.txt', 'w').write('py')")
+        + editor(command="create", path="sub/made_by_editor.txt", file_text="ed")
+        + fence("sh", 'echo "$PWD|$HOME|$OUTPUT_DIR|$INPUT_DIR"; cat made_by_python.txt sub/made_by_editor.txt')
+    )
     final, _ = turn(client, prompt)
     bash = results(final, "bash_code_execution_tool_result")[0]
     line, cat = bash.stdout.splitlines()
@@ -105,12 +108,15 @@ def test_a_bash_command_past_the_limit_gets_execution_time_exceeded(client):
 
 # --- the text editor -------------------------------------------------------------------------------
 
+
 def test_text_editor_create_str_replace_view(client):
-    prompt = (editor(command="create", path="notes.txt", file_text="one\ntwo\nthree\n")
-              + editor(command="create", path="notes.txt", file_text="one\ntwo\nthree\nfour\n")
-              + editor(command="str_replace", path="notes.txt", old_str="two\nthree", new_str="2")
-              + editor(command="view", path="notes.txt")
-              + editor(command="view", path="notes.txt", view_range=[2, -1]))
+    prompt = (
+        editor(command="create", path="notes.txt", file_text="one\ntwo\nthree\n")
+        + editor(command="create", path="notes.txt", file_text="one\ntwo\nthree\nfour\n")
+        + editor(command="str_replace", path="notes.txt", old_str="two\nthree", new_str="2")
+        + editor(command="view", path="notes.txt")
+        + editor(command="view", path="notes.txt", view_range=[2, -1])
+    )
     final, _ = turn(client, prompt)
     uses = [b for b in final.content if b.type == "server_tool_use"]
     assert {u.name for u in uses} == {"text_editor_code_execution"}
@@ -128,11 +134,13 @@ def test_text_editor_create_str_replace_view(client):
 
 
 def test_text_editor_errors(client):
-    prompt = (editor(command="view", path="missing.txt")
-              + editor(command="create", path="f.txt", file_text="a a\n")
-              + editor(command="str_replace", path="f.txt", old_str="a", new_str="b")
-              + editor(command="delete", path="f.txt")
-              + fence("text_editor", "not json"))
+    prompt = (
+        editor(command="view", path="missing.txt")
+        + editor(command="create", path="f.txt", file_text="a a\n")
+        + editor(command="str_replace", path="f.txt", old_str="a", new_str="b")
+        + editor(command="delete", path="f.txt")
+        + fence("text_editor", "not json")
+    )
     final, _ = turn(client, prompt)
     missing, _created, ambiguous, unsupported, unparsed = results(final, "text_editor_code_execution_tool_result")
     assert missing.type == "text_editor_code_execution_tool_result_error"
@@ -145,10 +153,12 @@ def test_text_editor_errors(client):
 
 # --- order, pauses, streaming ----------------------------------------------------------------------
 
-MIXED = ("First the shell, then the script, then the shell again.\n"
-         + fence("bash", "echo before")
-         + fence("python", "print('got', await get(i=1))")
-         + fence("bash", "echo after"))
+MIXED = (
+    "First the shell, then the script, then the shell again.\n"
+    + fence("bash", "echo before")
+    + fence("python", "print('got', await get(i=1))")
+    + fence("bash", "echo after")
+)
 
 
 def test_steps_run_in_prompt_order_pausing_at_the_python_tool_calls(client):
@@ -192,8 +202,13 @@ def test_streaming_a_multi_step_turn_gives_the_same_blocks_as_json(client):
         out = []
         for _ in range(2):
             if stream:
-                with client.messages.stream(model="m", max_tokens=1024, tools=TOOLS, messages=messages,
-                                            **({"container": out[-1].container.id} if out else {})) as s:
+                with client.messages.stream(
+                    model="m",
+                    max_tokens=1024,
+                    tools=TOOLS,
+                    messages=messages,
+                    **({"container": out[-1].container.id} if out else {}),
+                ) as s:
                     response = s.get_final_message()
             else:
                 response = create(client, messages, **({"container": out[-1].container.id} if out else {}))
@@ -218,19 +233,25 @@ def test_direct_mode_runs_only_the_first_python_block(client):
 
 def test_system_messages_mid_conversation_are_accepted_and_ignored(client):
     first, _ = turn(client, script_prompt("x = 41"))
-    messages = [{"role": "user", "content": script_prompt("x = 41")},
-                {"role": "assistant", "content": first.content},
-                {"role": "system", "content": "Answer tersely."},
-                {"role": "user", "content": [{"type": "text", "text": script_prompt("print(x + 1)")}]},
-                {"role": "system", "content": [{"type": "text", "text": "Really tersely."}]}]
+    messages = [
+        {"role": "user", "content": script_prompt("x = 41")},
+        {"role": "assistant", "content": first.content},
+        {"role": "system", "content": "Answer tersely."},
+        {"role": "user", "content": [{"type": "text", "text": script_prompt("print(x + 1)")}]},
+        {"role": "system", "content": [{"type": "text", "text": "Really tersely."}]},
+    ]
     final = create(client, messages, container=first.container.id)
     assert final.content[-1].text == "42"
     with pytest.raises(anthropic.BadRequestError, match="system message"):
-        create(client, messages[:3] + [{"role": "system", "content": [{"type": "image", "source": {}}]}, messages[3]],
-               container=first.container.id)
+        create(
+            client,
+            messages[:3] + [{"role": "system", "content": [{"type": "image", "source": {}}]}, messages[3]],
+            container=first.container.id,
+        )
 
 
 # --- the cell limit ------------------------------------------------------------------------------
+
 
 def test_a_cell_past_the_limit_ends_with_detection_timeout_and_keeps_the_repl(client):
     started = time.monotonic()
@@ -255,15 +276,28 @@ def test_time_spent_waiting_for_tool_results_does_not_count(client):
 
 # --- step faults ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind, info, tool, codes", [
-    ("code_execution_error", "python", "code_execution",
-     ["invalid_tool_input", "unavailable", "too_many_requests", "execution_time_exceeded"]),
-    ("bash_code_execution_error", "bash", "bash_code_execution", ["output_file_too_large", "unavailable"]),
-    ("text_editor_code_execution_error", "text_editor", "text_editor_code_execution", ["file_not_found"]),
-])
+
+@pytest.mark.parametrize(
+    "kind, info, tool, codes",
+    [
+        (
+            "code_execution_error",
+            "python",
+            "code_execution",
+            ["invalid_tool_input", "unavailable", "too_many_requests", "execution_time_exceeded"],
+        ),
+        ("bash_code_execution_error", "bash", "bash_code_execution", ["output_file_too_large", "unavailable"]),
+        ("text_editor_code_execution_error", "text_editor", "text_editor_code_execution", ["file_not_found"]),
+    ],
+)
 def test_step_error_faults_give_the_error_result_of_that_step(emulator, client, kind, info, tool, codes):
-    body = "print('ran')" if info == "python" else "echo ran" if info == "bash" else json.dumps(
-        {"command": "create", "path": "ran.txt", "file_text": "x"})
+    body = (
+        "print('ran')"
+        if info == "python"
+        else "echo ran"
+        if info == "bash"
+        else json.dumps({"command": "create", "path": "ran.txt", "file_text": "x"})
+    )
     lead, lead_tool = ("python", "code_execution") if info == "bash" else ("bash", "bash_code_execution")
     for code in codes:
         emulator.inject({"kind": kind, "error_code": code})
@@ -279,9 +313,11 @@ def test_step_error_faults_give_the_error_result_of_that_step(emulator, client, 
 
 
 def test_step_faults_are_checked():
-    for bad in ({"kind": "code_execution_error", "error_code": "output_file_too_large"},
-                {"kind": "bash_code_execution_error"},
-                {"kind": "text_editor_code_execution_error", "error_code": "nope"}):
+    for bad in (
+        {"kind": "code_execution_error", "error_code": "output_file_too_large"},
+        {"kind": "bash_code_execution_error"},
+        {"kind": "text_editor_code_execution_error", "error_code": "nope"},
+    ):
         with pytest.raises(ValueError):
             parse_fault(bad)
 
@@ -298,8 +334,12 @@ def test_encrypted_result_fault(emulator, client):
 
 
 def test_steps_after_the_container_process_died_say_so_at_once(client):
-    prompt = (fence("python", "import os\nos._exit(0)") + fence("bash", "echo hi")
-              + editor(command="create", path="x.txt", file_text="") + fence("python", "print(1)"))
+    prompt = (
+        fence("python", "import os\nos._exit(0)")
+        + fence("bash", "echo hi")
+        + editor(command="create", path="x.txt", file_text="")
+        + fence("python", "print(1)")
+    )
     final, _ = turn(client, prompt)
     died, after = results(final, "code_execution_tool_result")
     assert died.return_code == after.return_code == 137
@@ -315,7 +355,7 @@ def test_the_command_line_sets_the_cell_limit():
 
 
 # -- how a failed script is told in the final text ------------------------------------------------
-ASYNCIO_RUN_FAILED = '''Traceback (most recent call last):
+ASYNCIO_RUN_FAILED = """Traceback (most recent call last):
   File "<script 1>", line 12, in <module>
     asyncio.run(main())
   File "/usr/lib/python3.11/asyncio/runners.py", line 186, in run
@@ -323,8 +363,8 @@ ASYNCIO_RUN_FAILED = '''Traceback (most recent call last):
 RuntimeError: asyncio.run() cannot be called from a running event loop
 <script 1>:12: RuntimeWarning: coroutine 'main' was never awaited
 RuntimeWarning: Enable tracemalloc to get the object allocation traceback
-'''
-CHAINED = '''Traceback (most recent call last):
+"""
+CHAINED = """Traceback (most recent call last):
   File "<script 2>", line 3, in <module>
     x = d["k"]
 KeyError: 'k'
@@ -335,20 +375,26 @@ Traceback (most recent call last):
   File "<script 2>", line 5, in <module>
     raise ValueError("no k")
 ValueError: no k
-'''
-SYNTAX = '''  File "<script 3>", line 2
+"""
+SYNTAX = """  File "<script 3>", line 2
     x = (
         ^
 SyntaxError: '(' was never closed
-'''
+"""
 
 
-@pytest.mark.parametrize(("stderr", "told"), [
-    (ASYNCIO_RUN_FAILED, "RuntimeError: asyncio.run() cannot be called from a running event loop (line 12)"),
-    (CHAINED, "ValueError: no k (line 5)"),
-    (SYNTAX, "SyntaxError: '(' was never closed (line 2)"),
-    ("The cell ran past its limit of 90 s (detection_timeout).\n", "The cell ran past its limit of 90 s (detection_timeout)."),
-    ("", "no error output"),
-])
+@pytest.mark.parametrize(
+    ("stderr", "told"),
+    [
+        (ASYNCIO_RUN_FAILED, "RuntimeError: asyncio.run() cannot be called from a running event loop (line 12)"),
+        (CHAINED, "ValueError: no k (line 5)"),
+        (SYNTAX, "SyntaxError: '(' was never closed (line 2)"),
+        (
+            "The cell ran past its limit of 90 s (detection_timeout).\n",
+            "The cell ran past its limit of 90 s (detection_timeout).",
+        ),
+        ("", "no error output"),
+    ],
+)
 def test_a_failed_script_is_told_by_its_exception_and_line_not_its_last_stderr_line(stderr, told):
     assert script_failure(stderr) == told

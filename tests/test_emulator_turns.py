@@ -37,7 +37,11 @@ def test_gathered_calls_come_back_together_caller_tagged(client):
     assert r.stop_reason == "tool_use"
     assert [b.type for b in r.content[:2]] == ["text", "server_tool_use"]
     script = r.content[1]
-    assert script.name == "code_execution" and script.input == {"code": GATHER10 + "\n"} and script.id.startswith("srvtoolu_")
+    assert (
+        script.name == "code_execution"
+        and script.input == {"code": GATHER10 + "\n"}
+        and script.id.startswith("srvtoolu_")
+    )
     calls = [b for b in r.content if b.type == "tool_use"]
     assert len(calls) == 10 and sorted(b.input["i"] for b in calls) == list(range(10))
     assert {(b.caller.type, b.caller.tool_id) for b in calls} == {("code_execution_20260120", script.id)}
@@ -72,27 +76,41 @@ def test_a_script_without_calls_ends_in_the_first_response(client):
 
 def test_repl_state_persists_across_turns_in_one_container(client):
     first, _ = run_turn(client, prompt=script_prompt("seen = [await get({'i': 20})]"), tools=TOOLS, answer=double)
-    second, _ = run_turn(client, prompt=script_prompt("seen.append(1)\nprint(seen)"), tools=TOOLS, answer=double,
-                         container=first.container.id)
+    second, _ = run_turn(
+        client,
+        prompt=script_prompt("seen.append(1)\nprint(seen)"),
+        tools=TOOLS,
+        answer=double,
+        container=first.container.id,
+    )
     assert second.content[-1].text == "['40', 1]"
     assert second.container.id == first.container.id
 
 
 def test_is_error_results_reach_the_script_as_the_returned_string(client):
-    final, _ = run_turn(client, prompt=script_prompt("print(await get({'i': 1}))"), tools=TOOLS,
-                        answer=lambda b: ("Error: upstream timeout", True))
+    final, _ = run_turn(
+        client,
+        prompt=script_prompt("print(await get({'i': 1}))"),
+        tools=TOOLS,
+        answer=lambda b: ("Error: upstream timeout", True),
+    )
     assert final.content[-1].text == "Error: upstream timeout"
 
 
 def test_text_block_results_reach_the_script_joined(client):
-    final, _ = run_turn(client, prompt=script_prompt("print(repr(await get({'i': 1})))"), tools=TOOLS,
-                        answer=lambda b: [{"type": "text", "text": '{"a": '}, {"type": "text", "text": "1}"}])
+    final, _ = run_turn(
+        client,
+        prompt=script_prompt("print(repr(await get({'i': 1})))"),
+        tools=TOOLS,
+        answer=lambda b: [{"type": "text", "text": '{"a": '}, {"type": "text", "text": "1}"}],
+    )
     assert final.content[-1].text == """'{"a": 1}'"""
 
 
 def test_a_failing_script_says_so_with_its_exception_and_line(client):
-    final, _ = run_turn(client, prompt=script_prompt("print('partial')\nraise ValueError('boom')"), tools=TOOLS,
-                        answer=double)
+    final, _ = run_turn(
+        client, prompt=script_prompt("print('partial')\nraise ValueError('boom')"), tools=TOOLS, answer=double
+    )
     result = final.content[-2].content
     assert result.return_code == 1 and "Traceback" in result.stderr
     assert final.content[-1].text == "partial\n\nThe script failed (return code 1): ValueError: boom (line 2)"
@@ -105,8 +123,10 @@ def test_a_prompt_without_a_script_explains_offline_mode(client):
 
 
 def test_the_20260521_tool_still_tags_callers_20260120(client):
-    tools = [{"type": "code_execution_20260521", "name": "code_execution"},
-             ptc_tool("get", callers=("code_execution_20260521",))]
+    tools = [
+        {"type": "code_execution_20260521", "name": "code_execution"},
+        ptc_tool("get", callers=("code_execution_20260521",)),
+    ]
     _m, r = start(client, "await get({'i': 1})", tools)
     assert r.content[-1].caller.type == "code_execution_20260120"
 
@@ -137,6 +157,7 @@ def test_usage_leaves_out_results_of_programmatic_calls(client):
 
 # --- direct mode --------------------------------------------------------------------------------
 
+
 def test_direct_mode_delivers_one_tool_use_per_response():
     tools = [ptc_tool("get", callers=("direct",))]
     with EmulatorServer() as server:
@@ -148,7 +169,9 @@ def test_direct_mode_delivers_one_tool_use_per_response():
             assert len(calls) == 1 and calls[0].caller.type == "direct" and r.container is None
             assert r.stop_reason == "tool_use"
         assert [b.type for b in responses[0].content] == ["text", "tool_use"]
-        assert len(responses) == 4 and final.content == [final.content[0]] and final.content[0].text == "['0', '2', '4']"
+        assert (
+            len(responses) == 4 and final.content == [final.content[0]] and final.content[0].text == "['0', '2', '4']"
+        )
         assert "server_tool_use" not in (final.usage.server_tool_use.model_extra if final.usage.server_tool_use else {})
         wait_until(lambda: server_state(client)["processes"] == 1)  # the hidden sandbox died with its script
 
@@ -158,6 +181,7 @@ def server_state(client):
 
 
 # --- the 400 rules through the SDK --------------------------------------------------------------
+
 
 def rejected(fn, *args, **kw) -> str:
     with pytest.raises(anthropic.BadRequestError) as info:
@@ -197,7 +221,9 @@ def test_rule_missing_results(client, paused):
 def test_rule_tools_changed_within_a_turn(client, paused):
     messages, r = paused
     messages.append(tool_results(r, double))
-    assert "must not change" in rejected(create, client, messages, TOOLS + [ptc_tool("extra")], container=r.container.id)
+    assert "must not change" in rejected(
+        create, client, messages, TOOLS + [ptc_tool("extra")], container=r.container.id
+    )
 
 
 def test_rule_continuation_without_code_execution_tool(client, paused):
@@ -210,8 +236,9 @@ def test_rule_continuation_without_code_execution_tool(client, paused):
 def test_rule_non_text_result_for_a_programmatic_call(client, paused):
     messages, r = paused
     reply = tool_results(r, double)
-    reply["content"][0]["content"] = [{"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                                   "data": "iVBORw0KGgo="}}]
+    reply["content"][0]["content"] = [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    ]
     assert "found `image`" in rejected(create, client, messages + [reply], container=r.container.id)
 
 
@@ -222,20 +249,35 @@ def test_rule_results_matching_nothing_pending(client, paused):
         if block["type"] == "tool_use":
             block["id"] = block["id"] + "x"
     messages[-1] = {"role": "assistant", "content": forged}
-    messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": b["id"], "content": "1"}
-                                                 for b in forged if b["type"] == "tool_use"]})
+    messages.append(
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": b["id"], "content": "1"}
+                for b in forged
+                if b["type"] == "tool_use"
+            ],
+        }
+    )
     message = rejected(create, client, messages, container=r.container.id)
     assert "unexpected tool_use_id found in tool_result blocks" in message and "no pending tool use" in message
 
 
 def test_rule_strict_tool_with_ptc(client):
-    assert "`strict: true` are not supported" in rejected(start, client, "pass", [CODE_EXECUTION, ptc_tool("s", strict=True)])
+    assert "`strict: true` are not supported" in rejected(
+        start, client, "pass", [CODE_EXECUTION, ptc_tool("s", strict=True)]
+    )
 
 
 def test_rule_recursive_ref_with_ptc(client):
-    schema = {"type": "object", "properties": {"n": {"$ref": "#/$defs/N"}},
-              "$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}}
-    assert "Circular $ref detected" in rejected(start, client, "pass", [CODE_EXECUTION, ptc_tool("t", input_schema=schema)])
+    schema = {
+        "type": "object",
+        "properties": {"n": {"$ref": "#/$defs/N"}},
+        "$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}},
+    }
+    assert "Circular $ref detected" in rejected(
+        start, client, "pass", [CODE_EXECUTION, ptc_tool("t", input_schema=schema)]
+    )
 
 
 def test_a_valid_continuation_after_a_rejected_one_still_works(client, paused):
@@ -247,17 +289,21 @@ def test_a_valid_continuation_after_a_rejected_one_still_works(client, paused):
 
 # --- container expiry and the pending-call deadline ---------------------------------------------
 
+
 def test_idle_containers_expire_and_say_how_to_recover():
     with EmulatorServer(EmulatorConfig(container_idle_s=0.2)) as server:
         client = anthropic.Anthropic(base_url=server.url, api_key=server.api_key)
         final, _ = run_turn(client, prompt=script_prompt("x = 1"), tools=TOOLS, answer=double)
         cid = final.container.id
         wait_until(lambda: [c for c in server_state(client)["containers"] if c["id"] == cid and not c["alive"]])
-        message = rejected(run_turn, client, prompt=script_prompt("print(x)"), tools=TOOLS, answer=double, container=cid)
+        message = rejected(
+            run_turn, client, prompt=script_prompt("print(x)"), tools=TOOLS, answer=double, container=cid
+        )
         assert "expired" in message and "without the `container` parameter" in message
         assert server_state(client)["processes"] == 1  # only the warm spare is left
-        unknown = rejected(run_turn, client, prompt=script_prompt("1"), tools=TOOLS, answer=double,
-                           container="container_nope")
+        unknown = rejected(
+            run_turn, client, prompt=script_prompt("1"), tools=TOOLS, answer=double, container="container_nope"
+        )
         assert "without the `container` parameter" in unknown
 
 
@@ -276,12 +322,13 @@ def test_unanswered_calls_time_out_inside_the_script_and_late_results_are_ignore
 
 def test_a_new_turn_in_a_busy_container_cancels_the_old_script(client, paused):
     _messages, r = paused
-    final, _ = run_turn(client, prompt=script_prompt("print('fresh')"), tools=TOOLS, answer=double,
-                        container=r.container.id)
+    final, _ = run_turn(
+        client, prompt=script_prompt("print('fresh')"), tools=TOOLS, answer=double, container=r.container.id
+    )
     assert final.content[-1].text == "fresh"
 
 
 def test_tool_inputs_travel_as_json(client):
-    payload = {"i": 1, "text": "ünïcödé \"quoted\"", "nested": {"list": [1, 2.5, None, True]}}
+    payload = {"i": 1, "text": 'ünïcödé "quoted"', "nested": {"list": [1, 2.5, None, True]}}
     _m, r = start(client, f"await get({json.dumps(payload)!s}".replace("null", "None").replace("true", "True") + ")")
     assert r.content[-1].input == payload

@@ -34,9 +34,11 @@ def bad_paths(tmp_path):
         f.truncate(FILES_API_MAX_BYTES + 1)
     folder = tmp_path / "folder"
     folder.mkdir()
-    return {"missing": (tmp_path / "missing.csv", "no such file"),
-            "directory": (folder, "is a directory; give its files one by one"),
-            "too large": (huge, "more than the Files API accepts (500 MB per file)")}
+    return {
+        "missing": (tmp_path / "missing.csv", "no such file"),
+        "directory": (folder, "is a directory; give its files one by one"),
+        "too large": (huge, "more than the Files API accepts (500 MB per file)"),
+    }
 
 
 def uploads(client) -> int:
@@ -60,8 +62,7 @@ def test_run_refuses_a_file_it_cannot_send(session, client, bad_paths, tmp_path,
 @pytest.mark.parametrize("case", ["missing", "directory", "too large"])
 def test_the_magic_refuses_a_file_it_cannot_send_in_one_line(bad_paths, case):
     path, words = bad_paths[case]
-    with offline_shell("from test_entry_points import double\n%ptc_tool double") as shell, \
-            capture_output() as captured:
+    with offline_shell("from test_entry_points import double\n%ptc_tool double") as shell, capture_output() as captured:
         result = shell.run_cell(f"%%ptc --file {path}\n{ask(1)}")
     error = result.error_in_exec
     assert isinstance(error, UsageError), repr(error)
@@ -77,8 +78,10 @@ def test_a_conversation_continues_with_its_own_model_only(session):
     with pytest.raises(OptionError) as caught:
         ptc.run(ask(2), tools=[double], offline=True, session=session, conversation=conv, model="claude-other")
     message = str(caught.value)
-    assert message == (f"conversation: {conv.id} was started with model {conv.model!r}, not 'claude-other'; "
-                       "continue it with that model, or start a new conversation (ptc.Conversation(), %ptc_new)")
+    assert message == (
+        f"conversation: {conv.id} was started with model {conv.model!r}, not 'claude-other'; "
+        "continue it with that model, or start a new conversation (ptc.Conversation(), %ptc_new)"
+    )
     assert (conv.turns, conv.messages, conv.model) == before
     again = ptc.run(ask(2), tools=[double], offline=True, session=session, conversation=conv)
     assert again.status == "completed" and again.conversation["turn"] == 2

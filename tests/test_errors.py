@@ -29,7 +29,12 @@ def raised(scripted, *, stream: bool = False) -> anthropic.APIStatusError:
 def test_an_http_error_reads_status_type_message_and_request_id():
     exc = raised(api_error(400, EXPIRED))
     info = error_info(exc)
-    assert (info.status, info.type, info.message, info.request_id) == (400, "invalid_request_error", EXPIRED, "req_test")
+    assert (info.status, info.type, info.message, info.request_id) == (
+        400,
+        "invalid_request_error",
+        EXPIRED,
+        "req_test",
+    )
     assert error_text(exc) == f"HTTP 400 invalid_request_error: {EXPIRED} (request_id: req_test)"
     assert error_text(exc) != str(exc)  # whatever this SDK release says, we say the same
 
@@ -40,23 +45,29 @@ def test_an_error_event_in_a_stream_says_so():
     assert error_text(exc).startswith("stream error event overloaded_error: Overloaded")
 
 
-@pytest.mark.parametrize(("scripted", "stream"), [
-    (api_error(400, EXPIRED), False),
-    (api_error(404, "container_x: container not found", "not_found_error"), False),
-    (api_error(410, "The container container_x is gone", "invalid_request_error"), False),
-    (api_error(400, "container_011abc not found"), False),
-    (stream_error(EXPIRED), True),
-])
+@pytest.mark.parametrize(
+    ("scripted", "stream"),
+    [
+        (api_error(400, EXPIRED), False),
+        (api_error(404, "container_x: container not found", "not_found_error"), False),
+        (api_error(410, "The container container_x is gone", "invalid_request_error"), False),
+        (api_error(400, "container_011abc not found"), False),
+        (stream_error(EXPIRED), True),
+    ],
+)
 def test_a_lost_container_is_recognised_in_every_shape(scripted, stream):
     assert is_container_lost(raised(scripted, stream=stream))
 
 
-@pytest.mark.parametrize(("scripted", "stream"), [
-    (api_error(400, "container: a container is required for skills"), False),
-    (api_error(400, "messages.0.content: Field required"), False),
-    (api_error(500, "Container host failed", "api_error"), False),
-    (api_error(400, "messages.0.content.1: container_upload file_abc not found"), False),
-    (stream_error("Overloaded", "overloaded_error"), True),
-])
+@pytest.mark.parametrize(
+    ("scripted", "stream"),
+    [
+        (api_error(400, "container: a container is required for skills"), False),
+        (api_error(400, "messages.0.content: Field required"), False),
+        (api_error(500, "Container host failed", "api_error"), False),
+        (api_error(400, "messages.0.content.1: container_upload file_abc not found"), False),
+        (stream_error("Overloaded", "overloaded_error"), True),
+    ],
+)
 def test_other_errors_are_not_a_lost_container(scripted, stream):
     assert not is_container_lost(raised(scripted, stream=stream))

@@ -15,14 +15,21 @@ from ptc_jupyter.sandbox.event_loop_calls import await_loop_calls
 
 PROGRAMS = {
     "asyncio.run": "import asyncio\nasync def main():\n    print('main')\n    return 3\nprint(asyncio.run(main()))\n",
-    "guarded, multi-line": ("import asyncio\nasync def main(n):\n    return n * 2\nif __name__ == '__main__':\n"
-                            "    x = asyncio.run(\n        main(4),\n        debug=False) + 1\n    print(x)\n"),
-    "aliases": ("import asyncio as aio\nfrom asyncio import run as go\nasync def f(v):\n    return v\n"
-                "print(aio.run(f(1)), go(f(2)))\n"),
-    "run_until_complete": ("import asyncio\nasync def f():\n    return 'done'\n"
-                           "print(asyncio.new_event_loop().run_until_complete(f()))\n"),
-    "nested call left alone": ("import asyncio\nasync def f():\n    return 5\n"
-                               "def sync():\n    return asyncio.run(f())\nprint('defined', sync.__name__)\n"),
+    "guarded, multi-line": (
+        "import asyncio\nasync def main(n):\n    return n * 2\nif __name__ == '__main__':\n"
+        "    x = asyncio.run(\n        main(4),\n        debug=False) + 1\n    print(x)\n"
+    ),
+    "aliases": (
+        "import asyncio as aio\nfrom asyncio import run as go\nasync def f(v):\n    return v\n"
+        "print(aio.run(f(1)), go(f(2)))\n"
+    ),
+    "run_until_complete": (
+        "import asyncio\nasync def f():\n    return 'done'\nprint(asyncio.new_event_loop().run_until_complete(f()))\n"
+    ),
+    "nested call left alone": (
+        "import asyncio\nasync def f():\n    return 5\n"
+        "def sync():\n    return asyncio.run(f())\nprint('defined', sync.__name__)\n"
+    ),
 }
 
 
@@ -35,9 +42,11 @@ def in_a_running_loop(source: str) -> str:
         "    result = eval(code, {'__name__': '__main__'})\n"
         "    if asyncio.iscoroutine(result):\n"
         "        await result\n"
-        "asyncio.run(run())\n")
-    return subprocess.run([sys.executable, "-c", script], input=source, capture_output=True, text=True,
-                          check=True).stdout
+        "asyncio.run(run())\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], input=source, capture_output=True, text=True, check=True
+    ).stdout
 
 
 @pytest.mark.parametrize("source", PROGRAMS.values(), ids=PROGRAMS.keys())
@@ -62,13 +71,16 @@ def test_lines_and_columns_stay_where_they_were():
     assert (before.lineno, before.col_offset) == (after.lineno, after.col_offset)
 
 
-@pytest.mark.parametrize("source", [
-    "print(1)\n",
-    "x = (\n",  # does not parse: compiling it reports the error
-    "import asyncio\nasync def main():\n    asyncio.run(other())\n",
-    "import asyncio\nclass A:\n    x = [asyncio.run(f()) for f in fs]\n",
-    "run(main())\n",  # not asyncio's run
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "print(1)\n",
+        "x = (\n",  # does not parse: compiling it reports the error
+        "import asyncio\nasync def main():\n    asyncio.run(other())\n",
+        "import asyncio\nclass A:\n    x = [asyncio.run(f()) for f in fs]\n",
+        "run(main())\n",  # not asyncio's run
+    ],
+)
 def test_other_code_is_left_as_it_is(source):
     assert await_loop_calls(source) == source
 

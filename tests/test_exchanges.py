@@ -38,12 +38,12 @@ import workloads  # noqa: E402
 
 FAKE_KEY = "test-key-not-real-123"
 
-GATHERED = '''Double 1 and 2.
+GATHERED = """Double 1 and 2.
 ```python
 import asyncio
 print(await asyncio.gather(double({"x": 1}), double({"x": 2})))
 ```
-'''
+"""
 
 
 def double(x: int) -> int:
@@ -75,8 +75,13 @@ def test_one_exchange_per_request_with_the_ptc_parts_marked(session, stream):
     first, second = done.to_dict()["exchanges"]
     assert first["earlier_messages"] == 0 and first["request"]["messages"][0]["content"][0]["text"] == GATHERED
     assert first["stop_reason"] == "tool_use" and first["streamed"] is stream
-    assert {m["part"] for m in first["marks"]} == {"code_execution_tool", "allowed_callers", "server_tool_use",
-                                                   "tool_use_from_script", "container"}
+    assert {m["part"] for m in first["marks"]} == {
+        "code_execution_tool",
+        "allowed_callers",
+        "server_tool_use",
+        "tool_use_from_script",
+        "container",
+    }
     # the second request sends only what is new: the echoed assistant turn and the two results
     assert second["earlier_messages"] == 1 and second["tools_as_in"] == 1 and "tools" not in second["request"]
     echo, results = second["request"]["messages"]
@@ -104,8 +109,11 @@ def test_no_key_or_token_appears_in_the_saved_trace(session, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
     done = run(GATHERED, [double], session, new_container=True)
     assert done.status == "completed" and len(done.exchanges) == done.requests == 2, done.error
-    for text in (json.dumps([e.to_dict(chars=None, items=None) for e in done.exchanges]), done.to_json(),
-                 json.dumps(render.mime_bundle(done), ensure_ascii=False, default=str)):
+    for text in (
+        json.dumps([e.to_dict(chars=None, items=None) for e in done.exchanges]),
+        done.to_json(),
+        json.dumps(render.mime_bundle(done), ensure_ascii=False, default=str),
+    ):
         assert FAKE_KEY not in text
         assert "x-api-key" not in text.lower() and "authorization" not in text.lower()
 
@@ -119,11 +127,18 @@ def test_a_tool_that_echoes_the_key_does_not_put_it_on_the_wire(session):
 
 
 def test_redact_takes_out_secret_keys_and_values():
-    value = {"headers": {"X-Api-Key": "abc", "authorization": "Bearer abc"}, "input_tokens": 3,
-             "text": f"my key is {FAKE_KEY}!", "list": [{"token": "t"}]}
-    assert redact(value, [FAKE_KEY]) == {"headers": {"X-Api-Key": REDACTED, "authorization": REDACTED},
-                                         "input_tokens": 3, "text": f"my key is {REDACTED}!",
-                                         "list": [{"token": REDACTED}]}
+    value = {
+        "headers": {"X-Api-Key": "abc", "authorization": "Bearer abc"},
+        "input_tokens": 3,
+        "text": f"my key is {FAKE_KEY}!",
+        "list": [{"token": "t"}],
+    }
+    assert redact(value, [FAKE_KEY]) == {
+        "headers": {"X-Api-Key": REDACTED, "authorization": REDACTED},
+        "input_tokens": 3,
+        "text": f"my key is {REDACTED}!",
+        "list": [{"token": REDACTED}],
+    }
 
 
 def test_clip_json_marks_what_it_leaves_out_and_is_stable():
@@ -185,18 +200,29 @@ def test_a_replay_shows_the_same_wire(tmp_path):
 
 
 def test_an_exchange_reads_back_from_its_dict():
-    exchange = Exchange(index=1, request={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
-                        response={"content": [], "stop_reason": "end_turn"}, sent="the prompt")
+    exchange = Exchange(
+        index=1,
+        request={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+        response={"content": [], "stop_reason": "end_turn"},
+        sent="the prompt",
+    )
     assert Exchange.from_dict(exchange.to_dict()).to_dict() == exchange.to_dict()
 
 
 def test_the_html_wire_shows_each_round_trip_with_its_ptc_parts_and_no_script(session):
     done = run(GATHERED, [double], session)
     html = render.mime_bundle(done)["text/html"]
-    wire = html[html.index('class="ptc-wire"'):]
+    wire = html[html.index('class="ptc-wire"') :]
     assert wire.count('class="ptc-wire-trip"') == done.requests == 2
-    for part in ("server_tool_use", "tool_use_from_script", "container", "tool_results_only",
-                 "code_execution_tool_result", "code_execution_tool", "allowed_callers"):
+    for part in (
+        "server_tool_use",
+        "tool_use_from_script",
+        "container",
+        "tool_results_only",
+        "code_execution_tool_result",
+        "code_execution_tool",
+        "allowed_callers",
+    ):
         assert f'data-part="{part}"' in wire, part
     assert "#1 → the prompt + 2 tool definitions" in wire and "← the script (server_tool_use)" in wire
     assert "<script" not in html.lower()
@@ -210,7 +236,7 @@ def test_a_comparison_shows_both_wires_side_by_side(session):
     assert [r["index"] for r in done.comparison["ptc"]["wire"]] == [1, 2]
     html = render.mime_bundle(done)["text/html"]
     start = html.index('class="ptc-wire-compare"')
-    table = html[start:html.index("</table>", start)]
+    table = html[start : html.index("</table>", start)]
     assert table.count("<tr>") == 4 and "#3" in table  # the header and three round trips; PTC has no third
     assert Run.from_dict(done.to_dict()).to_dict() == done.to_dict()
 

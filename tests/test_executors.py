@@ -29,10 +29,12 @@ def where(i: int) -> dict:
 
 def test_a_dask_executor_runs_the_calls_on_its_workers(session):
     import distributed
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as dask:
-        result = ptc.run(WHERE, tools=[where], offline=True, session=session,
-                         executor=dask.get_executor(pure=False))
+
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as dask,
+    ):
+        result = ptc.run(WHERE, tools=[where], offline=True, session=session, executor=dask.get_executor(pure=False))
     assert result.status == "completed" and len(result.calls) == 3
     answers = [json.loads(c.output) for c in result.calls]
     assert sorted(a["i"] for a in answers) == [0, 1, 2]

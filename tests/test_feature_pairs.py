@@ -89,9 +89,11 @@ def run_cell(kernel, code: str, approve: str | None = None) -> dict:
     what the checks need."""
     reply, messages = kernel.execute(code, allow_stdin=approve is not None, stdin_answer=approve, timeout=120)
     assert reply["status"] == "ok", (reply, [m["content"] for m in messages if m["msg_type"] == "stream"])
-    return kernel.value("dict(status=r.status, text=r.text, notices=r.notices, calls=[(c.name, c.status, c.output) "
-                        "for c in r.calls], stdout=r.steps[-1].stdout if r.steps else None, "
-                        "conversation=r.conversation, container=r.container_id, local=[s.local for s in r.steps])")
+    return kernel.value(
+        "dict(status=r.status, text=r.text, notices=r.notices, calls=[(c.name, c.status, c.output) "
+        "for c in r.calls], stdout=r.steps[-1].stdout if r.steps else None, "
+        "conversation=r.conversation, container=r.container_id, local=[s.local for s in r.steps])"
+    )
 
 
 def script_source(kernel) -> str:
@@ -115,8 +117,9 @@ def script_cell(kernel, yes: bool = False) -> str:
 
 def requests(path: Path) -> list[dict]:
     """The Messages API request bodies of a recording, in order (Files API calls left out)."""
-    return [e["request"] for e in read_entries(path) if isinstance(e.get("request"), dict)
-            and "messages" in e["request"]]
+    return [
+        e["request"] for e in read_entries(path) if isinstance(e.get("request"), dict) and "messages" in e["request"]
+    ]
 
 
 def prompts(body: dict) -> list[str]:
@@ -161,8 +164,12 @@ def test_file_then_more(kernel, files):
     first = run_cell(kernel, ptc_cell(f"--no-stream --file {files / 'first.csv'}", READ.format(name="first.csv")))
     assert first["status"] == "completed" and "north,7" in first["stdout"]
     wire = files / "turn2.jsonl"
-    script = (READ.format(name="first.csv") + "\n" + READ.format(name="second.csv").replace("import os\n", "")
-              + "\nprint(await add({'a': 2, 'b': 3}))")
+    script = (
+        READ.format(name="first.csv")
+        + "\n"
+        + READ.format(name="second.csv").replace("import os\n", "")
+        + "\nprint(await add({'a': 2, 'b': 3}))"
+    )
     second = run_cell(kernel, ptc_cell(f"--continue --stream --file {files / 'second.csv'} --record {wire}", script))
     assert second["status"] == "completed" and second["conversation"]["turn"] == 2
     assert second["stdout"].strip().split("\n") == ["region,total", "north,7", "region,total", "south,5", "5"]
@@ -229,7 +236,11 @@ def test_file_approved_script(kernel, files):
     wire = files / "file.jsonl"
     script = READ.format(name="first.csv") + "\nprint(await send({'to': 'cy'}))"
     run = run_cell(kernel, ptc_cell(f"--no-stream --file {files / 'first.csv'} --record {wire}", script), approve="y")
-    assert run["status"] == "completed" and run["stdout"].strip().split("\n")[:3] == ["region,total", "north,7", "sent to cy"]
+    assert run["status"] == "completed" and run["stdout"].strip().split("\n")[:3] == [
+        "region,total",
+        "north,7",
+        "sent to cy",
+    ]
     body = requests(wire)[0]
     assert len(blocks(body, "container_upload")) == 1 and streamed(wire, False)
     assert "sent to cy" in json.dumps([b["content"] for b in blocks(requests(wire)[-1], "tool_result")])

@@ -45,22 +45,34 @@ class FilesAPI:
 
     def add(self, filename: str, data: bytes, mime: str, *, downloadable: bool = True) -> str:
         file_id = f"file_{next(self.ids):03d}"
-        self.files[file_id] = {"meta": {"id": file_id, "type": "file", "filename": filename, "mime_type": mime,
-                                        "size_bytes": len(data), "created_at": "2026-11-30T12:00:00Z",
-                                        "downloadable": downloadable}, "data": data}
+        self.files[file_id] = {
+            "meta": {
+                "id": file_id,
+                "type": "file",
+                "filename": filename,
+                "mime_type": mime,
+                "size_bytes": len(data),
+                "created_at": "2026-11-30T12:00:00Z",
+                "downloadable": downloadable,
+            },
+            "data": data,
+        }
         return file_id
 
     def app(self) -> Starlette:
         def missing(file_id: str) -> JSONResponse:
-            return JSONResponse({"type": "error", "error": {"type": "not_found_error",
-                                                            "message": f"File not found: {file_id}"}}, 404)
+            return JSONResponse(
+                {"type": "error", "error": {"type": "not_found_error", "message": f"File not found: {file_id}"}}, 404
+            )
 
         async def upload(request: Request) -> Response:
             form = await request.form()
             part = form["file"]
             data = await part.read()
             if len(data) > self.MAX_BYTES:
-                return JSONResponse({"type": "error", "error": {"type": "request_too_large", "message": "too big"}}, 413)
+                return JSONResponse(
+                    {"type": "error", "error": {"type": "request_too_large", "message": "too big"}}, 413
+                )
             file_id = self.add(part.filename, data, part.content_type, downloadable=False)
             return JSONResponse(self.files[file_id]["meta"])
 
@@ -82,9 +94,13 @@ class FilesAPI:
                 return missing(file_id)
             return Response(record["data"], media_type=record["meta"]["mime_type"])
 
-        return Starlette(routes=[Route("/v1/files", upload, methods=["POST"]),
-                                 Route("/v1/files/{file_id}/content", content, methods=["GET"]),
-                                 Route("/v1/files/{file_id}", one, methods=["GET", "DELETE"])])
+        return Starlette(
+            routes=[
+                Route("/v1/files", upload, methods=["POST"]),
+                Route("/v1/files/{file_id}/content", content, methods=["GET"]),
+                Route("/v1/files/{file_id}", one, methods=["GET", "DELETE"]),
+            ]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +122,11 @@ def api():
 
 def call(api: FilesAPI, fn, *args, **kwargs):
     """Run `fn(client, ...)` with a fresh SDK client on a fresh loop, closed afterwards."""
+
     async def main():
         async with anthropic.AsyncAnthropic(api_key="test-key", base_url=api.url, max_retries=0) as client:
             return await fn(client, *args, **kwargs)
+
     return asyncio.run(main())
 
 
@@ -119,7 +137,9 @@ def test_small_files_come_back_in_memory_with_their_metadata(api, tmp_path):
     png, csv = api.add("plot.png", png_bytes(), "image/png"), api.add("scores.csv", CSV, "text/csv")
     got = call(api, downloads.fetch_output_files, [png, csv, png], spill_dir=tmp_path)
     assert [(f.name, f.media_type, f.size_bytes, f.file_id, f.path) for f in got] == [
-        ("plot.png", "image/png", len(png_bytes()), png, None), ("scores.csv", "text/csv", len(CSV), csv, None)]
+        ("plot.png", "image/png", len(png_bytes()), png, None),
+        ("scores.csv", "text/csv", len(CSV), csv, None),
+    ]
     assert got[0].data == png_bytes() and got[1].data == CSV and not list(tmp_path.iterdir())
     frame = got[1].to_pandas()
     assert list(frame.columns) == ["name", "score"] and frame["score"].tolist() == [0.8, 1.42, -0.3]
@@ -162,11 +182,16 @@ def test_a_download_that_fails_midway_keeps_the_metadata(api, tmp_path):
         def vanish(fid, **k):
             api.files.pop(fid, None)  # deleted between the metadata and the download
             return original(fid, **k)
+
         client.files.with_streaming_response.download = vanish
         return await downloads.fetch_output_files(client, ids, **kw)
 
     (got,) = call(api, fetch_after_delete, [file_id], spill_dir=tmp_path)
-    assert got.name == "gone.csv" and got.size_bytes == len(CSV) and got.error.startswith("not downloaded: API error: HTTP 404")
+    assert (
+        got.name == "gone.csv"
+        and got.size_bytes == len(CSV)
+        and got.error.startswith("not downloaded: API error: HTTP 404")
+    )
 
 
 def test_uploads_paths_bytes_and_dataframes_and_deletes_them(api, tmp_path, monkeypatch):
@@ -174,17 +199,25 @@ def test_uploads_paths_bytes_and_dataframes_and_deletes_them(api, tmp_path, monk
     path = tmp_path / "notes.txt"
     path.write_text("remember")
     frame = pd.DataFrame({"x": [1, 2], "y": ["a", "b"]})
-    uploaded = call(api, attachments.upload_input_files, [path, frame, ("raw.bin", b"\x00\x01"), ("t.parquet", frame),
-                                                ("rows.json", frame)])
+    uploaded = call(
+        api,
+        attachments.upload_input_files,
+        [path, frame, ("raw.bin", b"\x00\x01"), ("t.parquet", frame), ("rows.json", frame)],
+    )
     names = [u.filename for u in uploaded]
     assert names == ["notes.txt", "dataframe_2.csv", "raw.bin", "t.csv", "rows.json"]
     stored = {u.filename: api.files[u.file_id] for u in uploaded}
     assert stored["notes.txt"]["data"] == b"remember" and stored["notes.txt"]["meta"]["mime_type"] == "text/plain"
-    assert stored["dataframe_2.csv"]["data"] == b"x,y\n1,a\n2,b\n" and stored["t.csv"]["meta"]["mime_type"] == "text/csv"
+    assert (
+        stored["dataframe_2.csv"]["data"] == b"x,y\n1,a\n2,b\n" and stored["t.csv"]["meta"]["mime_type"] == "text/csv"
+    )
     assert json.loads(stored["rows.json"]["data"]) == [{"x": 1, "y": "a"}, {"x": 2, "y": "b"}]
     file_id, filename = uploaded[0]  # unpacks as a pair
     assert uploaded[0].block == {"type": "container_upload", "file_id": file_id} and filename == "notes.txt"
-    assert attachments.container_upload_blocks(uploaded)[1] == {"type": "container_upload", "file_id": uploaded[1].file_id}
+    assert attachments.container_upload_blocks(uploaded)[1] == {
+        "type": "container_upload",
+        "file_id": uploaded[1].file_id,
+    }
     deleted = call(api, attachments.delete_uploaded, uploaded + ["file_never"])
     assert deleted == [u.file_id for u in uploaded] and not any(u.file_id in api.files for u in uploaded)
 
@@ -234,8 +267,12 @@ def test_safe_names_and_media_types():
 
 def test_fetched_files_are_shown_and_saved_with_the_run(api, tmp_path):
     png, csv = api.add("plot.png", png_bytes(), "image/png"), api.add("scores.csv", CSV, "text/csv")
-    run = Run(prompt="p", model="m", status="completed",
-              steps=[Step(id="s", name="bash_code_execution", input={"command": "make"}, file_ids=[png, csv])])
+    run = Run(
+        prompt="p",
+        model="m",
+        status="completed",
+        steps=[Step(id="s", name="bash_code_execution", input={"command": "make"}, file_ids=[png, csv])],
+    )
     run.files += call(api, downloads.fetch_output_files, run.unfetched_file_ids(), spill_dir=tmp_path)
     assert run.unfetched_file_ids() == []
     saved = run.to_dict()
@@ -251,8 +288,19 @@ def test_fetched_files_are_shown_and_saved_with_the_run(api, tmp_path):
 
 
 def test_pictures_too_big_to_embed_are_linked_by_relative_path():
-    run = Run(prompt="p", model="m", files=[OutputFile(name="huge.png", media_type="image/png", size_bytes=9_000_000,
-                                                       file_id="file_h", path=Path("ptc_files/file_h/huge.png"))])
+    run = Run(
+        prompt="p",
+        model="m",
+        files=[
+            OutputFile(
+                name="huge.png",
+                media_type="image/png",
+                size_bytes=9_000_000,
+                file_id="file_h",
+                path=Path("ptc_files/file_h/huge.png"),
+            )
+        ],
+    )
     html = to_html(run)
     assert '<a href="ptc_files/file_h/huge.png">ptc_files/file_h/huge.png</a>' in html and "<img" not in html
     assert "… 1 more file not embedded: saved at ptc_files/file_h/huge.png" in html
@@ -282,6 +330,9 @@ def test_the_readme_states_the_limits_the_code_uses():
     from ptc_jupyter.notebook.live_view import INLINE_IMAGE_BYTES
 
     readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
-    assert f"up to {downloads.MAX_INLINE_BYTES // 1_000_000} MB; a larger one is written to `{downloads.DEFAULT_SPILL_DIR}/" in readme
+    assert (
+        f"up to {downloads.MAX_INLINE_BYTES // 1_000_000} MB; a larger one is written to `{downloads.DEFAULT_SPILL_DIR}/"
+        in readme
+    )
     assert f"each up to {INLINE_IMAGE_BYTES // 1_000_000} MB" in readme
     assert f"up to {F.EMBED_BUDGET_CHARS:,} base64 characters per run" in readme

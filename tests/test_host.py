@@ -69,15 +69,22 @@ def play(responses, options=None, memory=None, tools=TOOLS, events=None):
 
 
 def gather_turn(container="container_a"):
-    first = message([
-        {"type": "text", "text": "Fetching both."},
-        script_block("r = await asyncio.gather(price({'ticker': 'A'}), price({'ticker': 'BB'}))"),
-        tool_use("toolu_1", "price", {"ticker": "A"}),
-        tool_use("toolu_2", "price", {"ticker": "BB"}),
-    ], "tool_use", container=container,
-        usage={"input_tokens": 100, "output_tokens": 20, "server_tool_use": {"code_execution_requests": 1}})
-    final = message([script_result("101.0 102.0"), {"type": "text", "text": "BB is higher."}], container=container,
-                    usage={"input_tokens": 150, "output_tokens": 10})
+    first = message(
+        [
+            {"type": "text", "text": "Fetching both."},
+            script_block("r = await asyncio.gather(price({'ticker': 'A'}), price({'ticker': 'BB'}))"),
+            tool_use("toolu_1", "price", {"ticker": "A"}),
+            tool_use("toolu_2", "price", {"ticker": "BB"}),
+        ],
+        "tool_use",
+        container=container,
+        usage={"input_tokens": 100, "output_tokens": 20, "server_tool_use": {"code_execution_requests": 1}},
+    )
+    final = message(
+        [script_result("101.0 102.0"), {"type": "text", "text": "BB is higher."}],
+        container=container,
+        usage={"input_tokens": 150, "output_tokens": 10},
+    )
     return [first, final]
 
 
@@ -104,13 +111,17 @@ def test_gathered_calls_run_and_the_reply_follows_the_protocol():
 
 
 def test_policy_refusals_are_error_results_and_never_run():
-    first = message([
-        script_block("..."),
-        tool_use("toolu_1", "no_such_tool", {}),
-        tool_use("toolu_2", "notify", {"text": "hi"}),  # direct-only tool called from code
-        tool_use("toolu_3", "price", {"ticker": "X"}, caller="srvtoolu_bogus"),  # no such script
-        tool_use("toolu_4", "price", {"ticker": "OK"}),
-    ], "tool_use", container="c1")
+    first = message(
+        [
+            script_block("..."),
+            tool_use("toolu_1", "no_such_tool", {}),
+            tool_use("toolu_2", "notify", {"text": "hi"}),  # direct-only tool called from code
+            tool_use("toolu_3", "price", {"ticker": "X"}, caller="srvtoolu_bogus"),  # no such script
+            tool_use("toolu_4", "price", {"ticker": "OK"}),
+        ],
+        "tool_use",
+        container="c1",
+    )
     final = message([script_result("done"), {"type": "text", "text": "ok"}], container="c1")
     run, requests = play([first, final])
     assert_follows_protocol(requests, [first, final])
@@ -125,8 +136,13 @@ def test_policy_refusals_are_error_results_and_never_run():
 
 
 def test_direct_calls_are_handled_for_any_offered_tool():
-    first = message([tool_use("toolu_1", "notify", {"text": "x"}, caller=None),
-                     tool_use("toolu_2", "price", {"ticker": "Q"}, caller=None)], "tool_use")
+    first = message(
+        [
+            tool_use("toolu_1", "notify", {"text": "x"}, caller=None),
+            tool_use("toolu_2", "price", {"ticker": "Q"}, caller=None),
+        ],
+        "tool_use",
+    )
     final = message([{"type": "text", "text": "done"}])
     run, requests = play([first, final])
     assert_follows_protocol(requests, [first, final])
@@ -156,7 +172,9 @@ def test_pause_turn_is_resumed_without_a_user_message():
 
 def test_expired_container_is_retried_once_without_it():
     memory = ContainerMemory(container_id="container_old")
-    expired = api_error(400, "container container_old has expired; send the request again without the container parameter")
+    expired = api_error(
+        400, "container container_old has expired; send the request again without the container parameter"
+    )
     responses = gather_turn("container_new")
     run, requests = play([expired, *responses], memory=memory)
     assert requests[0]["container"] == "container_old"
@@ -169,11 +187,15 @@ def test_expired_container_is_retried_once_without_it():
 STREAMED = RunOptions(stream=True)
 
 
-@pytest.mark.parametrize("lost", [
-    api_error(404, "container container_old not found", "not_found_error"),
-    api_error(410, "container container_old has expired"),
-    stream_error("Container container_old has expired. Send the request again without the `container` parameter."),
-], ids=["404", "410", "error event opening a stream"])
+@pytest.mark.parametrize(
+    "lost",
+    [
+        api_error(404, "container container_old not found", "not_found_error"),
+        api_error(410, "container container_old has expired"),
+        stream_error("Container container_old has expired. Send the request again without the `container` parameter."),
+    ],
+    ids=["404", "410", "error event opening a stream"],
+)
 def test_a_lost_container_in_any_shape_starts_over_without_it_and_is_not_asked_again(lost):
     memory = ContainerMemory(container_id="container_old")
     responses = gather_turn("container_new")
@@ -190,8 +212,10 @@ def test_a_container_lost_in_a_streams_error_event_after_calls_ran_ends_the_run_
     with pytest.raises(RunError) as info:
         play([first, stream_error("Container c2 has expired.")], options=STREAMED)
     run = info.value.run
-    assert run.error.startswith("container c2 was lost mid-turn (stream error event invalid_request_error: "
-                                "Container c2 has expired. (request_id: req_test)) after 2 tool call(s) had run")
+    assert run.error.startswith(
+        "container c2 was lost mid-turn (stream error event invalid_request_error: "
+        "Container c2 has expired. (request_id: req_test)) after 2 tool call(s) had run"
+    )
     assert [c.status for c in run.calls] == ["ok", "ok"] and run.requests == 2  # nothing asked or run again
 
 
@@ -233,8 +257,10 @@ def test_tool_timeout_is_an_error_result():
     assert run.calls[0].status == "timeout" and run.calls[0].output == "Error: tool 'slow' timed out after 0.2 s"
 
 
-@pytest.mark.parametrize("stop, fragment", [("max_tokens", "max_tokens"), ("refusal", "declined"),
-                                            ("model_context_window_exceeded", "context window")])
+@pytest.mark.parametrize(
+    "stop, fragment",
+    [("max_tokens", "max_tokens"), ("refusal", "declined"), ("model_context_window_exceeded", "context window")],
+)
 def test_truncation_and_refusal_are_shown(stop, fragment):
     run, _ = play([message([{"type": "text", "text": "partial"}], stop)])
     assert run.stop_reason == stop and run.text == "partial"
@@ -242,8 +268,15 @@ def test_truncation_and_refusal_are_shown(stop, fragment):
 
 
 def test_unknown_blocks_are_echoed_verbatim_and_noted():
-    first = message([{"type": "future_block", "data": {"x": 1}, "note": "new"}, script_block("..."),
-                     tool_use("toolu_1", "price", {"ticker": "A"})], "tool_use", container="c")
+    first = message(
+        [
+            {"type": "future_block", "data": {"x": 1}, "note": "new"},
+            script_block("..."),
+            tool_use("toolu_1", "price", {"ticker": "A"}),
+        ],
+        "tool_use",
+        container="c",
+    )
     final = message([script_result("1"), {"type": "text", "text": "fine"}], container="c")
     run, requests = play([first, final])
     assert_follows_protocol(requests, [first, final])
@@ -258,24 +291,31 @@ def test_api_errors_raise_run_error_keeping_the_run():
 
 
 def test_direct_mode_sends_no_code_execution_tool():
-    _, requests = play([message([{"type": "text", "text": "hi"}])], options=options(direct=True),
-                       memory=ContainerMemory(container_id="c_old"))
+    _, requests = play(
+        [message([{"type": "text", "text": "hi"}])],
+        options=options(direct=True),
+        memory=ContainerMemory(container_id="c_old"),
+    )
     assert [t["name"] for t in requests[0]["tools"]] == ["price", "notify", "slow"]
     assert all(t["allowed_callers"] == ["direct"] for t in requests[0]["tools"])
     assert "container" not in requests[0]
 
 
 def test_the_code_execution_version_is_configurable():
-    _, requests = play([message([{"type": "text", "text": "hi"}])],
-                       options=options(code_execution="code_execution_20260120"))
+    _, requests = play(
+        [message([{"type": "text", "text": "hi"}])], options=options(code_execution="code_execution_20260120")
+    )
     assert requests[0]["tools"][0]["type"] == "code_execution_20260120"
     with pytest.raises(ValueError, match="code_execution: must be one of"):
         RunOptions(code_execution="code_execution_20250825")
 
 
 def test_cancelling_keeps_what_was_recorded():
-    first = message([script_block("..."), tool_use("toolu_1", "slow", {}), tool_use("toolu_2", "price", {"ticker": "A"})],
-                    "tool_use", container="c")
+    first = message(
+        [script_block("..."), tool_use("toolu_1", "slow", {}), tool_use("toolu_2", "price", {"ticker": "A"})],
+        "tool_use",
+        container="c",
+    )
     events = []
 
     async def main(url):
@@ -399,8 +439,16 @@ def test_every_refusal_kind_has_its_text_and_is_reachable():
     cases = {
         "unknown_tool": (CallPolicy(tools, 5), ToolCall("t1", "nope", {}), 0),
         "input_not_object": (CallPolicy(tools, 5), ToolCall("t2", "double", [1]), 0),  # type: ignore[arg-type]
-        "unknown_caller_type": (CallPolicy(tools, 5), ToolCall("t3", "double", {}, caller=LOCAL_CALLER, script_id="s"), 0),
-        "code_in_direct_run": (CallPolicy(tools, 5, direct_run=True), ToolCall("t4", "double", {}, caller=code, script_id="s"), 0),
+        "unknown_caller_type": (
+            CallPolicy(tools, 5),
+            ToolCall("t3", "double", {}, caller=LOCAL_CALLER, script_id="s"),
+            0,
+        ),
+        "code_in_direct_run": (
+            CallPolicy(tools, 5, direct_run=True),
+            ToolCall("t4", "double", {}, caller=code, script_id="s"),
+            0,
+        ),
         "not_callable_from_code": (CallPolicy(tools, 5), ToolCall("t5", "notify", {}, caller=code, script_id="s"), 0),
         "caller_not_awaiting": (CallPolicy(tools, 5), ToolCall("t6", "double", {}, caller=code, script_id="other"), 0),
         "budget_exhausted": (CallPolicy(tools, 5), ToolCall("t7", "double", {"x": 1}), 5),
@@ -410,5 +458,9 @@ def test_every_refusal_kind_has_its_text_and_is_reachable():
         refused = policy.check(call, awaiting={"s"}, calls_started=started)
         assert refused is not None and refused.kind == kind, (kind, refused)
         assert refused.message and "{" not in refused.message
-    assert CallPolicy(tools, 5).check(ToolCall("t8", "double", {"x": 1}, caller=code, script_id="s"),
-                                      awaiting={"s"}, calls_started=4) is None
+    assert (
+        CallPolicy(tools, 5).check(
+            ToolCall("t8", "double", {"x": 1}, caller=code, script_id="s"), awaiting={"s"}, calls_started=4
+        )
+        is None
+    )

@@ -49,6 +49,7 @@ def run_offline(session, **options):
 
 # -- 1. API faults -------------------------------------------------------------------------------
 
+
 def test_sdk_retries_are_kept_and_shown_on_the_run(emulator, session):
     emulator.inject({"status": 529, "count": 2})
     run = run_offline(session)
@@ -102,8 +103,9 @@ def test_a_response_slower_than_the_client_timeout_ends_the_run():
 
 
 def test_pause_turn_is_followed_a_bounded_number_of_times():
-    paused = [message([script_block("while True: pass")], "pause_turn", container="c")
-              for _ in range(MAX_PAUSES_IN_A_ROW + 1)]
+    paused = [
+        message([script_block("while True: pass")], "pause_turn", container="c") for _ in range(MAX_PAUSES_IN_A_ROW + 1)
+    ]
     with ScriptedAPI(paused) as api:
         session = Session(api_key="test-key", base_url=api.url, max_retries=0)
         with pytest.raises(RunError, match="paused the turn") as info:
@@ -117,6 +119,7 @@ def test_large_max_tokens_without_streaming_is_refused_up_front():
 
 
 # -- 2. A container lost mid-turn --------------------------------------------------------------------
+
 
 def test_a_container_lost_after_tools_ran_is_not_replayed(emulator, session):
     emulator.inject({"kind": "expired_container"})  # taken by the first request naming a container
@@ -139,6 +142,7 @@ def test_a_container_lost_before_any_tool_ran_starts_over(emulator, session):
 
 # -- 3. Protocol surprises -----------------------------------------------------------------------------
 
+
 def scripted(responses):
     with ScriptedAPI(responses) as api:
         session = Session(api_key="test-key", base_url=api.url, max_retries=0)
@@ -147,8 +151,11 @@ def scripted(responses):
 
 
 def test_an_unknown_caller_type_is_kept_shown_and_not_run():
-    first = message([script_block("..."), tool_use("toolu_1", "lookup", {"key": "a"}, caller_type="future_caller")],
-                    "tool_use", container="c")
+    first = message(
+        [script_block("..."), tool_use("toolu_1", "lookup", {"key": "a"}, caller_type="future_caller")],
+        "tool_use",
+        container="c",
+    )
     final = message([script_result(""), {"type": "text", "text": "done"}], container="c")
     run, requests = scripted([first, final])
     assert ran == [] and run.calls[0].caller == "future_caller" and run.calls[0].is_error
@@ -157,8 +164,11 @@ def test_an_unknown_caller_type_is_kept_shown_and_not_run():
 
 
 def test_a_newer_caller_version_is_programmatic():
-    first = message([script_block("..."), tool_use("toolu_1", "lookup", {"key": "a"},
-                                                   caller_type="code_execution_20260521")], "tool_use", container="c")
+    first = message(
+        [script_block("..."), tool_use("toolu_1", "lookup", {"key": "a"}, caller_type="code_execution_20260521")],
+        "tool_use",
+        container="c",
+    )
     final = message([script_result("value of a"), {"type": "text", "text": "done"}], container="c")
     run, _ = scripted([first, final])
     assert ran == ["a"] and run.calls[0].programmatic and not run.calls[0].is_error
@@ -176,8 +186,14 @@ def test_a_failure_inside_a_listener_or_the_sdk_never_leaves_the_run_running():
     async def main():
         with ScriptedAPI([message([{"type": "text", "text": "x"}])]) as api:
             session = Session(api_key="test-key", base_url=api.url, max_retries=0)
-            return await ptc.arun("p", tools=TOOLS, session=session, stream=False, model="claude-test",
-                                  on_event=lambda e: (_ for _ in ()).throw(RuntimeError("view bug")))
+            return await ptc.arun(
+                "p",
+                tools=TOOLS,
+                session=session,
+                stream=False,
+                model="claude-test",
+                on_event=lambda e: (_ for _ in ()).throw(RuntimeError("view bug")),
+            )
 
     assert asyncio.run(main()).status == "completed"
 
@@ -186,9 +202,11 @@ def test_an_output_file_that_cannot_be_downloaded_is_kept_with_its_error_and_the
     """The first download fails (404): that file stays in `r.files` with its error, a notice says
     so, the other file arrives, and the answer still comes."""
     emulator.inject({"kind": "file_download_error"})
-    prompt = ("Write two files.\n\n```python\nimport os\n"
-              "for name in ('a.txt', 'b.txt'):\n"
-              "    open(os.path.join(os.environ['OUTPUT_DIR'], name), 'w').write(name)\nprint('written')\n```\n")
+    prompt = (
+        "Write two files.\n\n```python\nimport os\n"
+        "for name in ('a.txt', 'b.txt'):\n"
+        "    open(os.path.join(os.environ['OUTPUT_DIR'], name), 'w').write(name)\nprint('written')\n```\n"
+    )
     result = ptc.run(prompt, tools=TOOLS, offline=True, session=session)
     assert result.status == "completed" and "written" in result.steps[-1].stdout and result.text
     by_name = {f.name: f for f in result.files}

@@ -15,7 +15,8 @@ from ptc_jupyter.emulator import EmulatorConfig, EmulatorServer
 
 PNG_1X1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-    "0000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+    "0000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
 
 CHART_AND_BASH = f"""Make a chart, then list it.
 
@@ -90,10 +91,13 @@ def test_text_editor_steps_are_recorded_with_their_results(session):
     assert missing.error_code == "file_not_found"
 
 
-@pytest.mark.parametrize("fault, code", [
-    ({"kind": "code_execution_error", "error_code": "unavailable"}, "unavailable"),
-    ({"kind": "bash_code_execution_error", "error_code": "output_file_too_large"}, "output_file_too_large"),
-])
+@pytest.mark.parametrize(
+    "fault, code",
+    [
+        ({"kind": "code_execution_error", "error_code": "unavailable"}, "unavailable"),
+        ({"kind": "bash_code_execution_error", "error_code": "output_file_too_large"}, "output_file_too_large"),
+    ],
+)
 def test_error_results_are_kept_on_their_step(emulator, session, fault, code):
     emulator.inject(fault)
     result = run(session, CHART_AND_BASH)
@@ -116,9 +120,11 @@ def test_a_cell_past_the_time_limit_says_so(session):
 def test_an_input_dataframe_is_read_in_the_container_and_deleted_after(emulator, session):
     before = uploaded_count(emulator)
     sales = pd.DataFrame({"region": ["W", "E", "W"], "sales": [1, 2, 3]})
-    prompt = ("Total it.\n\n```python\nimport csv, os\n"
-              "rows = list(csv.DictReader(open(os.path.join(os.environ['INPUT_DIR'], 'sales.csv'))))\n"
-              "print(sum(int(r['sales']) for r in rows))\n```\n")
+    prompt = (
+        "Total it.\n\n```python\nimport csv, os\n"
+        "rows = list(csv.DictReader(open(os.path.join(os.environ['INPUT_DIR'], 'sales.csv'))))\n"
+        "print(sum(int(r['sales']) for r in rows))\n```\n"
+    )
     result = run(session, prompt, files={"sales.csv": sales})
     assert result.steps[0].stdout.strip() == "6"
     assert any(n.startswith("uploaded 1 input file(s): sales.csv") for n in result.notices)
@@ -129,7 +135,7 @@ def test_input_files_can_be_kept(emulator, session, tmp_path):
     path = tmp_path / "numbers.csv"
     path.write_text("n\n1\n2\n")
     before = uploaded_count(emulator)
-    prompt = "Count.\n\n```bash\nwc -l < \"$INPUT_DIR/numbers.csv\"\n```\n"
+    prompt = 'Count.\n\n```bash\nwc -l < "$INPUT_DIR/numbers.csv"\n```\n'
     result = run(session, prompt, files=[path], keep_files=True)
     assert result.steps[0].stdout.strip() == "3"
     assert uploaded_count(emulator) == before + 1

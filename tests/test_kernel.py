@@ -33,7 +33,8 @@ def _kernel_answers_widgets_during_cells() -> bool:
 needs_concurrent_comms = pytest.mark.skipif(
     not _kernel_answers_widgets_during_cells(),
     reason="this ipykernel (< 7.4) handles widget clicks only after the cell; %%ptc then runs in the "
-           "worker-thread mode, whose approvals and interrupts test_fallback_mode_* cover")
+    "worker-thread mode, whose approvals and interrupts test_fallback_mode_* cover",
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -87,19 +88,23 @@ def snapshot():
     return threads, children, tasks
 '''
 
-GATHER = '''%%ptc -o r
+GATHER = """%%ptc -o r
 Double 0..9.
 ```python
 import asyncio
 r = await asyncio.gather(*[double({"x": i}) for i in range(10)])
 print(sum(int(v) for v in r))
 ```
-'''
+"""
 SLOW_S = 60  # what the slow call asks for; stopping it must take a small part of that
 SLOW = f'%%ptc -o s\n```python\nprint(await slow({{"seconds": {SLOW_S}}}))\n```\n'
-SEND_TWO = ('%%ptc -o m\n```python\nimport asyncio\n'
-            'print(await asyncio.gather(send({"to": "ann"}), send({"to": "bob"})))\n```\n')  # one batch: one question
-SEND_EACH = '%%ptc -o m\n```python\nprint(await send({"to": "ann"}), await send({"to": "bob"}))\n```\n'  # a question each
+SEND_TWO = (
+    "%%ptc -o m\n```python\nimport asyncio\n"
+    'print(await asyncio.gather(send({"to": "ann"}), send({"to": "bob"})))\n```\n'
+)  # one batch: one question
+SEND_EACH = (
+    '%%ptc -o m\n```python\nprint(await send({"to": "ann"}), await send({"to": "bob"}))\n```\n'  # a question each
+)
 
 
 class Kernel:
@@ -108,8 +113,15 @@ class Kernel:
     def __init__(self) -> None:
         self.km, self.kc = start_new_kernel(kernel_name="python3", env=kernel_env(), cwd=str(ROOT / "tests"))
 
-    def execute(self, code: str, *, allow_stdin: bool = False, stdin_answer: str | None = None,
-                on_message=None, timeout: float = 60):
+    def execute(
+        self,
+        code: str,
+        *,
+        allow_stdin: bool = False,
+        stdin_answer: str | None = None,
+        on_message=None,
+        timeout: float = 60,
+    ):
         messages = []
 
         def output(msg):
@@ -121,8 +133,13 @@ class Kernel:
             messages.append(msg)
             self.kc.input(stdin_answer)
 
-        reply = self.kc.execute_interactive(code, allow_stdin=allow_stdin, output_hook=output,
-                                            stdin_hook=stdin if allow_stdin else None, timeout=timeout)
+        reply = self.kc.execute_interactive(
+            code,
+            allow_stdin=allow_stdin,
+            output_hook=output,
+            stdin_hook=stdin if allow_stdin else None,
+            timeout=timeout,
+        )
         return reply["content"], messages
 
     def ok(self, code: str) -> str:
@@ -137,14 +154,16 @@ class Kernel:
 
     def click(self, comm_id: str) -> None:
         """What the browser sends when a Button is clicked."""
-        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id,
-                                               "data": {"method": "custom", "content": {"event": "click"}}})
+        msg = self.kc.session.msg(
+            "comm_msg", {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}}
+        )
         self.kc.shell_channel.send(msg)
 
     def update(self, comm_id: str, **state) -> None:
         """What the browser sends when the user changes a widget (a ToggleButtons' `index`)."""
-        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id,
-                                               "data": {"method": "update", "state": state, "buffer_paths": []}})
+        msg = self.kc.session.msg(
+            "comm_msg", {"comm_id": comm_id, "data": {"method": "update", "state": state, "buffer_paths": []}}
+        )
         self.kc.shell_channel.send(msg)
 
     def close(self) -> None:
@@ -193,14 +212,22 @@ class Widgets:
 
 # -- the saved notebook ------------------------------------------------------------------------------
 
+
 def test_notebook_run_with_nbclient_saves_the_static_trace(tmp_path):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(GATHER),
-                nbformat.v4.new_code_cell("assert len(r.calls) == 10 and r.status == 'completed'\n"
-                                          "assert [c.output for c in r.calls] == [str(2 * i) for i in range(10)]"),
-                nbformat.v4.new_code_cell(SEND_TWO),
-                nbformat.v4.new_code_cell("assert [c.status for c in m.calls] == ['denied', 'denied']\n"
-                                          "assert any('no way to ask' in n for n in m.notices)")]
+    nb.cells = [
+        nbformat.v4.new_code_cell(SETUP),
+        nbformat.v4.new_code_cell(GATHER),
+        nbformat.v4.new_code_cell(
+            "assert len(r.calls) == 10 and r.status == 'completed'\n"
+            "assert [c.output for c in r.calls] == [str(2 * i) for i in range(10)]"
+        ),
+        nbformat.v4.new_code_cell(SEND_TWO),
+        nbformat.v4.new_code_cell(
+            "assert [c.status for c in m.calls] == ['denied', 'denied']\n"
+            "assert any('no way to ask' in n for n in m.notices)"
+        ),
+    ]
     client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute(env=kernel_env())
     path = tmp_path / "run.ipynb"
@@ -220,6 +247,7 @@ def test_notebook_run_with_nbclient_saves_the_static_trace(tmp_path):
 
 # -- interrupts --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("autoawait", [True, False], indirect=True, ids=["await", "fallback"])
 def test_interrupt_stops_the_run_quickly_and_leaks_nothing(kernel, autoawait):
     kernel.ok(GATHER)  # in this mode once first: the long-lived background loop (fallback) then exists
@@ -238,14 +266,14 @@ def test_interrupt_stops_the_run_quickly_and_leaks_nothing(kernel, autoawait):
     assert "keep everything recorded so far" in reply["evalue"]
     bundles = [d["data"] for d in outputs_of(messages, "display_data") if MIME_TYPE in d["data"]]
     assert len(bundles) == 1 and bundles[0][MIME_TYPE]["status"] == "cancelled"
-    assert kernel.value("(s.status, [c.status for c in s.calls], ptc.last is s)") == \
-        ("cancelled", ["cancelled"], True)
+    assert kernel.value("(s.status, [c.status for c in s.calls], ptc.last is s)") == ("cancelled", ["cancelled"], True)
     threads, children, tasks = kernel.value("snapshot()")
     # no extra thread (no new loop, no tool thread), child process or task
     assert (lasting(threads), children, tasks) == (lasting(before[0]), before[1], before[2])
 
 
 # -- the live view (a frontend that takes input: JupyterLab) -----------------------------------------
+
 
 def test_live_view_is_replaced_by_the_static_bundle(kernel):
     widgets = Widgets()
@@ -302,7 +330,9 @@ def test_approval_buttons_work_while_the_cell_runs(kernel):
     reply, _ = kernel.execute(SEND_EACH, allow_stdin=True, on_message=on_message)
     assert reply["status"] == "ok" and len(answered) == 2
     assert kernel.value("[(c.input['to'], c.status, c.output) for c in m.calls]") == [
-        ("ann", "ok", "sent to ann"), ("bob", "denied", "Error: denied by user")]
+        ("ann", "ok", "sent to ann"),
+        ("bob", "denied", "Error: denied by user"),
+    ]
 
 
 @needs_concurrent_comms
@@ -312,8 +342,11 @@ def test_a_batch_of_side_effect_calls_gets_one_group_of_buttons(kernel):
 
     def on_message(msg):
         widgets.see(msg)
-        groups = [g for g in widgets.find(_model_name="VBoxModel")
-                  if "ptc-approval-batch" in widgets.state[g].get("_dom_classes", ())]
+        groups = [
+            g
+            for g in widgets.find(_model_name="VBoxModel")
+            if "ptc-approval-batch" in widgets.state[g].get("_dom_classes", ())
+        ]
         if not groups or answered:
             return
         (group,) = groups
@@ -323,14 +356,19 @@ def test_a_batch_of_side_effect_calls_gets_one_group_of_buttons(kernel):
             label, choice = (c.removeprefix("IPY_MODEL_") for c in widgets.state[row]["children"])
             if "ann" in widgets.state[label]["value"]:
                 kernel.update(choice, index=0)
-        apply = next(b.removeprefix("IPY_MODEL_") for b in widgets.state[buttons]["children"]
-                     if widgets.state[b.removeprefix("IPY_MODEL_")]["description"] == "Apply")
+        apply = next(
+            b.removeprefix("IPY_MODEL_")
+            for b in widgets.state[buttons]["children"]
+            if widgets.state[b.removeprefix("IPY_MODEL_")]["description"] == "Apply"
+        )
         kernel.click(apply)
 
     reply, _ = kernel.execute(SEND_TWO, allow_stdin=True, on_message=on_message)
     assert reply["status"] == "ok" and len(answered) == 1
     assert kernel.value("[(c.input['to'], c.status, c.output) for c in m.calls]") == [
-        ("ann", "ok", "sent to ann"), ("bob", "denied", "Error: denied by user")]
+        ("ann", "ok", "sent to ann"),
+        ("bob", "denied", "Error: denied by user"),
+    ]
 
 
 @pytest.mark.parametrize("autoawait", [False], indirect=True, ids=["fallback"])
@@ -338,8 +376,10 @@ def test_fallback_mode_asks_through_stdin(kernel, autoawait):
     reply, messages = kernel.execute(SEND_EACH, allow_stdin=True, stdin_answer="y")
     prompts = [m["content"]["prompt"] for m in messages if m["msg_type"] == "input_request"]
     assert reply["status"] == "ok"
-    assert prompts == ['ptc: allow send({"to":"ann"}) [side effects]? [y/N] ',
-                       'ptc: allow send({"to":"bob"}) [side effects]? [y/N] ']
+    assert prompts == [
+        'ptc: allow send({"to":"ann"}) [side effects]? [y/N] ',
+        'ptc: allow send({"to":"bob"}) [side effects]? [y/N] ',
+    ]
     assert kernel.value("[c.status for c in m.calls]") == ["ok", "ok"]
 
 
@@ -351,14 +391,17 @@ def test_fallback_mode_asks_once_for_a_batch(kernel, autoawait):
     head, *lines = prompts[0].split("\n")
     script_id = kernel.value("m.steps[0].id")
     assert head == f"ptc: 2 side-effect calls from script {script_id}:"
-    assert lines == ['  [1] send({"to":"ann"})', '  [2] send({"to":"bob"})',
-                     "Allow? [a]ll / [n]one / numbers (e.g. 1,2) / t:TOOL (TOOL for the rest of this run): "]
+    assert lines == [
+        '  [1] send({"to":"ann"})',
+        '  [2] send({"to":"bob"})',
+        "Allow? [a]ll / [n]one / numbers (e.g. 1,2) / t:TOOL (TOOL for the rest of this run): ",
+    ]
     assert kernel.value("[(c.input['to'], c.status) for c in m.calls]") == [("ann", "denied"), ("bob", "ok")]
 
 
 def test_continue_in_a_kernel_carries_the_conversation_and_the_container(kernel):
     kernel.ok('%%ptc -o t1\nRemember.\n```python\nnote = "kept"\nprint(note)\n```\n')
-    kernel.ok('%%ptc -o t2 --continue --record continued.jsonl\nRecall.\n```python\nprint(note)\n```\n')
+    kernel.ok("%%ptc -o t2 --continue --record continued.jsonl\nRecall.\n```python\nprint(note)\n```\n")
     assert kernel.value("(t2.conversation['turn'], t2.container_id == t1.container_id)") == (2, True)
     assert kernel.value("t2.steps[-1].stdout.strip()") == "kept"  # the container's REPL state
     sent = kernel.value("open('continued.jsonl').readline()")  # the first request of the second cell

@@ -22,13 +22,22 @@ INSTALLED = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "ptc-jupy
 
 
 def _isolated_env(tmp_path: Path) -> dict[str, str]:
-    return dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-                JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    return dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+    )
 
 
 def test_labextension_list_shows_it_enabled_and_ok(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "jupyterlab.labextensions", "list"],
-                         capture_output=True, text=True, env=_isolated_env(tmp_path), timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyterlab.labextensions", "list"],
+        capture_output=True,
+        text=True,
+        env=_isolated_env(tmp_path),
+        timeout=120,
+    )
     listing = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)  # drop colours
     line = next((entry for entry in listing.splitlines() if "ptc-jupyter" in entry), None)
     assert line is not None, f"ptc-jupyter not listed (pip install -e . builds it):\n{listing}"
@@ -46,7 +55,7 @@ def test_installed_extension_is_the_prebuilt_mime_renderer():
 
 
 def test_a_plugin_beside_the_renderer_hands_it_the_notebook_tracker():
-    """"Copy as cell" inserts below a saved trace: a MIME renderer gets no DI tokens, so the
+    """ "Copy as cell" inserts below a saved trace: a MIME renderer gets no DI tokens, so the
     package also has a regular plugin (optional INotebookTracker); both are built and installed."""
     declared = json.loads((SOURCE / "package.json").read_text())["jupyterlab"]
     assert declared["mimeExtension"] == "lib/index.js" and declared["extension"] == "lib/plugin.js"
@@ -67,8 +76,9 @@ def test_one_version_for_the_python_and_npm_packages(tmp_path):
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^dynamic = \["version"\]', pyproject, re.M), "pyproject states a version of its own"
     assert not re.search(r"^version\s*=", pyproject, re.M)
-    hatch = subprocess.run([sys.executable, "-m", "hatchling", "version"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=120)
+    hatch = subprocess.run(
+        [sys.executable, "-m", "hatchling", "version"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert hatch.returncode == 0, hatch.stderr  # needs hatch-nodejs-version (the test extra has it)
     assert hatch.stdout.strip() == version
     assert importlib.metadata.version("ptc-jupyter") == version, "installed from another version: pip install -e ."
@@ -91,12 +101,20 @@ def test_images_come_only_from_checked_data_uris():
     (the same as files.IMAGE_TYPES) with valid base64; no link takes an href from the trace."""
     from ptc_jupyter.trace.files import IMAGE_TYPES
 
-    sources = {p.name: re.sub(r"/\*.*?\*/|//[^\n]*", "", p.read_text(), flags=re.S) for p in (SOURCE / "src").glob("*.ts")}
-    assignments = [(name, line.strip()) for name, code in sources.items() for line in code.splitlines()
-                   if re.search(r"\.(src|href|srcset|action|data)\s*=[^=]", line)]
+    sources = {
+        p.name: re.sub(r"/\*.*?\*/|//[^\n]*", "", p.read_text(), flags=re.S) for p in (SOURCE / "src").glob("*.ts")
+    }
+    assignments = [
+        (name, line.strip())
+        for name, code in sources.items()
+        for line in code.splitlines()
+        if re.search(r"\.(src|href|srcset|action|data)\s*=[^=]", line)
+    ]
     assert assignments == [("files.ts", "img.src = src;")]
     files_ts = sources["files.ts"]
-    declared = set(re.findall(r"'(image/[a-z+.-]+)'", re.search(r"IMAGE_TYPES = new Set\(\[([^\]]*)\]", files_ts).group(1)))
+    declared = set(
+        re.findall(r"'(image/[a-z+.-]+)'", re.search(r"IMAGE_TYPES = new Set\(\[([^\]]*)\]", files_ts).group(1))
+    )
     assert declared == set(IMAGE_TYPES)
     assert "!IMAGE_TYPES.has(file.mediaType) || !BASE64.test(file.data)" in re.sub(r"\s+", " ", files_ts)
 
@@ -109,8 +127,10 @@ def test_renderer_is_safe_and_ranked_before_html():
 
 
 def test_sources_never_parse_html():
-    html_sinks = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|"
-                            r"createContextualFragment|DOMParser|dangerouslySetInnerHTML|setAttribute\('on")
+    html_sinks = re.compile(
+        r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|"
+        r"createContextualFragment|DOMParser|dangerouslySetInnerHTML|setAttribute\('on"
+    )
     for path in sorted((SOURCE / "src").glob("*.ts")):
         code = re.sub(r"/\*.*?\*/|//[^\n]*", "", path.read_text(), flags=re.S)  # not comments
         hits = [line for line in code.splitlines() if html_sinks.search(line)]
@@ -119,7 +139,9 @@ def test_sources_never_parse_html():
 
 def test_css_uses_only_theme_variables_for_colors():
     css = (SOURCE / "style" / "base.css").read_text()
-    literal = re.findall(r"(?:color|background|fill|border[a-z-]*|box-shadow)\s*:[^;]*(?:#[0-9a-fA-F]{3,8}\b|rgb|hsl)", css)
+    literal = re.findall(
+        r"(?:color|background|fill|border[a-z-]*|box-shadow)\s*:[^;]*(?:#[0-9a-fA-F]{3,8}\b|rgb|hsl)", css
+    )
     assert literal == [], f"hard-coded colours do not follow the theme: {literal}"
 
 
@@ -128,6 +150,7 @@ def test_yarn_lock_is_committed_with_the_sources():
 
 
 # -- the TypeScript's own checks: unit tests (node --test) and lint (eslint, prettier) ---------------
+
 
 def _jlpm(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """`jlpm <args>` in labextension/: JupyterLab's yarn (from jupyter-builder), this Python's own
@@ -140,8 +163,14 @@ def _jlpm(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     jlpm = str(beside) if beside.exists() else shutil.which("jlpm")
     if jlpm is None:
         pytest.fail("jlpm not found: pip install jupyterlab (or jupyter-builder)")
-    return subprocess.run([jlpm, *args], cwd=SOURCE, capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, FORCE_COLOR="0", NO_COLOR="1"))
+    return subprocess.run(
+        [jlpm, *args],
+        cwd=SOURCE,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, FORCE_COLOR="0", NO_COLOR="1"),
+    )
 
 
 def test_typescript_unit_tests_pass():
@@ -173,8 +202,14 @@ def test_wheel_ships_prebuilt_extension_without_node(tmp_path):
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
     env = dict(os.environ, PATH=str(empty_bin))
-    out = subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
-                         cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -213,28 +248,52 @@ def _node_cell_sources(cases: list[dict]) -> list[str]:
         pytest.skip("node is not installed")
     if not CELLSOURCE_JS.exists():
         pytest.fail("labextension/lib missing: run `cd labextension && jlpm build:prod` (pip install -e . does)")
-    script = (f"import({json.dumps(CELLSOURCE_JS.as_uri())}).then(m => {{ let s = '';"
-              "process.stdin.on('data', d => s += d); process.stdin.on('end', () => {"
-              "const out = JSON.parse(s).map(c => m.cellSource(c.prompt, c.codes, c.n));"
-              "process.stdout.write(JSON.stringify(out)); }); });")
-    done = subprocess.run(["node", "--no-warnings", "-e", script], input=json.dumps(cases), capture_output=True,
-                          text=True, timeout=60, check=False)
+    script = (
+        f"import({json.dumps(CELLSOURCE_JS.as_uri())}).then(m => {{ let s = '';"
+        "process.stdin.on('data', d => s += d); process.stdin.on('end', () => {"
+        "const out = JSON.parse(s).map(c => m.cellSource(c.prompt, c.codes, c.n));"
+        "process.stdout.write(JSON.stringify(out)); }); });"
+    )
+    done = subprocess.run(
+        ["node", "--no-warnings", "-e", script],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-PROMPT_CHARS = st.text(alphabet=st.sampled_from(list('ab "\\\t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000\ufeffé🙂…'))
-                       | st.characters(blacklist_categories=("Cs",)), max_size=80)
-CODES = st.lists(st.text(alphabet=st.sampled_from(list("ab\n …[+,]1chars")), max_size=40)
-                 | st.sampled_from(["x = 1… [+1,234 chars]", "y… [+12 chars]\n", "z… [+3 chars]\n\n",
-                                   "print(os.listdir(os.environ['INPUT_DIR']))"]),
-                 min_size=1, max_size=3)
+PROMPT_CHARS = st.text(
+    alphabet=st.sampled_from(list('ab "\\\t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000\ufeffé🙂…'))
+    | st.characters(blacklist_categories=("Cs",)),
+    max_size=80,
+)
+CODES = st.lists(
+    st.text(alphabet=st.sampled_from(list("ab\n …[+,]1chars")), max_size=40)
+    | st.sampled_from(
+        ["x = 1… [+1,234 chars]", "y… [+12 chars]\n", "z… [+3 chars]\n\n", "print(os.listdir(os.environ['INPUT_DIR']))"]
+    ),
+    min_size=1,
+    max_size=3,
+)
 
 
 @settings(max_examples=4, deadline=None)
-@given(st.lists(st.tuples(PROMPT_CHARS | st.sampled_from(["\n  Plot the \"scores\"  \nsecond line",
-                                                         "x" * 59 + "🙂yz", "🙂" * 61, "\u3000\n\x1c\n"]),
-                          CODES, st.integers(1, 3)), min_size=150, max_size=150))
+@given(
+    st.lists(
+        st.tuples(
+            PROMPT_CHARS
+            | st.sampled_from(['\n  Plot the "scores"  \nsecond line', "x" * 59 + "🙂yz", "🙂" * 61, "\u3000\n\x1c\n"]),
+            CODES,
+            st.integers(1, 3),
+        ),
+        min_size=150,
+        max_size=150,
+    )
+)
 def test_copy_as_cell_source_is_the_same_in_typescript_and_python(cases):
     """Many odd prompts and scripts through both sides at once (one node process)."""
     from ptc_jupyter.notebook.script_cell import cell_source
@@ -247,6 +306,9 @@ def test_copy_as_cell_source_is_the_same_in_typescript_and_python(cases):
         prepared.append({"prompt": prompt, "codes": codes, "n": n})
     typescript = _node_cell_sources(prepared)
     for case, made in zip(prepared, typescript):
-        run = Run(prompt=case["prompt"], model="m",
-                  steps=[Step(id=f"s{i}", code=code) for i, code in enumerate(case["codes"])])
+        run = Run(
+            prompt=case["prompt"],
+            model="m",
+            steps=[Step(id=f"s{i}", code=code) for i, code in enumerate(case["codes"])],
+        )
         assert made == cell_source(run, case["n"]), case

@@ -46,8 +46,15 @@ TOOLS = [function_tool(get_stock_price), function_tool(remember, allowed_callers
 def test_the_ten_ticker_guide_runs_locally_like_server_ptc(session):
     server = ptc.run(GATHER, tools=TOOLS, offline=True, session=session)
     events = []
-    local = ptc.run(GATHER, tools=TOOLS, offline=True, session=session, sandbox="local", model=NO_CODE_EXECUTION,
-                    on_event=events.append)
+    local = ptc.run(
+        GATHER,
+        tools=TOOLS,
+        offline=True,
+        session=session,
+        sandbox="local",
+        model=NO_CODE_EXECUTION,
+        on_event=events.append,
+    )
     assert local.text == server.text and local.requests == 2 and len(local.calls) == 10
     assert all_started_before_any_finished(events)  # the ten calls overlapped
     (step,) = local.steps
@@ -68,8 +75,9 @@ def test_a_direct_only_tool_is_not_callable_from_a_local_script(session):
 
 
 def test_the_call_budget_holds_for_local_scripts(session):
-    run = ptc.run(GATHER, tools=TOOLS, offline=True, session=session, sandbox="local", model=NO_CODE_EXECUTION,
-                  max_calls=3)
+    run = ptc.run(
+        GATHER, tools=TOOLS, offline=True, session=session, sandbox="local", model=NO_CODE_EXECUTION, max_calls=3
+    )
     assert [c.status for c in run.calls].count("ok") == 3
     assert all("call budget exhausted" in c.output for c in run.calls if c.status == "rejected")
 
@@ -78,10 +86,12 @@ def test_repl_state_carries_over_the_scripts_of_a_conversation(session):
     conv = Conversation()
     first = "One.\n\n```python\ncounter = 41\nprint('set')\n```\n"
     second = "Two.\n\n```python\nprint(counter + 1)\n```\n"
-    ptc.run(first, tools=TOOLS, offline=True, session=session, sandbox="local", model=NO_CODE_EXECUTION,
-            conversation=conv)
-    again = ptc.run(second, tools=TOOLS, offline=True, session=session, sandbox="local", model=NO_CODE_EXECUTION,
-                    conversation=conv)
+    ptc.run(
+        first, tools=TOOLS, offline=True, session=session, sandbox="local", model=NO_CODE_EXECUTION, conversation=conv
+    )
+    again = ptc.run(
+        second, tools=TOOLS, offline=True, session=session, sandbox="local", model=NO_CODE_EXECUTION, conversation=conv
+    )
     assert again.steps[0].stdout.strip() == "42"
 
 

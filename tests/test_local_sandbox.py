@@ -23,6 +23,7 @@ FAST = SandboxConfig(wall_time_s=1.0, memory_bytes=256 * 2**20, output_bytes=100
 
 def in_sandbox(scenario, config: SandboxConfig = FAST):
     """Run `scenario(sandbox)` on a new loop with a new sandbox, closed afterwards."""
+
     async def main():
         async with LocalSandbox(config) as sandbox:
             return await scenario(sandbox)
@@ -49,11 +50,10 @@ class Calls:
 
 # --- calls and state ------------------------------------------------------------------------------
 
+
 def test_gathered_calls_come_to_call_as_one_batch_and_results_return_in_order():
     calls = Calls()
-    code = ("import asyncio\n"
-            "r = await asyncio.gather(*[get({'i': i}) for i in range(10)])\n"
-            "print(r[0], r[9])")
+    code = "import asyncio\nr = await asyncio.gather(*[get({'i': i}) for i in range(10)])\nprint(r[0], r[9])"
     result = in_sandbox(lambda s: s.run(code, ["get"], calls))
     assert result == SandboxResult('get:{"i": 0} get:{"i": 9}\n', "", 0, timed_out=False, truncated=False)
     assert len(calls.batches) == 1 and [r.input for r in calls.batches[0]] == [{"i": i} for i in range(10)]
@@ -114,6 +114,7 @@ def test_a_cancelled_run_stops_its_script_and_the_sandbox_goes_on():
 
 # --- limits -------------------------------------------------------------------------------------------
 
+
 def test_the_wall_time_limit_interrupts_a_busy_script_and_keeps_the_repl():
     async def scenario(sandbox):
         started = time.monotonic()
@@ -150,8 +151,10 @@ def test_a_script_that_will_not_stop_loses_the_process_and_a_new_one_takes_over(
 def test_the_memory_limit_raises_memory_error_and_the_sandbox_goes_on():
     async def scenario(sandbox):
         assert sandbox.enforced["memory"]
-        return (await sandbox.run("kept = 1\nbig = bytearray(1 << 30)", [], Calls()),
-                await sandbox.run("print(kept)", [], Calls()))
+        return (
+            await sandbox.run("kept = 1\nbig = bytearray(1 << 30)", [], Calls()),
+            await sandbox.run("print(kept)", [], Calls()),
+        )
 
     failed, after = in_sandbox(scenario)
     assert failed.return_code == 1 and "MemoryError" in failed.stderr
@@ -182,8 +185,10 @@ def listener():
     server.close()
 
 
-CONNECT = "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2).close()\n    print('connected')\n" \
-          "except OSError as exc:\n    print('refused', type(exc).__name__)"
+CONNECT = (
+    "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2).close()\n    print('connected')\n"
+    "except OSError as exc:\n    print('refused', type(exc).__name__)"
+)
 
 
 def test_without_network_a_script_cannot_connect_even_to_loopback(listener):
@@ -222,10 +227,15 @@ def test_aclose_leaves_no_process_behind():
 
 # --- the run_python tool ----------------------------------------------------------------------------
 
-PRICE = {"name": "get_stock_price", "description": "Current price of a stock.",
-         "input_schema": {"type": "object", "properties": {"ticker": {"type": "string"},
-                                                           "unit": {"enum": ["USD", "EUR"]}},
-                          "required": ["ticker", "unit"]}}
+PRICE = {
+    "name": "get_stock_price",
+    "description": "Current price of a stock.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"ticker": {"type": "string"}, "unit": {"enum": ["USD", "EUR"]}},
+        "required": ["ticker", "unit"],
+    },
+}
 
 
 def test_run_python_definition_lists_each_tool_as_a_python_call():
@@ -259,16 +269,19 @@ def test_run_python_definition_takes_tool_objects(clean_registry):
 
 # --- the emulator as a model without code execution ---------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def client():
     with EmulatorServer(EmulatorConfig(models_without_code_execution=("listed-model",))) as server:
         yield anthropic.Anthropic(base_url=server.url, api_key=server.api_key, max_retries=0)
 
 
-PROMPT = ("Sum the prices.\n\n```python\nimport asyncio, json\n"
-          "prices = await asyncio.gather(*[get_stock_price({'ticker': t}) for t in ['A', 'B', 'C']])\n"
-          "total = sum(json.loads(p)['price'] for p in prices)\nprint('partial', total)\n```\n"
-          "Then:\n```python\nprint('total', total * 2)\n```\n")
+PROMPT = (
+    "Sum the prices.\n\n```python\nimport asyncio, json\n"
+    "prices = await asyncio.gather(*[get_stock_price({'ticker': t}) for t in ['A', 'B', 'C']])\n"
+    "total = sum(json.loads(p)['price'] for p in prices)\nprint('partial', total)\n```\n"
+    "Then:\n```python\nprint('total', total * 2)\n```\n"
+)
 
 
 def test_the_emulator_sends_the_scripts_to_run_python_and_answers_from_the_results(client):
@@ -279,8 +292,13 @@ def test_the_emulator_sends_the_scripts_to_run_python_and_answers_from_the_resul
     async def converse():
         async with LocalSandbox(FAST) as sandbox:
             for _ in range(5):
-                response = await asyncio.to_thread(client.messages.create, model="claude-no-code-execution",
-                                                   max_tokens=1000, tools=tools, messages=messages)
+                response = await asyncio.to_thread(
+                    client.messages.create,
+                    model="claude-no-code-execution",
+                    max_tokens=1000,
+                    tools=tools,
+                    messages=messages,
+                )
                 messages.append({"role": "assistant", "content": response.content})
                 if response.stop_reason != "tool_use":
                     return response
@@ -298,8 +316,12 @@ def test_the_emulator_sends_the_scripts_to_run_python_and_answers_from_the_resul
 
 
 def test_without_a_script_the_emulator_explains_itself(client):
-    response = client.messages.create(model="m", max_tokens=100, tools=[run_python_tool_definition([])],
-                                      messages=[{"role": "user", "content": "hello"}])
+    response = client.messages.create(
+        model="m",
+        max_tokens=100,
+        tools=[run_python_tool_definition([])],
+        messages=[{"role": "user", "content": "hello"}],
+    )
     assert response.stop_reason == "end_turn" and "run_python" in response.content[0].text
 
 
@@ -308,24 +330,32 @@ def test_the_models_api_says_which_models_lack_code_execution(client):
     assert client.models.retrieve("claude-x-no-code-execution").capabilities.code_execution.supported is False
     assert client.models.retrieve("listed-model").capabilities.code_execution.supported is False
     with pytest.raises(anthropic.BadRequestError, match="does not support"):
-        client.messages.create(model="listed-model", max_tokens=100, tools=[CODE_EXECUTION],
-                               messages=[{"role": "user", "content": "```python\nprint(1)\n```"}])
+        client.messages.create(
+            model="listed-model",
+            max_tokens=100,
+            tools=[CODE_EXECUTION],
+            messages=[{"role": "user", "content": "```python\nprint(1)\n```"}],
+        )
 
 
 # --- the process tree ------------------------------------------------------------------------------
 
+
 def test_members_are_descendants_and_session_or_group_mates_but_not_zombies():
     from ptc_jupyter.sandbox.tree import ProcessInfo, members
 
-    table = {pid: ProcessInfo(pid, ppid, pgid, sid, zombie) for pid, ppid, pgid, sid, zombie in [
-        (1, 0, 1, 1, False),
-        (10, 1, 10, 10, False),  # the REPL
-        (11, 10, 10, 10, False),  # its child
-        (12, 11, 12, 12, False),  # left with setsid, still a descendant
-        (13, 1, 10, 10, False),  # orphaned to init, still in the group
-        (14, 13, 14, 14, False),  # child of that
-        (15, 10, 10, 10, True),  # a zombie: nothing runs
-        (20, 1, 20, 20, False),  # a stranger
-    ]}
+    table = {
+        pid: ProcessInfo(pid, ppid, pgid, sid, zombie)
+        for pid, ppid, pgid, sid, zombie in [
+            (1, 0, 1, 1, False),
+            (10, 1, 10, 10, False),  # the REPL
+            (11, 10, 10, 10, False),  # its child
+            (12, 11, 12, 12, False),  # left with setsid, still a descendant
+            (13, 1, 10, 10, False),  # orphaned to init, still in the group
+            (14, 13, 14, 14, False),  # child of that
+            (15, 10, 10, 10, True),  # a zombie: nothing runs
+            (20, 1, 20, 20, False),  # a stranger
+        ]
+    }
     assert members(table, [10]) == {10, 11, 12, 13, 14}
     assert members(table, [99]) == set()

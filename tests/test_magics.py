@@ -24,13 +24,13 @@ from ptc_jupyter.calls.tools import Tool, registry
 from ptc_jupyter.constants import MIME_TYPE
 from ptc_jupyter.notebook import cell_run, magics
 
-GATHER = '''Double the numbers 0..9 and add them up.
+GATHER = """Double the numbers 0..9 and add them up.
 ```python
 import asyncio
 r = await asyncio.gather(*[double({"x": i}) for i in range(10)])
 print(sum(int(v) for v in r))
 ```
-'''
+"""
 
 TOOLS_CELL = '''
 import asyncio, threading
@@ -110,6 +110,7 @@ def assert_usage_error(result, captured, *words: str) -> None:
 
 # -- loading --------------------------------------------------------------------------------------
 
+
 def test_load_registers_and_unload_removes_everything(monkeypatch):
     from ptc_jupyter.host import session as session_module
     from ptc_jupyter.mcp import api as mcp_api
@@ -153,6 +154,7 @@ def test_transformer_awaits_only_ptc_cells_and_only_with_autoawait(ip):
 
 
 # -- running ---------------------------------------------------------------------------------------
+
 
 def test_await_path_runs_on_the_shells_loop_and_leaves_one_bundle(ip):
     ip.user_ns["tool_threads"].clear()
@@ -280,10 +282,12 @@ def test_input_files_are_read_in_the_container(ip, tmp_path):
     path = tmp_path / "numbers.csv"
     path.write_text("n\n1\n2\n3\n")
     ip.user_ns["regions"] = pd.DataFrame({"region": ["W", "E"], "sales": [5, 7]})
-    body = ("Sum both.\n```python\nimport csv, os\nd = os.environ['INPUT_DIR']\n"
-            "a = sum(int(r['n']) for r in csv.DictReader(open(os.path.join(d, 'numbers.csv'))))\n"
-            "b = sum(int(r['sales']) for r in csv.DictReader(open(os.path.join(d, 'regions.csv'))))\n"
-            "print(a, b)\n```\n")
+    body = (
+        "Sum both.\n```python\nimport csv, os\nd = os.environ['INPUT_DIR']\n"
+        "a = sum(int(r['n']) for r in csv.DictReader(open(os.path.join(d, 'numbers.csv'))))\n"
+        "b = sum(int(r['sales']) for r in csv.DictReader(open(os.path.join(d, 'regions.csv'))))\n"
+        "print(a, b)\n```\n"
+    )
     result, _ = ptc_cell(ip, f"-o f --file {path} --file regions", body)
     assert result.success, result.error_in_exec
     run = ip.user_ns["f"]
@@ -297,13 +301,13 @@ def test_budget_timeout_and_containers(ip):
     assert [c.status for c in calls].count("ok") == 3 and "call budget exhausted" in calls[-1].output
     result, _ = ptc_cell(ip, "-o t --tool-timeout 0.2", '```python\nprint(await slow({"seconds": 5}))\n```')
     assert result.success and ip.user_ns["t"].calls[0].status == "timeout"
-    assert ptc_cell(ip, "-o a", '```python\nkept = 41\nprint(kept)\n```')[0].success
-    same = ptc_cell(ip, "-o b", '```python\nprint(kept + 1)\n```')[0]
-    fresh = ptc_cell(ip, "-o c --new-container", '```python\nprint(kept + 1)\n```')[0]
+    assert ptc_cell(ip, "-o a", "```python\nkept = 41\nprint(kept)\n```")[0].success
+    same = ptc_cell(ip, "-o b", "```python\nprint(kept + 1)\n```")[0]
+    fresh = ptc_cell(ip, "-o c --new-container", "```python\nprint(kept + 1)\n```")[0]
     a, b, c = (ip.user_ns[k] for k in "abc")
     assert same.success and last_line(b) == "42" and b.container_id == a.container_id
     assert fresh.success and c.container_id != a.container_id and "NameError" in c.text
-    resumed = ptc_cell(ip, f"-o d --container {a.container_id}", '```python\nprint(kept)\n```')[0]
+    resumed = ptc_cell(ip, f"-o d --container {a.container_id}", "```python\nprint(kept)\n```")[0]
     assert resumed.success and last_line(ip.user_ns["d"]) == "41"
 
 
@@ -313,7 +317,10 @@ SEND = '```python\nprint(await send({"to": "bob"}))\n```'
 def test_side_effects_are_denied_without_a_way_to_ask_and_run_with_yes(ip):
     _, captured = ptc_cell(ip, "-o r", SEND)
     call = ip.user_ns["r"].calls[0]
-    assert call.status == "denied" and call.output == "Error: denied (no way to ask for approval here; use --yes for unattended runs)"
+    assert (
+        call.status == "denied"
+        and call.output == "Error: denied (no way to ask for approval here; use --yes for unattended runs)"
+    )
     assert any("no way to ask" in n for n in ip.user_ns["r"].notices)
     assert "no way to ask" in final_bundle(captured)["text/plain"]
     _result, _ = ptc_cell(ip, "-o r --yes", SEND)
@@ -343,7 +350,8 @@ def test_executor_is_named_by_a_kernel_variable(ip):
         "        CountingPool.submitted += 1\n"
         "        return super().submit(*a, **k)\n"
         "pool = CountingPool(2)\n"
-        "not_a_pool = 3\n")
+        "not_a_pool = 3\n"
+    )
     ip.run_line_magic("config", "PTCMagics.executor = 'pool'")  # %config can store a name, not a pool
     ptc_cell(ip, "-o r --yes", SEND)
     assert ip.user_ns["r"].calls[0].output == "sent to bob" and ip.user_ns["CountingPool"].submitted == 1
@@ -366,14 +374,14 @@ def test_offline_flag(ip, monkeypatch):
 
 # -- the prompt -----------------------------------------------------------------------------------
 
-CODE_WITH_BRACES = '''Check this:
+CODE_WITH_BRACES = """Check this:
 ```python
 import json
 price = {"usd": 5, "nested": {"a": [1, {"b": 2}]}}
 print(f"${price['usd']:.2f} {{literal}} {json.dumps(price)}")
 print("%s costs $%d" % ("x", 3), r"\\{{2}")
 ```
-'''
+"""
 
 
 def test_code_with_braces_and_dollars_passes_through_untouched(ip):
@@ -385,35 +393,41 @@ def test_code_with_braces_and_dollars_passes_through_untouched(ip):
 
 def test_interpolation_escape_and_nbval_markers(ip):
     ip.user_ns.update(n=4, cfg=type("Cfg", (), {"name": "west"})())
-    body = ('# NBVAL_IGNORE_OUTPUT\nRegion {{ cfg.name }}, n={{n}}, literal \\{{n}}.\n'
-            "```python\n# NBVAL_CHECK_OUTPUT\nprint(f'{{n}}', [{'n': n} for n in [1]])\n```\nAgain: {{n}}\n")
+    body = (
+        "# NBVAL_IGNORE_OUTPUT\nRegion {{ cfg.name }}, n={{n}}, literal \\{{n}}.\n"
+        "```python\n# NBVAL_CHECK_OUTPUT\nprint(f'{{n}}', [{'n': n} for n in [1]])\n```\nAgain: {{n}}\n"
+    )
     result, _ = ptc_cell(ip, "-o r", body)
     assert result.success, result.error_in_exec
     run = ip.user_ns["r"]
-    assert run.prompt == ("Region west, n=4, literal {{n}}.\n```python\nprint(f'{{n}}', [{'n': n} for n in [1]])\n```\n"
-                          "Again: 4")  # the fenced code is sent as written
+    assert run.prompt == (
+        "Region west, n=4, literal {{n}}.\n```python\nprint(f'{{n}}', [{'n': n} for n in [1]])\n```\nAgain: 4"
+    )  # the fenced code is sent as written
     assert last_line(run) == "{n} [{'n': 1}]"
 
 
-@pytest.mark.parametrize("line,body,words", [
-    ("--bogus", GATHER, ["unrecognized arguments: --bogus"]),
-    ("--max-calls many", GATHER, ["--max-calls", "invalid int value"]),
-    ("--max-calls -1", GATHER, ["--max-calls must be >= 0"]),
-    ("--max-tokens 0", GATHER, ["--max-tokens must be >= 1"]),
-    ("--tool-timeout 0", GATHER, ["--tool-timeout must be a positive"]),
-    ("--tools double,nope", GATHER, ["unknown tool(s) nope", "registered:"]),
-    ("--direct --compare", GATHER, ["leave out --direct"]),
-    ("--record a.jsonl --replay b.jsonl", GATHER, ["not both"]),
-    ("--replay /no/such/file.jsonl", GATHER, ["--replay file not found"]),
-    ("--replay-strict", GATHER, ["--replay-strict needs --replay PATH"]),
-    ("--file /no/such.csv", GATHER, ["--file /no/such.csv: no such file, nor a DataFrame variable"]),
-    ("--online --new-container --container c1", GATHER, ["--new-container cannot be combined with container"]),
-    ("-o 1x", GATHER, ["Python variable name"]),
-    ("--model 'unclosed", GATHER, ["cannot parse"]),
-    ("", "# NBVAL_SKIP\n\n", ["prompt", "empty"]),
-    ("", "Use {{no_such_variable}} here", ["no variable 'no_such_variable'", "\\{{"]),
-    ("", "Use {{n.nope}} here", ["no attribute 'nope'"]),
-])
+@pytest.mark.parametrize(
+    "line,body,words",
+    [
+        ("--bogus", GATHER, ["unrecognized arguments: --bogus"]),
+        ("--max-calls many", GATHER, ["--max-calls", "invalid int value"]),
+        ("--max-calls -1", GATHER, ["--max-calls must be >= 0"]),
+        ("--max-tokens 0", GATHER, ["--max-tokens must be >= 1"]),
+        ("--tool-timeout 0", GATHER, ["--tool-timeout must be a positive"]),
+        ("--tools double,nope", GATHER, ["unknown tool(s) nope", "registered:"]),
+        ("--direct --compare", GATHER, ["leave out --direct"]),
+        ("--record a.jsonl --replay b.jsonl", GATHER, ["not both"]),
+        ("--replay /no/such/file.jsonl", GATHER, ["--replay file not found"]),
+        ("--replay-strict", GATHER, ["--replay-strict needs --replay PATH"]),
+        ("--file /no/such.csv", GATHER, ["--file /no/such.csv: no such file, nor a DataFrame variable"]),
+        ("--online --new-container --container c1", GATHER, ["--new-container cannot be combined with container"]),
+        ("-o 1x", GATHER, ["Python variable name"]),
+        ("--model 'unclosed", GATHER, ["cannot parse"]),
+        ("", "# NBVAL_SKIP\n\n", ["prompt", "empty"]),
+        ("", "Use {{no_such_variable}} here", ["no variable 'no_such_variable'", "\\{{"]),
+        ("", "Use {{n.nope}} here", ["no attribute 'nope'"]),
+    ],
+)
 def test_bad_cells_are_one_line_usage_errors(ip, line, body, words):
     ip.user_ns["n"] = 1
     result, captured = ptc_cell(ip, line, body)
@@ -421,6 +435,7 @@ def test_bad_cells_are_one_line_usage_errors(ip, line, body, words):
 
 
 # -- %ptc_tool / %ptc_tools --------------------------------------------------------------------------
+
 
 def test_ptc_tool_registers_namespace_functions(ip):
     ip.run_cell('''
@@ -453,15 +468,18 @@ class Geo:
             registry.remove(name)
 
 
-@pytest.mark.parametrize("line,words", [
-    ("", ["NAME"]),
-    ("no_such_function", ["no variable named 'no_such_function'"]),
-    ("math_mod", ["is a module, not a function"]),
-    ("undocumented", ["has no description"]),
-    ("starry", ["*args"]),
-    ("area2 --allow-code", ["only applies with --side-effects"]),
-    ("area2 --bogus", ["unrecognized arguments"]),
-])
+@pytest.mark.parametrize(
+    "line,words",
+    [
+        ("", ["NAME"]),
+        ("no_such_function", ["no variable named 'no_such_function'"]),
+        ("math_mod", ["is a module, not a function"]),
+        ("undocumented", ["has no description"]),
+        ("starry", ["*args"]),
+        ("area2 --allow-code", ["only applies with --side-effects"]),
+        ("area2 --bogus", ["unrecognized arguments"]),
+    ],
+)
 def test_ptc_tool_rejects_with_one_line(ip, line, words):
     ip.run_cell('''
 import math as math_mod
@@ -481,9 +499,15 @@ def area2(w: float) -> float:
 
 
 def test_ptc_tools_shows_the_registry_as_a_table(ip):
-    mcp_tool = Tool(name="read_file", description="Reads a file.\nMore.", input_schema={"type": "object"},
-                    allowed_callers=["code_execution_20260120"], invoke=lambda **kw: "", validate=lambda d: d,
-                    source="mcp:files")
+    mcp_tool = Tool(
+        name="read_file",
+        description="Reads a file.\nMore.",
+        input_schema={"type": "object"},
+        allowed_callers=["code_execution_20260120"],
+        invoke=lambda **kw: "",
+        validate=lambda d: d,
+        source="mcp:files",
+    )
     registry.add(mcp_tool)
     try:
         with capture_output() as captured:
@@ -510,6 +534,7 @@ def test_ptc_tools_with_an_empty_registry(ip, clean_registry):
 
 
 # -- conversations ----------------------------------------------------------------------------------
+
 
 def test_continue_sends_the_previous_cell_and_reuses_its_container(ip, tmp_path):
     rec = tmp_path / "second.jsonl"
@@ -551,8 +576,11 @@ def test_only_script_cells_have_their_asyncio_run_awaited_and_only_when_the_shel
 
     shell = Shell()
     transform = magics.make_script_cell_transformer(shell)
-    script = ["from ptc_jupyter.script_cell import bind_tools; bind_tools(globals())\n", "import asyncio\n",
-              "asyncio.run(main())\n"]
+    script = [
+        "from ptc_jupyter.script_cell import bind_tools; bind_tools(globals())\n",
+        "import asyncio\n",
+        "asyncio.run(main())\n",
+    ]
     assert transform(script)[-1] == "await (     main())\n"
     own_cell = script[1:]
     assert transform(own_cell) == own_cell  # the user's own cells are theirs

@@ -36,7 +36,11 @@ def demo():
 def test_add_registers_the_servers_tools_with_their_policy(demo):
     status, registry = demo
     assert (status.state, status.transport, status.server, status.protocol_version) == (
-        "ready", "stdio", "demo 0.1", "2025-11-25")
+        "ready",
+        "stdio",
+        "demo 0.1",
+        "2025-11-25",
+    )
     assert status.target == f"{sys.executable} {DEMO}"  # `python` is this interpreter
     assert set(status.tools) == set(registry.names()) >= {"add", "sleep", "delete_file", "search"}
     policy = {t.name: (t.allowed_callers, t.side_effects) for t in registry}
@@ -53,7 +57,8 @@ def test_add_registers_the_servers_tools_with_their_policy(demo):
 def test_results_are_text_and_errors_are_is_error_results(demo):
     _, registry = demo
     add, boom, media, bad, unicode = batch(
-        registry, ("add", {"a": 2, "b": 3}), ("boom", {}), ("media", {}), ("add", {"a": "x"}), ("unicode_text", {}))
+        registry, ("add", {"a": 2, "b": 3}), ("boom", {}), ("media", {}), ("add", {"a": "x"}), ("unicode_text", {})
+    )
     assert (add.status, add.output, add.is_error) == ("ok", "5", False)
     assert boom.is_error and boom.output == "Error: Error executing tool boom: kaboom: the tool failed on purpose"
     assert media.output.splitlines() == [
@@ -63,8 +68,9 @@ def test_results_are_text_and_errors_are_is_error_results(demo):
         "[resource link: report <file:///tmp/report.csv>, text/csv]",
         "memo text",
     ]
-    assert bad.is_error and bad.output == ("Error: invalid input for add: input: 'b' is a required property; "
-                                           "a: 'x' is not of type 'integer'")
+    assert bad.is_error and bad.output == (
+        "Error: invalid input for add: input: 'b' is a required property; a: 'x' is not of type 'integer'"
+    )
     assert unicode.output == "Zürich – 東京 ✓"
 
 
@@ -92,15 +98,18 @@ def test_env_cwd_and_clashing_names(tmp_path):
     assert server_processes() == []
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({}, "either command"),
-    ({"command": ["x"], "url": "http://h/mcp"}, "either command"),
-    ({"url": "ftp://h/mcp"}, "must start with http"),
-    ({"url": "http://h/mcp", "env": {"A": "1"}}, "apply to stdio servers"),
-    ({"command": ["x"], "headers": {"A": "1"}}, "apply to HTTP servers"),
-    ({"command": []}, "command is empty"),
-    ({"command": ["x"], "call_timeout": 0}, "timeouts must be positive"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "either command"),
+        ({"command": ["x"], "url": "http://h/mcp"}, "either command"),
+        ({"url": "ftp://h/mcp"}, "must start with http"),
+        ({"url": "http://h/mcp", "env": {"A": "1"}}, "apply to stdio servers"),
+        ({"command": ["x"], "headers": {"A": "1"}}, "apply to HTTP servers"),
+        ({"command": []}, "command is empty"),
+        ({"command": ["x"], "call_timeout": 0}, "timeouts must be positive"),
+    ],
+)
 def test_bad_arguments_are_refused_before_starting_anything(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ptc_mcp.add("x", **kwargs)
@@ -148,8 +157,10 @@ def test_stopping_the_background_loop_closes_every_server():
 
 
 def test_interpreter_exit_closes_the_servers():
-    script = (f"import ptc_jupyter.mcp as m; s = m.add('demo', ['python', {str(DEMO)!r}]); "
-              "import psutil; print(psutil.Process().children()[0].pid)")
+    script = (
+        f"import ptc_jupyter.mcp as m; s = m.add('demo', ['python', {str(DEMO)!r}]); "
+        "import psutil; print(psutil.Process().children()[0].pid)"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     pid = int(done.stdout.strip())

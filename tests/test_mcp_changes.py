@@ -21,8 +21,10 @@ from ptc_jupyter.mcp import api as mcp_api
 MODERN = "2026-07-28"
 HANDSHAKE = "2025-11-25"
 CHANGE_TIMEOUT_S = 30.0  # only a bound for a broken client: the waits end on the change itself
-ASKED = ("needs input that a programmatic call cannot give: it asked 'Which account should the report use?' "
-         "(fields: account (string, required))")
+ASKED = (
+    "needs input that a programmatic call cannot give: it asked 'Which account should the report use?' "
+    "(fields: account (string, required))"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -74,8 +76,9 @@ def test_stdio_tool_list_changes_reach_the_registry(protocol):
 def test_http_2026_server_changes_its_tools_with_the_policy_given_at_add():
     registry = ToolRegistry()
     with HTTPServer(CHANGING) as server:
-        status = ptc_mcp.add("changing", url=server.url, registry=registry, protocol=MODERN, prefix=True,
-                             allowed_callers=["direct"])
+        status = ptc_mcp.add(
+            "changing", url=server.url, registry=registry, protocol=MODERN, prefix=True, allowed_callers=["direct"]
+        )
         assert (status.transport, status.protocol_version) == ("http", MODERN)
         change(registry, "changing_add_tool", name="shout")
         shout = registry["changing_shout"]  # prefixed, and direct-only, like the tools listed at connect

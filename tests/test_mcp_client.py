@@ -122,7 +122,9 @@ def test_a_crash_mid_run_fails_the_calls_in_flight_and_add_again_restarts_it():
     assert status.state == "dead"
     assert_crash_message(status.failure, "crashy", CRASH_LINE)
     for call in (sleeping, crashing):
-        assert call.is_error and call.output == f"Error: {status.failure}"  # the same message in every call and in the list
+        assert (
+            call.is_error and call.output == f"Error: {status.failure}"
+        )  # the same message in every call and in the list
     (after,) = batch(registry, ("add", {"a": 1, "b": 1}))
     assert after.is_error and after.output == f"Error: {status.failure}"  # known dead: not sent, not waited for
     assert server_processes() == []  # nor started again behind the user's back
@@ -206,9 +208,15 @@ def test_a_server_that_hangs_at_start_is_stopped_after_the_start_timeout():
 def test_an_interrupted_add_stops_the_server():
     # The server interrupts this process as soon as it runs (a user pressing Ctrl-C while it starts),
     # then hangs before speaking MCP.
-    interrupt_then_hang = (f"import os, runpy, signal, sys; os.kill(os.getppid(), signal.SIGINT); "
-                           f"sys.argv = [{str(DEMO)!r}]; runpy.run_path({str(DEMO)!r}, run_name='__main__')")
+    interrupt_then_hang = (
+        f"import os, runpy, signal, sys; os.kill(os.getppid(), signal.SIGINT); "
+        f"sys.argv = [{str(DEMO)!r}]; runpy.run_path({str(DEMO)!r}, run_name='__main__')"
+    )
     with pytest.raises(KeyboardInterrupt):  # at once: not a failed start after the 30 s start timeout
-        ptc_mcp.add("interrupted", [sys.executable, "-c", interrupt_then_hang], env={"DEMO_HANG_AT_START": "1"},
-                    start_timeout=30)
+        ptc_mcp.add(
+            "interrupted",
+            [sys.executable, "-c", interrupt_then_hang],
+            env={"DEMO_HANG_AT_START": "1"},
+            start_timeout=30,
+        )
     assert server_processes() == [] and "interrupted" not in [s.name for s in ptc_mcp.servers()]

@@ -16,8 +16,18 @@ from ptc_jupyter.emulator import EmulatorServer
 from ptc_jupyter.host.session import Session
 from ptc_jupyter.trace.events import CallStarted
 
-PRICES = {"AAPL": 189.84, "MSFT": 415.5, "GOOGL": 172.63, "AMZN": 184.7, "TSLA": 177.48,
-          "NVDA": 120.91, "META": 493.5, "NFLX": 641.2, "AMD": 160.35, "INTC": 30.72}
+PRICES = {
+    "AAPL": 189.84,
+    "MSFT": 415.5,
+    "GOOGL": 172.63,
+    "AMZN": 184.7,
+    "TSLA": 177.48,
+    "NVDA": 120.91,
+    "META": 493.5,
+    "NFLX": 641.2,
+    "AMD": 160.35,
+    "INTC": 30.72,
+}
 
 THREE_PRICES = """```python
 import asyncio
@@ -44,7 +54,8 @@ def no_servers_left():
 def assert_ten_prices(run) -> None:
     assert [c.name for c in run.calls] == ["get_stock_price"] * 10
     assert [json.loads(c.output) for c in run.calls] == [
-        {"ticker": t, "price": PRICES[t], "currency": "USD"} for t in TICKERS]
+        {"ticker": t, "price": PRICES[t], "currency": "USD"} for t in TICKERS
+    ]
     assert not [c for c in run.calls if c.is_error]
     assert run.text.strip().splitlines()[-10:] == [f"{t}: ${PRICES[t]}" for t in TICKERS]
     assert min(c.duration_s for c in run.calls) >= 0.3  # each call waits the server's simulated 0.3 s...

@@ -30,13 +30,13 @@ def kill_finance_server() -> str:
         if "finance_server.py" in " ".join(proc.cmdline()):
             proc.kill()
     return "killed"''',
-    '''%%ptc -o crashed --tools get_stock_price,kill_finance_server
+    """%%ptc -o crashed --tools get_stock_price,kill_finance_server
 ```python
 import asyncio
 results = await asyncio.gather(get_stock_price({"ticker": "AAPL"}), kill_finance_server({}),
                                return_exceptions=True)
 print([str(r).splitlines()[0] for r in results])
-```''',
+```""",
     "failed = [c for c in crashed.calls if c.name == 'get_stock_price']\n"
     "assert failed and all(c.is_error and \"MCP server 'finance'\" in c.output for c in failed), crashed.calls",
     f"%ptc_mcp add finance -- python {FINANCE}",

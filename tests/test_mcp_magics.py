@@ -18,14 +18,22 @@ from ptc_jupyter.mcp.magics import AddServer, ListServers, MCPMagics, RemoveServ
 # -- parsing -----------------------------------------------------------------------------------
 def test_add_stdio_keeps_everything_after_the_separator_as_the_command():
     assert parse_line("add finance --env A=1 --env B=x=y --cwd /tmp -- python server.py --flag 'a b'") == AddServer(
-        name="finance", command=("python", "server.py", "--flag", "a b"), env={"A": "1", "B": "x=y"}, cwd="/tmp")
+        name="finance", command=("python", "server.py", "--flag", "a b"), env={"A": "1", "B": "x=y"}, cwd="/tmp"
+    )
 
 
 def test_add_http_with_headers_and_options():
-    assert parse_line("add docs --url http://127.0.0.1:8000/mcp --header 'Authorization=Bearer t' --prefix "
-                      "--call-timeout 5 --start-timeout 9") == AddServer(
-        name="docs", url="http://127.0.0.1:8000/mcp", headers={"Authorization": "Bearer t"}, prefix=True,
-        call_timeout=5.0, start_timeout=9.0)
+    assert parse_line(
+        "add docs --url http://127.0.0.1:8000/mcp --header 'Authorization=Bearer t' --prefix "
+        "--call-timeout 5 --start-timeout 9"
+    ) == AddServer(
+        name="docs",
+        url="http://127.0.0.1:8000/mcp",
+        headers={"Authorization": "Bearer t"},
+        prefix=True,
+        call_timeout=5.0,
+        start_timeout=9.0,
+    )
 
 
 def test_list_and_remove():
@@ -35,28 +43,32 @@ def test_list_and_remove():
 
 def test_options_may_come_anywhere_before_the_separator_and_none_after_it_is_ours():
     assert parse_line("add --prefix finance --cwd /srv -- npx -y server --url x --prefix") == AddServer(
-        name="finance", command=("npx", "-y", "server", "--url", "x", "--prefix"), cwd="/srv", prefix=True)
+        name="finance", command=("npx", "-y", "server", "--url", "x", "--prefix"), cwd="/srv", prefix=True
+    )
 
 
-@pytest.mark.parametrize(("line", "problem"), [
-    ("", "missing subcommand"),
-    ("start finance", "unknown subcommand 'start'"),
-    ("add finance", "either '-- COMMAND"),
-    ("add finance --url http://h/mcp -- python s.py", "either '-- COMMAND"),
-    ("add finance --", "nothing after '--'"),
-    ("add -- python s.py", "the following arguments are required: name"),
-    ("add finance --header X -- python s.py", "--header applies to --url servers"),
-    ("add docs --url http://h/mcp --header novalue", "--header takes KEY=VALUE, got 'novalue'"),
-    ("add docs --url http://h/mcp --env A=1", "--env and --cwd apply to stdio servers"),
-    ("add docs --bogus 1 --url http://h/mcp", "unrecognized arguments: --bogus 1"),
-    ("add docs --url 'http://h/mcp", "cannot split the line"),
-    ("remove", "remove takes one server NAME"),
-    ("remove a b", "unrecognized arguments: b"),
-    ("remove a --prefix", "remove takes one server NAME"),
-    ("list all", "list takes no arguments"),
-    ("list --url http://h/mcp", "list takes no arguments"),
-    ("add x --call-timeout soon -- python s.py", "argument --call-timeout: invalid float value: 'soon'"),
-])
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("", "missing subcommand"),
+        ("start finance", "unknown subcommand 'start'"),
+        ("add finance", "either '-- COMMAND"),
+        ("add finance --url http://h/mcp -- python s.py", "either '-- COMMAND"),
+        ("add finance --", "nothing after '--'"),
+        ("add -- python s.py", "the following arguments are required: name"),
+        ("add finance --header X -- python s.py", "--header applies to --url servers"),
+        ("add docs --url http://h/mcp --header novalue", "--header takes KEY=VALUE, got 'novalue'"),
+        ("add docs --url http://h/mcp --env A=1", "--env and --cwd apply to stdio servers"),
+        ("add docs --bogus 1 --url http://h/mcp", "unrecognized arguments: --bogus 1"),
+        ("add docs --url 'http://h/mcp", "cannot split the line"),
+        ("remove", "remove takes one server NAME"),
+        ("remove a b", "unrecognized arguments: b"),
+        ("remove a --prefix", "remove takes one server NAME"),
+        ("list all", "list takes no arguments"),
+        ("list --url http://h/mcp", "list takes no arguments"),
+        ("add x --call-timeout soon -- python s.py", "argument --call-timeout: invalid float value: 'soon'"),
+    ],
+)
 def test_bad_lines_are_one_line_usage_errors(line, problem):
     with pytest.raises(UsageError) as caught:
         parse_line(line)
@@ -118,8 +130,7 @@ def test_config_defaults_apply_and_options_win(shell):
 def test_errors_show_without_a_traceback(shell, capsys):
     result = shell.run_cell("%ptc_mcp remove nothing")
     assert isinstance(result.error_in_exec, UsageError)
-    assert capsys.readouterr().err.strip() == (
-        "UsageError: %ptc_mcp: no MCP server named 'nothing' (connected: none)")
+    assert capsys.readouterr().err.strip() == ("UsageError: %ptc_mcp: no MCP server named 'nothing' (connected: none)")
     result = shell.run_cell(f"%ptc_mcp add zero --call-timeout 0 -- python {DEMO}")
     assert isinstance(result.error_in_exec, UsageError)
     assert capsys.readouterr().err.strip() == "UsageError: %ptc_mcp: timeouts must be positive numbers of seconds"
@@ -131,7 +142,9 @@ def test_errors_show_without_a_traceback(shell, capsys):
 
 
 def test_registering_the_magic_does_not_load_the_mcp_sdk():
-    code = ("import sys; from ptc_jupyter.mcp.magics import MCPMagics; "
-            "print(sorted(m for m in ('mcp', 'anthropic', 'ptc_jupyter.mcp.api') if m in sys.modules))")
+    code = (
+        "import sys; from ptc_jupyter.mcp.magics import MCPMagics; "
+        "print(sorted(m for m in ('mcp', 'anthropic', 'ptc_jupyter.mcp.api') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.stdout.strip() == "[]", done.stderr[-500:]  # `%load_ext ptc_jupyter` stays quick

@@ -66,6 +66,7 @@ def with_client(server: KernelServer, body, **headers: str):
         http, client = await session(server, **headers)
         async with http, client:
             return await body(client)
+
     return asyncio.run(main())
 
 
@@ -113,6 +114,7 @@ def test_scripts_share_one_repl(server):
     async def body(c):
         await c.call_tool("run_python", {"code": "x = 41"})
         return await c.call_tool("run_python", {"code": "print(x + 1)"})
+
     assert text(with_client(server, body)) == "42"
 
 
@@ -143,16 +145,23 @@ def test_the_call_budget_applies_to_each_script(tools):
 
 
 def raw_post(server: KernelServer, headers: dict[str, str]) -> httpx2.Response:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "get_price", "arguments": {"ticker": "X"}}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "get_price", "arguments": {"ticker": "X"}},
+    }
     return httpx2.post(server.url, json=body, headers={"accept": "application/json, text/event-stream", **headers})
 
 
-@pytest.mark.parametrize("headers, status", [
-    ({}, 401),
-    ({"Authorization": "Bearer not-the-token"}, 401),
-    ({"Host": "evil.example:80", "Authorization": "TOKEN"}, 421),
-])
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer not-the-token"}, 401),
+        ({"Host": "evil.example:80", "Authorization": "TOKEN"}, 421),
+    ],
+)
 def test_refused_requests_run_nothing(server, headers, status):
     headers = {k: (f"Bearer {server.token}" if v == "TOKEN" else v) for k, v in headers.items()}
     response = raw_post(server, headers)
@@ -162,8 +171,9 @@ def test_refused_requests_run_nothing(server, headers, status):
 
 
 def test_no_cors_preflight(server):
-    response = httpx2.options(server.url, headers={"Origin": "http://evil.example",
-                                                   "Access-Control-Request-Method": "POST"})
+    response = httpx2.options(
+        server.url, headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    )
     assert response.status_code == 405 and "access-control-allow-origin" not in response.headers
 
 

@@ -21,13 +21,22 @@ from ptc_jupyter.mcp.tools import (
     to_ptc_tool,
 )
 
-SCHEMA = {"type": "object", "properties": {"ticker": {"type": "string"}, "n": {"type": "integer", "minimum": 1}},
-          "required": ["ticker"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"ticker": {"type": "string"}, "n": {"type": "integer", "minimum": 1}},
+    "required": ["ticker"],
+}
 
 
 def mcp_tool(name="get_stock_price", *, annotations=None, meta=None, output_schema=None, schema=None, desc="Price."):
-    return t.Tool(name=name, description=desc, input_schema=schema or SCHEMA, annotations=annotations,
-                  output_schema=output_schema, _meta=meta)
+    return t.Tool(
+        name=name,
+        description=desc,
+        input_schema=schema or SCHEMA,
+        annotations=annotations,
+        output_schema=output_schema,
+        _meta=meta,
+    )
 
 
 async def no_call(name, arguments):
@@ -39,14 +48,17 @@ def test_tools_are_programmatic_only_by_default():
     assert policy(mcp_tool()) == ([CODE_EXECUTION_CALLER], False)
 
 
-@pytest.mark.parametrize(("annotations", "side_effects"), [
-    (t.ToolAnnotations(read_only_hint=True), False),
-    (t.ToolAnnotations(read_only_hint=False), True),
-    (t.ToolAnnotations(read_only_hint=False, destructive_hint=False), True),
-    (t.ToolAnnotations(destructive_hint=True), True),
-    (t.ToolAnnotations(read_only_hint=True, destructive_hint=True), False),  # read-only wins
-    (t.ToolAnnotations(idempotent_hint=True), False),
-])
+@pytest.mark.parametrize(
+    ("annotations", "side_effects"),
+    [
+        (t.ToolAnnotations(read_only_hint=True), False),
+        (t.ToolAnnotations(read_only_hint=False), True),
+        (t.ToolAnnotations(read_only_hint=False, destructive_hint=False), True),
+        (t.ToolAnnotations(destructive_hint=True), True),
+        (t.ToolAnnotations(read_only_hint=True, destructive_hint=True), False),  # read-only wins
+        (t.ToolAnnotations(idempotent_hint=True), False),
+    ],
+)
 def test_annotations_mark_side_effects(annotations, side_effects):
     assert annotated_side_effects(annotations) is side_effects
 
@@ -59,7 +71,9 @@ def test_meta_sets_the_defaults_and_the_caller_overrides_them():
     hinted = mcp_tool(meta={"ptc/allowed_callers": ["direct"], "ptc/side_effects": True})
     assert policy(hinted) == (["direct"], True)
     assert policy(hinted, allowed_callers=[CODE_EXECUTION_CALLER], side_effects=False) == (
-        [CODE_EXECUTION_CALLER], False)
+        [CODE_EXECUTION_CALLER],
+        False,
+    )
     assert policy(mcp_tool(meta={"ptc/allowed_callers": "direct"}))[0] == ["direct"]
 
 
@@ -83,10 +97,15 @@ def test_names_the_api_would_reject_are_sanitized():
 
 
 def test_description_shows_the_output_shape_unwrapped():
-    wrapped = {"type": "object", "properties": {"result": {"type": "integer", "title": "Result"}},
-               "required": ["result"], "title": "addOutput"}
+    wrapped = {
+        "type": "object",
+        "properties": {"result": {"type": "integer", "title": "Result"}},
+        "required": ["result"],
+        "title": "addOutput",
+    }
     assert description(mcp_tool(output_schema=wrapped), "s").endswith(
-        'Returns JSON matching this schema: {"type":"integer"}')
+        'Returns JSON matching this schema: {"type":"integer"}'
+    )
     plain = mcp_tool(output_schema={"type": "object", "properties": {"price": {"type": "number"}}})
     assert '{"type":"object","properties":{"price":{"type":"number"}}}' in description(plain, "s")
     text = {"type": "object", "properties": {"result": {"type": "string"}}, "required": ["result"]}
@@ -101,12 +120,15 @@ def test_valid_input_passes_through():
     assert (tool.source, tool.is_async, tool.side_effects) == ("mcp:finance", True, False)
 
 
-@pytest.mark.parametrize(("tool_input", "message"), [
-    ({"ticker": 3}, "ticker: 3 is not of type 'string'"),
-    ({}, "input: 'ticker' is a required property"),
-    ({"ticker": "A", "n": 0}, "n: 0 is less than the minimum of 1"),
-    ("AAPL", "input must be a JSON object, got str"),
-])
+@pytest.mark.parametrize(
+    ("tool_input", "message"),
+    [
+        ({"ticker": 3}, "ticker: 3 is not of type 'string'"),
+        ({}, "input: 'ticker' is a required property"),
+        ({"ticker": "A", "n": 0}, "n: 0 is less than the minimum of 1"),
+        ("AAPL", "input must be a JSON object, got str"),
+    ],
+)
 def test_invalid_input_gets_a_readable_message(tool_input, message):
     tool = to_ptc_tool(mcp_tool(), no_call, server="finance")
     with pytest.raises(ToolInputError) as caught:
@@ -125,8 +147,9 @@ def test_invoke_calls_the_server_with_the_mcp_name_and_returns_text():
 
     async def call(name, arguments):
         seen.append((name, arguments))
-        return t.CallToolResult(content=[t.TextContent(type="text", text="{}")],
-                                structured_content={"ticker": "AAPL", "price": 1.5})
+        return t.CallToolResult(
+            content=[t.TextContent(type="text", text="{}")], structured_content={"ticker": "AAPL", "price": 1.5}
+        )
 
     tool = to_ptc_tool(mcp_tool(name="price.get"), call, server="finance", name="finance_price_get")
     assert tool.name == "finance_price_get"

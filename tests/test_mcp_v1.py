@@ -55,12 +55,17 @@ def mcp1_python() -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)
         pip = subprocess.run(
             [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", MCP1],
-            capture_output=True, text=True, timeout=900,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         if pip.returncode != 0:
             shutil.rmtree(VENV, ignore_errors=True)
-            pytest.fail(f"could not install {MCP1!r} into {VENV} (is PyPI reachable? the venv is made once, "
-                        f"then cached). pip said:\n{(pip.stdout + pip.stderr)[-1500:]}", pytrace=False)
+            pytest.fail(
+                f"could not install {MCP1!r} into {VENV} (is PyPI reachable? the venv is made once, "
+                f"then cached). pip said:\n{(pip.stdout + pip.stderr)[-1500:]}",
+                pytrace=False,
+            )
         READY.write_text(MCP1 + "\n")
         return PYTHON
 
@@ -117,8 +122,10 @@ def test_a_1x_servers_tool_list_change_and_request_for_input(v1):
     assert "MCP server 'v1': tools changed (added: shout)" in mcp_api.take_notices()
     with pytest.raises(ToolError) as caught:
         asyncio.run(registry["ask_account"].invoke())
-    assert str(caught.value).startswith("MCP server 'v1': 'ask_account' needs input that a programmatic call "
-                                        "cannot give: it asked 'Which account should the report use?'")
+    assert str(caught.value).startswith(
+        "MCP server 'v1': 'ask_account' needs input that a programmatic call "
+        "cannot give: it asked 'Which account should the report use?'"
+    )
 
 
 def test_a_1x_server_in_a_ptc_run_and_its_crash(v1):

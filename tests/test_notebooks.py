@@ -85,7 +85,7 @@ def test_saved_outputs_hold_no_machine_paths(name):
     for path in {str(ROOT), str(Path.home()), sys.prefix, sys.base_prefix, sys.executable, tempfile.gettempdir()}:
         assert json.dumps(path)[1:-1] not in outputs, f"{name}: a saved output holds {path}"
     found = MACHINE_PATH.search(outputs)
-    assert found is None, f"{name}: a saved output holds a path: …{outputs[found.start() - 60:found.end() + 60]}…"
+    assert found is None, f"{name}: a saved output holds a path: …{outputs[found.start() - 60 : found.end() + 60]}…"
 
 
 def test_the_script_cell_is_what_ptc_script_makes():
@@ -102,10 +102,27 @@ def test_notebooks_pass_nbval():
     """All six in one pytest process (its start-up, with nbval's imports, takes seconds here),
     with only the nbval plugin loaded; notebooks/conftest.py adds its checks of the %%ptc cells."""
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", "-p", "nbval.plugin",
-         "--nbval", "--nbval-kernel-name", "python3", *(f"{name}.ipynb" for name in NAMES)],
-        cwd=NOTEBOOKS, env={**offline_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "--color=no",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "nbval.plugin",
+            "--nbval",
+            "--nbval-kernel-name",
+            "python3",
+            *(f"{name}.ipynb" for name in NAMES),
+        ],
+        cwd=NOTEBOOKS,
+        env={**offline_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, failure_report(result.stdout) + result.stderr[-2000:]
 

@@ -22,19 +22,22 @@ def test_defaults_come_from_the_constants():
     assert options.code_execution == constants.DEFAULT_CODE_EXECUTION and options.stream is True
 
 
-@pytest.mark.parametrize(("values", "option", "reason"), [
-    ({"max_tokens": 0}, "max_tokens", "must be >= 1"),
-    ({"max_calls": -1}, "max_calls", "must be >= 0"),
-    ({"max_calls": 2.5}, "max_calls", "whole number"),
-    ({"max_calls": True}, "max_calls", "whole number"),
-    ({"tool_timeout_s": 0}, "tool_timeout_s", "positive number of seconds"),
-    ({"approval_timeout_s": None}, "approval_timeout_s", "positive number of seconds"),
-    ({"code_execution": "code_execution_20250825"}, "code_execution", "must be one of"),
-    ({"model": " "}, "model", "empty string"),
-    ({"stream": "yes"}, "stream", "must be bool"),
-    ({"executor": "pool"}, "executor", "concurrent.futures.Executor"),
-    ({"container": "c", "new_container": True}, "new_container", "cannot be combined"),
-])
+@pytest.mark.parametrize(
+    ("values", "option", "reason"),
+    [
+        ({"max_tokens": 0}, "max_tokens", "must be >= 1"),
+        ({"max_calls": -1}, "max_calls", "must be >= 0"),
+        ({"max_calls": 2.5}, "max_calls", "whole number"),
+        ({"max_calls": True}, "max_calls", "whole number"),
+        ({"tool_timeout_s": 0}, "tool_timeout_s", "positive number of seconds"),
+        ({"approval_timeout_s": None}, "approval_timeout_s", "positive number of seconds"),
+        ({"code_execution": "code_execution_20250825"}, "code_execution", "must be one of"),
+        ({"model": " "}, "model", "empty string"),
+        ({"stream": "yes"}, "stream", "must be bool"),
+        ({"executor": "pool"}, "executor", "concurrent.futures.Executor"),
+        ({"container": "c", "new_container": True}, "new_container", "cannot be combined"),
+    ],
+)
 def test_bad_values_name_the_setting(values, option, reason):
     with pytest.raises(OptionError, match=reason) as info:
         RunOptions(**values)
@@ -81,23 +84,30 @@ def test_the_version_literals_live_in_one_module():
     from pathlib import Path
 
     package = Path(ptc.__file__).parent
-    holders = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
-                     if "code_execution_2026" in p.read_text() and p.parts[-2] != "emulator")
+    holders = sorted(
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*.py")
+        if "code_execution_2026" in p.read_text() and p.parts[-2] != "emulator"
+    )
     assert holders == ["constants.py"]
 
 
 def test_importing_the_package_loads_no_sdk_widgets_or_server():
-    code = ("import sys, ptc_jupyter\n"
-            "print(sorted(m for m in ('anthropic', 'ipywidgets', 'uvicorn', 'starlette', 'mcp') if m in sys.modules))")
+    code = (
+        "import sys, ptc_jupyter\n"
+        "print(sorted(m for m in ('anthropic', 'ipywidgets', 'uvicorn', 'starlette', 'mcp') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
 def test_loading_the_extension_loads_no_sdk_widgets_or_server():
-    code = ("import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
-            "InteractiveShell.instance().run_line_magic('load_ext', 'ptc_jupyter')\n"
-            "print(sorted(m for m in ('anthropic', 'ipywidgets', 'uvicorn', 'starlette', 'mcp') if m in sys.modules))")
+    code = (
+        "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "InteractiveShell.instance().run_line_magic('load_ext', 'ptc_jupyter')\n"
+        "print(sorted(m for m in ('anthropic', 'ipywidgets', 'uvicorn', 'starlette', 'mcp') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -8,8 +8,12 @@ from ptc_jupyter import pricing
 
 
 def test_tokens_times_price_plus_container_time():
-    usage = {"input_tokens": 1_000_000, "output_tokens": 100_000, "cache_creation_input_tokens": 200_000,
-             "cache_read_input_tokens": 2_000_000}
+    usage = {
+        "input_tokens": 1_000_000,
+        "output_tokens": 100_000,
+        "cache_creation_input_tokens": 200_000,
+        "cache_read_input_tokens": 2_000_000,
+    }
     cost = pricing.estimate("claude-opus-4-8", usage, container_s=3600)
     assert cost["input_usd"] == 5.0 and cost["output_usd"] == 2.5
     assert cost["cache_write_usd"] == pytest.approx(1.25) and cost["cache_read_usd"] == pytest.approx(1.0)

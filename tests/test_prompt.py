@@ -39,8 +39,10 @@ def test_small_values_are_left_as_they_are():
     assert build_prompt("{{x}} and {{y}}", {"x": [1, 2], "y": "text"}) == "[1, 2] and text"
 
 
-@pytest.mark.parametrize("body, message", [("{{missing}}", "no variable 'missing'"), ("  \n", "empty"),
-                                           ("{{x.nope}}", "no attribute 'nope'")])
+@pytest.mark.parametrize(
+    "body, message",
+    [("{{missing}}", "no variable 'missing'"), ("  \n", "empty"), ("{{x.nope}}", "no attribute 'nope'")],
+)
 def test_mistakes_are_prompt_errors(body, message):
     with pytest.raises(PromptError, match=message):
         build_prompt(body, {"x": 1})

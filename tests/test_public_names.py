@@ -16,8 +16,12 @@ USED = re.compile(r"\bptc\.([A-Za-z_]\w*)")
 
 
 def documents() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "notebooks").glob("*.ipynb")),
-            *sorted((ROOT / "examples").glob("*.py"))]
+    return [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "notebooks").glob("*.ipynb")),
+        *sorted((ROOT / "examples").glob("*.py")),
+    ]
 
 
 def names_used(path: Path) -> set[str]:
@@ -60,8 +64,9 @@ def test_conversation_from_the_top_carries_a_second_turn():
         """
         return 2 * x
 
-    first = ptc.run("```python\nprint(await double({'x': 4}))\n```", tools=list(registry), offline=True,
-                    conversation=conversation)
+    first = ptc.run(
+        "```python\nprint(await double({'x': 4}))\n```", tools=list(registry), offline=True, conversation=conversation
+    )
     second = ptc.run("```python\nprint('again')\n```", tools=list(registry), offline=True, conversation=conversation)
     assert first.status == second.status == "completed", (first.error, second.error)
     assert [t.number for t in conversation.turns] == [1, 2]

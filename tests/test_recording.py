@@ -19,13 +19,13 @@ from ptc_jupyter.host.background import background_loop
 from ptc_jupyter.host.recording import DRIFT
 
 #: Two calls one after the other: three requests, the second carries one result, the third both.
-PROMPT = '''Double 1, then 2.
+PROMPT = """Double 1, then 2.
 ```python
 a = await double({"x": 1})
 b = await double({"x": 2})
 print(a, b)
 ```
-'''
+"""
 bump = {"x=1": 0}  # what double adds to its answer for x=1: the tool's "return value changed"
 
 
@@ -45,16 +45,18 @@ double_renamed_doc.__name__ = "double"
 def record(path: Path, prompt: str = PROMPT, *, stream: bool = True) -> ptc.Run:
     async def go() -> ptc.Run:
         async with recording.session_for(str(path), None) as session:
-            return await ptc.arun(prompt, tools=[double], session=session, offline=True, new_container=True,
-                                  stream=stream)
+            return await ptc.arun(
+                prompt, tools=[double], session=session, offline=True, new_container=True, stream=stream
+            )
+
     return background_loop.run(go())
 
 
 def replay(path: Path, prompt: str = PROMPT, *, tools=(double,), strict: bool = False) -> ptc.Run:
     async def go() -> ptc.Run:
         async with recording.session_for(None, str(path), replay_strict=strict) as session:
-            return await ptc.arun(prompt, tools=list(tools), session=session,
-                                  stream=recording.recorded_streaming(path))
+            return await ptc.arun(prompt, tools=list(tools), session=session, stream=recording.recorded_streaming(path))
+
     return background_loop.run(go())
 
 
@@ -95,8 +97,12 @@ def test_changed_tool_result_is_named_once(tmp_path, stream):
     run = replay(rec)
     assert run.status == "completed" and [c.output for c in run.calls] == ["7", "4"]
     # request 3 repeats the changed result in its history: told once, not twice
-    assert drift(run) == [(f'{DRIFT} request 2: the result of double {{"x": 1}} (tool_use {tool_use_id(rec, 1)}) '
-                           'differs from the recording: recorded "2", live "7"')]
+    assert drift(run) == [
+        (
+            f'{DRIFT} request 2: the result of double {{"x": 1}} (tool_use {tool_use_id(rec, 1)}) '
+            'differs from the recording: recorded "2", live "7"'
+        )
+    ]
 
 
 def test_strict_replay_fails_the_run_with_the_drift(tmp_path):
@@ -124,8 +130,12 @@ def test_changed_prompt_is_named(tmp_path):
     changed = PROMPT.replace("Double 1, then 2.", "Double one, then two.")
     run = replay(rec, changed)
     assert run.status == "completed"
-    assert drift(run) == [(f"{DRIFT} request 1: the prompt differs from the recording: "
-                           f"recorded {json.dumps(PROMPT)}, live {json.dumps(changed)}")]
+    assert drift(run) == [
+        (
+            f"{DRIFT} request 1: the prompt differs from the recording: "
+            f"recorded {json.dumps(PROMPT)}, live {json.dumps(changed)}"
+        )
+    ]
 
 
 def test_a_recording_of_another_prompt_is_not_replayed(tmp_path):
@@ -135,8 +145,13 @@ def test_a_recording_of_another_prompt_is_not_replayed(tmp_path):
     with pytest.raises(ptc.RunError) as caught:
         replay(rec, other)
     message, run = str(caught.value), caught.value.run
-    assert message.startswith("BadRequestError (400): replay: run.jsonl was recorded from another prompt, so it "
-                              "was not replayed and no tool ran (recorded ") and "\n" not in message
+    assert (
+        message.startswith(
+            "BadRequestError (400): replay: run.jsonl was recorded from another prompt, so it "
+            "was not replayed and no tool ran (recorded "
+        )
+        and "\n" not in message
+    )
     assert message.endswith("replay it from the cell it was recorded in, or record this prompt with --record")
     assert run.calls == [] and run.requests == 1  # refused at the first request: nothing ran
 
@@ -145,15 +160,21 @@ def test_changed_tool_definition_is_named(tmp_path):
     rec = tmp_path / "run.jsonl"
     record(rec)
     run = replay(rec, tools=[double_renamed_doc])
-    assert drift(run) == [(f"{DRIFT} request 1: the definition of tool double differs from the recording "
-                           '(description: recorded "Twice x. Returns an integer.", '
-                           'live "Two times x, as an integer.")')]
+    assert drift(run) == [
+        (
+            f"{DRIFT} request 1: the definition of tool double differs from the recording "
+            '(description: recorded "Twice x. Returns an integer.", '
+            'live "Two times x, as an integer.")'
+        )
+    ]
 
 
 def test_tools_added_removed_and_long_values_are_clipped():
     tools = [{"name": "code_execution"}, {"name": "double"}]
     assert list(recording.differences({"tools": tools}, {"tools": tools[:1] + [{"name": "triple"}]})) == [
-        "tool triple was added since the recording", "tool double was removed since the recording"]
+        "tool triple was added since the recording",
+        "tool double was removed since the recording",
+    ]
     long_a, long_b = "x" * 500 + "A" + "y" * 500, "x" * 500 + "B" + "y" * 500
     [found] = recording.differences({"model": long_a}, {"model": long_b})
     shown = re.fullmatch(r'model differs from the recording: recorded "(.*)", live "(.*)"', found)

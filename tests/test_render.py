@@ -41,7 +41,7 @@ def test_the_saved_trace_is_the_runs_to_dict():
 
 def test_html_escapes_every_piece_of_trace_content():
     html = to_html(as_run(samples.xss_run()))
-    assert "<img" not in html and "<script" not in html and "onerror=\"" not in html
+    assert "<img" not in html and "<script" not in html and 'onerror="' not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
@@ -82,9 +82,20 @@ def test_thousand_call_bundle_stays_under_300_kb():
 
 def test_short_outputs_are_never_clipped():
     run = Run(prompt="p", model="m", status="completed")
-    run.calls = [ToolCall(id=f"toolu_{i:05d}", name="double", input={"x": i}, caller="code_execution_20260120",
-                          script_id="srvtoolu_1", status="ok", output=str(2 * i), started_s=0.01 * i,
-                          duration_s=0.01) for i in range(1000)]
+    run.calls = [
+        ToolCall(
+            id=f"toolu_{i:05d}",
+            name="double",
+            input={"x": i},
+            caller="code_execution_20260120",
+            script_id="srvtoolu_1",
+            status="ok",
+            output=str(2 * i),
+            started_s=0.01 * i,
+            duration_s=0.01,
+        )
+        for i in range(1000)
+    ]
     trace = mime_bundle(run)[MIME_TYPE]
     assert [c["output"] for c in trace["calls"]] == [str(2 * i) for i in range(1000)]
 
@@ -117,11 +128,19 @@ def test_listing_keeps_failed_calls_from_the_middle():
 
 @pytest.mark.parametrize("status,error", [("cancelled", None), ("error", "APIConnectionError: refused")])
 def test_unfinished_runs_say_so(status, error):
-    run = Run(prompt="p", model="m", status=status, error=error,
-              notices=["cancelled by the user; everything up to here is kept"] if status == "cancelled" else [])
+    run = Run(
+        prompt="p",
+        model="m",
+        status=status,
+        error=error,
+        notices=["cancelled by the user; everything up to here is kept"] if status == "cancelled" else [],
+    )
     run.scripts_detail = [Step(id="s1", code="await slow({})")]
-    run.calls = [ToolCall(id="t1", name="slow", input={}, status="cancelled", is_error=True,
-                          output="Error: cancelled by the user")]
+    run.calls = [
+        ToolCall(
+            id="t1", name="slow", input={}, status="cancelled", is_error=True, output="Error: cancelled by the user"
+        )
+    ]
     text, html = to_text(run), to_html(run)
     assert text.startswith(f"ptc: {status}") and "unfinished" in text
     assert f"ptc: {status}" in html
@@ -158,29 +177,57 @@ def test_every_step_is_listed_in_order_in_html_and_text():
         'future_tool: {"query":"x"} (result future_result)',
     ]
     assert [line for line in text.splitlines() if line.startswith("file ")] == [
-        f"file 1: plot.png · image/png · {len(samples.png_bytes(16, 16))} B · file_png", "file 2: summary.csv · text/csv · 25 B · file_csv"]
+        f"file 1: plot.png · image/png · {len(samples.png_bytes(16, 16))} B · file_png",
+        "file 2: summary.csv · text/csv · 25 B · file_csv",
+    ]
 
 
 def test_step_content_is_escaped():
-    run = Run(prompt="p", model="m", steps=[
-        Step(id="b", name="bash_code_execution", input={"command": "echo '<script>x</script>'"},
-             stdout="<img src=x onerror=alert(1)>", return_code=0),
-        Step(id="e", name="text_editor_code_execution", input={"command": "create", "path": "<b>.html",
-                                                                "file_text": "<script>y</script>"},
-             result_type="text_editor_code_execution_create_result", detail={"is_file_update": False}),
-        Step(id="u", name="<i>tool</i>", input={"<k>": "<v>"}, result_type="<t>", detail={"content": "<c>"})])
+    run = Run(
+        prompt="p",
+        model="m",
+        steps=[
+            Step(
+                id="b",
+                name="bash_code_execution",
+                input={"command": "echo '<script>x</script>'"},
+                stdout="<img src=x onerror=alert(1)>",
+                return_code=0,
+            ),
+            Step(
+                id="e",
+                name="text_editor_code_execution",
+                input={"command": "create", "path": "<b>.html", "file_text": "<script>y</script>"},
+                result_type="text_editor_code_execution_create_result",
+                detail={"is_file_update": False},
+            ),
+            Step(id="u", name="<i>tool</i>", input={"<k>": "<v>"}, result_type="<t>", detail={"content": "<c>"}),
+        ],
+    )
     html = to_html(run)
     assert "<script" not in html and "<img" not in html and "<i>" not in html and "<b>.html" not in html
     assert "&lt;script&gt;y&lt;/script&gt;" in html and "file created" in html
 
 
 def test_an_encrypted_stdout_is_shown_as_such():
-    run = Run(prompt="p", model="m", steps=[Step(id="s", code="await search()", encrypted=True, return_code=0,
-                                                   result_type="encrypted_code_execution_result")])
+    run = Run(
+        prompt="p",
+        model="m",
+        steps=[
+            Step(
+                id="s",
+                code="await search()",
+                encrypted=True,
+                return_code=0,
+                result_type="encrypted_code_execution_result",
+            )
+        ],
+    )
     assert "(encrypted)" in to_html(run) and "(encrypted)" in to_text(run)
 
 
 # -- cost and calls left out ---------------------------------------------------------------------
+
 
 def test_the_estimated_cost_is_shown_and_labelled_in_html_and_text():
     run = as_run(samples.portfolio_run())
@@ -190,8 +237,10 @@ def test_the_estimated_cost_is_shown_and_labelled_in_html_and_text():
 
 def test_the_comparison_shows_each_sides_estimated_cost():
     run = as_run(samples.portfolio_run())
-    run.comparison = {"ptc": {"requests": 2, "input_tokens": 1834, "output_tokens": 412, "wall_s": 0.4},
-                      "direct": {"requests": 11, "input_tokens": 20_000, "output_tokens": 1_500, "wall_s": 3.3}}
+    run.comparison = {
+        "ptc": {"requests": 2, "input_tokens": 1834, "output_tokens": 412, "wall_s": 0.4},
+        "direct": {"requests": 11, "input_tokens": 20_000, "output_tokens": 1_500, "wall_s": 3.3},
+    }
     direct = 20_000 * 3 / 1e6 + 1_500 * 15 / 1e6  # sonnet 4.5, no container
     line = to_text(run).splitlines()[-1]
     assert f"cost (estimate) ${run.cost['total_usd']:.4f} vs ${direct:.4f} (−" in line, line

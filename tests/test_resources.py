@@ -58,7 +58,9 @@ def busy_kernel():
 
 def test_unload_ext_stops_the_emulator_and_the_mcp_servers(busy_kernel):
     pid = busy_kernel.km.provisioner.pid
-    port = busy_kernel.value("int(__import__('ptc_jupyter.host.session').host.session.emulator_url().rsplit(':', 1)[1])")
+    port = busy_kernel.value(
+        "int(__import__('ptc_jupyter.host.session').host.session.emulator_url().rsplit(':', 1)[1])"
+    )
     started = family(pid)
     assert len(started) >= 2 and port in listening_ports(pid)  # sandboxes and the MCP server; the emulator
     busy_kernel.ok("%unload_ext ptc_jupyter")
@@ -83,9 +85,11 @@ def test_a_killed_kernel_leaves_no_orphans(busy_kernel):
 
 def test_an_interrupt_mid_batch_leaves_the_kernel_as_it_was(busy_kernel):
     before = busy_kernel.value("snapshot()")
-    reply, _ = busy_kernel.execute('%%ptc -o s\n```python\nimport asyncio\n'
-                                   'print(await asyncio.gather(slow({"seconds": 60}), double({"x": 1})))\n```\n',
-                                   on_message=lambda msg: _interrupt_once_started(busy_kernel, msg))
+    reply, _ = busy_kernel.execute(
+        "%%ptc -o s\n```python\nimport asyncio\n"
+        'print(await asyncio.gather(slow({"seconds": 60}), double({"x": 1})))\n```\n',
+        on_message=lambda msg: _interrupt_once_started(busy_kernel, msg),
+    )
     assert reply["status"] == "error"
     assert busy_kernel.value("s.status") == "cancelled"
     threads, children, tasks = busy_kernel.value("snapshot()")

@@ -81,7 +81,9 @@ fragments = st.one_of(
     st.characters(),
     st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),  # lone surrogates
     st.characters(max_codepoint=0x9F),  # C0, C1 controls
-    st.sampled_from(["\x1b[1;31m", "\x1b[0m", "\x1b]0;title\x07", "\x1b]8;;http://x\x1b\\", "\x9b2J", "\x1b(B", "\r\n"]),
+    st.sampled_from(
+        ["\x1b[1;31m", "\x1b[0m", "\x1b]0;title\x07", "\x1b]8;;http://x\x1b\\", "\x9b2J", "\x1b(B", "\r\n"]
+    ),
 )
 messy_text = st.lists(fragments, max_size=60).map("".join)
 UNSAFE_CHARS = {chr(c) for c in range(0x20) if chr(c) not in "\n\t"} | {chr(c) for c in range(0x7F, 0xA0)}
@@ -98,7 +100,9 @@ def test_any_text_becomes_wire_safe(text, limit):
 
 
 def test_terminal_sequences_are_stripped_and_printable_text_kept():
-    text = "\x1b[1;31mred\x1b[0m \x1b]8;;https://x.y\x1b\\link\x1b]8;;\x1b\\ \x9b2Jcleared\rnext\x07 \x1b(Bascii <b>é</b>"
+    text = (
+        "\x1b[1;31mred\x1b[0m \x1b]8;;https://x.y\x1b\\link\x1b]8;;\x1b\\ \x9b2Jcleared\rnext\x07 \x1b(Bascii <b>é</b>"
+    )
     assert to_text(text) == "red link clearednext ascii <b>é</b>"
     assert to_text({"k": "\x1b[31m"}) == '{"k": "\\u001b[31m"}'  # inside JSON: escaped data, not a terminal code
 
@@ -152,12 +156,15 @@ class Opaque:
     pass
 
 
-@pytest.mark.parametrize("value, message", [
-    ((i for i in range(2)), "returned a generator; return a list instead"),
-    ({"g": (i for i in range(2))}, "returned a generator"),
-    (Opaque(), "returned a Opaque object, which has no JSON or text form"),
-    ([Opaque()], "returned a Opaque object"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ((i for i in range(2)), "returned a generator; return a list instead"),
+        ({"g": (i for i in range(2))}, "returned a generator"),
+        (Opaque(), "returned a Opaque object, which has no JSON or text form"),
+        ([Opaque()], "returned a Opaque object"),
+    ],
+)
 def test_values_that_are_bugs_are_refused(value, message):
     with pytest.raises(UnusableResult, match=re.escape(message)):
         to_text(value)

@@ -124,13 +124,16 @@ def test_input_json_cannot_carry_is_a_type_error_as_in_the_container(ran):
     assert ran == []
 
 
-@pytest.mark.parametrize(("name", "tool_input"), [
-    ("price", {"ticker": "MSFT"}),
-    ("double", {"x": "many"}),
-    ("double", {"x": 1, "y": 2}),
-    ("fail", {"why": "boom"}),
-    ("big", {"n": 300_000}),
-])
+@pytest.mark.parametrize(
+    ("name", "tool_input"),
+    [
+        ("price", {"ticker": "MSFT"}),
+        ("double", {"x": "many"}),
+        ("double", {"x": 1, "y": 2}),
+        ("fail", {"why": "boom"}),
+        ("big", {"n": 300_000}),
+    ],
+)
 def test_results_are_the_text_a_runs_dispatcher_gives(ran, name, tool_input):
     assert call(name, tool_input) == dispatched(name, tool_input)
 
@@ -143,8 +146,9 @@ def test_errors_come_back_as_text_not_raised(ran):
 def test_side_effect_tools_are_approved_as_ptc_run_approves_them(ran, monkeypatch):
     monkeypatch.setattr("sys.stdin", None)  # nothing can ask
     denied = call("send", {"to": "ann"})
-    assert denied == ("Error: denied (no way to ask for approval here; bind_tools(globals(), yes=True) "
-                      "allows side-effect calls)")
+    assert denied == (
+        "Error: denied (no way to ask for approval here; bind_tools(globals(), yes=True) allows side-effect calls)"
+    )
     asked = []
 
     async def approve(tool_call, tool_):
@@ -213,11 +217,14 @@ def test_the_cell_is_a_header_the_bind_line_and_the_script_unchanged():
 def test_n_picks_the_script_and_the_prompt_names_an_unnamed_run():
     run = a_run("print(1)", "print(2)", "print(3)", prompt="\n  Sum the squares of 0..9 " + "and more " * 10)
     source = cell_source(run, 1)
-    assert source.splitlines()[0] == ("# Claude's script 1 (of 3) of run \"Sum the squares of 0..9 and more and more "
-                                      "and more and more…\"; tools run in this kernel")  # 59 characters and …
+    assert source.splitlines()[0] == (
+        "# Claude's script 1 (of 3) of run \"Sum the squares of 0..9 and more and more "
+        'and more and more…"; tools run in this kernel'
+    )  # 59 characters and …
     assert source.endswith("\nprint(1)")
     assert cell_source(a_run("print(1)"), label="r").splitlines()[0] == (
-        "# Claude's script 1 of run r; tools run in this kernel")
+        "# Claude's script 1 of run r; tools run in this kernel"
+    )
 
 
 def test_a_script_clipped_by_a_saved_trace_says_so():
@@ -227,11 +234,14 @@ def test_a_script_clipped_by_a_saved_trace_says_so():
     assert CLIPPED_NOTE not in cell_source(a_run("print(1)"))
 
 
-@pytest.mark.parametrize(("n", "message"), [
-    (0, "run r has 3 scripts; N must be 1..3, got 0"),
-    (4, "run r has 3 scripts; N must be 1..3, got 4"),
-    (-1, "run r has 3 scripts; N must be 1..3, got -1"),
-])
+@pytest.mark.parametrize(
+    ("n", "message"),
+    [
+        (0, "run r has 3 scripts; N must be 1..3, got 0"),
+        (4, "run r has 3 scripts; N must be 1..3, got 4"),
+        (-1, "run r has 3 scripts; N must be 1..3, got -1"),
+    ],
+)
 def test_n_out_of_range_says_how_many_scripts_there_are(n, message):
     with pytest.raises(ScriptCellError) as caught:
         cell_source(a_run("a", "b", "c"), n, label="r")
@@ -254,15 +264,18 @@ def test_the_line_names_a_run_a_number_both_or_neither(monkeypatch):
     assert "of run box.run;" in source_for_line("box.run 2", namespace)
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("nope", "no variable named 'nope' in the kernel"),
-    ("n", "'n' holds a int, not a Run (keep one with %%ptc -o n or n = ptc.run(...))"),
-    ("r two", "N must be a script number, got 'two'"),
-    ("r 1 2", "takes at most RUN and N, got 3 arguments: r 1 2"),
-    ("r 9", "run r has 1 script; N must be 1..1, got 9"),
-    ("r.x", "'r' has no attribute 'x'"),
-    ("'r", "cannot split the line (No closing quotation)"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("nope", "no variable named 'nope' in the kernel"),
+        ("n", "'n' holds a int, not a Run (keep one with %%ptc -o n or n = ptc.run(...))"),
+        ("r two", "N must be a script number, got 'two'"),
+        ("r 1 2", "takes at most RUN and N, got 3 arguments: r 1 2"),
+        ("r 9", "run r has 1 script; N must be 1..1, got 9"),
+        ("r.x", "'r' has no attribute 'x'"),
+        ("'r", "cannot split the line (No closing quotation)"),
+    ],
+)
 def test_bad_lines_say_what_is_wrong(line, message):
     with pytest.raises(ScriptCellError) as caught:
         source_for_line(line, {"r": a_run("print(1)"), "n": 3})
@@ -298,7 +311,7 @@ def fail(why: str) -> str:
     raise RuntimeError(why)
 '''
 
-SCRIPT = '''import asyncio, json
+SCRIPT = """import asyncio, json
 tickers = ["AAPL", "MSFT", "GOOGL"]
 quotes = [json.loads(q) for q in await asyncio.gather(*[price({"ticker": t}) for t in tickers])]
 doubled = await asyncio.gather(double({"x": 1}), double(x=2))
@@ -306,11 +319,13 @@ print({q["ticker"]: q["price"] for q in quotes})
 print(doubled)
 print(await double({"x": "many"}))
 print(await fail({"why": "boom"}))
-'''
+"""
 RUN_CELL = f"%%ptc -o r\nPrice three stocks, double two numbers.\n```python\n{SCRIPT}```\n"
-EXPECTED_STDOUT = ("{'AAPL': 42.0, 'MSFT': 42.0, 'GOOGL': 52.5}\n['2', '4']\n"
-                   "Error: invalid input for double: x: Input should be a valid integer, unable to parse string "
-                   "as an integer\nError: RuntimeError: boom\n")
+EXPECTED_STDOUT = (
+    "{'AAPL': 42.0, 'MSFT': 42.0, 'GOOGL': 52.5}\n['2', '4']\n"
+    "Error: invalid input for double: x: Input should be a valid integer, unable to parse string "
+    "as an integer\nError: RuntimeError: boom\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -351,7 +366,8 @@ def test_the_copied_script_prints_what_it_printed_in_the_run_and_its_tools_run_h
 
 def test_without_run_the_last_run_is_used(ip):
     assert script_cell(ip, "").splitlines()[0] == (
-        "# Claude's script 1 of run \"Price three stocks, double two numbers.\"; tools run in this kernel")
+        '# Claude\'s script 1 of run "Price three stocks, double two numbers."; tools run in this kernel'
+    )
 
 
 def test_the_tool_names_are_the_users_again_after_the_cell(ip):
@@ -370,12 +386,15 @@ def test_a_split_cell_binds_the_tools_again(ip):
     assert run_cell(ip, source) == "42\n"
 
 
-@pytest.mark.parametrize(("line", "words"), [
-    ("nope", ["no variable named 'nope'"]),
-    ("ran", ["'ran' holds a list, not a Run"]),
-    ("r 2", ["run r has 1 script", "1..1", "got 2"]),
-    ("bare", ["run bare has no scripts (Claude ran no Python code in it)"]),
-])
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("nope", ["no variable named 'nope'"]),
+        ("ran", ["'ran' holds a list, not a Run"]),
+        ("r 2", ["run r has 1 script", "1..1", "got 2"]),
+        ("bare", ["run bare has no scripts (Claude ran no Python code in it)"]),
+    ],
+)
 def test_the_magic_raises_one_line_usage_errors(ip, line, words):
     ip.user_ns["bare"] = Run(prompt="Just answer.", model="m", text="An answer, no script.")
     before = ip.rl_next_input if hasattr(ip, "rl_next_input") else None
@@ -425,8 +444,9 @@ class Kernel:
         messages = []
         reply = self.kc.execute_interactive(code, output_hook=messages.append, timeout=60)
         assert reply["content"]["status"] == "ok", reply["content"]
-        stdout = "".join(m["content"]["text"] for m in messages
-                         if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
+        stdout = "".join(
+            m["content"]["text"] for m in messages if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
+        )
         return reply["content"], stdout
 
     def value(self, expression: str):

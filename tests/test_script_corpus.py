@@ -106,11 +106,12 @@ def test_the_recorded_shape_plays_its_game_to_the_end(shell):
 
 def test_a_failing_script_prints_the_same_and_its_message_names_the_exception_and_line(shell):
     (in_container, in_sandbox, in_cell), (container, local, cell) = three_places(
-        shell, (ROOT / "tests" / "scripts" / "fails.py").read_text())
+        shell, (ROOT / "tests" / "scripts" / "fails.py").read_text()
+    )
     assert in_container == in_sandbox == "3 rows\n" and in_cell.startswith(in_container)  # then the shell's traceback
     assert container.scripts_detail[0].return_code == local.scripts_detail[0].return_code == 1
     assert container.text.endswith("The script failed (return code 1): KeyError: 'profit' (line 9)")
-    assert "KeyError: 'profit'" in local.text and 'line 9, in main' in local.text
+    assert "KeyError: 'profit'" in local.text and "line 9, in main" in local.text
     assert isinstance(cell.error_in_exec, KeyError)
     for stderr in (container.scripts_detail[0].stderr, local.scripts_detail[0].stderr):
         assert "RuntimeWarning" not in stderr and "RuntimeError" not in stderr

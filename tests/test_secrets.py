@@ -32,8 +32,11 @@ def echo(text: str) -> str:
 
 
 def turn():
-    first = message([script_block("print(await echo({'text': 'hi'}))"), tool_use("toolu_1", "echo", {"text": "hi"})],
-                    "tool_use", container="c_secret")
+    first = message(
+        [script_block("print(await echo({'text': 'hi'}))"), tool_use("toolu_1", "echo", {"text": "hi"})],
+        "tool_use",
+        container="c_secret",
+    )
     final = message([script_result("hi"), {"type": "text", "text": "said hi"}], container="c_secret")
     return [first, final]
 
@@ -57,16 +60,24 @@ def test_run_trace_logs_and_recording_hold_no_key(keyed, monkeypatch, tmp_path, 
 
         async def recorded():
             async with session_for(str(recording), None) as session:
-                return await ptc.arun("say hi", tools=[function_tool(echo)], session=session, stream=False,
-                                      model="claude-test")
+                return await ptc.arun(
+                    "say hi", tools=[function_tool(echo)], session=session, stream=False, model="claude-test"
+                )
 
         run = background_loop.run(recorded())
     sent = api.headers[0].get("x-api-key") or api.headers[0].get("authorization", "").removeprefix("Bearer ")
     assert run.text == "said hi" and sent == KEY  # the key was really used
     run.to_json(tmp_path / "trace.json")
     bundle = mime_bundle(run)
-    assert_no_key(recording.read_text(), (tmp_path / "trace.json").read_text(), json.dumps(bundle),
-                  str(run), repr(run), "\n".join(r.getMessage() for r in caplog.records), caplog.text)
+    assert_no_key(
+        recording.read_text(),
+        (tmp_path / "trace.json").read_text(),
+        json.dumps(bundle),
+        str(run),
+        repr(run),
+        "\n".join(r.getMessage() for r in caplog.records),
+        caplog.text,
+    )
 
 
 @pytest.mark.parametrize("status, kind", [(401, "authentication_error"), (500, "api_error")])
@@ -86,12 +97,16 @@ def test_mcp_servers_do_not_inherit_the_key(keyed):
     registry = ToolRegistry()
     mcp.add("secrets_demo", [sys.executable, str(ROOT / "tests" / "servers" / "demo_server.py")], registry=registry)
     try:
-        seen = ptc.run("""Read the environment.
+        seen = ptc.run(
+            """Read the environment.
 
 ```python
 print(await environment({"name": "ANTHROPIC_API_KEY"}))
 ```
-""", tools=[registry["environment"]], offline=True)
+""",
+            tools=[registry["environment"]],
+            offline=True,
+        )
     finally:
         mcp.remove("secrets_demo")
     call = seen.calls[0]
@@ -102,14 +117,22 @@ print(await environment({"name": "ANTHROPIC_API_KEY"}))
 @pytest.mark.kernel
 def test_a_saved_notebook_holds_no_key(tmp_path):
     with ScriptedAPI(turn()) as api:
-        nb = nbformat.v4.new_notebook(cells=[
-            nbformat.v4.new_code_cell("%load_ext ptc_jupyter\nimport ptc_jupyter as ptc\n"
-                                      "@ptc.tool\ndef echo(text: str) -> str:\n    '''Returns the text.'''\n    return text"),
-            nbformat.v4.new_code_cell("%%ptc -o r --no-stream --model claude-test --record rec.jsonl\nsay hi"),
-            nbformat.v4.new_code_cell("r.to_json('trace.json'); print(r.text)"),
-        ])
-        env = {**os.environ, "ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": api.url,
-               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        nb = nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_code_cell(
+                    "%load_ext ptc_jupyter\nimport ptc_jupyter as ptc\n"
+                    "@ptc.tool\ndef echo(text: str) -> str:\n    '''Returns the text.'''\n    return text"
+                ),
+                nbformat.v4.new_code_cell("%%ptc -o r --no-stream --model claude-test --record rec.jsonl\nsay hi"),
+                nbformat.v4.new_code_cell("r.to_json('trace.json'); print(r.text)"),
+            ]
+        )
+        env = {
+            **os.environ,
+            "ANTHROPIC_API_KEY": KEY,
+            "ANTHROPIC_BASE_URL": api.url,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
         env.pop("PTC_JUPYTER_OFFLINE", None)
         client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
         client.execute(env=env)

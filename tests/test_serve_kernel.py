@@ -51,7 +51,7 @@ def send_mail(to: str) -> str:
     sent.append(to)
     return "sent"'''
 
-CLICK_ALLOW = '''import asyncio
+CLICK_ALLOW = """import asyncio
 view = srv.listeners[0]
 for _ in range(600):  # the approval widget appears once the agent's call arrives
     if view.approvals.children:
@@ -59,7 +59,7 @@ for _ in range(600):  # the approval widget appears once the agent's call arrive
     await asyncio.sleep(0.05)
 row = view.approvals.children[0]
 allow = next(b for b in row.children if getattr(b, "description", "") == "Allow")
-allow.click()'''
+allow.click()"""
 
 GATHER50 = """import asyncio, json
 prices = await asyncio.gather(*[get_price({"ticker": f"T{i}"}) for i in range(50)])
@@ -109,6 +109,7 @@ def with_client(served, body):
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {served['token']}"}) as http:
             async with Client(streamable_http_client(served["url"], http_client=http)) as client:
                 return await body(client)
+
     return asyncio.run(main())
 
 
@@ -162,8 +163,12 @@ def test_a_side_effect_call_runs_once_allowed_in_the_notebook(kernel, served):
 
 
 def raw_call(served, headers):
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "send_mail", "arguments": {"to": "z@example.org"}}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "send_mail", "arguments": {"to": "z@example.org"}},
+    }
     return httpx2.post(served["url"], json=body, headers={"accept": "application/json, text/event-stream", **headers})
 
 
@@ -186,9 +191,20 @@ def inspector() -> Path:
         npm = shutil.which("npm")
         if npm is None:
             pytest.skip("npm is missing: the MCP Inspector cannot be installed")
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(INSPECTOR_DIR),
-                        f"@modelcontextprotocol/inspector@{INSPECTOR_VERSION}"], check=True, timeout=600,
-                       capture_output=True)
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(INSPECTOR_DIR),
+                f"@modelcontextprotocol/inspector@{INSPECTOR_VERSION}",
+            ],
+            check=True,
+            timeout=600,
+            capture_output=True,
+        )
     return INSPECTOR
 
 
@@ -196,9 +212,22 @@ def run_inspector(served, *method: str) -> dict:
     home = INSPECTOR_DIR / "home"  # its catalog and auth state stay in the cache, not in ~
     home.mkdir(parents=True, exist_ok=True)
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home)}
-    done = subprocess.run([str(inspector()), "--cli", served["url"], "--transport", "http",
-                           "--header", f"Authorization: Bearer {served['token']}", *method],
-                          capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(
+        [
+            str(inspector()),
+            "--cli",
+            served["url"],
+            "--transport",
+            "http",
+            "--header",
+            f"Authorization: Bearer {served['token']}",
+            *method,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -210,6 +239,13 @@ def test_the_inspector_cli_lists_and_calls_the_tools(served):
     assert tools["send_mail"]["annotations"]["destructiveHint"] is True
     called = run_inspector(served, "--method", "tools/call", "--tool-name", "get_price", "--tool-arg", "ticker=MSFT")
     assert json.loads(called["content"][0]["text"]) == {"ticker": "MSFT", "price": 2.0}
-    script = run_inspector(served, "--method", "tools/call", "--tool-name", "run_python",
-                           "--tool-arg", "code=print(await get_price({'ticker': 'X'}))")
+    script = run_inspector(
+        served,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "run_python",
+        "--tool-arg",
+        "code=print(await get_price({'ticker': 'X'}))",
+    )
     assert json.loads(script["content"][0]["text"])["ticker"] == "X"

@@ -23,7 +23,9 @@ def keyed_session(api: ScriptedAPI) -> Session:
 
 def test_a_model_without_ptc_is_refused_before_any_message():
     with ScriptedAPI([], models={"claude-haiku-4-5": False}) as api:
-        with pytest.raises(ValueError, match="'claude-haiku-4-5' has no code execution that can call tools.*sandbox='local'"):
+        with pytest.raises(
+            ValueError, match="'claude-haiku-4-5' has no code execution that can call tools.*sandbox='local'"
+        ):
             ptc.run("hi", tools=[function_tool(answer)], model="claude-haiku-4-5", session=keyed_session(api))
     assert api.requests == []
 
@@ -40,7 +42,9 @@ def test_the_check_runs_once_per_model_and_not_for_direct_runs():
         session = keyed_session(api)
         for _ in range(2):
             ptc.run("hi", tools=[function_tool(answer)], model="claude-a", session=session, stream=False)
-        ptc.run("hi", tools=[function_tool(answer)], model="claude-direct-only", session=session, stream=False, direct=True)
+        ptc.run(
+            "hi", tools=[function_tool(answer)], model="claude-direct-only", session=session, stream=False, direct=True
+        )
     assert api.model_lookups == ["claude-a"] and len(api.requests) == 3
 
 

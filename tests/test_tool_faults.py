@@ -80,6 +80,7 @@ def wire_safe(text: str) -> None:
 
 # -- a tool that raises --------------------------------------------------------------------------
 
+
 class BadStr(Exception):
     def __str__(self) -> str:
         raise RuntimeError("no text")
@@ -115,15 +116,20 @@ async def calls_sys_exit_async() -> str:
     sys.exit("bye")
 
 
-@pytest.mark.parametrize("func, expected", [
-    (raises_value_error, "Error: ValueError: bad ticker"),
-    (raises_async, "Error: KeyError: 'missing'"),
-    (raises_with_unprintable_message, "Error: BadStr: <BadStr; str() raised RuntimeError>"),
-    (raises_with_nasty_message, "Error: ValueError: bad ? red"),
-    (calls_sys_exit, "Error: tool 'calls_sys_exit' called sys.exit(2); raise an exception to report a failure"),
-    (calls_sys_exit_async,
-     "Error: tool 'calls_sys_exit_async' called sys.exit('bye'); raise an exception to report a failure"),
-])
+@pytest.mark.parametrize(
+    "func, expected",
+    [
+        (raises_value_error, "Error: ValueError: bad ticker"),
+        (raises_async, "Error: KeyError: 'missing'"),
+        (raises_with_unprintable_message, "Error: BadStr: <BadStr; str() raised RuntimeError>"),
+        (raises_with_nasty_message, "Error: ValueError: bad ? red"),
+        (calls_sys_exit, "Error: tool 'calls_sys_exit' called sys.exit(2); raise an exception to report a failure"),
+        (
+            calls_sys_exit_async,
+            "Error: tool 'calls_sys_exit_async' called sys.exit('bye'); raise an exception to report a failure",
+        ),
+    ],
+)
 def test_a_raising_tool_gets_an_error_result(func, expected):
     call = one_call(func)
     assert (call.status, call.is_error, call.output) == ("error", True, expected)
@@ -131,6 +137,7 @@ def test_a_raising_tool_gets_an_error_result(func, expected):
 
 
 # -- hangs past the timeout ----------------------------------------------------------------------
+
 
 def test_hanging_async_and_sync_tools_time_out():
     release = threading.Event()
@@ -151,7 +158,9 @@ def test_hanging_async_and_sync_tools_time_out():
         release.set()
     assert [c.status for c in calls] == ["timeout", "timeout"]
     assert calls[0].output == "Error: tool 'hang_async' timed out after 0.2 s"
-    assert calls[1].output == "Error: tool 'hang_sync' timed out after 0.2 s (it may still be running in the background)"
+    assert (
+        calls[1].output == "Error: tool 'hang_sync' timed out after 0.2 s (it may still be running in the background)"
+    )
 
 
 def test_an_async_tool_that_ignores_cancellation_is_abandoned():
@@ -174,7 +183,9 @@ def test_an_async_tool_that_ignores_cancellation_is_abandoned():
         release.set()
     call = holder[0][0]
     assert call.status == "timeout"
-    assert call.output == "Error: tool 'stubborn' timed out after 0.2 s and did not stop within 0.1 s of being cancelled"
+    assert (
+        call.output == "Error: tool 'stubborn' timed out after 0.2 s and did not stop within 0.1 s of being cancelled"
+    )
 
 
 def test_an_async_tool_may_clean_up_after_its_timeout():
@@ -194,6 +205,7 @@ def test_an_async_tool_may_clean_up_after_its_timeout():
 
 
 # -- starvation of the thread pool ---------------------------------------------------------------
+
 
 def test_hung_sync_tools_do_not_starve_the_default_pool(monkeypatch):
     monkeypatch.setattr(workers, "DEFAULT_WORKERS", 2)
@@ -238,8 +250,10 @@ def test_a_call_that_never_got_a_thread_says_so():
         release.set()
         pool.shutdown(wait=True)
     assert waiting.status == "timeout"
-    assert waiting.output == ("Error: tool 'add_one' not started within 0.2 s: all 1 worker threads are busy "
-                              "with calls that timed out (no more are started: the limit is 1)")
+    assert waiting.output == (
+        "Error: tool 'add_one' not started within 0.2 s: all 1 worker threads are busy "
+        "with calls that timed out (no more are started: the limit is 1)"
+    )
 
 
 def test_a_released_thread_goes_back_to_work():
@@ -263,6 +277,7 @@ def test_a_released_thread_goes_back_to_work():
 
 # -- huge results --------------------------------------------------------------------------------
 
+
 def test_a_50_mb_result_is_capped_with_a_visible_marker():
     def huge_text() -> str:
         """50 MB of text."""
@@ -272,8 +287,11 @@ def test_a_50_mb_result_is_capped_with_a_visible_marker():
         """50 MB of JSON rows."""
         return [{"id": i, "blob": "y" * 1000} for i in range(50_000)]
 
-    calls = run_batch(Dispatcher(), function_tool(huge_text, max_result_bytes=10_000),
-                      function_tool(huge_rows, max_result_bytes=10_000))
+    calls = run_batch(
+        Dispatcher(),
+        function_tool(huge_text, max_result_bytes=10_000),
+        function_tool(huge_rows, max_result_bytes=10_000),
+    )
     for call in calls:
         assert call.status == "ok" and not call.is_error
         assert len(call.output.encode()) <= 10_000
@@ -300,6 +318,7 @@ def test_a_50_mb_result_is_not_copied_whole_again():
 
 
 # -- values that are not results -----------------------------------------------------------------
+
 
 class Opaque:
     """No __str__, no JSON form."""
@@ -342,13 +361,24 @@ def returns_cycle() -> Any:
     return d
 
 
-@pytest.mark.parametrize("func, status, expected", [
-    (returns_named, "ok", "a named thing"),
-    (returns_opaque, "error", "Error: tool 'returns_opaque' returned a Opaque object, which has no JSON or text form;"),
-    (returns_opaque_inside, "error", "Error: tool 'returns_opaque_inside' returned a Opaque object"),
-    (returns_unprintable, "error", "Error: result could not be turned into text: RuntimeError: cannot print"),
-    (returns_cycle, "error", "Error: result could not be turned into text: ValueError: Circular reference detected"),
-])
+@pytest.mark.parametrize(
+    "func, status, expected",
+    [
+        (returns_named, "ok", "a named thing"),
+        (
+            returns_opaque,
+            "error",
+            "Error: tool 'returns_opaque' returned a Opaque object, which has no JSON or text form;",
+        ),
+        (returns_opaque_inside, "error", "Error: tool 'returns_opaque_inside' returned a Opaque object"),
+        (returns_unprintable, "error", "Error: result could not be turned into text: RuntimeError: cannot print"),
+        (
+            returns_cycle,
+            "error",
+            "Error: result could not be turned into text: ValueError: Circular reference detected",
+        ),
+    ],
+)
 def test_values_without_a_text_form(func, status, expected):
     call = one_call(func)
     assert call.status == status and call.is_error == (status == "error")
@@ -362,8 +392,10 @@ def numbers() -> Any:
 
 async def stream() -> Any:
     """Returns an async generator by mistake."""
+
     async def gen():
         yield 1
+
     return gen()
 
 
@@ -386,13 +418,16 @@ async def async_returning_coroutine() -> Any:
     return fetch(5)
 
 
-@pytest.mark.parametrize("func, status, expected", [
-    (numbers, "error", "Error: tool 'numbers' returned a generator; return a list instead (e.g. list(...))"),
-    (stream, "error", "Error: tool 'stream' returned an async generator; collect it into a list first"),
-    (nested_generator, "error", "Error: tool 'nested_generator' returned a generator"),
-    (sync_wrapper, "ok", "42"),
-    (async_returning_coroutine, "ok", "10"),
-])
+@pytest.mark.parametrize(
+    "func, status, expected",
+    [
+        (numbers, "error", "Error: tool 'numbers' returned a generator; return a list instead (e.g. list(...))"),
+        (stream, "error", "Error: tool 'stream' returned an async generator; collect it into a list first"),
+        (nested_generator, "error", "Error: tool 'nested_generator' returned a generator"),
+        (sync_wrapper, "ok", "42"),
+        (async_returning_coroutine, "ok", "10"),
+    ],
+)
 def test_generators_are_errors_and_coroutines_are_awaited(func, status, expected):
     call = one_call(func)
     assert call.status == status, call.output
@@ -413,6 +448,7 @@ def test_a_returned_coroutine_is_still_under_the_timeout():
 
 # -- text that is unsafe to show or to send ------------------------------------------------------
 
+
 def terminal_output() -> str:
     """Output with colours, a window title, a bell, a NUL, CR and an HTML tag."""
     return "\x1b[1;31mred\x1b[0m \x1b]0;title\x07done\x00\x07\r\n\t<script>alert(1)</script>"
@@ -428,11 +464,14 @@ def lone_surrogates() -> dict:
     return {"k": "a\udcffb", "pair": "\ud83d\ude00"}
 
 
-@pytest.mark.parametrize("func, expected", [
-    (terminal_output, "red done\n\t<script>alert(1)</script>"),  # HTML is escaped where it is rendered
-    (broken_bytes, "ok \ufffd\ufffd end"),
-    (lone_surrogates, '{"k": "a?b", "pair": "😀"}'),
-])
+@pytest.mark.parametrize(
+    "func, expected",
+    [
+        (terminal_output, "red done\n\t<script>alert(1)</script>"),  # HTML is escaped where it is rendered
+        (broken_bytes, "ok \ufffd\ufffd end"),
+        (lone_surrogates, '{"k": "a?b", "pair": "😀"}'),
+    ],
+)
 def test_output_is_valid_utf8_without_controls_or_ansi(func, expected):
     call = one_call(func)
     assert (call.status, call.output) == ("ok", expected)
@@ -440,6 +479,7 @@ def test_output_is_valid_utf8_without_controls_or_ansi(func, expected):
 
 
 # -- an async tool that blocks the event loop ----------------------------------------------------
+
 
 def test_an_async_tool_that_blocks_the_loop_gets_a_notice():
     async def freeze(n: int) -> str:

@@ -221,8 +221,14 @@ def test_mutually_recursive_schema_is_refused():
         "$defs": {"A": {"properties": {"b": {"$ref": "#/$defs/B"}}}, "B": {"items": {"$ref": "#/$defs/A"}}},
     }
     with pytest.raises(ToolDefinitionError, match="A -> B -> A|B -> A -> B"):
-        Tool(name="t", description="d", input_schema=schema, allowed_callers=["direct"],
-             invoke=lambda: None, validate=lambda i: i)
+        Tool(
+            name="t",
+            description="d",
+            input_schema=schema,
+            allowed_callers=["direct"],
+            invoke=lambda: None,
+            validate=lambda i: i,
+        )
 
 
 def test_non_recursive_refs_are_fine():

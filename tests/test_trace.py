@@ -22,15 +22,17 @@ from ptc_jupyter.trace.steps import STEP_KIND_TABLE, Step
 ROOT = Path(__file__).resolve().parents[1]
 
 call_dicts = st.lists(
-    st.fixed_dictionaries({
-        "id": st.text(min_size=1, max_size=8),
-        "name": st.sampled_from(["a", "b"]),
-        "caller": st.sampled_from(["direct", "code_execution_20260120"]),
-        "script_id": st.one_of(st.none(), st.sampled_from(["s1", "s2"])),
-        "status": st.sampled_from(["ok", "error", "denied"]),
-        "is_error": st.booleans(),
-        "request_index": st.integers(1, 3),
-    }),
+    st.fixed_dictionaries(
+        {
+            "id": st.text(min_size=1, max_size=8),
+            "name": st.sampled_from(["a", "b"]),
+            "caller": st.sampled_from(["direct", "code_execution_20260120"]),
+            "script_id": st.one_of(st.none(), st.sampled_from(["s1", "s2"])),
+            "status": st.sampled_from(["ok", "error", "denied"]),
+            "is_error": st.booleans(),
+            "request_index": st.integers(1, 3),
+        }
+    ),
     max_size=30,
 )
 
@@ -42,15 +44,36 @@ def test_compact_calls_round_trips(calls):
 
 
 def sample_run(n: int, output: str = "{i}{i}{i}") -> Run:
-    run = Run(prompt="p", model="m", text="answer", requests=2, container_id="container_1", status="completed",
-              usage={"input_tokens": 10}, notices=["offline"], wall_s=1.25, context_bytes=42,
-              comparison={"ptc": {"requests": 2}, "direct": {"requests": 9}})
+    run = Run(
+        prompt="p",
+        model="m",
+        text="answer",
+        requests=2,
+        container_id="container_1",
+        status="completed",
+        usage={"input_tokens": 10},
+        notices=["offline"],
+        wall_s=1.25,
+        context_bytes=42,
+        comparison={"ptc": {"requests": 2}, "direct": {"requests": 9}},
+    )
     run.scripts_detail.append(Step(id="srvtoolu_1", code="print(1)", stdout="1", return_code=0))
     for i in range(n):
-        run.calls.append(ToolCall(id=f"toolu_{i:04d}", name="price", input={"i": i}, caller="code_execution_20260120",
-                                  script_id="srvtoolu_1", status="ok" if i % 7 else "error",
-                                  output=output.format(i=i), is_error=not i % 7, started_s=i / 1000,
-                                  duration_s=0.25, request_index=1))
+        run.calls.append(
+            ToolCall(
+                id=f"toolu_{i:04d}",
+                name="price",
+                input={"i": i},
+                caller="code_execution_20260120",
+                script_id="srvtoolu_1",
+                status="ok" if i % 7 else "error",
+                output=output.format(i=i),
+                is_error=not i % 7,
+                started_s=i / 1000,
+                duration_s=0.25,
+                request_index=1,
+            )
+        )
     return run
 
 
@@ -114,60 +137,118 @@ def test_thousand_call_bundle_stays_under_300_kb():
 
 texts = st.text(alphabet=st.sampled_from('ab"\\\né€🙂 '), max_size=300)
 tool_calls = st.builds(
-    ToolCall, id=st.text(min_size=1, max_size=6), name=st.sampled_from(["f", "g"]),
+    ToolCall,
+    id=st.text(min_size=1, max_size=6),
+    name=st.sampled_from(["f", "g"]),
     input=st.dictionaries(st.sampled_from("xyz"), st.integers() | texts, max_size=2),
     caller=st.sampled_from(["direct", "code_execution_20260120"]),
     script_id=st.none() | st.just("s1"),
-    status=st.sampled_from(["ok", "error", "running"]), output=st.none() | texts,
-    is_error=st.booleans(), started_s=st.none() | st.floats(0, 100),
-    duration_s=st.none() | st.floats(0, 100), request_index=st.integers(0, 3))
+    status=st.sampled_from(["ok", "error", "running"]),
+    output=st.none() | texts,
+    is_error=st.booleans(),
+    started_s=st.none() | st.floats(0, 100),
+    duration_s=st.none() | st.floats(0, 100),
+    request_index=st.integers(0, 3),
+)
 step_records = st.one_of(
-    st.builds(Step, id=st.just("s1"), code=texts, stdout=st.none() | texts, stderr=st.none() | texts,
-              return_code=st.none() | st.integers(0, 2)),
-    st.builds(Step, id=st.just("b1"), name=st.sampled_from(["bash_code_execution", "web_search", "x_tool"]),
-              input=st.dictionaries(st.sampled_from(["command", "q"]), texts, max_size=2),
-              stdout=st.none() | texts, error_code=st.none() | st.just("unavailable"),
-              file_ids=st.lists(st.sampled_from(["file_a", "file_b"]), max_size=2),
-              result_type=st.none() | st.sampled_from(["bash_code_execution_result", "future"]),
-              detail=st.none() | st.dictionaries(st.sampled_from(["content", "lines"]), texts, max_size=2),
-              started_s=st.none() | st.floats(0, 100)),
+    st.builds(
+        Step,
+        id=st.just("s1"),
+        code=texts,
+        stdout=st.none() | texts,
+        stderr=st.none() | texts,
+        return_code=st.none() | st.integers(0, 2),
+    ),
+    st.builds(
+        Step,
+        id=st.just("b1"),
+        name=st.sampled_from(["bash_code_execution", "web_search", "x_tool"]),
+        input=st.dictionaries(st.sampled_from(["command", "q"]), texts, max_size=2),
+        stdout=st.none() | texts,
+        error_code=st.none() | st.just("unavailable"),
+        file_ids=st.lists(st.sampled_from(["file_a", "file_b"]), max_size=2),
+        result_type=st.none() | st.sampled_from(["bash_code_execution_result", "future"]),
+        detail=st.none() | st.dictionaries(st.sampled_from(["content", "lines"]), texts, max_size=2),
+        started_s=st.none() | st.floats(0, 100),
+    ),
 )
 output_files = st.builds(
-    OutputFile, name=st.sampled_from(["a.png", "b.csv", "c.bin"]), media_type=st.sampled_from(["image/png", "text/csv"]),
-    size_bytes=st.integers(0, 10**6), file_id=st.none() | st.just("file_1"), data=st.none() | st.binary(max_size=50),
-    error=st.none() | texts)
+    OutputFile,
+    name=st.sampled_from(["a.png", "b.csv", "c.bin"]),
+    media_type=st.sampled_from(["image/png", "text/csv"]),
+    size_bytes=st.integers(0, 10**6),
+    file_id=st.none() | st.just("file_1"),
+    data=st.none() | st.binary(max_size=50),
+    error=st.none() | texts,
+)
 long_texts = st.text(alphabet=st.sampled_from('ab"\\\né€🙂 '), max_size=1_200)
-blocks = st.fixed_dictionaries({"type": st.sampled_from(["text", "tool_use", "server_tool_use", "tool_result",
-                                                         "code_execution_tool_result"]),
-                                "text": texts | long_texts, "caller": st.none() | st.just({"type": "direct"})})
+blocks = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["text", "tool_use", "server_tool_use", "tool_result", "code_execution_tool_result"]),
+        "text": texts | long_texts,
+        "caller": st.none() | st.just({"type": "direct"}),
+    }
+)
 exchange_records = st.builds(
-    Exchange, index=st.integers(1, 40), earlier_messages=st.integers(0, 5), tools_as_in=st.none() | st.just(1),
-    request=st.fixed_dictionaries({"model": st.just("m"), "messages": st.lists(st.fixed_dictionaries({
-        "role": st.sampled_from(["user", "assistant"]), "content": texts | st.lists(blocks, max_size=14)}), max_size=3)},
-        optional={"container": texts, "tools": st.lists(st.just({"name": "f", "allowed_callers": ["direct"]}),
-                                                        max_size=2)}),
-    response=st.none() | st.fixed_dictionaries({"content": st.lists(blocks, max_size=14),
-                                                "stop_reason": st.sampled_from(["tool_use", "end_turn"])}),
-    error=st.none() | texts, sent=texts, received=texts, context_bytes=st.integers(0, 10**5))
+    Exchange,
+    index=st.integers(1, 40),
+    earlier_messages=st.integers(0, 5),
+    tools_as_in=st.none() | st.just(1),
+    request=st.fixed_dictionaries(
+        {
+            "model": st.just("m"),
+            "messages": st.lists(
+                st.fixed_dictionaries(
+                    {"role": st.sampled_from(["user", "assistant"]), "content": texts | st.lists(blocks, max_size=14)}
+                ),
+                max_size=3,
+            ),
+        },
+        optional={
+            "container": texts,
+            "tools": st.lists(st.just({"name": "f", "allowed_callers": ["direct"]}), max_size=2),
+        },
+    ),
+    response=st.none()
+    | st.fixed_dictionaries(
+        {"content": st.lists(blocks, max_size=14), "stop_reason": st.sampled_from(["tool_use", "end_turn"])}
+    ),
+    error=st.none() | texts,
+    sent=texts,
+    received=texts,
+    context_bytes=st.integers(0, 10**5),
+)
 runs = st.builds(
-    Run, prompt=texts, model=st.just("m"), text=texts, calls=st.lists(tool_calls, max_size=25),
-    exchanges=st.lists(exchange_records, max_size=20), exchanges_omitted=st.integers(0, 3),
-    steps=st.lists(step_records, max_size=3), files=st.lists(output_files, max_size=3),
-    wall_s=st.floats(0, 100), usage=st.dictionaries(st.sampled_from(["input_tokens", "output_tokens"]),
-                                                    st.integers(0, 10**6)))
+    Run,
+    prompt=texts,
+    model=st.just("m"),
+    text=texts,
+    calls=st.lists(tool_calls, max_size=25),
+    exchanges=st.lists(exchange_records, max_size=20),
+    exchanges_omitted=st.integers(0, 3),
+    steps=st.lists(step_records, max_size=3),
+    files=st.lists(output_files, max_size=3),
+    wall_s=st.floats(0, 100),
+    usage=st.dictionaries(st.sampled_from(["input_tokens", "output_tokens"]), st.integers(0, 10**6)),
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(runs, st.sampled_from([TRACE_BUDGET_BYTES, 4_000, 1_500]), st.sampled_from([EXCHANGES_BUDGET_BYTES, 3_000]))
 def test_any_saved_trace_reads_back_to_itself(run, budget, wire_budget):
-    with mock.patch.object(trace_module, "TRACE_BUDGET_BYTES", budget), \
-            mock.patch.object(exchanges_module, "EXCHANGES_BUDGET_BYTES", wire_budget):
+    with (
+        mock.patch.object(trace_module, "TRACE_BUDGET_BYTES", budget),
+        mock.patch.object(exchanges_module, "EXCHANGES_BUDGET_BYTES", wire_budget),
+    ):
         saved = run.to_dict()
         assert json.loads(json.dumps(saved)) == saved  # JSON-safe
         assert Run.from_dict(saved).to_dict() == saved
         if json_size(saved) > budget:  # only when the rest of the trace leaves no room
-            assert all(json_size(c["output"]) <= trace_module.MIN_OUTPUT_BYTES
-                       for c in saved["calls"] if isinstance(c.get("output"), str))
+            assert all(
+                json_size(c["output"]) <= trace_module.MIN_OUTPUT_BYTES
+                for c in saved["calls"]
+                if isinstance(c.get("output"), str)
+            )
 
 
 def _saved_traces() -> list[tuple[str, dict]]:
@@ -187,9 +268,13 @@ def test_reads_the_traces_saved_in_the_notebooks():
         run = Run.from_dict(saved)
         shared = saved.get("call_defaults", {})
         assert [(c.id, c.name, c.output) for c in run.calls] == [
-            (c["id"], c.get("name", shared.get("name")), c.get("output")) for c in saved["calls"]], name
-        codes = [s["code"] if "code" in s else s["input"]["code"] for s in saved.get("steps", saved.get("scripts"))
-                 if s.get("name", "code_execution") in STEP_KIND_TABLE["python"]]
+            (c["id"], c.get("name", shared.get("name")), c.get("output")) for c in saved["calls"]
+        ], name
+        codes = [
+            s["code"] if "code" in s else s["input"]["code"]
+            for s in saved.get("steps", saved.get("scripts"))
+            if s.get("name", "code_execution") in STEP_KIND_TABLE["python"]
+        ]
         assert run.text == saved["text"] and run.scripts == codes, name
         assert Run.from_dict(run.to_dict()).to_dict() == run.to_dict(), name
 
@@ -199,8 +284,10 @@ def test_a_trace_saved_before_call_defaults_and_costs_reads_back():
     run = sample_run(5)
     saved = json.loads(json.dumps(run.to_dict()))
     shared = saved.pop("call_defaults")
-    earlier = {**{k: v for k, v in saved.items() if k != "cost"},
-               "calls": [{"is_error": False, "script_id": None, **shared, **c} for c in saved["calls"]]}
+    earlier = {
+        **{k: v for k, v in saved.items() if k != "cost"},
+        "calls": [{"is_error": False, "script_id": None, **shared, **c} for c in saved["calls"]],
+    }
     back = Run.from_dict(earlier)
     assert back == run and back.to_dict() == run.to_dict()
 
@@ -239,10 +326,26 @@ def test_short_outputs_stay_whole_when_long_ones_are_clipped():
 
 # -- steps and files -------------------------------------------------------------------------------
 
+
 def test_a_version_1_trace_reads_its_scripts_as_python_steps():
-    saved = {"version": 1, "prompt": "p", "model": "m", "text": "t", "calls": [],
-             "scripts": [{"id": "s1", "code": "print(1)", "stdout": "1\n", "stderr": "", "return_code": 0,
-                          "error_code": None, "encrypted": False}]}
+    saved = {
+        "version": 1,
+        "prompt": "p",
+        "model": "m",
+        "text": "t",
+        "calls": [],
+        "scripts": [
+            {
+                "id": "s1",
+                "code": "print(1)",
+                "stdout": "1\n",
+                "stderr": "",
+                "return_code": 0,
+                "error_code": None,
+                "encrypted": False,
+            }
+        ],
+    }
     run = Run.from_dict(saved)
     assert run.scripts == ["print(1)"] and run.steps[0].kind == "python" and run.steps[0].status == "ok"
     again = run.to_dict()
@@ -252,15 +355,25 @@ def test_a_version_1_trace_reads_its_scripts_as_python_steps():
 
 def test_every_kind_of_step_is_saved_in_order_and_read_back():
     run = Run(prompt="p", model="m")
-    run.steps = [Step(id="s1", code="print(1)", stdout="1", return_code=0),
-                 Step(id="b1", name="bash_code_execution", input={"command": "ls"}, stdout="x", return_code=2),
-                 Step(id="e1", name="text_editor_code_execution", input={"command": "view", "path": "/a"},
-                      result_type="text_editor_code_execution_view_result", detail={"content": "hi", "num_lines": 1}),
-                 Step(id="u1", name="future_tool", input={"q": 1}, result_type="future", detail={"content": [1]})]
+    run.steps = [
+        Step(id="s1", code="print(1)", stdout="1", return_code=0),
+        Step(id="b1", name="bash_code_execution", input={"command": "ls"}, stdout="x", return_code=2),
+        Step(
+            id="e1",
+            name="text_editor_code_execution",
+            input={"command": "view", "path": "/a"},
+            result_type="text_editor_code_execution_view_result",
+            detail={"content": "hi", "num_lines": 1},
+        ),
+        Step(id="u1", name="future_tool", input={"q": 1}, result_type="future", detail={"content": [1]}),
+    ]
     saved = json.loads(json.dumps(run.to_dict()))
     assert [(s["name"], s["status"]) for s in saved["steps"]] == [
-        ("code_execution", "ok"), ("bash_code_execution", "failed"), ("text_editor_code_execution", "ok"),
-        ("future_tool", "ok")]
+        ("code_execution", "ok"),
+        ("bash_code_execution", "failed"),
+        ("text_editor_code_execution", "ok"),
+        ("future_tool", "ok"),
+    ]
     assert Run.from_dict(saved) == run and Run.from_dict(saved).to_dict() == saved
     assert run.scripts == ["print(1)"] and [s.kind for s in run.steps] == ["python", "bash", "editor", "other"]
 
@@ -295,15 +408,26 @@ def test_output_file_ids_and_the_ones_not_yet_fetched():
 def test_images_are_embedded_up_to_the_budget_and_the_rest_are_marked():
     image = b"\x89PNG" + b"\x00" * (EMBED_BUDGET_CHARS // 2)  # base64 about 2/3 of the budget
     run = sample_run(1000, output="row " * 500 + "{i}")
-    run.files = [OutputFile(name=f"p{i}.png", media_type="image/png", size_bytes=len(image), file_id=f"file_{i}",
-                            data=image) for i in range(3)]
+    run.files = [
+        OutputFile(name=f"p{i}.png", media_type="image/png", size_bytes=len(image), file_id=f"file_{i}", data=image)
+        for i in range(3)
+    ]
     run.files[2].path = Path("ptc_files/file_2/p2.png")
-    run.files.append(OutputFile(name="big.png", media_type="image/png", size_bytes=9 * 10**6, file_id="file_big",
-                                path=Path("ptc_files/file_big/big.png")))
+    run.files.append(
+        OutputFile(
+            name="big.png",
+            media_type="image/png",
+            size_bytes=9 * 10**6,
+            file_id="file_big",
+            path=Path("ptc_files/file_big/big.png"),
+        )
+    )
     saved = run.to_dict()
     assert [("data" in f) for f in saved["files"]] == [True, False, False, False]
-    assert saved["files_note"] == ("… 3 more files not embedded: saved at ptc_files/file_2/p2.png, "
-                                  "ptc_files/file_big/big.png; 1 not saved to disk (keep with run.files[i].save(path))")
+    assert saved["files_note"] == (
+        "… 3 more files not embedded: saved at ptc_files/file_2/p2.png, "
+        "ptc_files/file_big/big.png; 1 not saved to disk (keep with run.files[i].save(path))"
+    )
     assert json_size({k: v for k, v in saved.items() if k != "files"}) <= TRACE_BUDGET_BYTES  # calls fit as before
     assert json_size(saved["files"]) <= EMBED_BUDGET_CHARS + 2_000
     back = Run.from_dict(json.loads(json.dumps(saved)))
@@ -315,8 +439,10 @@ def test_images_are_embedded_up_to_the_budget_and_the_rest_are_marked():
 def test_the_full_json_keeps_every_files_bytes(tmp_path):
     big = b"\x89PNG" + b"\x01" * EMBED_BUDGET_CHARS
     run = sample_run(2)
-    run.files = [OutputFile(name="big.png", media_type="image/png", size_bytes=len(big), file_id="f1", data=big),
-                 OutputFile(name="t.csv", media_type="text/csv", size_bytes=4, file_id="f2", data=b"a\n1\n")]
+    run.files = [
+        OutputFile(name="big.png", media_type="image/png", size_bytes=len(big), file_id="f1", data=big),
+        OutputFile(name="t.csv", media_type="text/csv", size_bytes=4, file_id="f2", data=b"a\n1\n"),
+    ]
     assert "data" not in run.to_dict()["files"][0]
     back = Run.from_dict(json.loads(run.to_json(tmp_path / "full.json")))
     assert back == run and back.files[0].data == big and back.files[1].data == b"a\n1\n"
@@ -324,15 +450,21 @@ def test_the_full_json_keeps_every_files_bytes(tmp_path):
 
 # -- the split, cost, and big runs -------------------------------------------------------------
 
+
 def test_cost_is_the_estimate_from_model_usage_and_container_time():
     from ptc_jupyter import pricing
 
-    run = Run(prompt="p", model="claude-sonnet-4-5", usage={"input_tokens": 1_000_000, "output_tokens": 100_000,
-                                                           "note": "x", "flag": True},
-              container_id="container_1", wall_s=7200.0)
+    run = Run(
+        prompt="p",
+        model="claude-sonnet-4-5",
+        usage={"input_tokens": 1_000_000, "output_tokens": 100_000, "note": "x", "flag": True},
+        container_id="container_1",
+        wall_s=7200.0,
+    )
     cost = run.cost
-    assert cost == pricing.estimate("claude-sonnet-4-5", {"input_tokens": 1_000_000, "output_tokens": 100_000},
-                                    container_s=7200.0)
+    assert cost == pricing.estimate(
+        "claude-sonnet-4-5", {"input_tokens": 1_000_000, "output_tokens": 100_000}, container_s=7200.0
+    )
     assert cost["estimate"] is True and cost["input_usd"] == 3.0 and cost["output_usd"] == 1.5
     assert cost["container_usd"] == 0.1 and cost["total_usd"] == 4.6
     run.container_id = None  # no container (a direct run): no container time
@@ -354,8 +486,10 @@ def test_a_comparison_gets_each_sides_estimated_cost_as_a_derived_field():
     run = sample_run(1)
     run.model = "claude-sonnet-4-5"
     run.usage = {"input_tokens": 2_000, "output_tokens": 300}
-    run.comparison = {"ptc": {"requests": 2, "input_tokens": 2_000, "output_tokens": 300, "wall_s": 1.25},
-                      "direct": {"requests": 9, "input_tokens": 20_000, "output_tokens": 900, "wall_s": 6.0}}
+    run.comparison = {
+        "ptc": {"requests": 2, "input_tokens": 2_000, "output_tokens": 300, "wall_s": 1.25},
+        "direct": {"requests": 9, "input_tokens": 20_000, "output_tokens": 900, "wall_s": 6.0},
+    }
     saved = run.to_dict()
     assert saved["comparison"] == run.comparison  # the figures as they were measured
     costs = saved["comparison_cost_usd"]
@@ -380,7 +514,7 @@ def test_ten_thousand_calls_save_under_a_megabyte_and_say_what_was_left_out():
     saved = bundle[MIME_TYPE]
     limits = trace_module.SAVED_CALLS
     failed = sum(1 for c in run.calls if c.is_error)  # 1,429: more than the limit of failed ones
-    ends = run.calls[:limits.head] + run.calls[-limits.tail:]
+    ends = run.calls[: limits.head] + run.calls[-limits.tail :]
     kept = limits.head + limits.tail + limits.failed
     assert len(saved["calls"]) == kept
     omitted = saved["calls_omitted"]
@@ -399,9 +533,9 @@ def test_a_capped_trace_keeps_the_first_last_and_failed_calls_with_their_numbers
     back = Run.from_dict(saved)
     limits = trace_module.SAVED_CALLS
     ids = [c.id for c in back.calls]
-    assert ids[:limits.head] == [c.id for c in run.calls[:limits.head]]
-    assert ids[-limits.tail:] == [c.id for c in run.calls[-limits.tail:]]
-    middle = back.calls[limits.head:-limits.tail]
+    assert ids[: limits.head] == [c.id for c in run.calls[: limits.head]]
+    assert ids[-limits.tail :] == [c.id for c in run.calls[-limits.tail :]]
+    middle = back.calls[limits.head : -limits.tail]
     assert len(middle) == limits.failed and all(c.is_error for c in middle)
     from ptc_jupyter.trace.saved_calls import call_numbers
 
@@ -435,5 +569,6 @@ def test_any_capped_trace_reads_back_to_itself_and_caps_again_consistently(calls
         again = Run.from_dict(back.to_dict())
         assert again.call_count == len(calls) + len(more)
         everything = calls + more
-        assert [everything[n - 1].id for n in call_numbers(len(again.calls), again.calls_omitted)] == \
-            [c.id for c in again.calls]
+        assert [everything[n - 1].id for n in call_numbers(len(again.calls), again.calls_omitted)] == [
+            c.id for c in again.calls
+        ]

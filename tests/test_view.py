@@ -64,8 +64,15 @@ def test_events_fill_every_part_of_the_view():
     run.scripts_detail.append(script)
     view(StepStarted(run, script))
     ok = ToolCall(id="t1", name="double", input={"x": 1}, status="ok", output="2", duration_s=0.01)
-    bad = ToolCall(id="t2", name="double", input={"x": "<b>"}, status="error", is_error=True,
-                   output="Error: x must be an integer", duration_s=0.001)
+    bad = ToolCall(
+        id="t2",
+        name="double",
+        input={"x": "<b>"},
+        status="error",
+        is_error=True,
+        output="Error: x must be an integer",
+        duration_s=0.001,
+    )
     running = ToolCall(id="t3", name="double", input={"x": 3}, status="running")
     run.calls += [ok, bad, running]
     for call in (ok, bad, running):
@@ -149,8 +156,18 @@ def test_a_scheduled_redraw_runs_on_the_loop():
 
 def test_the_live_table_shows_the_latest_calls_and_earlier_failures():
     run = _run()
-    run.calls = [ToolCall(id=f"t{i}", name="double", input={"x": i}, status="error" if i % 97 == 96 else "ok",
-                          is_error=i % 97 == 96, output="2", duration_s=0.001) for i in range(1000)]
+    run.calls = [
+        ToolCall(
+            id=f"t{i}",
+            name="double",
+            input={"x": i},
+            status="error" if i % 97 == 96 else "ok",
+            is_error=i % 97 == 96,
+            output="2",
+            duration_s=0.001,
+        )
+        for i in range(1000)
+    ]
     table = calls_table(run)
     numbers = [int(n) for n in re.findall(r"<tr[^>]*><td>(\d+)</td>", table)]
     assert numbers == [97 * k for k in range(1, 10)] + list(range(941, 1001))
@@ -197,6 +214,7 @@ def test_highlight_is_inline_styled_and_escaped():
 
 
 # -- approvals ----------------------------------------------------------------------------------
+
 
 def _call(to: str = "a") -> ToolCall:
     return ToolCall(id=f"toolu_{to}", name="send", input={"to": to})
@@ -288,6 +306,7 @@ def _serve_in_worker(asker: MainThreadAsker, calls: list[ToolCall]) -> list[bool
                 results.extend(await asyncio.gather(*[asker(c, SEND) for c in calls]))
             finally:
                 asker.finished()
+
         asyncio.run(main())
         done.set()
 
@@ -346,8 +365,17 @@ def test_every_step_shows_in_order_with_its_outcome():
         view(StepFinished(live, step))
     view.flush()
     html = view.script.value
-    order = [html.index(marker) for marker in ("<b>Script 1</b>", "Bash", "$ ls -la $OUTPUT_DIR", "str_replace /tmp/config.json",
-                                                "view /tmp/nope", "future_tool")]
+    order = [
+        html.index(marker)
+        for marker in (
+            "<b>Script 1</b>",
+            "Bash",
+            "$ ls -la $OUTPUT_DIR",
+            "str_replace /tmp/config.json",
+            "view /tmp/nope",
+            "future_tool",
+        )
+    ]
     assert order == sorted(order)
     assert "cell time limit (90 s) reached" in html  # the Python step's state
     assert "plot.png\nsummary.csv" in html and "exit 0" in html  # the bash command's output and code
@@ -375,7 +403,9 @@ def test_bash_and_other_steps_are_not_taken_for_a_script_being_written():
 
 def test_an_encrypted_stdout_says_so():
     run, view = _run(), LiveView(max_calls=10)
-    step = Step(id="s", code="await search()", encrypted=True, return_code=0, result_type="encrypted_code_execution_result")
+    step = Step(
+        id="s", code="await search()", encrypted=True, return_code=0, result_type="encrypted_code_execution_result"
+    )
     run.steps.append(step)
     view(StepFinished(run, step))
     view.flush()
@@ -385,10 +415,12 @@ def test_an_encrypted_stdout_says_so():
 
 def test_output_files_show_images_inline_and_tables_previewed():
     run, view = _run(), LiveView(max_calls=10, interval_s=NEVER_S)
-    run.files = [OutputFile(name="plot.png", media_type="image/png", size_bytes=79, file_id="f1", data=samples.png_bytes()),
-                 OutputFile(name="s.csv", media_type="text/csv", size_bytes=20, file_id="f2", data=b"a,b\n1,2\n"),
-                 OutputFile(name="model.bin", size_bytes=2048, file_id="f3", data=b"\0" * 2048),
-                 OutputFile(name="gone.png", media_type="image/png", file_id="f4", error="not downloadable")]
+    run.files = [
+        OutputFile(name="plot.png", media_type="image/png", size_bytes=79, file_id="f1", data=samples.png_bytes()),
+        OutputFile(name="s.csv", media_type="text/csv", size_bytes=20, file_id="f2", data=b"a,b\n1,2\n"),
+        OutputFile(name="model.bin", size_bytes=2048, file_id="f3", data=b"\0" * 2048),
+        OutputFile(name="gone.png", media_type="image/png", file_id="f4", error="not downloadable"),
+    ]
     view(FilesAdded(run, run.files))  # no loop running: drawn at once
     html = view.files.value
     assert '<img src="data:image/png;base64,' in html and html.count("<img") == 1
@@ -398,6 +430,7 @@ def test_output_files_show_images_inline_and_tables_previewed():
 
 
 # -- cost, load, "Copy as cell" --------------------------------------------------------------------
+
 
 def test_the_footer_shows_the_estimated_cost():
     run = Run(prompt="p", model="claude-sonnet-4-5", usage={"input_tokens": 10_000, "output_tokens": 1_000})
@@ -458,9 +491,11 @@ class FakeShell:
 
 def _two_script_run() -> Run:
     run = Run(prompt="\n  Sum the doubles  \nmore", model="m")
-    run.steps = [Step(id="s1", code="a = await double({'x': 1})"),
-                 Step(id="b1", name="bash_code_execution", input={"command": "ls"}),
-                 Step(id="s2", code="print(await double({'x': 2}))")]
+    run.steps = [
+        Step(id="s1", code="a = await double({'x': 1})"),
+        Step(id="b1", name="bash_code_execution", input={"command": "ls"}),
+        Step(id="s2", code="print(await double({'x': 2}))"),
+    ]
     return run
 
 
@@ -486,7 +521,7 @@ def test_each_python_step_gets_a_copy_as_cell_button_that_sets_the_next_input(mo
     assert [b.description for b in buttons] == ["Copy script 1 as cell", "Copy script 2 as cell"]
     buttons[1].click()
     assert shell.next_inputs == [(cell_source(run, 2), False)]
-    assert shell.next_inputs[0][0].startswith("# Claude's script 2 (of 2) of run \"p\"")
+    assert shell.next_inputs[0][0].startswith('# Claude\'s script 2 (of 2) of run "p"')
     assert buttons[1].button_style == "success" and buttons[0].button_style == ""
     buttons[0].click()
     assert shell.next_inputs[-1] == (cell_source(run, 1), False)

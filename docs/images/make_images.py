@@ -23,7 +23,7 @@ ROOT = HERE.parents[1]
 #: picture -> the browser test that takes it
 PICTURES = {
     "chart-run.png": "tests/test_browser_live.py::"
-                     "test_a_chart_shows_live_in_the_saved_trace_and_after_reopening_without_a_kernel",
+    "test_a_chart_shows_live_in_the_saved_trace_and_after_reopening_without_a_kernel",
 }
 
 

@@ -8,7 +8,6 @@ The notebook's own ways to ask (buttons in the live view, the kernel's stdin) ar
 notebook/approval.py; `--yes` approves everything, for unattended runs.
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +21,10 @@ from ptc_jupyter.calls.tools import Tool
 from ptc_jupyter.trace.clipping import clip, preview
 from ptc_jupyter.trace.run import Run, ToolCall
 
-NO_WAY_TO_ASK = ("side-effect call(s) denied: there is no way to ask for approval here (the frontend takes no "
-                 "input and shows no live view); use %%ptc --yes or %config PTCMagics.yes = True for unattended runs")
+NO_WAY_TO_ASK = (
+    "side-effect call(s) denied: there is no way to ask for approval here (the frontend takes no "
+    "input and shows no live view); use %%ptc --yes or %config PTCMagics.yes = True for unattended runs"
+)
 
 
 #: How much of a script the batch question shows (collapsed) in the live view.

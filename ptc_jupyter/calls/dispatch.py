@@ -129,8 +129,9 @@ class Dispatcher:
         self.cancel_grace_s = cancel_grace_s
         self._loop_blockers: set[str] = set()
 
-    async def run_batch(self, calls: Sequence[ToolCall], tools: Mapping[str, Tool], *,
-                        deadline: float | None = None) -> None:
+    async def run_batch(
+        self, calls: Sequence[ToolCall], tools: Mapping[str, Tool], *, deadline: float | None = None
+    ) -> None:
         """Run every call at once; returns when all have a result. Cancelling marks the rest cancelled.
 
         `deadline` (the loop's clock) bounds each call's whole budget, approval wait included: the
@@ -138,8 +139,11 @@ class Dispatcher:
         error result in time instead of a late answer."""
         checked, answered = self._ask_together(calls, tools, deadline)
         questions: set[asyncio.Future[Any]] = {c.question for c in checked.values() if c.question is not None}
-        tasks = [asyncio.ensure_future(self._run_one(call, tools[call.name], deadline, checked.get(call.id)))
-                 for call in calls if call.id not in answered]
+        tasks = [
+            asyncio.ensure_future(self._run_one(call, tools[call.name], deadline, checked.get(call.id)))
+            for call in calls
+            if call.id not in answered
+        ]
         try:
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
@@ -151,8 +155,9 @@ class Dispatcher:
                     self._finish(call, "cancelled", error_text("cancelled by the user"), is_error=True)
             raise
 
-    def _ask_together(self, calls: Sequence[ToolCall], tools: Mapping[str, Tool],
-                      deadline: float | None) -> tuple[dict[str, _Checked], set[str]]:
+    def _ask_together(
+        self, calls: Sequence[ToolCall], tools: Mapping[str, Tool], deadline: float | None
+    ) -> tuple[dict[str, _Checked], set[str]]:
         """With a `BatchApprover` and several side-effect calls: start and validate those calls,
         then put the one question for the valid ones, due by the earliest of their deadlines.
         Returns (the valid ones, the ids of those already answered: a bad input gets its error
@@ -173,16 +178,20 @@ class Dispatcher:
                 valid[call.id] = (kwargs, budget)
         question, due = None, None
         if len(valid) > 1:
-            due = min((budget for _, budget in valid.values()),
-                      key=lambda b: float("inf") if b.deadline is None else b.deadline)
+            due = min(
+                (budget for _, budget in valid.values()),
+                key=lambda b: float("inf") if b.deadline is None else b.deadline,
+            )
             together = [call for call in asking if call.id in valid]
             question = asyncio.ensure_future(self._ask_batch(ask, together, tools, due))
-        checked = {call_id: _Checked(kwargs, budget, question, due or budget)
-                   for call_id, (kwargs, budget) in valid.items()}
+        checked = {
+            call_id: _Checked(kwargs, budget, question, due or budget) for call_id, (kwargs, budget) in valid.items()
+        }
         return checked, answered
 
-    async def _ask_batch(self, ask: Callable[..., Awaitable[Decisions]], calls: list[ToolCall],
-                         tools: Mapping[str, Tool], due: Budget) -> Decisions | None:
+    async def _ask_batch(
+        self, ask: Callable[..., Awaitable[Decisions]], calls: list[ToolCall], tools: Mapping[str, Tool], due: Budget
+    ) -> Decisions | None:
         """The approver's decisions for `calls`; None if none came by `due`. An approver that
         fails denies, saying why."""
         try:
@@ -199,8 +208,9 @@ class Dispatcher:
             return {call.id: reason for call in calls}
         return dict(decisions) if isinstance(decisions, Mapping) else {}
 
-    async def _run_one(self, call: ToolCall, tool: Tool, batch_deadline: float | None = None,
-                       checked: _Checked | None = None) -> None:
+    async def _run_one(
+        self, call: ToolCall, tool: Tool, batch_deadline: float | None = None, checked: _Checked | None = None
+    ) -> None:
         if checked is None:
             self._start(call)
             budget = self._budget(batch_deadline)
@@ -297,8 +307,12 @@ class Dispatcher:
         except UnusableResult as exc:
             self._finish(call, "error", error_text(f"tool {tool.name!r} {exc}"), is_error=True)
         except Exception as exc:  # e.g. a circular structure, a failing __str__: the model should know
-            self._finish(call, "error", error_text(f"result could not be turned into text: {describe_exception(exc)}"),
-                         is_error=True)
+            self._finish(
+                call,
+                "error",
+                error_text(f"result could not be turned into text: {describe_exception(exc)}"),
+                is_error=True,
+            )
         else:
             self._finish(call, "ok", text, is_error=False)
 
@@ -353,8 +367,9 @@ class Dispatcher:
         if job.done():  # finished just as the time ran out
             return job.result()
         self._give_up(executor, job)
-        raise _CallTimeout(f"tool {tool.name!r} timed out after {budget.text} "
-                           "(it may still be running in the background)")
+        raise _CallTimeout(
+            f"tool {tool.name!r} timed out after {budget.text} (it may still be running in the background)"
+        )
 
     @staticmethod
     def _give_up(executor: Executor, job: Future[Any]) -> None:
@@ -370,8 +385,10 @@ class Dispatcher:
         if limit is None or longest_s < limit or tool.name in self._loop_blockers:
             return
         self._loop_blockers.add(tool.name)
-        message = (f"tool {tool.name!r} blocked the event loop for {longest_s:.1f} s; make it a plain def "
-                   "(it then runs in a thread) or await its slow work")
+        message = (
+            f"tool {tool.name!r} blocked the event loop for {longest_s:.1f} s; make it a plain def "
+            "(it then runs in a thread) or await its slow work"
+        )
         log.warning(message)
         if self.on_notice:
             self.on_notice(message)

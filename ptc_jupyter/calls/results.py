@@ -163,8 +163,9 @@ def _groups(items: list[Any], is_big: Callable[[Any], bool], batch_items: int) -
         yield group
 
 
-def json_pieces(value: Any, *, batch_items: int = _BATCH_ITEMS, big_chars: int = _BIG_CHARS,
-                _outer: frozenset[int] = frozenset()) -> Iterator[str]:
+def json_pieces(
+    value: Any, *, batch_items: int = _BATCH_ITEMS, big_chars: int = _BIG_CHARS, _outer: frozenset[int] = frozenset()
+) -> Iterator[str]:
     """`json.dumps(value)` (house style) in pieces: a big list or dict is written a batch of items
     at a time and its big items recursively, so a 50 MB result never exists as one string.
     Joined, the pieces are exactly the `json.dumps` text."""
@@ -225,8 +226,9 @@ def utf8_size(text: str) -> int:
     """Bytes of `text` in UTF-8 (a lone surrogate counted as 3), without encoding it all at once."""
     if text.isascii():
         return len(text)
-    return sum(len(text[i:i + _CHUNK_CHARS].encode("utf-8", "surrogatepass"))
-               for i in range(0, len(text), _CHUNK_CHARS))
+    return sum(
+        len(text[i : i + _CHUNK_CHARS].encode("utf-8", "surrogatepass")) for i in range(0, len(text), _CHUNK_CHARS)
+    )
 
 
 def _piece_end(text: str, start: int) -> int:

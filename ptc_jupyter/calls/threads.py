@@ -45,8 +45,13 @@ class ToolThreads(Executor):
     daemons, so a hung tool does not keep the kernel from exiting.
     """
 
-    def __init__(self, max_workers: int = DEFAULT_WORKERS, *, max_threads: int | None = None,
-                 thread_name_prefix: str = "ptc-tool") -> None:
+    def __init__(
+        self,
+        max_workers: int = DEFAULT_WORKERS,
+        *,
+        max_threads: int | None = None,
+        thread_name_prefix: str = "ptc-tool",
+    ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers

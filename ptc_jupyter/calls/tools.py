@@ -283,8 +283,10 @@ def function_tool(
             f"Tool {name!r} has no description: add a docstring saying what it returns (Claude's script "
             "parses the result, so describe its shape), or pass description=..."
         )
-    callers = list(allowed_callers) if allowed_callers is not None else callers_for(
-        direct=direct, side_effects=side_effects, allow_code=allow_code
+    callers = (
+        list(allowed_callers)
+        if allowed_callers is not None
+        else callers_for(direct=direct, side_effects=side_effects, allow_code=allow_code)
     )
     return Tool(
         name=name,
@@ -386,8 +388,14 @@ def tool(
 
     def register(f: Callable[..., Any]) -> Callable[..., Any]:
         built = function_tool(
-            f, name=name, description=description, direct=direct, side_effects=side_effects,
-            allow_code=allow_code, allowed_callers=allowed_callers, max_result_bytes=max_result_bytes,
+            f,
+            name=name,
+            description=description,
+            direct=direct,
+            side_effects=side_effects,
+            allow_code=allow_code,
+            allowed_callers=allowed_callers,
+            max_result_bytes=max_result_bytes,
         )
         target.add(built)
         try:
@@ -397,4 +405,3 @@ def tool(
         return f
 
     return register(func) if func is not None else register
-

@@ -43,10 +43,13 @@ class GapRow:
 
 Row = CallRow | GapRow
 
+
 def call_row(number: int, call: ToolCall, preview_chars: int = PREVIEW_CHARS) -> CallRow:
     done = call.status not in ("pending", "running")
     return CallRow(
-        number=number, tool=call.name, input=preview(call.input, preview_chars),
+        number=number,
+        tool=call.name,
+        input=preview(call.input, preview_chars),
         status=("✗ " if call.is_error else "") + call.status,
         took=format_seconds(call.duration_s) if done else "…",
         result=preview(call.output, preview_chars) if call.output is not None else "",
@@ -82,8 +85,14 @@ def row_html(row: Row) -> str:
     if isinstance(row, GapRow):
         return f'<tr><td colspan="{len(COLUMNS)}" style="{MUTED_STYLE}">{escape(row.label)}</td></tr>'
     err = f' style="{ERROR_STYLE}" data-error="1"' if row.failed else ""
-    cells = (str(row.number), f"<code>{escape(row.tool)}</code>", f"<code>{escape(row.input)}</code>",
-             escape(row.status), escape(row.took), f"<code>{escape(row.result)}</code>")
+    cells = (
+        str(row.number),
+        f"<code>{escape(row.tool)}</code>",
+        f"<code>{escape(row.input)}</code>",
+        escape(row.status),
+        escape(row.took),
+        f"<code>{escape(row.result)}</code>",
+    )
     return f"<tr{err}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
@@ -91,5 +100,7 @@ def table_html(rows: Sequence[Row]) -> str:
     """The table of `rows` (escaped, inline styles only), as the live view and the saved HTML show it."""
     head = "".join(f"<th style='text-align:left'>{h}</th>" for h in COLUMNS)
     body = "".join(row_html(row) for row in rows)
-    return (f'<table cellpadding="3" style="border-collapse:collapse;font-size:12px"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    return (
+        f'<table cellpadding="3" style="border-collapse:collapse;font-size:12px"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )

@@ -29,8 +29,10 @@ def table_html(columns: list[str], rows: list[list[str]], cell_chars: int = 60) 
     """A small escaped HTML table (inline styles only)."""
     head = "".join(f"<th style='text-align:left'>{escape(clip(c, cell_chars))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{escape(clip(v, cell_chars))}</td>" for v in row) + "</tr>" for row in rows)
-    return (f"<table cellpadding='2' style='border-collapse:collapse;font-size:12px'>"
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return (
+        f"<table cellpadding='2' style='border-collapse:collapse;font-size:12px'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 def file_html(f: Any, *, embedded: bool) -> str:
@@ -39,15 +41,20 @@ def file_html(f: Any, *, embedded: bool) -> str:
     head = [f"<b>{escape(f.name)}</b>", escape(f.media_type), format_bytes(f.size_bytes)]
     if f.path is not None:
         path = Path(f.path).as_posix()
-        head.append(f'<a href="{escape(urllib.parse.quote(path))}">{escape(path)}</a>' if not Path(f.path).is_absolute()
-                    else f"saved at {escape(path)}")
+        head.append(
+            f'<a href="{escape(urllib.parse.quote(path))}">{escape(path)}</a>'
+            if not Path(f.path).is_absolute()
+            else f"saved at {escape(path)}"
+        )
     if f.error:
         head.append(f'<span style="{ERROR_STYLE}">{escape(f.error)}</span>')
-    out = f'<div>{" · ".join(head)}</div>'
+    out = f"<div>{' · '.join(head)}</div>"
     if embedded and f.is_image and f.data is not None:
         data = base64.b64encode(f.data).decode("ascii")
-        return out + (f'<img src="data:{escape(f.media_type)};base64,{data}" alt="{escape(f.name)}" '
-                      'style="max-width:100%;max-height:32em">')
+        return out + (
+            f'<img src="data:{escape(f.media_type)};base64,{data}" alt="{escape(f.name)}" '
+            'style="max-width:100%;max-height:32em">'
+        )
     table = f.table_preview()
     if table is not None:
         return out + table_html(*table)
@@ -60,8 +67,11 @@ def file_bundle(f: OutputFile) -> dict[str, Any]:
     bundle: dict[str, Any] = {"text/plain": describe_file(f)}
     data = f.data
     if f.is_image and data is not None:
-        bundle[f.media_type] = data.decode("utf-8", "replace") if f.media_type == "image/svg+xml" \
+        bundle[f.media_type] = (
+            data.decode("utf-8", "replace")
+            if f.media_type == "image/svg+xml"
             else base64.b64encode(data).decode("ascii")
+        )
     else:
         table = f.table_preview()
         if table is not None:

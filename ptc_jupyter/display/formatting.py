@@ -13,10 +13,13 @@ from typing import Any
 from ptc_jupyter.pricing import format_usd
 
 #: Inline styles of the HTML views (no stylesheet reaches GitHub or nbviewer).
-PRE_STYLE = ("white-space:pre-wrap;word-break:break-word;margin:2px 0;padding:4px 6px;"
-              "background:rgba(127,127,127,.08);max-height:24em;overflow:auto")
+PRE_STYLE = (
+    "white-space:pre-wrap;word-break:break-word;margin:2px 0;padding:4px 6px;"
+    "background:rgba(127,127,127,.08);max-height:24em;overflow:auto"
+)
 ERROR_STYLE = "color:#b00020"
 MUTED_STYLE = "opacity:.7"
+
 
 def format_seconds(s: float | None) -> str:
     if s is None:

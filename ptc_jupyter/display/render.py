@@ -42,8 +42,18 @@ from ptc_jupyter.trace.saved_calls import TableLimits, omitted_note
 if TYPE_CHECKING:
     from ptc_jupyter.trace.run import Run
 
-__all__ = ["HTML_LIMITS", "TEXT_LIMITS", "mime_bundle", "savings", "savings_line", "step_html",
-           "summary", "to_html", "to_text", "usage_line"]
+__all__ = [
+    "HTML_LIMITS",
+    "TEXT_LIMITS",
+    "mime_bundle",
+    "savings",
+    "savings_line",
+    "step_html",
+    "summary",
+    "to_html",
+    "to_text",
+    "usage_line",
+]
 
 HTML_LIMITS = TableLimits(head=30, tail=5, failed=30, preview_chars=80)
 TEXT_LIMITS = TableLimits(head=8, tail=2, failed=10, preview_chars=60)
@@ -52,9 +62,15 @@ STREAM_PREVIEW_CHARS = 4_000
 TEXT_STREAM_CHARS = 1_000
 TEXT_ROUND_TRIPS = 10  # round trips the text lists
 MEASURE_ORDER = ("requests", "context_bytes", "input_tokens", "output_tokens", "cost_usd", "wall_s")
-MEASURE_LABELS = {"requests": "requests", "context_bytes": "context", "input_tokens": "input tokens",
-                  "output_tokens": "output tokens", "cost_usd": "cost (estimate)", "wall_s": "wall time",
-                  "calls": "calls"}
+MEASURE_LABELS = {
+    "requests": "requests",
+    "context_bytes": "context",
+    "input_tokens": "input tokens",
+    "output_tokens": "output tokens",
+    "cost_usd": "cost (estimate)",
+    "wall_s": "wall time",
+    "calls": "calls",
+}
 
 
 def savings(comparison: dict[str, Any] | None) -> list[tuple[str, str, str, str, bool]]:
@@ -93,8 +109,11 @@ def summary(run: Run) -> str:
     calls = f"{count:,} tool call{'s' if count != 1 else ''}"
     if failed:
         calls += f" ({failed:,} failed)"
-    parts = [f"ptc{' (direct)' if run.mode == 'direct' else ''}: {run.status}", calls,
-             f"{run.requests} round trip{'s' if run.requests != 1 else ''}"]
+    parts = [
+        f"ptc{' (direct)' if run.mode == 'direct' else ''}: {run.status}",
+        calls,
+        f"{run.requests} round trip{'s' if run.requests != 1 else ''}",
+    ]
     if run.files:
         parts.append(f"{len(run.files)} file{'s' if len(run.files) != 1 else ''}")
     if run.wall_s:
@@ -143,6 +162,7 @@ def _titles(run: Run) -> list[str]:
 
 # -- text ---------------------------------------------------------------------------------------
 
+
 def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
@@ -171,8 +191,9 @@ def to_text(run: Run) -> str:
         lines.append("calls:")
         for row in table_rows(run.calls, TEXT_LIMITS, run.calls_omitted):
             if isinstance(row, CallRow):
-                lines.append(f"  #{row.number} {row.tool}({row.input}) -> {row.status} {row.took}: "
-                             f"{row.result}".rstrip())
+                lines.append(
+                    f"  #{row.number} {row.tool}({row.input}) -> {row.status} {row.took}: {row.result}".rstrip()
+                )
             else:
                 lines.append(f"  {row.label}")
     if omitted_note(run.calls_omitted):
@@ -223,8 +244,10 @@ def step_html(step: Any, title: str, *, open_: bool = False, live: bool = False)
         body.append(_stream_block("diff" if step.input.get("command") == "str_replace" else "result", result))
     if step.file_ids:
         body.append(f'<div style="{MUTED_STYLE}">files: {escape(", ".join(step.file_ids))}</div>')
-    return (f'<details{" open" if open_ else ""}><summary>{escape(title)} · {extra} · '
-            f'<span style="{ERROR_STYLE if step_failed(step) else MUTED_STYLE}">{state}</span></summary>{"".join(body)}</details>')
+    return (
+        f"<details{' open' if open_ else ''}><summary>{escape(title)} · {extra} · "
+        f'<span style="{ERROR_STYLE if step_failed(step) else MUTED_STYLE}">{state}</span></summary>{"".join(body)}</details>'
+    )
 
 
 def _steps_html(run: Run) -> str:
@@ -246,16 +269,19 @@ def _calls_html(run: Run) -> str:
     title = f"Tool calls ({count:,})" + (f' · <span style="{ERROR_STYLE}">{failed:,} failed</span>' if failed else "")
     note = omitted_note(run.calls_omitted)
     note_html = f'<div class="ptc-calls-note" style="{MUTED_STYLE}">{escape(note)}</div>' if note else ""
-    return (f"<details{' open' if count <= 20 or failed else ''}><summary>{title}</summary>"
-            f"{table}{note_html}</details>")
+    return f"<details{' open' if count <= 20 or failed else ''}><summary>{title}</summary>{table}{note_html}</details>"
 
 
 def to_html(run: Run, trace: dict[str, Any] | None = None) -> str:
     """Static HTML (no script, no stylesheet): collapsible `<details>` sections, everything escaped.
     `trace`: the run's saved form, if already made (the Wire section shows what it keeps)."""
     alarm = run.status in ("error", "cancelled")
-    body = [('<details class="ptc-trace" open style="font-size:13px;line-height:1.4">'
-            f'<summary style="cursor:pointer"><b>{escape(summary(run))}</b></summary>')]
+    body = [
+        (
+            '<details class="ptc-trace" open style="font-size:13px;line-height:1.4">'
+            f'<summary style="cursor:pointer"><b>{escape(summary(run))}</b></summary>'
+        )
+    ]
     if run.error:
         body.append(f'<div style="{ERROR_STYLE}">error: {escape(run.error)}</div>')
     if run.notices:
@@ -265,10 +291,14 @@ def to_html(run: Run, trace: dict[str, Any] | None = None) -> str:
         body.append(f"<div><b>{escape(savings_line(run))}</b></div>")
         body.append(compare_html(run.comparison))
     if run.text:
-        body.append(f'<div style="{MUTED_STYLE}">Answer</div>'
-                    f'<pre style="{PRE_STYLE}">{escape(clip(run.text, STREAM_PREVIEW_CHARS))}</pre>')
-    body.append(f'<details><summary>Prompt</summary><pre style="{PRE_STYLE}">'
-                f"{escape(clip(run.prompt, CODE_PREVIEW_CHARS))}</pre></details>")
+        body.append(
+            f'<div style="{MUTED_STYLE}">Answer</div>'
+            f'<pre style="{PRE_STYLE}">{escape(clip(run.text, STREAM_PREVIEW_CHARS))}</pre>'
+        )
+    body.append(
+        f'<details><summary>Prompt</summary><pre style="{PRE_STYLE}">'
+        f"{escape(clip(run.prompt, CODE_PREVIEW_CHARS))}</pre></details>"
+    )
     body.append(_steps_html(run))
     body.append(_calls_html(run))
     body.append(_files_html(run))
@@ -278,6 +308,7 @@ def to_html(run: Run, trace: dict[str, Any] | None = None) -> str:
 
 
 # -- the bundle ---------------------------------------------------------------------------------
+
 
 def mime_bundle(run: Run) -> dict[str, Any]:
     """The cell's lasting output: the saved trace (`run.to_dict()`), HTML and text; no widget view.

@@ -18,10 +18,14 @@ __all__ = ["compare_html", "json_html", "round_trip_summary", "wire_html"]
 
 #: A background per PTC part (inline: no stylesheet reaches GitHub or nbviewer).
 PART_COLORS = {
-    "code_execution_tool": "rgba(33,150,243,.16)", "allowed_callers": "rgba(33,150,243,.16)",
-    "container": "rgba(156,39,176,.16)", "server_tool_use": "rgba(76,175,80,.2)",
-    "tool_use_from_script": "rgba(255,152,0,.2)", "tool_use_direct": "rgba(244,67,54,.16)",
-    "tool_results_only": "rgba(255,193,7,.2)", "code_execution_tool_result": "rgba(0,150,136,.18)",
+    "code_execution_tool": "rgba(33,150,243,.16)",
+    "allowed_callers": "rgba(33,150,243,.16)",
+    "container": "rgba(156,39,176,.16)",
+    "server_tool_use": "rgba(76,175,80,.2)",
+    "tool_use_from_script": "rgba(255,152,0,.2)",
+    "tool_use_direct": "rgba(244,67,54,.16)",
+    "tool_results_only": "rgba(255,193,7,.2)",
+    "code_execution_tool_result": "rgba(0,150,136,.18)",
 }
 BAR_STYLE = "display:inline-block;height:9px;vertical-align:middle;background:{color};width:{width}px"
 BAR_PX = 160
@@ -36,8 +40,10 @@ def json_html(value: Any, marks: dict[str, dict[str, str]], path: str = "", inde
     and followed by its label (`← the script (server_tool_use)`)."""
     pad = "  " * indent
     if isinstance(value, dict) and value:
-        items = [f"{pad}  {_key(k)}: {json_html(v, marks, f'{path}/{_pointer_part(k)}', indent + 1)}"
-                 for k, v in value.items()]
+        items = [
+            f"{pad}  {_key(k)}: {json_html(v, marks, f'{path}/{_pointer_part(k)}', indent + 1)}"
+            for k, v in value.items()
+        ]
         text = "{\n" + ",\n".join(items) + f"\n{pad}}}"
     elif isinstance(value, list) and value:
         items = [f"{pad}  {json_html(v, marks, f'{path}/{i}', indent + 1)}" for i, v in enumerate(value)]
@@ -49,8 +55,10 @@ def json_html(value: Any, marks: dict[str, dict[str, str]], path: str = "", inde
         return text
     color = PART_COLORS.get(mark.get("part", ""), "rgba(127,127,127,.2)")
     label = escape(mark.get("label", mark.get("part", "")))
-    return (f'<span data-part="{escape(mark.get("part", ""))}" style="background:{color}">{text}</span>'
-            f'<b style="{MUTED_STYLE}">  ← {label}</b>')
+    return (
+        f'<span data-part="{escape(mark.get("part", ""))}" style="background:{color}">{text}</span>'
+        f'<b style="{MUTED_STYLE}">  ← {label}</b>'
+    )
 
 
 def _pointer_part(key: str) -> str:
@@ -59,8 +67,10 @@ def _pointer_part(key: str) -> str:
 
 def round_trip_summary(exchange: dict[str, Any]) -> str:
     """`#2 → 2 tool_results (1.6 KB) ← script result, text · end_turn · context +11 B · 214 in / 10 out tokens`."""
-    parts = [f"#{exchange.get('index')} → {exchange.get('sent') or '?'} ({format_bytes(exchange.get('request_bytes') or 0)})",
-             f"← {exchange.get('received') or exchange.get('error') or 'no response'}"]
+    parts = [
+        f"#{exchange.get('index')} → {exchange.get('sent') or '?'} ({format_bytes(exchange.get('request_bytes') or 0)})",
+        f"← {exchange.get('received') or exchange.get('error') or 'no response'}",
+    ]
     if exchange.get("stop_reason"):
         parts.append(str(exchange["stop_reason"]))
     parts.append(f"context +{format_bytes(exchange.get('context_bytes') or 0)}")
@@ -74,19 +84,26 @@ def _round_trip_html(exchange: dict[str, Any]) -> str:
     marks = {m["path"]: m for m in exchange.get("marks") or [] if isinstance(m, dict) and "path" in m}
     notes = []
     if exchange.get("earlier_messages"):
-        notes.append(f"messages: only the new ones; the {exchange['earlier_messages']:,} before them were sent "
-                     "again as they were")
+        notes.append(
+            f"messages: only the new ones; the {exchange['earlier_messages']:,} before them were sent "
+            "again as they were"
+        )
     if exchange.get("tools_as_in"):
         notes.append(f"tools: the same as in round trip #{exchange['tools_as_in']}, sent again")
     note_html = "".join(f'<div style="{MUTED_STYLE}">{escape(n)}</div>' for n in notes)
     request = json_html(exchange.get("request"), marks, "/request")
-    response = (json_html(exchange.get("response"), marks, "/response") if exchange.get("response") is not None
-                else f'<span style="{ERROR_STYLE}">{escape(exchange.get("error") or "no response")}</span>')
+    response = (
+        json_html(exchange.get("response"), marks, "/response")
+        if exchange.get("response") is not None
+        else f'<span style="{ERROR_STYLE}">{escape(exchange.get("error") or "no response")}</span>'
+    )
     streamed = " (streamed, assembled)" if exchange.get("streamed") else ""
-    return (f'<details class="ptc-wire-trip"><summary><code>{escape(round_trip_summary(exchange))}</code></summary>'
-            f'<div style="{MUTED_STYLE}">request (body only: no headers, no key)</div>{note_html}'
-            f'<pre style="{PRE_STYLE}">{request}</pre>'
-            f'<div style="{MUTED_STYLE}">response{streamed}</div><pre style="{PRE_STYLE}">{response}</pre></details>')
+    return (
+        f'<details class="ptc-wire-trip"><summary><code>{escape(round_trip_summary(exchange))}</code></summary>'
+        f'<div style="{MUTED_STYLE}">request (body only: no headers, no key)</div>{note_html}'
+        f'<pre style="{PRE_STYLE}">{request}</pre>'
+        f'<div style="{MUTED_STYLE}">response{streamed}</div><pre style="{PRE_STYLE}">{response}</pre></details>'
+    )
 
 
 def wire_html(trace: dict[str, Any], *, open_: bool = False) -> str:
@@ -99,17 +116,22 @@ def wire_html(trace: dict[str, Any], *, open_: bool = False) -> str:
     for exchange in exchanges:
         index = exchange.get("index") or 0
         if index > previous + 1:
-            rows.append(f'<div style="{MUTED_STYLE}">… {index - previous - 1:,} round trips left out of the saved '
-                        "trace</div>")
+            rows.append(
+                f'<div style="{MUTED_STYLE}">… {index - previous - 1:,} round trips left out of the saved trace</div>'
+            )
         previous = index
         rows.append(_round_trip_html(exchange))
     legend = trace.get("wire_legend") or {}
-    legend_html = "".join(f'<div><span style="background:{PART_COLORS.get(part, "")}">&nbsp;&nbsp;&nbsp;</span> '
-                          f"{escape(text)}</div>" for part, text in legend.items())
+    legend_html = "".join(
+        f'<div><span style="background:{PART_COLORS.get(part, "")}">&nbsp;&nbsp;&nbsp;</span> {escape(text)}</div>'
+        for part, text in legend.items()
+    )
     count = len(exchanges) + omitted
-    return (f'<details class="ptc-wire"{" open" if open_ else ""}><summary>Wire ({count:,} round trip'
-            f'{"s" if count != 1 else ""})</summary><div style="{MUTED_STYLE};font-size:12px">{legend_html}</div>'
-            f'{"".join(rows)}</details>')
+    return (
+        f'<details class="ptc-wire"{" open" if open_ else ""}><summary>Wire ({count:,} round trip'
+        f'{"s" if count != 1 else ""})</summary><div style="{MUTED_STYLE};font-size:12px">{legend_html}</div>'
+        f"{''.join(rows)}</details>"
+    )
 
 
 def _bar(value: int, top: int, color: str) -> str:
@@ -120,8 +142,11 @@ def _bar(value: int, top: int, color: str) -> str:
 def compare_html(comparison: dict[str, Any] | None) -> str:
     """PTC and direct round trip by round trip, with a bar of context bytes per request; empty if not compared."""
     sides = {side: (comparison or {}).get(side) for side in ("ptc", "direct")}
-    rows_by_side = {side: {r.get("index"): r for r in (f or {}).get("wire") or [] if isinstance(r, dict)}
-                    for side, f in sides.items() if isinstance(f, dict)}
+    rows_by_side = {
+        side: {r.get("index"): r for r in (f or {}).get("wire") or [] if isinstance(r, dict)}
+        for side, f in sides.items()
+        if isinstance(f, dict)
+    }
     if len(rows_by_side) < 2 or not all(rows_by_side.values()):
         return ""
     top = max((r.get("context_bytes") or 0) for rows in rows_by_side.values() for r in rows.values()) or 1
@@ -136,12 +161,18 @@ def compare_html(comparison: dict[str, Any] | None) -> str:
                 cells.append(f'<td style="{MUTED_STYLE}">—</td><td></td>')
                 continue
             what = f"→ {row.get('sent', '')} ← {row.get('received', '')} · {row.get('stop_reason') or ''}"
-            cells.append(f"<td><code>{escape(what)}</code></td>"
-                         f'<td style="white-space:nowrap">{_bar(row.get("context_bytes") or 0, top, colors[side])}</td>')
+            cells.append(
+                f"<td><code>{escape(what)}</code></td>"
+                f'<td style="white-space:nowrap">{_bar(row.get("context_bytes") or 0, top, colors[side])}</td>'
+            )
         body.append("<tr>" + "".join(cells) + "</tr>")
-    head = ("<tr><th>round trip</th><th>PTC: sent / received</th><th>PTC: context</th>"
-            "<th>direct: sent / received</th><th>direct: context</th></tr>")
-    return ('<details class="ptc-wire-compare" open><summary>Wire: PTC vs direct, round trip by round trip</summary>'
-            f'<table cellpadding="3" style="border-collapse:collapse;font-size:12px"><thead>{head}</thead>'
-            f'<tbody>{"".join(body)}</tbody></table><div style="{MUTED_STYLE}">bars: bytes of tool output that '
-            "entered Claude's context with each round trip</div></details>")
+    head = (
+        "<tr><th>round trip</th><th>PTC: sent / received</th><th>PTC: context</th>"
+        "<th>direct: sent / received</th><th>direct: context</th></tr>"
+    )
+    return (
+        '<details class="ptc-wire-compare" open><summary>Wire: PTC vs direct, round trip by round trip</summary>'
+        f'<table cellpadding="3" style="border-collapse:collapse;font-size:12px"><thead>{head}</thead>'
+        f'<tbody>{"".join(body)}</tbody></table><div style="{MUTED_STYLE}">bars: bytes of tool output that '
+        "entered Claude's context with each round trip</div></details>"
+    )

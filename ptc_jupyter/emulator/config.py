@@ -65,8 +65,13 @@ class EmulatorConfig:
 
     def sandbox_config(self) -> SandboxConfig:
         """The limits of the containers' processes (the cell limit is applied by the turns)."""
-        return SandboxConfig(wall_time_s=self.cell_limit_s, memory_bytes=self.memory_limit_bytes,
-                             output_bytes=CELL_OUTPUT_BYTES, network=True, max_processes=self.max_processes)
+        return SandboxConfig(
+            wall_time_s=self.cell_limit_s,
+            memory_bytes=self.memory_limit_bytes,
+            output_bytes=CELL_OUTPUT_BYTES,
+            network=True,
+            max_processes=self.max_processes,
+        )
 
     def supports_code_execution(self, model: str) -> bool:
         return NO_CODE_EXECUTION_MARK not in model and model not in self.models_without_code_execution

@@ -79,8 +79,11 @@ class Container:
 
         def dispatch(event: dict) -> None:
             run = self.run
-            if self.sandbox is sandbox and run is not None and (
-                    event["ev"] == "died" or event.get("run_id") == run.run_id):
+            if (
+                self.sandbox is sandbox
+                and run is not None
+                and (event["ev"] == "died" or event.get("run_id") == run.run_id)
+            ):
                 run.on_event(event)
 
         def exited(_future: object) -> None:
@@ -90,19 +93,45 @@ class Container:
         sandbox.on_event = dispatch
         sandbox.exited.add_done_callback(exited)
 
-    def start_run(self, *, mode: Literal["ptc", "direct"], code: str, tools: list[str], tools_key: str,
-                  srvtoolu_id: str | None, deadline_s: float | None, limit_s: float | None = None,
-                  positional: dict[str, str] | None = None) -> ScriptRun:
+    def start_run(
+        self,
+        *,
+        mode: Literal["ptc", "direct"],
+        code: str,
+        tools: list[str],
+        tools_key: str,
+        srvtoolu_id: str | None,
+        deadline_s: float | None,
+        limit_s: float | None = None,
+        positional: dict[str, str] | None = None,
+    ) -> ScriptRun:
         self._runs += 1
-        run = ScriptRun(run_id=self._runs, mode=mode, code=code, srvtoolu_id=srvtoolu_id, tools_key=tools_key,
-                        ack_wanted=1, limit_s=limit_s, running_since=time.monotonic())
+        run = ScriptRun(
+            run_id=self._runs,
+            mode=mode,
+            code=code,
+            srvtoolu_id=srvtoolu_id,
+            tools_key=tools_key,
+            ack_wanted=1,
+            limit_s=limit_s,
+            running_since=time.monotonic(),
+        )
         self.run = run
         if not self.sandbox.alive:  # an earlier step of the turn killed it: nothing will answer
             run.on_event({"ev": "died"})
             return run
-        self.sandbox.send({"op": "run", "run_id": run.run_id, "code": code, "tools": tools,
-                           "positional": positional or {}, "deadline_s": deadline_s, "ack": 1,
-                           "output_limit_bytes": self.sandbox.config.output_bytes})
+        self.sandbox.send(
+            {
+                "op": "run",
+                "run_id": run.run_id,
+                "code": code,
+                "tools": tools,
+                "positional": positional or {},
+                "deadline_s": deadline_s,
+                "ack": 1,
+                "output_limit_bytes": self.sandbox.config.output_bytes,
+            }
+        )
         return run
 
     def feed(self, results: list[dict]) -> None:
@@ -126,9 +155,16 @@ class Container:
         if run is None or run.finished:
             return
         if not await self._stop(pool, run, {"op": "interrupt", "run_id": run.run_id, "reason": reason}):
-            run.on_event({"ev": "done", "run_id": run.run_id, "stdout": "", "return_code": 1, "stderr":
-                          f"{reason}\nThe cell did not stop, so the container's process was replaced: its "
-                          "REPL state and files are gone."})
+            run.on_event(
+                {
+                    "ev": "done",
+                    "run_id": run.run_id,
+                    "stdout": "",
+                    "return_code": 1,
+                    "stderr": f"{reason}\nThe cell did not stop, so the container's process was replaced: its "
+                    "REPL state and files are gone.",
+                }
+            )
 
     async def _stop(self, pool: SandboxPool, run: ScriptRun, message: dict) -> bool:
         """Ask the REPL to stop `run`; True if it did in time, else the process is replaced (False)."""
@@ -177,7 +213,8 @@ class Containers:
             raise expired_error(container_id, self.gone[container_id])
         raise invalid_request(
             f"Container {container_id} was not found; it may have expired. "
-            "Send the request again without the `container` parameter to start a new container.")
+            "Send the request again without the `container` parameter to start a new container."
+        )
 
     def expire(self, container: Container, why: str) -> None:
         """Kill the container's process; later requests naming it get the expired error."""
@@ -191,8 +228,7 @@ class Containers:
             del self.by_tool_use[call_id]
 
     def _idle_too_long(self, container: Container) -> bool:
-        return (not container.lock.locked()
-                and time.monotonic() - container.last_active > self.config.container_idle_s)
+        return not container.lock.locked() and time.monotonic() - container.last_active > self.config.container_idle_s
 
     async def reap_forever(self) -> None:
         """Expire idle containers; runs for the server's lifetime."""
@@ -204,8 +240,11 @@ class Containers:
                     self.expire(container, f"it was idle for more than {self.config.container_idle_s:g}s")
 
     def snapshot(self) -> dict:
-        containers = [{"id": c.id, "alive": c.sandbox.alive, "pending": list(c.run.pending) if c.run else []}
-                      for c in self.live.values() if not c.hidden]
+        containers = [
+            {"id": c.id, "alive": c.sandbox.alive, "pending": list(c.run.pending) if c.run else []}
+            for c in self.live.values()
+            if not c.hidden
+        ]
         containers += [{"id": cid, "alive": False, "pending": []} for cid in self.gone]
         return {"containers": containers, "processes": self.pool.live_count()}
 
@@ -213,7 +252,8 @@ class Containers:
 def expired_error(container_id: str, why: str) -> ApiError:
     return invalid_request(
         f"Container {container_id} has expired ({why}). An expired container can't be reused: "
-        "send the request again without the `container` parameter to start a new container.")
+        "send the request again without the `container` parameter to start a new container."
+    )
 
 
 __all__ = ["Container", "Containers", "ScriptRun", "Turn", "expired_error"]

@@ -38,8 +38,17 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-KINDS = ("expired_container", "unknown_block", "pause_turn", "bad_caller", "max_tokens", "refusal", "stream_error",
-         "encrypted_code_execution_result", "file_download_error")
+KINDS = (
+    "expired_container",
+    "unknown_block",
+    "pause_turn",
+    "bad_caller",
+    "max_tokens",
+    "refusal",
+    "stream_error",
+    "encrypted_code_execution_result",
+    "file_download_error",
+)
 _COMMON_CODES = ("invalid_tool_input", "unavailable", "too_many_requests", "execution_time_exceeded")
 #: Step error faults and the error codes each accepts (the SDK's `*_error_code.py` literals).
 STEP_ERRORS = {

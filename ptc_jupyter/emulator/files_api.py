@@ -67,16 +67,27 @@ def file_routes(store: FileStore, faults: FaultQueue | None = None) -> list[Rout
         except ValueError:
             raise invalid_request("limit: Input should be a valid integer") from None
         ids = query.getlist("ids[]") + query.getlist("ids")
-        return JSONResponse(store.page(limit=limit, page=query.get("page"), ids=ids or None,
-                                       after_id=query.get("after_id"), before_id=query.get("before_id")))
+        return JSONResponse(
+            store.page(
+                limit=limit,
+                page=query.get("page"),
+                ids=ids or None,
+                after_id=query.get("after_id"),
+                before_id=query.get("before_id"),
+            )
+        )
 
     async def metadata(request: Request, _rid: str) -> Response:
         return JSONResponse(store.get(request.path_params["file_id"]).metadata())
 
     async def content(request: Request, _rid: str) -> Response:
         if faults is not None and faults.take("file_download_error"):
-            raise ApiError(404, f"File {request.path_params['file_id']} has no content any more "
-                                "(fault injected in the offline emulator).", "not_found_error")
+            raise ApiError(
+                404,
+                f"File {request.path_params['file_id']} has no content any more "
+                "(fault injected in the offline emulator).",
+                "not_found_error",
+            )
         record = store.content(request.path_params["file_id"])
         disposition = f"attachment; filename*=UTF-8''{urllib.parse.quote(record.filename)}"
         return Response(record.data, media_type=record.mime_type, headers={"content-disposition": disposition})

@@ -55,8 +55,9 @@ def is_loopback(name: str) -> bool:
 def refusal(status: int, error_type: str, message: str) -> JSONResponse:
     """An API-shaped error that also closes the connection: the unread body is not wanted."""
     request_id = new_id("req")
-    return JSONResponse(error_body(error_type, message, request_id), status,
-                        headers={"request-id": request_id, "connection": "close"})
+    return JSONResponse(
+        error_body(error_type, message, request_id), status, headers={"request-id": request_id, "connection": "close"}
+    )
 
 
 class Guard:
@@ -86,8 +87,11 @@ class Guard:
         if len(hosts) != 1 or not self.host_allowed(hosts[0]):
             return self._wrong_host(hosts)
         if scope["method"] == "OPTIONS":
-            return refusal(405, "invalid_request_error",
-                           "OPTIONS is refused: the offline emulator does not serve web pages (no CORS).")
+            return refusal(
+                405,
+                "invalid_request_error",
+                "OPTIONS is refused: the offline emulator does not serve web pages (no CORS).",
+            )
         keys = self._presented_keys(headers)
         if not keys:
             return refusal(401, "authentication_error", "x-api-key header is required")
@@ -103,9 +107,12 @@ class Guard:
         shown = "no Host header" if not hosts else f"Host {', '.join(hosts)[:100]!r}"
         names = [*LOOPBACK_NAMES, *sorted(h for h in self._hosts if not is_loopback(h))]
         allowed = f"{', '.join(names[:-1])} or {names[-1]}"
-        return refusal(421, "invalid_request_error",
-                       f"Request refused ({shown}): the offline emulator runs code, so it answers only "
-                       f"requests addressed to {allowed} (a guard against DNS rebinding).")
+        return refusal(
+            421,
+            "invalid_request_error",
+            f"Request refused ({shown}): the offline emulator runs code, so it answers only "
+            f"requests addressed to {allowed} (a guard against DNS rebinding).",
+        )
 
     @staticmethod
     def _presented_keys(headers: list[tuple[bytes, bytes]]) -> list[bytes]:

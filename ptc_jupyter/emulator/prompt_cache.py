@@ -61,12 +61,15 @@ class Block:
     def marks(self) -> list[tuple[str, Any]]:
         """Its `cache_control` values with their paths: its own, and those of a tool_result's text blocks."""
         value = self.value
-        found = [(f"{self.where}.cache_control", value["cache_control"])] \
-            if value.get("cache_control") is not None else []
+        found = (
+            [(f"{self.where}.cache_control", value["cache_control"])] if value.get("cache_control") is not None else []
+        )
         if value.get("type") == "tool_result" and isinstance(value.get("content"), list):
-            found += [(f"{self.where}.content.{k}.cache_control", b["cache_control"])
-                      for k, b in enumerate(value["content"])
-                      if isinstance(b, dict) and b.get("cache_control") is not None]
+            found += [
+                (f"{self.where}.content.{k}.cache_control", b["cache_control"])
+                for k, b in enumerate(value["content"])
+                if isinstance(b, dict) and b.get("cache_control") is not None
+            ]
         return found
 
     def markable(self) -> bool:
@@ -117,8 +120,13 @@ def prefix_blocks(body: dict, hidden: set[str]) -> Iterator[Block]:
             first = False
             continue
         for j, block in enumerate(content if isinstance(content, list) else []):
-            yield Block(block, ("messages", i, j), (role, j == 0), code_called=wire.code_called(block, hidden),
-                        messages_start=first)
+            yield Block(
+                block,
+                ("messages", i, j),
+                (role, j == 0),
+                code_called=wire.code_called(block, hidden),
+                messages_start=first,
+            )
             first = False
 
 
@@ -141,10 +149,14 @@ def _values(body: dict) -> Iterator[Any]:
 
 def _refusal(block: dict) -> str:
     """The API's words for a breakpoint on a call a script made or on its result."""
-    what = f"Tool use result for {block.get('tool_use_id')}" if block.get("type") == "tool_result" \
+    what = (
+        f"Tool use result for {block.get('tool_use_id')}"
+        if block.get("type") == "tool_result"
         else f"Tool use {block.get('id')}"
-    return f"{what} called by code execution cannot have cache_control. These blocks are not rendered in " \
-           "Claude's context."
+    )
+    return (
+        f"{what} called by code execution cannot have cache_control. These blocks are not rendered in Claude's context."
+    )
 
 
 def _has_mark(value: Any) -> bool:
@@ -153,8 +165,11 @@ def _has_mark(value: Any) -> bool:
     if value.get("cache_control") is not None:
         return True
     content = value.get("content")
-    return value.get("type") == "tool_result" and isinstance(content, list) \
+    return (
+        value.get("type") == "tool_result"
+        and isinstance(content, list)
         and any(isinstance(b, dict) and b.get("cache_control") is not None for b in content)
+    )
 
 
 def _canonical(value: Any) -> bytes:
@@ -183,8 +198,11 @@ class PromptCache:
             return None
         hidden = wire.programmatic_tool_use_ids(body.get("messages") or [])
         # the blocks up to the last marked one (a long history after it is not looked at again)
-        blocks = list(prefix_blocks(body, hidden)) if auto is not None else \
-            list(itertools.islice(prefix_blocks(body, hidden), marked[-1] + 1))
+        blocks = (
+            list(prefix_blocks(body, hidden))
+            if auto is not None
+            else list(itertools.islice(prefix_blocks(body, hidden), marked[-1] + 1))
+        )
         breakpoints: list[Breakpoint] = []
         found = 0
         for index in marked:
@@ -205,7 +223,8 @@ class PromptCache:
                 breakpoints = sorted([*breakpoints, Breakpoint(last, *ttl)], key=lambda b: b.index)
         if found > MAX_BREAKPOINTS:
             raise wire.invalid_request(
-                f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {found}.")
+                f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {found}."
+            )
         if not breakpoints:
             return None
         plan = Plan(breakpoints)
@@ -252,10 +271,13 @@ class PromptCache:
             done = tokens
         total = message["usage"]["input_tokens"]  # the whole request's estimate, cache_control left out
         creation = written["5m"] + written["1h"]
-        usage = {**message["usage"], "input_tokens": max(0, total - read - creation),
-                 "cache_creation_input_tokens": creation, "cache_read_input_tokens": read,
-                 "cache_creation": {"ephemeral_5m_input_tokens": written["5m"],
-                                    "ephemeral_1h_input_tokens": written["1h"]}}
+        usage = {
+            **message["usage"],
+            "input_tokens": max(0, total - read - creation),
+            "cache_creation_input_tokens": creation,
+            "cache_read_input_tokens": read,
+            "cache_creation": {"ephemeral_5m_input_tokens": written["5m"], "ephemeral_1h_input_tokens": written["1h"]},
+        }
         return {**message, "usage": usage}
 
     def _longest_hit(self, plan: Plan) -> int:
@@ -273,4 +295,3 @@ class PromptCache:
     def _expire(self, now: float) -> None:
         for key in [k for k, (expires, _ttl) in self._entries.items() if expires <= now]:
             del self._entries[key]
-

@@ -14,8 +14,10 @@ from ptc_jupyter.emulator import rules, wire
 from ptc_jupyter.emulator.steps import parse_steps
 from ptc_jupyter.sandbox.tool import RUN_PYTHON
 
-INTRO = ("Running the script from your prompt in the offline emulator as a model without code execution: "
-         f"through your `{RUN_PYTHON}` tool.")
+INTRO = (
+    "Running the script from your prompt in the offline emulator as a model without code execution: "
+    f"through your `{RUN_PYTHON}` tool."
+)
 NO_SCRIPT = (
     "This is the ptc-jupyter offline emulator, playing a model without code execution: you play Claude. "
     f"It sends the fenced ```python blocks of your prompt to your `{RUN_PYTHON}` tool, one at a time, and "
@@ -37,12 +39,19 @@ def respond(body: dict, messages: list[dict]) -> dict:
     results: dict[str, str] = {}
     for i in range(start + 1, len(messages)):
         for block in rules.content_blocks(messages[i], i):
-            if messages[i]["role"] == "assistant" and block.get("type") == "tool_use" and block.get("name") == RUN_PYTHON:
+            if (
+                messages[i]["role"] == "assistant"
+                and block.get("type") == "tool_use"
+                and block.get("name") == RUN_PYTHON
+            ):
                 uses.append(str(block.get("id")))
             elif block.get("type") == "tool_result":
                 if block.get("tool_use_id") not in uses:
-                    raise rules.unexpected_result(f"messages.{i}", block.get("tool_use_id"),
-                                                  f"The offline emulator only calls `{RUN_PYTHON}` in this mode.")
+                    raise rules.unexpected_result(
+                        f"messages.{i}",
+                        block.get("tool_use_id"),
+                        f"The offline emulator only calls `{RUN_PYTHON}` in this mode.",
+                    )
                 results[block["tool_use_id"]] = rules.tool_result_text(block)
     if not scripts:
         return _message(body, [wire.text_block(NO_SCRIPT)], "end_turn")

@@ -48,28 +48,42 @@ EMULATED_MODEL_WITHOUT_CODE_EXECUTION = f"{EMULATED_MODEL}-{NO_CODE_EXECUTION_MA
 def model_info(model_id: str, code_execution: bool = True) -> dict:
     """A `ModelInfo` saying whether code execution (and so PTC) is supported; the rest is left unset."""
     support = {"supported": code_execution}
-    return {"type": "model", "id": model_id, "display_name": f"{model_id} (offline emulator)",
-            "created_at": "2026-01-01T00:00:00Z", "lifecycle": "active",
-            "capabilities": {"code_execution": support,
-                             "server_tools": {"supported": code_execution, "code_execution": support,
-                                              "web_search": {"supported": False}}}}
+    return {
+        "type": "model",
+        "id": model_id,
+        "display_name": f"{model_id} (offline emulator)",
+        "created_at": "2026-01-01T00:00:00Z",
+        "lifecycle": "active",
+        "capabilities": {
+            "code_execution": support,
+            "server_tools": {
+                "supported": code_execution,
+                "code_execution": support,
+                "web_search": {"supported": False},
+            },
+        },
+    }
 
 
 def _error(status: int, error_type: str, message: str, request_id: str, **headers: str) -> JSONResponse:
-    return JSONResponse(error_body(error_type, message, request_id), status,
-                        headers={"request-id": request_id, **headers})
+    return JSONResponse(
+        error_body(error_type, message, request_id), status, headers={"request-id": request_id, **headers}
+    )
 
 
 def exposure_warning(host: str) -> str | None:
     """What to tell the user when the emulator listens beyond this machine."""
     if is_loopback(host):
         return None
-    return (f"the offline emulator listens on {host}, beyond this machine's loopback: its API key is then the "
-            "only guard, and anyone who has it can run code as you on this machine")
+    return (
+        f"the offline emulator listens on {host}, beyond this machine's loopback: its API key is then the "
+        "only guard, and anyone who has it can run code as you on this machine"
+    )
 
 
-def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
-              on_ready: Callable[[SandboxPool], None] | None = None) -> Starlette:
+def build_app(
+    config: EmulatorConfig, faults: FaultQueue, api_key: str, on_ready: Callable[[SandboxPool], None] | None = None
+) -> Starlette:
     """The ASGI app, behind a `Guard` for `api_key`; `on_ready` gets the sandbox pool once a spare
     sandbox is warm."""
     parts: dict[str, Any] = {}
@@ -103,23 +117,26 @@ def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
             return JSONResponse(exc.body(request_id), exc.status, headers={"request-id": request_id, **extra})
         headers = {"request-id": request_id}
         if body.get("stream") is True:
-            events = sse.message_events(message, request_id=request_id,
-                                        break_with_error=faults.take("stream_error"))
-            return StreamingResponse(events, media_type="text/event-stream",
-                                     headers={**headers, "cache-control": "no-cache"})
+            events = sse.message_events(message, request_id=request_id, break_with_error=faults.take("stream_error"))
+            return StreamingResponse(
+                events, media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"}
+            )
         return JSONResponse(message, headers=headers)
 
     async def model(request: Request) -> Response:
         """Any model id exists here; it supports PTC unless the config says otherwise, so hosts can
         gate on capabilities."""
         model_id = request.path_params["model_id"]
-        return JSONResponse(model_info(model_id, config.supports_code_execution(model_id)),
-                            headers={"request-id": new_id("req")})
+        return JSONResponse(
+            model_info(model_id, config.supports_code_execution(model_id)), headers={"request-id": new_id("req")}
+        )
 
     async def models(_request: Request) -> Response:
         data = [model_info(EMULATED_MODEL), model_info(EMULATED_MODEL_WITHOUT_CODE_EXECUTION, False)]
-        return JSONResponse({"data": data, "first_id": data[0]["id"], "last_id": data[-1]["id"], "has_more": False},
-                            headers={"request-id": new_id("req")})
+        return JSONResponse(
+            {"data": data, "first_id": data[0]["id"], "last_id": data[-1]["id"], "has_more": False},
+            headers={"request-id": new_id("req")},
+        )
 
     async def add_faults(request: Request) -> Response:
         try:
@@ -130,24 +147,36 @@ def build_app(config: EmulatorConfig, faults: FaultQueue, api_key: str,
         return JSONResponse({"queued": faults.pending()})
 
     async def state(_request: Request) -> Response:
-        return JSONResponse({**parts["containers"].snapshot(), "faults": faults.pending(), "files": len(files),
-                             "cache_entries": len(parts["turns"].cache)})
+        return JSONResponse(
+            {
+                **parts["containers"].snapshot(),
+                "faults": faults.pending(),
+                "files": len(files),
+                "cache_entries": len(parts["turns"].cache),
+            }
+        )
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         kind = {404: "not_found_error", 405: "invalid_request_error"}.get(status, "api_error")
         if status == 500:
             log.exception("emulator bug while answering %s", request.url.path, exc_info=exc)
-        return _error(status, kind, f"{request.method} {request.url.path}: "
-                      f"{getattr(exc, 'detail', None) or 'internal error'}", new_id("req"))
+        return _error(
+            status,
+            kind,
+            f"{request.method} {request.url.path}: {getattr(exc, 'detail', None) or 'internal error'}",
+            new_id("req"),
+        )
 
     return Starlette(
-        routes=[Route("/v1/messages", messages, methods=["POST"]),
-                Route("/v1/models", models, methods=["GET"]),
-                Route("/v1/models/{model_id:path}", model, methods=["GET"]),
-                *file_routes(files, faults),
-                Route("/_emulator/faults", add_faults, methods=["POST"]),
-                Route("/_emulator/state", state, methods=["GET"])],
+        routes=[
+            Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", model, methods=["GET"]),
+            *file_routes(files, faults),
+            Route("/_emulator/faults", add_faults, methods=["POST"]),
+            Route("/_emulator/state", state, methods=["GET"]),
+        ],
         exception_handlers={HTTPException: http_error, Exception: http_error},
         middleware=[Middleware(Guard, api_key=api_key, allowed_hosts=(config.host, *config.allowed_hosts))],
         lifespan=lifespan,
@@ -181,8 +210,7 @@ class EmulatorServer:
             log.warning(warning)
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the listening
         # socket says TCP; without it each turn stalls ~40 ms on a delayed ACK.
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
-                             socket.IPPROTO_TCP)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, self.config.port))
@@ -191,11 +219,22 @@ class EmulatorServer:
         port = sock.getsockname()[1]
         self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         app = build_app(self.config, self.faults, self.api_key, on_ready=self._on_ready)
-        self._server = uvicorn.Server(uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="on", loop="asyncio", http="h11",
-            ws="none", proxy_headers=False, timeout_graceful_shutdown=2))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"ptc-emulator-{port}", daemon=True)
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                loop="asyncio",
+                http="h11",
+                ws="none",
+                proxy_headers=False,
+                timeout_graceful_shutdown=2,
+            )
+        )
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"ptc-emulator-{port}", daemon=True
+        )
         self._thread.start()
         while not self._ready.wait(0.05):
             if not self._thread.is_alive():

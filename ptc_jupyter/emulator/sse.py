@@ -27,10 +27,23 @@ from ptc_jupyter.emulator.wire import error_body, resumes_only, script_call
 #: client really accumulates, without making the SDK re-parse a long input many times).
 CHUNK_CHARS = 512
 #: The usage keys of `message_start` (the rest of a message's usage comes in `message_delta`).
-START_USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "cache_creation",
-               "output_tokens", "service_tier", "inference_geo")
-DELTA_USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
-               "output_tokens_details", "server_tool_use")
+START_USAGE = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation",
+    "output_tokens",
+    "service_tier",
+    "inference_geo",
+)
+DELTA_USAGE = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "output_tokens_details",
+    "server_tool_use",
+)
 
 
 def event(name: str, data: dict) -> str:
@@ -38,19 +51,23 @@ def event(name: str, data: dict) -> str:
 
 
 def _chunks(text: str) -> list[str]:
-    return [text[i:i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
+    return [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
 
 
 def _block_events(index: int, block: dict) -> Iterator[str]:
     kind = block.get("type")
     if kind == "text":
-        yield event("content_block_start", {"type": "content_block_start", "index": index,
-                                            "content_block": {**block, "text": ""}})
+        yield event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": {**block, "text": ""}},
+        )
         pieces = _chunks(block["text"])
         delta_type, key = "text_delta", "text"
     elif kind in ("tool_use", "server_tool_use") and not script_call(block):
-        yield event("content_block_start", {"type": "content_block_start", "index": index,
-                                            "content_block": {**block, "input": {}}})
+        yield event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}},
+        )
         pieces = _chunks(json.dumps(block["input"], ensure_ascii=False))
         if kind == "server_tool_use":
             pieces = ["", *pieces]  # the recordings open a server tool's input with an empty delta
@@ -61,8 +78,10 @@ def _block_events(index: int, block: dict) -> Iterator[str]:
     if index == 0:
         yield event("ping", {"type": "ping"})
     for piece in pieces:
-        yield event("content_block_delta", {"type": "content_block_delta", "index": index,
-                                            "delta": {"type": delta_type, key: piece}})
+        yield event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": index, "delta": {"type": delta_type, key: piece}},
+        )
     yield event("content_block_stop", {"type": "content_block_stop", "index": index})
 
 
@@ -73,23 +92,37 @@ def message_events(message: dict, *, request_id: str, break_with_error: bool = F
         yield event("message_start", {"type": "message_start", "message": message})
         yield event("message_stop", {"type": "message_stop"})
         return
-    start = {**{k: v for k, v in message.items() if k not in ("container", "usage")},
-             "content": [], "stop_reason": None, "stop_sequence": None, "stop_details": None,
-             "usage": {**{k: usage[k] for k in START_USAGE if k in usage}, "output_tokens": 1}}
+    start = {
+        **{k: v for k, v in message.items() if k not in ("container", "usage")},
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "stop_details": None,
+        "usage": {**{k: usage[k] for k in START_USAGE if k in usage}, "output_tokens": 1},
+    }
     yield event("message_start", {"type": "message_start", "message": start})
     for index, block in enumerate(message["content"]):
         yield from _block_events(index, block)
         if break_with_error:
-            yield event("error", error_body("overloaded_error", "Overloaded (fault injected in the offline "
-                                            "emulator, mid-stream).", request_id))
+            yield event(
+                "error",
+                error_body(
+                    "overloaded_error", "Overloaded (fault injected in the offline emulator, mid-stream).", request_id
+                ),
+            )
             return
     if break_with_error:  # no blocks at all: break right after the start
         yield event("error", error_body("overloaded_error", "Overloaded (fault injected mid-stream).", request_id))
         return
-    delta = {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"],
-             "stop_details": message.get("stop_details")}
+    delta = {
+        "stop_reason": message["stop_reason"],
+        "stop_sequence": message["stop_sequence"],
+        "stop_details": message.get("stop_details"),
+    }
     if message.get("container") is not None:
         delta["container"] = message["container"]
-    yield event("message_delta", {"type": "message_delta", "delta": delta,
-                                  "usage": {k: usage[k] for k in DELTA_USAGE if k in usage}})
+    yield event(
+        "message_delta",
+        {"type": "message_delta", "delta": delta, "usage": {k: usage[k] for k in DELTA_USAGE if k in usage}},
+    )
     yield event("message_stop", {"type": "message_stop"})

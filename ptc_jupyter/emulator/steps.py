@@ -33,8 +33,14 @@ from ptc_jupyter.sandbox.os_limits import memory_rlimit
 from ptc_jupyter.sandbox.process import Sandbox
 
 FENCE = re.compile(r"```([A-Za-z0-9_.+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
-KINDS = {"python": "python", "python3": "python", "py": "python", "bash": "bash", "sh": "bash",
-         "text_editor": "text_editor"}
+KINDS = {
+    "python": "python",
+    "python3": "python",
+    "py": "python",
+    "bash": "bash",
+    "sh": "bash",
+    "text_editor": "text_editor",
+}
 TOOL_NAMES = {"python": "code_execution", "bash": "bash_code_execution", "text_editor": "text_editor_code_execution"}
 #: Captured bash output beyond this many bytes per stream is dropped with a marker (as in repl.py).
 OUTPUT_LIMIT_BYTES = 1_000_000
@@ -80,6 +86,7 @@ def parse_steps(text: str) -> list[Step]:
 
 # --- what the final text says -----------------------------------------------------------------
 
+
 @dataclass
 class Outcome:
     """What one step came to, for the final text: a result, or an error code."""
@@ -109,8 +116,7 @@ def answer_text(outcomes: list[Outcome]) -> str:
             if result["stdout"].strip():
                 texts.append(result["stdout"].strip())
             if result["return_code"] != 0:
-                reason = (script_failure(result["stderr"]) if outcome.kind == "python"
-                          else last_line(result["stderr"]))
+                reason = script_failure(result["stderr"]) if outcome.kind == "python" else last_line(result["stderr"])
                 failures.append(f"The {label} failed (return code {result['return_code']}): {reason}")
     if texts or failures:
         return "\n\n".join(texts + failures)
@@ -146,6 +152,7 @@ def last_line(stderr: str) -> str:
 
 
 # --- bash ----------------------------------------------------------------------------------------
+
 
 class _Capped:
     """Bytes of one stream, the first OUTPUT_LIMIT_BYTES kept."""
@@ -209,8 +216,15 @@ async def run_bash(command: str, sandbox: Sandbox, *, limit_s: float | None) -> 
         return "unavailable"
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.subprocess_exec(
-        lambda: _BashProtocol(loop), *bash_argv(bash, command, sandbox.config.memory_bytes), cwd=cwd, env=env,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        lambda: _BashProtocol(loop),
+        *bash_argv(bash, command, sandbox.config.memory_bytes),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     pgid = transport.get_pid()
     sandbox.add_group(pgid)
     timed_out = False
@@ -231,8 +245,11 @@ async def run_bash(command: str, sandbox: Sandbox, *, limit_s: float | None) -> 
         return "execution_time_exceeded"
     code = transport.get_returncode()
     code = -1 if code is None else code
-    return {"stdout": protocol.out.text(), "stderr": protocol.err.text(),
-            "return_code": 128 - code if code < 0 else code}
+    return {
+        "stdout": protocol.out.text(),
+        "stderr": protocol.err.text(),
+        "return_code": 128 - code if code < 0 else code,
+    }
 
 
 def bash_argv(bash: str, command: str, memory_bytes: int | None) -> list[str]:
@@ -246,6 +263,7 @@ def bash_argv(bash: str, command: str, memory_bytes: int | None) -> list[str]:
 
 # --- the text editor -----------------------------------------------------------------------------
 
+
 class EditorError(Exception):
     def __init__(self, error_code: str, message: str) -> None:
         super().__init__(message)
@@ -256,8 +274,11 @@ class EditorError(Exception):
 def text_editor(tool_input: dict, workdir: Path) -> dict:
     """Apply one text editor command; its result object, or its error object."""
     if not workdir.is_dir():  # the container's process died and its directory went with it
-        return {"type": "text_editor_code_execution_tool_result_error", "error_code": "unavailable",
-                "error_message": "The container's directory is gone."}
+        return {
+            "type": "text_editor_code_execution_tool_result_error",
+            "error_code": "unavailable",
+            "error_message": "The container's directory is gone.",
+        }
     try:
         return _edit(tool_input, workdir)
     except EditorError as exc:
@@ -270,8 +291,10 @@ def text_editor(tool_input: dict, workdir: Path) -> dict:
 def _edit(tool_input: dict, workdir: Path) -> dict:
     command, path_text = tool_input.get("command"), tool_input.get("path")
     if command not in ("view", "create", "str_replace"):
-        raise EditorError("invalid_tool_input", f"Unsupported command {command!r}: the offline emulator's text "
-                          "editor knows view, create and str_replace.")
+        raise EditorError(
+            "invalid_tool_input",
+            f"Unsupported command {command!r}: the offline emulator's text editor knows view, create and str_replace.",
+        )
     if not isinstance(path_text, str) or not path_text:
         raise EditorError("invalid_tool_input", "`path` is required and must be a string.")
     path = workdir / path_text  # an absolute path stays absolute
@@ -298,27 +321,47 @@ def _edit(tool_input: dict, workdir: Path) -> dict:
 def _view(path: Path, path_text: str, view_range: object) -> dict:
     if path.is_dir():
         entries = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
-        return {"type": "text_editor_code_execution_view_result", "content": "\n".join(entries),
-                "file_type": "text", "num_lines": len(entries), "start_line": 1, "total_lines": len(entries)}
+        return {
+            "type": "text_editor_code_execution_view_result",
+            "content": "\n".join(entries),
+            "file_type": "text",
+            "num_lines": len(entries),
+            "start_line": 1,
+            "total_lines": len(entries),
+        }
     mime = mimetypes.guess_type(path.name)[0] or ""
     if mime.startswith("image/") or mime == "application/pdf":
-        return {"type": "text_editor_code_execution_view_result",
-                "content": base64.b64encode(path.read_bytes()).decode(),
-                "file_type": "pdf" if mime == "application/pdf" else "image",
-                "num_lines": None, "start_line": None, "total_lines": None}
+        return {
+            "type": "text_editor_code_execution_view_result",
+            "content": base64.b64encode(path.read_bytes()).decode(),
+            "file_type": "pdf" if mime == "application/pdf" else "image",
+            "num_lines": None,
+            "start_line": None,
+            "total_lines": None,
+        }
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
     first, last = 1, len(lines)
     if view_range is not None:
-        if (not isinstance(view_range, list) or len(view_range) != 2
-                or not all(isinstance(n, int) and not isinstance(n, bool) for n in view_range)):
+        if (
+            not isinstance(view_range, list)
+            or len(view_range) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in view_range)
+        ):
             raise EditorError("invalid_tool_input", "`view_range` must be [first_line, last_line].")
         first, last = view_range[0], (len(lines) if view_range[1] == -1 else view_range[1])
         if not (1 <= first <= max(1, len(lines)) and first - 1 <= last <= len(lines)):
-            raise EditorError("invalid_tool_input", f"Invalid `view_range` {view_range}: {path_text} has "
-                              f"{len(lines)} lines.")
-    shown = lines[first - 1:last]
-    return {"type": "text_editor_code_execution_view_result", "content": "".join(shown), "file_type": "text",
-            "num_lines": len(shown), "start_line": first, "total_lines": len(lines)}
+            raise EditorError(
+                "invalid_tool_input", f"Invalid `view_range` {view_range}: {path_text} has {len(lines)} lines."
+            )
+    shown = lines[first - 1 : last]
+    return {
+        "type": "text_editor_code_execution_view_result",
+        "content": "".join(shown),
+        "file_type": "text",
+        "num_lines": len(shown),
+        "start_line": first,
+        "total_lines": len(lines),
+    }
 
 
 def _str_replace(path: Path, path_text: str, old: object, new: object) -> dict:
@@ -329,20 +372,25 @@ def _str_replace(path: Path, path_text: str, old: object, new: object) -> dict:
     text = path.read_text(encoding="utf-8")
     count = text.count(old)
     if count != 1:
-        raise EditorError("invalid_tool_input", f"`old_str` must occur exactly once in {path_text}; it occurs "
-                          f"{count} times.")
+        raise EditorError(
+            "invalid_tool_input", f"`old_str` must occur exactly once in {path_text}; it occurs {count} times."
+        )
     at = text.index(old)
     start = text.count("\n", 0, at)  # 0-based line of the change
     line_begin = text.rfind("\n", 0, at) + 1
     old_end = text.find("\n", at + len(old))
     old_end = len(text) if old_end < 0 else old_end
-    updated = text[:at] + new + text[at + len(old):]
+    updated = text[:at] + new + text[at + len(old) :]
     new_end = updated.find("\n", at + len(new))
     new_end = len(updated) if new_end < 0 else new_end
     old_lines = text[line_begin:old_end].split("\n")
     new_lines = updated[line_begin:new_end].split("\n")
     path.write_text(updated, encoding="utf-8")
-    return {"type": "text_editor_code_execution_str_replace_result",
-            "old_start": start + 1, "old_lines": len(old_lines), "new_start": start + 1,
-            "new_lines": len(new_lines),
-            "lines": [f"-{line}" for line in old_lines] + [f"+{line}" for line in new_lines]}
+    return {
+        "type": "text_editor_code_execution_str_replace_result",
+        "old_start": start + 1,
+        "old_lines": len(old_lines),
+        "new_start": start + 1,
+        "new_lines": len(new_lines),
+        "lines": [f"-{line}" for line in old_lines] + [f"+{line}" for line in new_lines],
+    }

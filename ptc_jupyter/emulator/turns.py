@@ -31,8 +31,10 @@ from ptc_jupyter.emulator.wire import ApiError
 from ptc_jupyter.sandbox.arguments import positional_parameters
 
 PTC_INTRO = "Running the script from your prompt in the offline emulator."
-DIRECT_INTRO = ("Running the script from your prompt in the offline emulator as classic tool calling: "
-                "one direct tool call per response.")
+DIRECT_INTRO = (
+    "Running the script from your prompt in the offline emulator as classic tool calling: "
+    "one direct tool call per response."
+)
 OFFLINE_HELP = (
     "This is the ptc-jupyter offline emulator, a stand-in for the Messages API with no model behind it: "
     "you play Claude. It runs the first fenced ```python block of your prompt as Claude's script, "
@@ -62,8 +64,10 @@ def upload_ids(messages: list[dict]) -> list[str]:
 
 
 def cell_timeout_message(limit_s: float) -> str:
-    return (f"detection_timeout: this cell ran for more than {limit_s:g} seconds, the wall-clock limit per "
-            "Python cell (time spent waiting for tool results not counted), and was stopped.")
+    return (
+        f"detection_timeout: this cell ran for more than {limit_s:g} seconds, the wall-clock limit per "
+        "Python cell (time spent waiting for tool results not counted), and was stopped."
+    )
 
 
 def container_id_of(param: Any) -> str | None:
@@ -75,8 +79,9 @@ def container_id_of(param: Any) -> str | None:
 class Turns:
     """Answers `/v1/messages` bodies (raises `ApiError` for the API's error answers)."""
 
-    def __init__(self, config: EmulatorConfig, containers: Containers, faults: FaultQueue,
-                 files: FileStore | None = None) -> None:
+    def __init__(
+        self, config: EmulatorConfig, containers: Containers, faults: FaultQueue, files: FileStore | None = None
+    ) -> None:
         self.config = config
         self.containers = containers
         self.faults = faults
@@ -92,11 +97,11 @@ class Turns:
         if toolset.code_execution is not None and not self.config.supports_code_execution(body["model"]):
             raise wire.invalid_request(
                 f"tools: the model {body['model']} does not support the `{toolset.code_execution.get('type')}` "
-                "tool (its Models API entry says code execution is not supported).")
+                "tool (its Models API entry says code execution is not supported)."
+            )
         container_id = container_id_of(body.get("container"))
         messages = rules.conversation(body["messages"])
-        rules.check_history(messages, has_code_execution=toolset.code_execution is not None,
-                            container_id=container_id)
+        rules.check_history(messages, has_code_execution=toolset.code_execution is not None, container_id=container_id)
         cache_plan = self.cache.plan(body)  # checked on every request, as the API checks the marks
         reply = await self._answer(body, toolset, container_id, messages)
         if wire.resumes_only(reply["content"]):
@@ -125,16 +130,22 @@ class Turns:
 
     # --- the three kinds of request -------------------------------------------------------------
 
-    async def _start_ptc(self, body: dict, toolset: ToolSet, steps: list[Step], container_id: str | None,
-                         uploads: list[StoredFile]) -> dict:
+    async def _start_ptc(
+        self, body: dict, toolset: ToolSet, steps: list[Step], container_id: str | None, uploads: list[StoredFile]
+    ) -> dict:
         container = self._lookup(container_id) if container_id else await self.containers.create()
         async with container.lock:
             await container.cancel_run(self.containers.pool)
             container.run = None
             await asyncio.to_thread(copy_uploads, uploads, container.sandbox.inputs)
             callable_tools = toolset.programmatic + (toolset.direct_only if self.config.expose_direct_tools else [])
-            container.turn = Turn("ptc", steps, callable_tools, rules.tools_key(body.get("tools")),
-                                  positional_parameters(body.get("tools")))
+            container.turn = Turn(
+                "ptc",
+                steps,
+                callable_tools,
+                rules.tools_key(body.get("tools")),
+                positional_parameters(body.get("tools")),
+            )
             reply = await self._reply(body, container, first=True)
             container.touch()
         return reply
@@ -143,8 +154,13 @@ class Turns:
         container = await self.containers.create(hidden=True)
         async with container.lock:
             await asyncio.to_thread(copy_uploads, uploads, container.sandbox.inputs)
-            container.turn = Turn("direct", [script], toolset.programmatic + toolset.direct_only,
-                                  rules.tools_key(body.get("tools")), positional_parameters(body.get("tools")))
+            container.turn = Turn(
+                "direct",
+                [script],
+                toolset.programmatic + toolset.direct_only,
+                rules.tools_key(body.get("tools")),
+                positional_parameters(body.get("tools")),
+            )
             reply = await self._reply(body, container, first=True)
             container.touch()
         return reply
@@ -155,14 +171,18 @@ class Turns:
         if container is None:
             if container_id is None:
                 raise rules.unexpected_result(
-                    "tool_result", ids[0], "The offline emulator has no script waiting for it (it may have "
-                    "ended or expired); send the prompt again.")
+                    "tool_result",
+                    ids[0],
+                    "The offline emulator has no script waiting for it (it may have "
+                    "ended or expired); send the prompt again.",
+                )
             container = self._lookup(container_id)
         async with container.lock:
             turn, run = container.turn, container.run
             if turn is None or run is None:
-                raise rules.unexpected_result("tool_result", ids[0],
-                                              "It matches no pending tool use of this container.")
+                raise rules.unexpected_result(
+                    "tool_result", ids[0], "It matches no pending tool use of this container."
+                )
             if turn.last_reply is not None and turn.last_results == frozenset(ids) and not set(ids) & set(run.pending):
                 return turn.last_reply  # a retried request (e.g. after a broken stream): same answer
             if turn.mode == "ptc":
@@ -215,19 +235,33 @@ class Turns:
             content = [wire.text_block(full[: max(1, len(full) // 2)])]
             stop_reason = truncation
             if truncation == "refusal":
-                stop_details = {"type": "refusal", "category": None,
-                                "explanation": "Refusal injected by the offline emulator's fault queue."}
+                stop_details = {
+                    "type": "refusal",
+                    "category": None,
+                    "explanation": "Refusal injected by the offline emulator's fault queue.",
+                }
         else:
             stop_reason = await self._run_steps(container, turn, content)
         if self.faults.take("unknown_block"):
-            content.insert(0, {"type": "future_block", "id": wire.new_id("future"),
-                               "note": "A block type this client does not know (injected fault)."})
+            content.insert(
+                0,
+                {
+                    "type": "future_block",
+                    "id": wire.new_id("future"),
+                    "note": "A block type this client does not know (injected fault).",
+                },
+            )
         if not ptc and turn.reported:
             self.containers.expire(container, "its direct-mode script ended")
         container_info = {"id": container.id, "expires_at": wire.iso_in(self.config.container_idle_s)} if ptc else None
-        return wire.message(body["model"], content, stop_reason, wire.usage(body, content, code_execution=ptc and any(
-                                b.get("type") == "server_tool_use" for b in content)),
-                            container=container_info, stop_details=stop_details)
+        return wire.message(
+            body["model"],
+            content,
+            stop_reason,
+            wire.usage(body, content, code_execution=ptc and any(b.get("type") == "server_tool_use" for b in content)),
+            container=container_info,
+            stop_details=stop_details,
+        )
 
     async def _run_steps(self, container: Container, turn: Turn, content: list[dict]) -> str:
         """Run the turn's steps on from where they are, adding their blocks to `content`, until one
@@ -272,11 +306,16 @@ class Turns:
 
     def _start_python(self, container: Container, turn: Turn, step: Step) -> None:
         ptc = turn.mode == "ptc"
-        container.start_run(mode=turn.mode, code=step.code, tools=turn.tools, tools_key=turn.tools_key,
-                            positional=turn.positional,
-                            srvtoolu_id=step.id if ptc else None,
-                            deadline_s=self.config.pending_deadline_s if ptc else None,
-                            limit_s=self.config.cell_limit_s if ptc else None)
+        container.start_run(
+            mode=turn.mode,
+            code=step.code,
+            tools=turn.tools,
+            tools_key=turn.tools_key,
+            positional=turn.positional,
+            srvtoolu_id=step.id if ptc else None,
+            deadline_s=self.config.pending_deadline_s if ptc else None,
+            limit_s=self.config.cell_limit_s if ptc else None,
+        )
         turn.active = step
 
     async def _python_result(self, container: Container, turn: Turn, step: Step, run: ScriptRun) -> list[dict]:
@@ -284,12 +323,14 @@ class Turns:
         if turn.mode != "ptc":
             turn.outcomes.append(Outcome("python", result))
             return []
-        found, too_large = await asyncio.to_thread(changed_outputs, container.sandbox.outputs, turn.before,
-                                                   self.files.max_bytes)
+        found, too_large = await asyncio.to_thread(
+            changed_outputs, container.sandbox.outputs, turn.before, self.files.max_bytes
+        )
         file_ids = [self.files.add(name, data, downloadable=True).id for name, data in found]
         for rel in too_large:
-            result["stderr"] += (f"\n$OUTPUT_DIR/{rel} is larger than {self.files.max_bytes} bytes: it was not "
-                                 "returned as a file.\n")
+            result["stderr"] += (
+                f"\n$OUTPUT_DIR/{rel} is larger than {self.files.max_bytes} bytes: it was not returned as a file.\n"
+            )
         turn.outcomes.append(Outcome("python", result))
         if self.faults.take("encrypted_code_execution_result"):
             return [wire.encrypted_code_execution_result_block(step.id, **result, file_ids=file_ids)]
@@ -316,8 +357,9 @@ class Turns:
     async def _edit(self, container: Container, turn: Turn, step: Step) -> dict:
         result = await asyncio.to_thread(text_editor, step.input, container.sandbox.workdir)
         if result["type"].endswith("_error"):
-            turn.outcomes.append(Outcome("text_editor", error_code=result["error_code"],
-                                         error_message=result["error_message"]))
+            turn.outcomes.append(
+                Outcome("text_editor", error_code=result["error_code"], error_message=result["error_message"])
+            )
         else:
             turn.outcomes.append(Outcome("text_editor"))
         return wire.text_editor_result_block(step.id, result)
@@ -338,5 +380,6 @@ class Turns:
     def _final_text(self, body: dict, text: str, container: Container | None = None) -> dict:
         content = [wire.text_block(text)]
         info = {"id": container.id, "expires_at": wire.iso_in(self.config.container_idle_s)} if container else None
-        return wire.message(body["model"], content, "end_turn", wire.usage(body, content, code_execution=False),
-                            container=info)
+        return wire.message(
+            body["model"], content, "end_turn", wire.usage(body, content, code_execution=False), container=info
+        )

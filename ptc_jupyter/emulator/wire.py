@@ -37,8 +37,7 @@ class ApiError(Exception):
     """An error answer of the API: HTTP status, error type, message and, for some, `details`
     (`{"error_code": ...}`, which the SDK maps to a specific exception class)."""
 
-    def __init__(self, status: int, message: str, error_type: str | None = None,
-                 details: dict | None = None) -> None:
+    def __init__(self, status: int, message: str, error_type: str | None = None, details: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -72,6 +71,7 @@ def iso_in(seconds: float) -> str:
 
 # --- content blocks -------------------------------------------------------------------------
 
+
 def text_block(text: str) -> dict:
     return {"type": "text", "text": text}
 
@@ -94,38 +94,53 @@ def tool_use_block(call: dict, caller: dict) -> dict:
     return {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["input"], "caller": caller}
 
 
-def code_execution_result_block(srvtoolu_id: str, stdout: str, stderr: str, return_code: int,
-                                file_ids: Sequence[str] = ()) -> dict:
+def code_execution_result_block(
+    srvtoolu_id: str, stdout: str, stderr: str, return_code: int, file_ids: Sequence[str] = ()
+) -> dict:
     return {
         "type": "code_execution_tool_result",
         "tool_use_id": srvtoolu_id,
-        "content": {"type": "code_execution_result", "stdout": stdout, "stderr": stderr,
-                    "return_code": return_code,
-                    "content": [{"type": "code_execution_output", "file_id": f} for f in file_ids]},
+        "content": {
+            "type": "code_execution_result",
+            "stdout": stdout,
+            "stderr": stderr,
+            "return_code": return_code,
+            "content": [{"type": "code_execution_output", "file_id": f} for f in file_ids],
+        },
     }
 
 
-def encrypted_code_execution_result_block(srvtoolu_id: str, stdout: str, stderr: str, return_code: int,
-                                          file_ids: Sequence[str] = ()) -> dict:
+def encrypted_code_execution_result_block(
+    srvtoolu_id: str, stdout: str, stderr: str, return_code: int, file_ids: Sequence[str] = ()
+) -> dict:
     """The result form the API uses when the script called web search: stdout is opaque to the client."""
     garbage = base64.b64encode(secrets.token_bytes(16 + len(stdout.encode()))).decode()
     return {
         "type": "code_execution_tool_result",
         "tool_use_id": srvtoolu_id,
-        "content": {"type": "encrypted_code_execution_result", "encrypted_stdout": garbage, "stderr": stderr,
-                    "return_code": return_code,
-                    "content": [{"type": "code_execution_output", "file_id": f} for f in file_ids]},
+        "content": {
+            "type": "encrypted_code_execution_result",
+            "encrypted_stdout": garbage,
+            "stderr": stderr,
+            "return_code": return_code,
+            "content": [{"type": "code_execution_output", "file_id": f} for f in file_ids],
+        },
     }
 
 
-def bash_result_block(srvtoolu_id: str, stdout: str, stderr: str, return_code: int,
-                      file_ids: Sequence[str] = ()) -> dict:
+def bash_result_block(
+    srvtoolu_id: str, stdout: str, stderr: str, return_code: int, file_ids: Sequence[str] = ()
+) -> dict:
     return {
         "type": "bash_code_execution_tool_result",
         "tool_use_id": srvtoolu_id,
-        "content": {"type": "bash_code_execution_result", "stdout": stdout, "stderr": stderr,
-                    "return_code": return_code,
-                    "content": [{"type": "bash_code_execution_output", "file_id": f} for f in file_ids]},
+        "content": {
+            "type": "bash_code_execution_result",
+            "stdout": stdout,
+            "stderr": stderr,
+            "return_code": return_code,
+            "content": [{"type": "bash_code_execution_output", "file_id": f} for f in file_ids],
+        },
     }
 
 
@@ -138,8 +153,10 @@ def text_editor_result_block(srvtoolu_id: str, content: dict) -> dict:
 RESULT_TYPES = {
     "code_execution": ("code_execution_tool_result", "code_execution_tool_result_error"),
     "bash_code_execution": ("bash_code_execution_tool_result", "bash_code_execution_tool_result_error"),
-    "text_editor_code_execution": ("text_editor_code_execution_tool_result",
-                                   "text_editor_code_execution_tool_result_error"),
+    "text_editor_code_execution": (
+        "text_editor_code_execution_tool_result",
+        "text_editor_code_execution_tool_result_error",
+    ),
 }
 
 
@@ -152,8 +169,14 @@ def tool_error_block(tool_name: str, srvtoolu_id: str, error_code: str, error_me
     return {"type": block_type, "tool_use_id": srvtoolu_id, "content": content}
 
 
-def message(model: str, content: list[dict], stop_reason: str, usage: dict,
-            container: dict | None = None, stop_details: dict | None = None) -> dict:
+def message(
+    model: str,
+    content: list[dict],
+    stop_reason: str,
+    usage: dict,
+    container: dict | None = None,
+    stop_details: dict | None = None,
+) -> dict:
     return {
         "id": new_id("msg"),
         "type": "message",
@@ -171,6 +194,7 @@ def message(model: str, content: list[dict], stop_reason: str, usage: dict,
 
 # --- usage estimates ------------------------------------------------------------------------
 
+
 def _tokens(value: Any) -> int:
     return max(1, len(json.dumps(value, ensure_ascii=False).encode()) // 4)
 
@@ -178,15 +202,22 @@ def _tokens(value: Any) -> int:
 def script_call(block: Any) -> bool:
     """A `tool_use` block a code-execution script made (its `caller` is a code-execution tool)."""
     caller = block.get("caller") if isinstance(block, dict) else None
-    return block.get("type") == "tool_use" and isinstance(caller, dict) \
+    return (
+        block.get("type") == "tool_use"
+        and isinstance(caller, dict)
         and str(caller.get("type", "")).startswith("code_execution_")
+    )
 
 
 def programmatic_tool_use_ids(messages: list[dict]) -> set[str]:
     """Ids of the `tool_use` blocks in the history that a code-execution script made."""
-    return {block.get("id") for msg in messages
-            if msg.get("role") == "assistant" and isinstance(msg.get("content"), list)
-            for block in msg["content"] if script_call(block)}
+    return {
+        block.get("id")
+        for msg in messages
+        if msg.get("role") == "assistant" and isinstance(msg.get("content"), list)
+        for block in msg["content"]
+        if script_call(block)
+    }
 
 
 def without_cache_control(value: dict) -> dict:
@@ -195,8 +226,11 @@ def without_cache_control(value: dict) -> dict:
     if "cache_control" in value:
         value = {k: v for k, v in value.items() if k != "cache_control"}
     content = value.get("content")
-    if value.get("type") == "tool_result" and isinstance(content, list) \
-            and any(isinstance(b, dict) and "cache_control" in b for b in content):
+    if (
+        value.get("type") == "tool_result"
+        and isinstance(content, list)
+        and any(isinstance(b, dict) and "cache_control" in b for b in content)
+    ):
         value = {**value, "content": [without_cache_control(b) if isinstance(b, dict) else b for b in content]}
     return value
 
@@ -207,7 +241,8 @@ def code_called(block: Any, hidden: set[str]) -> bool:
     the client and the container (its 400 for a breakpoint on one says so)."""
     return isinstance(block, dict) and (
         (block.get("type") == "tool_use" and block.get("id") in hidden)
-        or (block.get("type") == "tool_result" and block.get("tool_use_id") in hidden))
+        or (block.get("type") == "tool_result" and block.get("tool_use_id") in hidden)
+    )
 
 
 def counted_block(block: Any) -> Any:
@@ -257,8 +292,11 @@ def resumes_only(content: list[dict]) -> bool:
 
 def resume_usage() -> dict:
     """The usage of a response that only resumes the script, key for key as the recordings show it."""
-    return {"input_tokens": 0, "output_tokens": 0,
-            "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0}}
+    return {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+    }
 
 
 def usage(body: dict, content: list[dict], code_execution: bool) -> dict:

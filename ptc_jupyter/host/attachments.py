@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 Inputs = Iterable[Any] | Mapping[str, Any]
 
 
-
 class UploadedFile(NamedTuple):
     """A file sent to the Files API: unpacks as `(file_id, filename)`."""
 
@@ -92,8 +91,11 @@ async def upload_input_files(client: Any, items: Iterable[Any] | Mapping[str, An
     payloads = [_payload(item, i) for i, item in enumerate(entries)]  # bad items fail before any upload
     api = files_api(client)
     results = await asyncio.gather(*(api.upload(file=p) for p in payloads), return_exceptions=True)
-    uploaded = [UploadedFile(r.id, getattr(r, "filename", None) or p[0])
-                for r, p in zip(results, payloads) if not isinstance(r, BaseException)]
+    uploaded = [
+        UploadedFile(r.id, getattr(r, "filename", None) or p[0])
+        for r, p in zip(results, payloads)
+        if not isinstance(r, BaseException)
+    ]
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         await delete_uploaded(client, uploaded)
@@ -133,8 +135,10 @@ def path_problem(path: str | PurePath, *, upload: bool = True) -> str | None:
         return f"no such file: {path}"
     size = where.stat().st_size
     if upload and size > FILES_API_MAX_BYTES:
-        return (f"{path} is {size / 2**20:,.0f} MB, more than the Files API accepts "
-                f"({FILES_API_MAX_BYTES / 2**20:,.0f} MB per file)")
+        return (
+            f"{path} is {size / 2**20:,.0f} MB, more than the Files API accepts "
+            f"({FILES_API_MAX_BYTES / 2**20:,.0f} MB per file)"
+        )
     return None
 
 
@@ -156,8 +160,13 @@ def first_message(prompt: str, uploaded: list[UploadedFile]) -> dict[str, Any]:
     """The run's first user message: the prompt, with the uploaded files attached and named."""
     if not uploaded:
         return {"role": "user", "content": prompt}
-    return {"role": "user", "content": [*(u.block for u in uploaded),
-                                        {"type": "text", "text": prompt + prompt_note([u.filename for u in uploaded])}]}
+    return {
+        "role": "user",
+        "content": [
+            *(u.block for u in uploaded),
+            {"type": "text", "text": prompt + prompt_note([u.filename for u in uploaded])},
+        ],
+    }
 
 
 async def attach(client: Any, inputs: Inputs) -> list[UploadedFile]:
@@ -179,8 +188,11 @@ def forget(messages: list[dict[str, Any]], deleted: list[UploadedFile], containe
         for i, block in enumerate(content):
             if isinstance(block, dict) and block.get("type") == "container_upload" and block.get("file_id") in names:
                 name = names[block["file_id"]]
-                content[i] = {"type": "text", "text": f"{FORGOTTEN} {name} (deleted after its run); {where} keeps "
-                                                      f"it as $INPUT_DIR/{name} while that container lives."}
+                content[i] = {
+                    "type": "text",
+                    "text": f"{FORGOTTEN} {name} (deleted after its run); {where} keeps "
+                    f"it as $INPUT_DIR/{name} while that container lives.",
+                }
 
 
 def earlier_files(messages: list[dict[str, Any]]) -> list[str]:
@@ -191,7 +203,7 @@ def earlier_files(messages: list[dict[str, Any]]) -> list[str]:
         for block in content if message.get("role") == "user" and isinstance(content, list) else ():
             text = block.get("text", "") if isinstance(block, dict) else ""
             if text.startswith(FORGOTTEN):
-                names.append(text[len(FORGOTTEN):].split(" (deleted", 1)[0].strip())
+                names.append(text[len(FORGOTTEN) :].split(" (deleted", 1)[0].strip())
     return names
 
 

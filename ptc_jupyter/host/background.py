@@ -69,8 +69,12 @@ class LoopThread:
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop())
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None,
-            wait: Callable[[threading.Event], None] | None = None) -> T:
+    def run(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout_s: float | None = None,
+        wait: Callable[[threading.Event], None] | None = None,
+    ) -> T:
         """Run `coro` on the thread's loop and wait for it (from any other thread).
 
         `wait(done)` is how the calling thread waits (default: `done.wait()`); it may do other work

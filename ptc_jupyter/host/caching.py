@@ -25,13 +25,21 @@ EPHEMERAL = {"type": "ephemeral"}
 
 def _code_called(block: dict[str, Any]) -> bool:
     caller = block.get("caller")
-    return block.get("type") == "tool_use" and isinstance(caller, dict) \
+    return (
+        block.get("type") == "tool_use"
+        and isinstance(caller, dict)
         and str(caller.get("type", "")).startswith("code_execution")
+    )
 
 
 def _script_call_ids(messages: list[dict[str, Any]]) -> set[str]:
-    return {str(block.get("id")) for msg in messages if isinstance(msg.get("content"), list)
-            for block in msg["content"] if isinstance(block, dict) and _code_called(block)}
+    return {
+        str(block.get("id"))
+        for msg in messages
+        if isinstance(msg.get("content"), list)
+        for block in msg["content"]
+        if isinstance(block, dict) and _code_called(block)
+    }
 
 
 def _markable(block: Any, script_calls: set[str]) -> bool:
@@ -45,8 +53,7 @@ def _markable(block: Any, script_calls: set[str]) -> bool:
     return kind in ("text", "tool_use", "server_tool_use") or kind.endswith("_tool_result")
 
 
-def _newest_markable(messages: list[dict[str, Any]], script_calls: set[str], end: int
-                     ) -> tuple[int, int | None] | None:
+def _newest_markable(messages: list[dict[str, Any]], script_calls: set[str], end: int) -> tuple[int, int | None] | None:
     """(message, block) of the newest block before message `end` that may carry a breakpoint
     (block None: a string content)."""
     for i in range(end - 1, -1, -1):
@@ -60,16 +67,19 @@ def _newest_markable(messages: list[dict[str, Any]], script_calls: set[str], end
     return None
 
 
-def with_cache_points(tools: list[dict[str, Any]], messages: list[dict[str, Any]]
-                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def with_cache_points(
+    tools: list[dict[str, Any]], messages: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Copies of `tools` and `messages` with the breakpoints set (where there is a place): the last
     tool, the newest markable block, and the newest markable block before the last exchange (the
     previous request's newest, so its prefix is read whatever the length of the exchange since)."""
     marked_tools = [*tools[:-1], {**tools[-1], "cache_control": EPHEMERAL}] if tools else tools
     marked = list(messages)
     script_calls = _script_call_ids(messages)
-    newest = (_newest_markable(messages, script_calls, len(messages)),
-              _newest_markable(messages, script_calls, len(messages) - 2))
+    newest = (
+        _newest_markable(messages, script_calls, len(messages)),
+        _newest_markable(messages, script_calls, len(messages) - 2),
+    )
     points = {point for point in newest if point is not None}
     for i, j in points:
         content = marked[i]["content"]
@@ -92,7 +102,13 @@ def without_cache_points(value: Any) -> Any:
         return value
     out = {k: without_cache_points(v) for k, v in value.items() if k != "cache_control"}
     content = out.get("content")
-    if "role" in out and isinstance(content, list) and len(content) == 1 and isinstance(content[0], dict) \
-            and set(content[0]) == {"type", "text"} and content[0]["type"] == "text":
+    if (
+        "role" in out
+        and isinstance(content, list)
+        and len(content) == 1
+        and isinstance(content[0], dict)
+        and set(content[0]) == {"type", "text"}
+        and content[0]["type"] == "text"
+    ):
         out["content"] = content[0]["text"]
     return out

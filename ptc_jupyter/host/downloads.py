@@ -26,6 +26,7 @@ MAX_INLINE_BYTES = 5_000_000
 DEFAULT_SPILL_DIR = "ptc_files"
 DOWNLOAD_CONCURRENCY = 4
 
+
 def files_api(client: Any) -> Any:
     """`client.files` (GA), or `client.beta.files` on an SDK without it."""
     api = getattr(client, "files", None)
@@ -66,9 +67,14 @@ async def _download(api: Any, f: OutputFile, max_inline_bytes: int, spill_dir: P
         f.data = bytes(buffer)
 
 
-async def fetch_output_files(client: Any, file_ids: Iterable[str], *, max_inline_bytes: int = MAX_INLINE_BYTES,
-                             spill_dir: str | Path | None = None,
-                             concurrency: int = DOWNLOAD_CONCURRENCY) -> list[OutputFile]:
+async def fetch_output_files(
+    client: Any,
+    file_ids: Iterable[str],
+    *,
+    max_inline_bytes: int = MAX_INLINE_BYTES,
+    spill_dir: str | Path | None = None,
+    concurrency: int = DOWNLOAD_CONCURRENCY,
+) -> list[OutputFile]:
     """Download the files `file_ids` name (each once, in order) with their metadata.
 
     A file that cannot be fetched (expired, not downloadable, network) comes back with `error`
@@ -83,11 +89,16 @@ async def fetch_output_files(client: Any, file_ids: Iterable[str], *, max_inline
             try:
                 meta = await api.retrieve_metadata(file_id)
             except Exception as exc:  # one missing file must not lose the others, or the run
-                return OutputFile(name=safe_name(None, file_id), file_id=file_id,
-                                  error=f"no metadata: {failure_text(exc)}")
+                return OutputFile(
+                    name=safe_name(None, file_id), file_id=file_id, error=f"no metadata: {failure_text(exc)}"
+                )
             name = safe_name(getattr(meta, "filename", None), file_id)
-            f = OutputFile(name=name, media_type=media_type_of(name, getattr(meta, "mime_type", None)),
-                           size_bytes=getattr(meta, "size_bytes", 0) or 0, file_id=file_id)
+            f = OutputFile(
+                name=name,
+                media_type=media_type_of(name, getattr(meta, "mime_type", None)),
+                size_bytes=getattr(meta, "size_bytes", 0) or 0,
+                file_id=file_id,
+            )
             if getattr(meta, "downloadable", None) is False:
                 f.error = "not downloadable"
                 return f

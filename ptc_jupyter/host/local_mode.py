@@ -21,8 +21,10 @@ from ptc_jupyter.trace.run import ToolCall
 from ptc_jupyter.trace.steps import LOCAL_STEP, Step
 
 LOCAL_CALLER = "local_sandbox"  # the caller of a tool call made by a local script
-NOTICE = ("local sandbox: Claude's scripts run in a subprocess on this machine (limits: time, memory, "
-          "processes, output; no network on Linux). It is not a security boundary; side-effect tools still ask.")
+NOTICE = (
+    "local sandbox: Claude's scripts run in a subprocess on this machine (limits: time, memory, "
+    "processes, output; no network on Linux). It is not a security boundary; side-effect tools still ask."
+)
 
 
 def tools_param(tools: Sequence[Tool], config: SandboxConfig | None = None) -> list[dict[str, Any]]:
@@ -41,8 +43,9 @@ class LocalAnswers:
         self.sandbox = sandbox or LocalSandbox()
         self.owned = sandbox is None  # made for this run: closed with it
         self.tool_names = [t.name for t in tools if t.programmatic]
-        self.positional = positional_parameters({"name": t.name, "input_schema": t.input_schema}
-                                                for t in tools if t.programmatic)
+        self.positional = positional_parameters(
+            {"name": t.name, "input_schema": t.input_schema} for t in tools if t.programmatic
+        )
 
     async def put_inputs(self, payloads: Sequence[tuple[str, bytes, str]]) -> list[str]:
         """Write a run's input files into the sandbox's `$INPUT_DIR` (no Files API here: nothing
@@ -85,8 +88,17 @@ class LocalAnswers:
         run = self.turn.run
 
         async def tool_calls(requests: list[ToolRequest]) -> list[str]:
-            made = [ToolCall(id=f"{call.id}_{r.id}", name=r.name, input=r.input, caller=LOCAL_CALLER,
-                             script_id=call.id, request_index=run.requests) for r in requests]
+            made = [
+                ToolCall(
+                    id=f"{call.id}_{r.id}",
+                    name=r.name,
+                    input=r.input,
+                    caller=LOCAL_CALLER,
+                    script_id=call.id,
+                    request_index=run.requests,
+                )
+                for r in requests
+            ]
             run.calls.extend(made)
             await self.turn.run_calls(made, None)
             return [c.output or "" for c in made]

@@ -125,9 +125,17 @@ class Host:
 class _Turn:
     """The state of one run: history, the scripts still awaiting their result, the call budget."""
 
-    def __init__(self, host: Host, run: Run, tools: list[Tool], options: RunOptions,
-                 approve: Approver | None, on_event: Listener | None, history: list[dict[str, Any]],
-                 sandbox: LocalSandbox | None = None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        run: Run,
+        tools: list[Tool],
+        options: RunOptions,
+        approve: Approver | None,
+        on_event: Listener | None,
+        history: list[dict[str, Any]],
+        sandbox: LocalSandbox | None = None,
+    ) -> None:
         self.host, self.run, self.options, self.on_event = host, run, options, on_event
         self.tools = {t.name: t for t in tools}
         if len(self.tools) != len(tools):
@@ -137,18 +145,24 @@ class _Turn:
         self.history_length = len(history)
         self.messages: list[dict[str, Any]] = [*history, {"role": "user", "content": run.prompt}]
         self.awaiting: dict[str, Step] = {}  # code-execution blocks still waiting for their result
-        self.policy = CallPolicy(self.tools, options.max_calls, direct_run=options.direct,
-                                 local_run=self.local is not None)
+        self.policy = CallPolicy(
+            self.tools, options.max_calls, direct_run=options.direct, local_run=self.local is not None
+        )
         self.calls_started = 0
         self._new_calls: list[ToolCall] = []  # tool_use blocks of the latest response
         self._expires_at: Any = None  # the latest response's container.expires_at
         self._texts: list[str] = []  # text blocks of the latest response
         self._last_texts: list[str] = []  # text blocks of the latest response that had any
-        secrets = tuple(s for s in (getattr(host.client, "api_key", None), getattr(host.client, "auth_token", None))
-                        if isinstance(s, str))
+        secrets = tuple(
+            s
+            for s in (getattr(host.client, "api_key", None), getattr(host.client, "auth_token", None))
+            if isinstance(s, str)
+        )
         self.wire = WireRecorder(run.exchanges, secrets=secrets)  # what went out and came back, for Run.exchanges
         self.dispatcher = Dispatcher(
-            options.executor, timeout_s=options.tool_timeout_s, approve=approve,
+            options.executor,
+            timeout_s=options.tool_timeout_s,
+            approve=approve,
             on_start=lambda c: self.emit(CallStarted(run, c)),
             on_finish=lambda c: self.emit(CallFinished(run, c)),
             on_notice=self.notice_once,
@@ -191,8 +205,10 @@ class _Turn:
         try:
             if inputs and self.local is not None:
                 names = await self.local.put_inputs(attachments.input_payloads(inputs))
-                self.messages[self.history_length] = {"role": "user",
-                                                      "content": run.prompt + attachments.prompt_note(names)}
+                self.messages[self.history_length] = {
+                    "role": "user",
+                    "content": run.prompt + attachments.prompt_note(names),
+                }
                 self.notice(f"copied {len(names)} input file(s) into the local sandbox: " + ", ".join(names))
             elif inputs:
                 uploaded = await attachments.attach(self.host.client, inputs)
@@ -214,8 +230,7 @@ class _Turn:
         finally:
             if uploaded and not self.options.keep_files:
                 deleted = await attachments.detach(self.host.client, uploaded)
-                attachments.forget(self.messages, [u for u in uploaded if u.file_id in deleted],
-                                   self.container)
+                attachments.forget(self.messages, [u for u in uploaded if u.file_id in deleted], self.container)
             if self.local is not None:
                 await self.local.aclose()
             retries.report_to.reset(listening)
@@ -244,8 +259,10 @@ class _Turn:
             stop = response.stop_reason
             pauses = pauses + 1 if stop == "pause_turn" else 0
             if pauses > MAX_PAUSES_IN_A_ROW:
-                raise self.fail(f"the API paused the turn (pause_turn) {pauses} times in a row; stopped here "
-                                "with everything so far kept; run again to continue in the same container")
+                raise self.fail(
+                    f"the API paused the turn (pause_turn) {pauses} times in a row; stopped here "
+                    "with everything so far kept; run again to continue in the same container"
+                )
             if stop == "pause_turn":
                 continue
             if stop == "tool_use" and self._new_calls:
@@ -259,8 +276,12 @@ class _Turn:
         tools, messages = self.tools_param, self.messages
         if opts.cache:
             tools, messages = with_cache_points(tools, messages)
-        params: dict[str, Any] = {"model": opts.model, "max_tokens": opts.max_tokens, "tools": tools,
-                                  "messages": messages}
+        params: dict[str, Any] = {
+            "model": opts.model,
+            "max_tokens": opts.max_tokens,
+            "tools": tools,
+            "messages": messages,
+        }
         if self.container and not opts.direct:
             params["container"] = self.container
         if not opts.stream:
@@ -280,8 +301,10 @@ class _Turn:
                 if attempt == STREAM_ATTEMPTS or is_container_lost(broken.error):
                     raise broken.error from None
                 delay = STREAM_BACKOFF_S * 2 ** (attempt - 1)
-                self.notice(f"the response broke off mid-stream ({broken}); no tool ran for it, so the same "
-                            f"request goes again in {delay:g} s (attempt {attempt + 1} of {STREAM_ATTEMPTS})")
+                self.notice(
+                    f"the response broke off mid-stream ({broken}); no tool ran for it, so the same "
+                    f"request goes again in {delay:g} s (attempt {attempt + 1} of {STREAM_ATTEMPTS})"
+                )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -309,18 +332,22 @@ class _Turn:
         self.host.memory.container_id = None
         reason = error_text(exc)
         if self.calls_started:
-            raise self.fail(f"container {lost} was lost mid-turn ({reason}) after {self.calls_started} tool "
-                            "call(s) had run; not started over, so that no tool runs twice. Everything so far is "
-                            "kept; run again to start in a new container")
+            raise self.fail(
+                f"container {lost} was lost mid-turn ({reason}) after {self.calls_started} tool "
+                "call(s) had run; not started over, so that no tool runs twice. Everything so far is "
+                "kept; run again to start in a new container"
+            )
         if retried:
             raise self.fail(f"container {lost} could not be used either ({reason}); stopped")
-        self.messages = self.messages[:self.history_length + 1]
+        self.messages = self.messages[: self.history_length + 1]
         self.awaiting.clear()
-        gone = attachments.earlier_files(self.messages[:self.history_length])
-        self.notice(f"container {lost} could not be reused ({reason}); "
-                    "started the turn again in a new container (its REPL state is gone"
-                    + (f", and so are the files earlier turns attached: {', '.join(gone)}; attach them again"
-                       if gone else "") + ")")
+        gone = attachments.earlier_files(self.messages[: self.history_length])
+        self.notice(
+            f"container {lost} could not be reused ({reason}); "
+            "started the turn again in a new container (its REPL state is gone"
+            + (f", and so are the files earlier turns attached: {', '.join(gone)}; attach them again" if gone else "")
+            + ")"
+        )
 
     def _take(self, response: Any) -> None:
         """Record one response: scripts, results, text, calls; echo it into the history verbatim."""
@@ -353,8 +380,9 @@ class _Turn:
                 self.notice(f"response block of unknown type {kind!r} kept in the history, not interpreted")
         if self._texts:
             self._last_texts = self._texts
-        self.wire.received(response.to_dict(mode="json", exclude_unset=True, warnings=False),
-                           context_bytes=run.context_bytes)
+        self.wire.received(
+            response.to_dict(mode="json", exclude_unset=True, warnings=False), context_bytes=run.context_bytes
+        )
         self.emit(ResponseReceived(run, run.requests, response.stop_reason))
 
     def _step_result(self, block: Any) -> None:
@@ -377,15 +405,20 @@ class _Turn:
         self.emit(FilesAdded(self.run, fetched))
         failed = [f for f in fetched if f.error]
         if failed:
-            self.notice(f"{len(failed)} output file(s) could not be fetched: " +
-                        "; ".join(f"{f.file_id}: {f.error}" for f in failed[:3]))
+            self.notice(
+                f"{len(failed)} output file(s) could not be fetched: "
+                + "; ".join(f"{f.file_id}: {f.error}" for f in failed[:3])
+            )
 
     def _call_from(self, block: Any) -> ToolCall:
         caller = getattr(block, "caller", None)
         caller_type = getattr(caller, "type", None) or "direct"
         call = ToolCall(
-            id=block.id, name=block.name, input=block.input if isinstance(block.input, dict) else {},
-            caller=caller_type, script_id=getattr(caller, "tool_id", None),
+            id=block.id,
+            name=block.name,
+            input=block.input if isinstance(block.input, dict) else {},
+            caller=caller_type,
+            script_id=getattr(caller, "tool_id", None),
             request_index=self.run.requests,
         )
         self.run.calls.append(call)

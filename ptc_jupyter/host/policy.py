@@ -17,8 +17,15 @@ from ptc_jupyter.calls.tools import Tool
 from ptc_jupyter.host.local_mode import LOCAL_CALLER
 from ptc_jupyter.trace.run import ToolCall
 
-RefusalKind = Literal["unknown_tool", "input_not_object", "unknown_caller_type", "code_in_direct_run",
-                      "not_callable_from_code", "caller_not_awaiting", "budget_exhausted"]
+RefusalKind = Literal[
+    "unknown_tool",
+    "input_not_object",
+    "unknown_caller_type",
+    "code_in_direct_run",
+    "not_callable_from_code",
+    "caller_not_awaiting",
+    "budget_exhausted",
+]
 
 #: Every reason a call is refused, and the text its error result says (`str.format` fields).
 REFUSALS: dict[RefusalKind, str] = {
@@ -71,6 +78,12 @@ class CallPolicy:
 
     def _refuse(self, kind: RefusalKind, call: ToolCall, **fields: object) -> Refusal:
         script_kind = "local script" if self.local_run else "code-execution block"
-        message = REFUSALS[kind].format(name=call.name, caller=call.caller, script_id=call.script_id,
-                                        script_kind=script_kind, max_calls=self.max_calls, **fields)
+        message = REFUSALS[kind].format(
+            name=call.name,
+            caller=call.caller,
+            script_id=call.script_id,
+            script_kind=script_kind,
+            max_calls=self.max_calls,
+            **fields,
+        )
         return Refusal(kind, message)

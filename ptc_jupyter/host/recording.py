@@ -45,6 +45,7 @@ PROMPT_COMPARED_CHARS = 4_000
 
 # -- the file format ----------------------------------------------------------------------------------
 
+
 def _request_body(request: httpx2.Request) -> Any:
     """A request's body as recorded: its JSON; an upload (multipart, a file's bytes) only by its size,
     so a recording keeps no input file and a replay's random multipart boundary is no drift.
@@ -105,14 +106,20 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
         await response.aclose()
         content_type = response.headers.get("content-type", "")
         entry = {
-            "method": request.method, "path": request.url.path, "request": _request_body(request),
-            "status": response.status_code, "content_type": content_type,
+            "method": request.method,
+            "path": request.url.path,
+            "request": _request_body(request),
+            "status": response.status_code,
+            "content_type": content_type,
             "body": encode_body(content_type, body.decode("utf-8", errors="replace")),
         }
         with self.path.open("a", encoding="utf-8", newline="\n") as f:
             f.write(entry_line(entry))
-        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-encoding", "content-length",
-                                                                                   "transfer-encoding")}
+        headers = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        }
         return httpx2.Response(response.status_code, headers=headers, content=body, request=request)
 
     async def aclose(self) -> None:
@@ -121,12 +128,13 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
 
 # -- drift: how a live request differs from the recorded one -------------------------------------------
 
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _clip(text: str, start: int) -> str:
-    cut = text[start:start + CLIP_CHARS]
+    cut = text[start : start + CLIP_CHARS]
     return ("…" if start else "") + cut + ("…" if start + CLIP_CHARS < len(text) else "")
 
 
@@ -147,8 +155,12 @@ def _pair(recorded: Any, live: Any) -> str:
 def _alike(recorded: str, live: str) -> bool:
     """Whether a live prompt is the recorded one edited (a typo fixed, a number changed) rather than
     another prompt: at least OTHER_PROMPT_RATIO of their text in common."""
-    return difflib.SequenceMatcher(None, recorded[:PROMPT_COMPARED_CHARS], live[:PROMPT_COMPARED_CHARS],
-                                   autojunk=False).ratio() >= OTHER_PROMPT_RATIO
+    return (
+        difflib.SequenceMatcher(
+            None, recorded[:PROMPT_COMPARED_CHARS], live[:PROMPT_COMPARED_CHARS], autojunk=False
+        ).ratio()
+        >= OTHER_PROMPT_RATIO
+    )
 
 
 def _result_text(block: dict[str, Any]) -> str:
@@ -185,8 +197,10 @@ def _tools_drift(recorded: list[Any], live: list[Any]) -> Iterator[str]:
         elif tool != was[name]:
             keys = sorted(tool.keys() | was[name].keys())
             key = next(k for k in keys if tool.get(k) != was[name].get(k))
-            yield (f"the definition of tool {name} differs from the recording "
-                   f"({key}: {_pair(was[name].get(key), tool.get(key))})")
+            yield (
+                f"the definition of tool {name} differs from the recording "
+                f"({key}: {_pair(was[name].get(key), tool.get(key))})"
+            )
     for name in [n for n in was if n not in now]:
         yield f"tool {name} was removed since the recording"
     if recorded != live and was == now:
@@ -200,12 +214,18 @@ def _message_drift(index: int, recorded: Any, live: Any, history: list[Any]) -> 
         for was, now in zip(rec_blocks, live_blocks):
             if was == now:
                 continue
-            if (isinstance(was, dict) and isinstance(now, dict) and was.get("type") == now.get("type") == "tool_result"
-                    and was.get("tool_use_id") == now.get("tool_use_id")):
+            if (
+                isinstance(was, dict)
+                and isinstance(now, dict)
+                and was.get("type") == now.get("type") == "tool_result"
+                and was.get("tool_use_id") == now.get("tool_use_id")
+            ):
                 call = _tool_use(history, now["tool_use_id"])
-                yield (f"the result of {call.get('name', 'a tool')} {_clip(_text(call.get('input', {})), 0)} "
-                       f"(tool_use {now['tool_use_id']}) differs from the recording: "
-                       f"{_pair(_result_text(was), _result_text(now))}")
+                yield (
+                    f"the result of {call.get('name', 'a tool')} {_clip(_text(call.get('input', {})), 0)} "
+                    f"(tool_use {now['tool_use_id']}) differs from the recording: "
+                    f"{_pair(_result_text(was), _result_text(now))}"
+                )
             else:
                 yield f"message {index + 1} ({live.get('role')}) differs from the recording: {_pair(was, now)}"
         return
@@ -242,6 +262,7 @@ def first_drift(recorded: Any, live: Any, *, skip: Collection[str] = ()) -> str 
 
 # -- replay ----------------------------------------------------------------------------------------------
 
+
 def _error(request: httpx2.Request, message: str) -> httpx2.Response:
     body = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
     return httpx2.Response(400, json=body, request=request, headers={"x-should-retry": "false"})
@@ -262,8 +283,11 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         await request.aread()
         if self.served >= len(self.entries):
-            return _error(request, f"replay: {self.path.name} holds {len(self.entries)} responses and all were "
-                                   "used; the run asked for more (record it again)")
+            return _error(
+                request,
+                f"replay: {self.path.name} holds {len(self.entries)} responses and all were "
+                "used; the run asked for more (record it again)",
+            )
         entry = self.entries[self.served]
         self.served += 1
         live = _request_body(request)
@@ -286,9 +310,11 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         was, now = (without_cache_points(body).get("messages") or [] for body in (recorded, live))
         if was[:1] == now[:1] or _alike(_text(_prompt(was)), _text(_prompt(now))):
             return None  # the same prompt, or an edited one: a drift notice says where
-        return (f"replay: {self.path.name} was recorded from another prompt, so it was not replayed and no tool "
-                f"ran ({_pair(_prompt(was), _prompt(now))}); replay it from the cell it was recorded in, or "
-                "record this prompt with --record")
+        return (
+            f"replay: {self.path.name} was recorded from another prompt, so it was not replayed and no tool "
+            f"ran ({_pair(_prompt(was), _prompt(now))}); replay it from the cell it was recorded in, or "
+            "record this prompt with --record"
+        )
 
     def _drift(self, entry: dict[str, Any], request: httpx2.Request) -> str | None:
         """This request's first difference from the recorded one that its run has not been told about
@@ -317,16 +343,19 @@ def recorded_streaming(path: str | Path) -> bool:
 class _TransportSession(Session):
     """A session whose SDK client talks through one transport (a recording or a replay)."""
 
-    def __init__(self, transport: httpx2.AsyncBaseTransport, *, replay_of: Path | None = None,
-                 base: Session = default_session) -> None:
+    def __init__(
+        self, transport: httpx2.AsyncBaseTransport, *, replay_of: Path | None = None, base: Session = default_session
+    ) -> None:
         super().__init__()
         self.transport, self.replay_of, self.base = transport, replay_of, base
         self._client: anthropic.AsyncAnthropic | None = None
 
     def backend(self, offline: bool | None = None) -> Backend:
         if self.replay_of is not None:
-            return Backend(REPLAY, f"replaying {self.replay_of.name}: responses come from the recording; "
-                                   "your tools run in this kernel")
+            return Backend(
+                REPLAY,
+                f"replaying {self.replay_of.name}: responses come from the recording; your tools run in this kernel",
+            )
         return self.base.backend(offline)
 
     def memory(self, backend: Backend) -> ContainerMemory:
@@ -341,8 +370,9 @@ class _TransportSession(Session):
         if self._client is None:
             http = httpx2.AsyncClient(transport=self.transport)
             if self.replay_of is not None:
-                self._client = anthropic.AsyncAnthropic(api_key="replay", base_url="http://replay.invalid",
-                                                        http_client=http, max_retries=0)
+                self._client = anthropic.AsyncAnthropic(
+                    api_key="replay", base_url="http://replay.invalid", http_client=http, max_retries=0
+                )
             else:
                 self._client = self.base.client(backend).with_options(http_client=http)
         return self._client
@@ -353,8 +383,9 @@ class _TransportSession(Session):
 
 
 @asynccontextmanager
-async def session_for(record: str | None, replay: str | None, *, replay_strict: bool = False,
-                      base: Session = default_session) -> AsyncIterator[Session]:
+async def session_for(
+    record: str | None, replay: str | None, *, replay_strict: bool = False, base: Session = default_session
+) -> AsyncIterator[Session]:
     """The session a run uses: `base` (default: the process's), or one that records its exchange
     to a file or replays from one. `replay_strict`: a request that drifted from the recorded one
     fails the run (a 400 saying how)."""

@@ -41,8 +41,7 @@ def usage_add(total: dict[str, Any], usage: Any) -> None:
 def refusal_details(response: Any) -> str:
     details = getattr(response, "stop_details", None)
     category = getattr(details, "category", None)
-    parts = [f"category {category}" if category else "",
-             getattr(details, "explanation", None) or ""]
+    parts = [f"category {category}" if category else "", getattr(details, "explanation", None) or ""]
     said = "; ".join(p for p in parts if p)
     return f": {said}" if said else ""
 
@@ -68,15 +67,23 @@ def explain_failure(exc: Exception, client: Any) -> str:
     """What went wrong, and what to do about it, in one line."""
     where = str(client.base_url).rstrip("/")
     if isinstance(exc, anthropic.APITimeoutError):
-        return (f"APITimeoutError: no answer from {where} in time (the SDK retried "
-                f"{client.max_retries} times); try again, or raise the client's timeout")
+        return (
+            f"APITimeoutError: no answer from {where} in time (the SDK retried "
+            f"{client.max_retries} times); try again, or raise the client's timeout"
+        )
     if isinstance(exc, anthropic.APIConnectionError):
         cause = exc.__cause__ or exc
-        return (f"APIConnectionError: cannot reach {where} ({type(cause).__name__}: {cause}); "
-                "check the network and ANTHROPIC_BASE_URL")
+        return (
+            f"APIConnectionError: cannot reach {where} ({type(cause).__name__}: {cause}); "
+            "check the network and ANTHROPIC_BASE_URL"
+        )
     if isinstance(exc, anthropic.APIStatusError):
-        hint = {401: "check ANTHROPIC_API_KEY", 403: "the key may not have access to this model or feature",
-                429: "rate limited: wait and run again", 529: "the API is overloaded: wait and run again"}
+        hint = {
+            401: "check ANTHROPIC_API_KEY",
+            403: "the key may not have access to this model or feature",
+            429: "rate limited: wait and run again",
+            529: "the API is overloaded: wait and run again",
+        }
         text = f"API error: {error_text(exc)}"  # our words: the SDK's str() changes between releases
         return f"{text} ({hint[exc.status_code]})" if exc.status_code in hint else text
     return f"{type(exc).__name__}: {exc}"

@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 ANTHROPIC = "anthropic"
 EMULATOR = "offline-emulator"
 OFFLINE_NOTICE = (
-    "offline ({reason}): the local emulator plays Claude, running the prompt's ```python block "
-    "as Claude's script"
+    "offline ({reason}): the local emulator plays Claude, running the prompt's ```python block as Claude's script"
 )
 
 _emulator_lock = threading.Lock()
@@ -93,9 +92,17 @@ class Backend:
 class Session:
     """Backend choice, one SDK client per event loop, and the container memory of each backend."""
 
-    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, max_retries: int = 2,
-                 timeout_s: float | None = None,
-                 emulator: Any = None, emulator_url: str | None = None, emulator_key: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_retries: int = 2,
+        timeout_s: float | None = None,
+        emulator: Any = None,
+        emulator_url: str | None = None,
+        emulator_key: str | None = None,
+    ) -> None:
         """`api_key`/`base_url` default to the SDK's environment variables. Offline runs go to the
         process-wide emulator, or to `emulator` (an `EmulatorServer`), or to `emulator_url` with its
         `emulator_key` (one started with `python -m ptc_jupyter.emulator`)."""
@@ -134,8 +141,9 @@ class Session:
 
     def _make_client(self, **where: Any) -> anthropic.AsyncAnthropic:
         extra: dict[str, Any] = {"timeout": self._timeout_s} if self._timeout_s is not None else {}
-        return anthropic.AsyncAnthropic(**where, max_retries=self._max_retries, http_client=retries.http_client(),
-                                        **extra)
+        return anthropic.AsyncAnthropic(
+            **where, max_retries=self._max_retries, http_client=retries.http_client(), **extra
+        )
 
     def _emulator_address(self) -> tuple[str, str]:
         if self._emulator_url:
@@ -162,17 +170,21 @@ class Session:
         try:
             info = await (client or self.client(backend)).models.retrieve(model)
         except anthropic.NotFoundError:
-            raise ValueError(f"model {model!r} was not found; pass model=... / --model with a model "
-                             "that supports code execution (e.g. claude-opus-5-5)") from None
+            raise ValueError(
+                f"model {model!r} was not found; pass model=... / --model with a model "
+                "that supports code execution (e.g. claude-opus-5-5)"
+            ) from None
         except anthropic.APIError as exc:
             log.debug("model check for %s skipped: %s", model, exc)
             return
         support = getattr(getattr(info, "capabilities", None), "code_execution", None)
         if getattr(support, "supported", None) is False:
-            raise ValueError(f"model {model!r} has no code execution that can call tools (server-side "
-                             "programmatic tool calling): run its scripts on this machine instead with "
-                             "sandbox='local' / %%ptc --sandbox local, or choose another model, or direct=True / "
-                             "--direct")
+            raise ValueError(
+                f"model {model!r} has no code execution that can call tools (server-side "
+                "programmatic tool calling): run its scripts on this machine instead with "
+                "sandbox='local' / %%ptc --sandbox local, or choose another model, or direct=True / "
+                "--direct"
+            )
         self._ptc_models.add((backend.name, model))
 
     def forget_backend(self, name: str) -> None:

@@ -17,8 +17,14 @@ if TYPE_CHECKING:
 
 __all__ = ["MCPServerError", "ServerStatus", "add", "close_all", "remove", "servers"]
 
-_HOME = {"MCPServerError": "client", "ServerStatus": "api", "add": "api", "close_all": "api", "remove": "api",
-         "servers": "api"}
+_HOME = {
+    "MCPServerError": "client",
+    "ServerStatus": "api",
+    "add": "api",
+    "close_all": "api",
+    "remove": "api",
+    "servers": "api",
+}
 
 
 def __getattr__(name: str) -> Any:

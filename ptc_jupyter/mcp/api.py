@@ -28,8 +28,17 @@ from ptc_jupyter.mcp.tools import ptc_name, to_ptc_tool
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MCPServerError", "ServerStatus", "add", "close_all", "remove", "servers", "take_notices", "tool_changes",
-           "wait_for_tool_changes"]
+__all__ = [
+    "MCPServerError",
+    "ServerStatus",
+    "add",
+    "close_all",
+    "remove",
+    "servers",
+    "take_notices",
+    "tool_changes",
+    "wait_for_tool_changes",
+]
 
 _lock = threading.RLock()
 _sync_lock = threading.Lock()  # a registry update after a tool-list change; never held while waiting for the loop
@@ -95,11 +104,17 @@ def _status(name: str, entry: _Server) -> ServerStatus:
     conn = entry.connection
     info = conn.server_info
     return ServerStatus(
-        name=name, transport=conn.spec.transport, target=conn.spec.target, state=conn.state,
-        tools=tuple(entry.tools), skipped=dict(entry.skipped),
+        name=name,
+        transport=conn.spec.transport,
+        target=conn.spec.target,
+        state=conn.state,
+        tools=tuple(entry.tools),
+        skipped=dict(entry.skipped),
         server=f"{info.name} {info.version}".strip() if info else None,
-        protocol_version=conn.protocol_version, connect_s=conn.connect_s,
-        call_timeout_s=conn.spec.call_timeout_s, failure=conn.failure,
+        protocol_version=conn.protocol_version,
+        connect_s=conn.connect_s,
+        call_timeout_s=conn.spec.call_timeout_s,
+        failure=conn.failure,
         stderr=conn.stderr_tail(),
     )
 
@@ -153,8 +168,7 @@ def add(
             raise
         for built_tool in built:
             target.add(built_tool)
-        entry = _Server(conn, target, [t.name for t in built], skipped, policy,
-                        {t.name: t for t in built}, version)
+        entry = _Server(conn, target, [t.name for t in built], skipped, policy, {t.name: t for t in built}, version)
         _servers[name] = entry
         conn.on_tools_changed = lambda changed: _follow(entry)
         _follow(entry)  # a change that arrived while the tools were being registered
@@ -162,8 +176,12 @@ def add(
 
 
 def _same(a: Tool, b: Tool) -> bool:
-    return (a.description, a.input_schema, list(a.allowed_callers), a.side_effects) == \
-        (b.description, b.input_schema, list(b.allowed_callers), b.side_effects)
+    return (a.description, a.input_schema, list(a.allowed_callers), a.side_effects) == (
+        b.description,
+        b.input_schema,
+        list(b.allowed_callers),
+        b.side_effects,
+    )
 
 
 def _follow(entry: _Server) -> None:
@@ -177,8 +195,9 @@ def _follow(entry: _Server) -> None:
             return
         entry.tools_version = conn.tools_version
         policy = entry.policy
-        built, skipped = _build_tools(conn, entry.registry, policy.allowed_callers, policy.side_effects,
-                                      policy.prefix, policy.max_result_bytes)
+        built, skipped = _build_tools(
+            conn, entry.registry, policy.allowed_callers, policy.side_effects, policy.prefix, policy.max_result_bytes
+        )
         new = {t.name: t for t in built}
         old = entry.built
         added = [n for n in new if n not in old]
@@ -192,8 +211,11 @@ def _follow(entry: _Server) -> None:
         for tool in built:
             entry.registry.add(tool)
         entry.built, entry.tools, entry.skipped = new, list(new), skipped
-        parts = [f"{what}: {', '.join(names)}" for what, names in
-                 (("added", added), ("removed", removed), ("changed", changed)) if names]
+        parts = [
+            f"{what}: {', '.join(names)}"
+            for what, names in (("added", added), ("removed", removed), ("changed", changed))
+            if names
+        ]
         if parts:
             _notices.append(f"MCP server {conn.name!r}: tools changed ({'; '.join(parts)})")
         _changes += 1
@@ -224,8 +246,14 @@ def _preload_validation() -> None:
     import jsonschema  # noqa: F401  (the session validates structured results with it, too)
 
 
-def _build_tools(conn: Connection, target: ToolRegistry, allowed_callers: Sequence[str] | None,
-                 side_effects: bool | None, prefix: bool, max_result_bytes: int) -> tuple[list[Tool], dict[str, str]]:
+def _build_tools(
+    conn: Connection,
+    target: ToolRegistry,
+    allowed_callers: Sequence[str] | None,
+    side_effects: bool | None,
+    prefix: bool,
+    max_result_bytes: int,
+) -> tuple[list[Tool], dict[str, str]]:
     source = f"mcp:{conn.name}"
     built: list[Tool] = []
     skipped: dict[str, str] = {}
@@ -244,9 +272,15 @@ def _build_tools(conn: Connection, target: ToolRegistry, allowed_callers: Sequen
     for mcp_tool in conn.tools:
         name = ptc_name(mcp_tool.name, conn.name, taken=taken, prefix=prefix)
         try:
-            ptc_tool = to_ptc_tool(mcp_tool, call, server=conn.name, name=name,  # type: ignore[arg-type]
-                                   allowed_callers=allowed_callers, side_effects=side_effects,
-                                   max_result_bytes=max_result_bytes)
+            ptc_tool = to_ptc_tool(
+                mcp_tool,
+                call,  # type: ignore[arg-type]  # returns the CallToolResult the connection gives
+                server=conn.name,
+                name=name,
+                allowed_callers=allowed_callers,
+                side_effects=side_effects,
+                max_result_bytes=max_result_bytes,
+            )
         except ToolDefinitionError as exc:
             skipped[mcp_tool.name] = str(exc)
             continue

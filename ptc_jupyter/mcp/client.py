@@ -85,8 +85,11 @@ def _describe(exc: BaseException, transport: str = "stdio") -> str:
 def _schema_fields(schema: dict[str, Any] | None) -> str:
     properties = (schema or {}).get("properties") or {}
     required = set((schema or {}).get("required") or ())
-    fields = [f"{name} ({spec.get('type', 'any') if isinstance(spec, dict) else 'any'}"
-              f"{', required' if name in required else ''})" for name, spec in properties.items()]
+    fields = [
+        f"{name} ({spec.get('type', 'any') if isinstance(spec, dict) else 'any'}"
+        f"{', required' if name in required else ''})"
+        for name, spec in properties.items()
+    ]
     return f" (fields: {', '.join(fields)})" if fields else ""
 
 
@@ -124,8 +127,10 @@ class Connection:
 
     def __init__(self, spec: ServerSpec, *, protocol: str | None = None) -> None:
         if protocol is not None and protocol not in MODERN_PROTOCOL_VERSIONS:
-            raise ValueError(f"protocol must be None (the initialize handshake) or one of "
-                             f"{list(MODERN_PROTOCOL_VERSIONS)}, got {protocol!r}")
+            raise ValueError(
+                f"protocol must be None (the initialize handshake) or one of "
+                f"{list(MODERN_PROTOCOL_VERSIONS)}, got {protocol!r}"
+            )
         self.spec = spec
         self.protocol = protocol  # None: the initialize handshake; else a version adopted via server/discover
         self.on_tools_changed: Callable[[Connection], None] | None = None  # called on the loop, must not block
@@ -184,8 +189,11 @@ class Connection:
                 scope.deadline = anyio.current_time() + self.spec.start_timeout_s
                 await self._serve(scope, ready, t0)
             if not ready.done():  # the start deadline (or aclose) cancelled the scope
-                why = "was closed while starting" if self._closing else \
-                    f"did not start within {self.spec.start_timeout_s:g} s"
+                why = (
+                    "was closed while starting"
+                    if self._closing
+                    else f"did not start within {self.spec.start_timeout_s:g} s"
+                )
                 await self._fail_start(ready, why)
         except Exception as exc:  # the transport's and session's failures, often in exception groups
             if ready.done():
@@ -209,8 +217,12 @@ class Connection:
 
     async def _serve(self, scope: anyio.CancelScope, ready: asyncio.Future[None], t0: float) -> None:
         self._stale = asyncio.Event()
-        async with self._transport() as (read, write), ClientSession(
-                read, write, message_handler=self._on_message, elicitation_callback=self._refuse_input) as session:
+        async with (
+            self._transport() as (read, write),
+            ClientSession(
+                read, write, message_handler=self._on_message, elicitation_callback=self._refuse_input
+            ) as session,
+        ):
             if self.protocol is None:
                 await session.initialize()
             else:
@@ -290,8 +302,9 @@ class Connection:
                     log.exception("MCP server %r: applying its tool-list change failed", self.name)
 
     # -- requests for input (on the loop) ---------------------------------------------------------
-    async def _refuse_input(self, context: ClientRequestContext,
-                            params: mcp_types.ElicitRequestParams) -> mcp_types.ErrorData:
+    async def _refuse_input(
+        self, context: ClientRequestContext, params: mcp_types.ElicitRequestParams
+    ) -> mcp_types.ErrorData:
         """An elicitation request (handshake protocols): refused with a message saying what was asked.
 
         The server usually passes the refusal back as the call's error; `call` recognises it."""
@@ -300,24 +313,32 @@ class Connection:
         self._refusals[message] = asked
         return mcp_types.ErrorData(code=mcp_types.INVALID_REQUEST, message=message)
 
-    async def _call_tool(self, session: ClientSession, tool: str,
-                         arguments: dict[str, Any]) -> mcp_types.CallToolResult | mcp_types.InputRequiredResult:
+    async def _call_tool(
+        self, session: ClientSession, tool: str, arguments: dict[str, Any]
+    ) -> mcp_types.CallToolResult | mcp_types.InputRequiredResult:
         """`tools/call`; an `input_required` answer with only request state is retried as the spec asks."""
         result = await session.call_tool(tool, arguments, allow_input_required=True)
         wait_s, rounds = STATE_ONLY_BACKOFF_S[0], 0
-        while (isinstance(result, mcp_types.InputRequiredResult) and not result.input_requests
-               and result.request_state and rounds < STATE_ONLY_ROUNDS):
+        while (
+            isinstance(result, mcp_types.InputRequiredResult)
+            and not result.input_requests
+            and result.request_state
+            and rounds < STATE_ONLY_ROUNDS
+        ):
             rounds += 1
             await asyncio.sleep(wait_s)
             wait_s = min(wait_s * 2, STATE_ONLY_BACKOFF_S[1])
-            result = await session.call_tool(tool, arguments, request_state=result.request_state,
-                                             allow_input_required=True)
+            result = await session.call_tool(
+                tool, arguments, request_state=result.request_state, allow_input_required=True
+            )
         return result
 
     def _input_required(self, tool: str, result: mcp_types.InputRequiredResult) -> mcp_types.CallToolResult:
         requests = result.input_requests or {}
-        asked = "; ".join(describe_input_request(r) for r in requests.values()) or \
-            f"it kept answering with request state only ({STATE_ONLY_ROUNDS} retries)"
+        asked = (
+            "; ".join(describe_input_request(r) for r in requests.values())
+            or f"it kept answering with request state only ({STATE_ONLY_ROUNDS} retries)"
+        )
         return _error_result(f"MCP server {self.name!r}: {tool!r} {CANNOT_ANSWER}: {asked}")
 
     def _transport(self) -> Any:
@@ -329,8 +350,9 @@ class Connection:
     @asynccontextmanager
     async def _stdio_transport(self) -> AsyncIterator[Any]:
         spec = self.spec
-        params = StdioServerParameters(command=spec.command[0], args=list(spec.command[1:]),
-                                       env=dict(spec.env) or None, cwd=spec.cwd)
+        params = StdioServerParameters(
+            command=spec.command[0], args=list(spec.command[1:]), env=dict(spec.env) or None, cwd=spec.cwd
+        )
         self._stderr = StderrTail()
         errlog = await self._stderr.open()
         try:
@@ -401,8 +423,9 @@ class Connection:
         call = asyncio.ensure_future(self._call_tool(self._session, tool, arguments))
         woken = asyncio.ensure_future(self._wake.wait())
         try:
-            done, _ = await asyncio.wait({call, woken}, timeout=self.spec.call_timeout_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {call, woken}, timeout=self.spec.call_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             woken.cancel()
             if not call.done():
@@ -412,8 +435,9 @@ class Connection:
                 result = call.result()
             except MCPError as exc:
                 if exc.message in self._refusals:  # it passed our answer to its request for input on
-                    return _error_result(f"MCP server {self.name!r}: {tool!r} {CANNOT_ANSWER}: "
-                                         f"{self._refusals[exc.message]}")
+                    return _error_result(
+                        f"MCP server {self.name!r}: {tool!r} {CANNOT_ANSWER}: {self._refusals[exc.message]}"
+                    )
                 if exc.code != mcp_types.CONNECTION_CLOSED:
                     raise MCPServerError(f"MCP server {self.name!r} refused {tool!r}: {exc}") from None
                 await self._lost(f"stopped: {self._explain(exc)}", ended=True)
@@ -431,18 +455,21 @@ class Connection:
                     if message in text:  # it wrapped our answer to its request for input in its own words
                         return _error_result(f"MCP server {self.name!r}: {tool!r} {CANNOT_ANSWER}: {asked}")
             if not isinstance(result, mcp_types.CallToolResult):
-                raise MCPServerError(f"MCP server {self.name!r} answered {tool!r} with a "
-                                     f"{type(result).__name__}, which ptc_jupyter does not support")
+                raise MCPServerError(
+                    f"MCP server {self.name!r} answered {tool!r} with a "
+                    f"{type(result).__name__}, which ptc_jupyter does not support"
+                )
             return result
         if self.state != "ready":  # died (or was closed) while this call was in flight
             raise self._gone()
         limit = f"{self.spec.call_timeout_s:g} s"
         if await self.ping():
-            raise MCPServerError(f"MCP server {self.name!r} did not answer {tool!r} within {limit} "
-                                 "(it still answers pings; the tool may just be slow)")
+            raise MCPServerError(
+                f"MCP server {self.name!r} did not answer {tool!r} within {limit} "
+                "(it still answers pings; the tool may just be slow)"
+            )
         ping_limit = f"{self._ping_timeout_s():g} s"
-        await self._lost(f"hangs: no answer to {tool!r} within {limit}, nor to a ping within {ping_limit}",
-                         wait_s=0)
+        await self._lost(f"hangs: no answer to {tool!r} within {limit}, nor to a ping within {ping_limit}", wait_s=0)
         raise self._gone()
 
     async def ping(self) -> bool:

@@ -69,21 +69,38 @@ def mcp_arguments(func: Any) -> Any:
     """The `%ptc_mcp` options (decorate the magic with it, so `%ptc_mcp?` shows them)."""
     decorators = [
         magic_arguments(),
-        kwds(usage="\n  %%".join(f"ptc_mcp {form}" for form in FORMS),
-             epilog="`python` as the COMMAND means the kernel's interpreter. Default timeouts: "
-                    "%config MCPMagics.call_timeout = SECONDS (and MCPMagics.start_timeout)."),
+        kwds(
+            usage="\n  %%".join(f"ptc_mcp {form}" for form in FORMS),
+            epilog="`python` as the COMMAND means the kernel's interpreter. Default timeouts: "
+            "%config MCPMagics.call_timeout = SECONDS (and MCPMagics.start_timeout).",
+        ),
         argument("subcommand", metavar="add|list|remove", help="connect a server, show them, or close one"),
         argument("name", nargs="?", metavar="NAME", help="the server's name (its tools' source is mcp:NAME)"),
         argument("--url", help="a streamable HTTP server (instead of '-- COMMAND [ARGS...]', a stdio one)"),
         argument("--header", action="append", default=[], metavar="K=V", help="an HTTP header (--url servers)"),
-        argument("--env", action="append", default=[], metavar="K=V",
-                 help="an environment variable of the server process (stdio servers)"),
+        argument(
+            "--env",
+            action="append",
+            default=[],
+            metavar="K=V",
+            help="an environment variable of the server process (stdio servers)",
+        ),
         argument("--cwd", metavar="DIR", help="the server process's working directory (stdio servers)"),
         argument("--prefix", action="store_true", help="name every tool NAME_<tool>"),
-        argument("--call-timeout", type=float, metavar="SECONDS", dest="call_timeout",
-                 help="seconds a call may take before the server is checked for a hang"),
-        argument("--start-timeout", type=float, metavar="SECONDS", dest="start_timeout",
-                 help="seconds the server may take to start"),
+        argument(
+            "--call-timeout",
+            type=float,
+            metavar="SECONDS",
+            dest="call_timeout",
+            help="seconds a call may take before the server is checked for a hang",
+        ),
+        argument(
+            "--start-timeout",
+            type=float,
+            metavar="SECONDS",
+            dest="start_timeout",
+            help="seconds the server may take to start",
+        ),
     ]
     for decorate in reversed(decorators):
         func = decorate(func)
@@ -111,7 +128,7 @@ def parse_line(line: str) -> AddServer | ListServers | RemoveServer:
     command: list[str] = []
     if "--" in words:
         cut = words.index("--")
-        words, command = words[:cut], words[cut + 1:]
+        words, command = words[:cut], words[cut + 1 :]
         if not command:
             _usage("nothing after '--': give the command that starts the server")
     try:
@@ -139,9 +156,15 @@ def parse_line(line: str) -> AddServer | ListServers | RemoveServer:
     if command and args.header:
         _usage("--header applies to --url servers")
     return AddServer(
-        name=args.name, command=tuple(command), url=args.url,
-        env=_pairs(args.env, "--env"), cwd=args.cwd, headers=_pairs(args.header, "--header"),
-        prefix=args.prefix, call_timeout=args.call_timeout, start_timeout=args.start_timeout,
+        name=args.name,
+        command=tuple(command),
+        url=args.url,
+        env=_pairs(args.env, "--env"),
+        cwd=args.cwd,
+        headers=_pairs(args.header, "--header"),
+        prefix=args.prefix,
+        call_timeout=args.call_timeout,
+        start_timeout=args.start_timeout,
     )
 
 
@@ -162,8 +185,10 @@ def connected(status: ServerStatus) -> str:
     """What `%ptc_mcp add` prints: how long the start took, and the tools it contributed (or skipped)."""
     took = f" in {status.connect_s:.2f} s" if status.connect_s is not None else ""
     count = f"{len(status.tools)} tool{'s' * (len(status.tools) != 1)}"
-    lines = [f"ptc: MCP server {status.name} connected{took} ({status.transport}: {status.target}); "
-             f"{count}: {', '.join(status.tools) or '-'}"]
+    lines = [
+        f"ptc: MCP server {status.name} connected{took} ({status.transport}: {status.target}); "
+        f"{count}: {', '.join(status.tools) or '-'}"
+    ]
     lines += [f"  skipped {name}: {why}" for name, why in status.skipped.items()]
     return "\n".join(lines)
 
@@ -172,8 +197,11 @@ def connected(status: ServerStatus) -> str:
 class MCPMagics(Magics):
     """`%ptc_mcp add|list|remove`. Defaults: `%config MCPMagics.call_timeout = 60`."""
 
-    call_timeout = Float(DEFAULT_CALL_TIMEOUT_S, config=True,
-                         help="Seconds an MCP tool call may take before the server is checked for a hang.")
+    call_timeout = Float(
+        DEFAULT_CALL_TIMEOUT_S,
+        config=True,
+        help="Seconds an MCP tool call may take before the server is checked for a hang.",
+    )
     start_timeout = Float(DEFAULT_START_TIMEOUT_S, config=True, help="Seconds an MCP server may take to start.")
 
     @mcp_arguments
@@ -200,8 +228,13 @@ class MCPMagics(Magics):
 
         try:
             return api.add(
-                request.name, list(request.command) or None, url=request.url, env=request.env or None,
-                cwd=request.cwd, headers=request.headers or None, prefix=request.prefix,
+                request.name,
+                list(request.command) or None,
+                url=request.url,
+                env=request.env or None,
+                cwd=request.cwd,
+                headers=request.headers or None,
+                prefix=request.prefix,
                 call_timeout=self.call_timeout if request.call_timeout is None else request.call_timeout,
                 start_timeout=self.start_timeout if request.start_timeout is None else request.start_timeout,
             )

@@ -68,8 +68,10 @@ def exposure_warning(host: str) -> str | None:
     """What to tell the user when the server listens beyond this machine's loopback."""
     if is_loopback(host):
         return None
-    return (f"ptc.serve listens on {host}, beyond this machine's loopback: its bearer token is then the only "
-            "guard, and anyone who has it can call your tools and run code in this kernel's sandbox")
+    return (
+        f"ptc.serve listens on {host}, beyond this machine's loopback: its bearer token is then the only "
+        "guard, and anyone who has it can call your tools and run code in this kernel's sandbox"
+    )
 
 
 class ServeGuard(Guard):
@@ -77,10 +79,10 @@ class ServeGuard(Guard):
 
     REFUSALS = {
         421: "Request refused: this MCP server answers only requests addressed to this machine's loopback "
-             "(127.0.0.1, localhost or [::1]) or a host it was started for (a guard against DNS rebinding).",
+        "(127.0.0.1, localhost or [::1]) or a host it was started for (a guard against DNS rebinding).",
         405: "OPTIONS is refused: this MCP server does not serve web pages (no CORS).",
         401: "Unauthorized: send the server's token as `Authorization: Bearer <token>` "
-             "(printed by ptc.serve / %ptc_serve).",
+        "(printed by ptc.serve / %ptc_serve).",
     }
 
     def check(self, scope: MutableMapping[str, Any]) -> JSONResponse | None:
@@ -92,8 +94,9 @@ class ServeGuard(Guard):
         if status == 401:
             headers["www-authenticate"] = 'Bearer realm="ptc-jupyter"'
         message = self.REFUSALS.get(status, "Request refused.")
-        return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}},
-                            status, headers=headers)
+        return JSONResponse(
+            {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}}, status, headers=headers
+        )
 
 
 @dataclass
@@ -116,10 +119,13 @@ class _ServedTurn:
         self.awaiting: dict[str, Any] = {}  # the local script(s) running, whose calls may run
         self.calls_started = 0
         self.dispatcher = Dispatcher(
-            self.options.executor, timeout_s=self.options.tool_timeout_s, approve=approve,
+            self.options.executor,
+            timeout_s=self.options.tool_timeout_s,
+            approve=approve,
             on_start=lambda c: self.emit(CallStarted(run, c)),
             on_finish=lambda c: self.emit(CallFinished(run, c)),
-            on_notice=self.notice, clock_origin=run._t0,
+            on_notice=self.notice,
+            clock_origin=run._t0,
         )
 
     def emit(self, event: Event) -> None:
@@ -153,8 +159,15 @@ class KernelServer:
     on the background loop's thread.
     """
 
-    def __init__(self, settings: ServeSettings, *, host: str = "127.0.0.1", port: int | None = None,
-                 name: str = DEFAULT_NAME, allowed_hosts: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        settings: ServeSettings,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        name: str = DEFAULT_NAME,
+        allowed_hosts: Iterable[str] = (),
+    ) -> None:
         self.settings = settings
         self.host, self.name = host, name
         self.port = port or 0
@@ -191,8 +204,9 @@ class KernelServer:
             return self
         if (warning := exposure_warning(self.host)) is not None:
             log.warning(warning)
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM,
-                             socket.IPPROTO_TCP)  # TCP: asyncio then sets TCP_NODELAY on each connection
+        sock = socket.socket(
+            socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+        )  # TCP: asyncio then sets TCP_NODELAY on each connection
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self.host, self.port))
@@ -202,9 +216,18 @@ class KernelServer:
         shown = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{shown}:{self.port}{MCP_PATH}"
         app = self._app()
-        self._uvicorn = uvicorn.Server(uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="on", http="h11", ws="none",
-            proxy_headers=False, timeout_graceful_shutdown=2))
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                http="h11",
+                ws="none",
+                proxy_headers=False,
+                timeout_graceful_shutdown=2,
+            )
+        )
         background_loop.on_stop(self.aclose)
         self._serving = background_loop.submit(self._uvicorn.serve(sockets=[sock]))
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -217,11 +240,19 @@ class KernelServer:
         return self
 
     def _app(self) -> Starlette:
-        server: Server[Any] = Server(self.name, version=_version(), instructions=INSTRUCTIONS,
-                                     on_list_tools=self._list_tools, on_call_tool=self._call_tool)
+        server: Server[Any] = Server(
+            self.name,
+            version=_version(),
+            instructions=INSTRUCTIONS,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+        )
         security = None if is_loopback(self.host) else TransportSecuritySettings(enable_dns_rebinding_protection=False)
-        app = server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security,
-                                         host=self.host if is_loopback(self.host) else "0.0.0.0")
+        app = server.streamable_http_app(
+            streamable_http_path=MCP_PATH,
+            transport_security=security,
+            host=self.host if is_loopback(self.host) else "0.0.0.0",
+        )
         hosts = () if self.host in ("0.0.0.0", "::") else (self.host,)
         app.add_middleware(ServeGuard, api_key=self.token, allowed_hosts=(*hosts, *self.allowed_hosts))
         return app
@@ -269,19 +300,23 @@ class KernelServer:
     # -- what a client sees ------------------------------------------------------------------------
     def claude_command(self) -> str:
         """The `claude mcp add` line that connects Claude Code to this server."""
-        return (f"claude mcp add --transport http {self.name} {self.url} "
-                f"--header \"Authorization: Bearer {self.token}\"")
+        return f'claude mcp add --transport http {self.name} {self.url} --header "Authorization: Bearer {self.token}"'
 
     def mcp_json(self) -> str:
         """A `.mcp.json` snippet for clients configured by file."""
-        config = {"mcpServers": {self.name: {"type": "http", "url": self.url,
-                                             "headers": {"Authorization": f"Bearer {self.token}"}}}}
+        config = {
+            "mcpServers": {
+                self.name: {"type": "http", "url": self.url, "headers": {"Authorization": f"Bearer {self.token}"}}
+            }
+        }
         return json.dumps(config, indent=2)
 
     def instructions(self) -> str:
         tools = self.tools()
-        return (f"MCP server {self.name!r} at {self.url}: {len(tools)} tool{'s' * (len(tools) != 1)} "
-                f"and run_python.\nClaude Code:\n  {self.claude_command()}\n.mcp.json:\n{self.mcp_json()}")
+        return (
+            f"MCP server {self.name!r} at {self.url}: {len(tools)} tool{'s' * (len(tools) != 1)} "
+            f"and run_python.\nClaude Code:\n  {self.claude_command()}\n.mcp.json:\n{self.mcp_json()}"
+        )
 
     # -- events ------------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -314,7 +349,9 @@ class KernelServer:
             del self.runs[:-KEEP_RUNS]
         return run, _ServedTurn(self, run, tools, approve)
 
-    async def call(self, name: str, arguments: dict[str, Any], *, client: str = "an MCP client") -> tuple[Run, str, bool]:
+    async def call(
+        self, name: str, arguments: dict[str, Any], *, client: str = "an MCP client"
+    ) -> tuple[Run, str, bool]:
         """One direct tool call, as a run of one call: (the run, the result text, is_error)."""
         run, turn = self._new_run(f"{client}: {name}", "direct", client)
         call = ToolCall(id=f"mcp_{next(self._ids)}", name=name, input=arguments, caller="direct", request_index=1)
@@ -329,8 +366,9 @@ class KernelServer:
         """One `run_python` call: the script in the sandbox, its calls through the dispatcher."""
         code = arguments.get("code")
         run, turn = self._new_run(code if isinstance(code, str) and code.strip() else "(no code)", "ptc", client)
-        call = ToolCall(id=f"script_{next(self._ids)}", name=RUN_PYTHON, input=arguments, caller="direct",
-                        request_index=1)
+        call = ToolCall(
+            id=f"script_{next(self._ids)}", name=RUN_PYTHON, input=arguments, caller="direct", request_index=1
+        )
         run.calls.append(call)
         answers = local_mode.LocalAnswers(turn, list(turn.tools.values()), self.sandbox)
         # every tool is a name in the script, so a call to one code may not make is refused by the
@@ -358,9 +396,10 @@ def mcp_tool(tool: Tool) -> mcp_types.Tool:
     if tool.side_effects:
         description += "\n\n[side effects: each call asks the notebook's user first]"
     return mcp_types.Tool(
-        name=tool.name, description=description, input_schema=tool.input_schema,
-        annotations=mcp_types.ToolAnnotations(read_only_hint=not tool.side_effects,
-                                              destructive_hint=tool.side_effects),
+        name=tool.name,
+        description=description,
+        input_schema=tool.input_schema,
+        annotations=mcp_types.ToolAnnotations(read_only_hint=not tool.side_effects, destructive_hint=tool.side_effects),
         meta={"ptc/allowed_callers": list(tool.allowed_callers), "ptc/source": tool.source},  # type: ignore[call-arg]  # the field of alias `_meta`
     )
 
@@ -371,10 +410,15 @@ def run_python_mcp_tool(tools: Sequence[Tool], config: SandboxConfig | None = No
     description = definition["description"]
     direct_only = [t.name for t in tools if not t.programmatic]
     if direct_only:
-        description += ("\n\nNot callable from code (call them as tools of their own; they may ask the user): "
-                        + ", ".join(direct_only) + ".")
+        description += (
+            "\n\nNot callable from code (call them as tools of their own; they may ask the user): "
+            + ", ".join(direct_only)
+            + "."
+        )
     return mcp_types.Tool(
-        name=RUN_PYTHON, description=description, input_schema=definition["input_schema"],
+        name=RUN_PYTHON,
+        description=description,
+        input_schema=definition["input_schema"],
         annotations=mcp_types.ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False),
     )
 
@@ -423,16 +467,18 @@ def serve(
     each call and each script, as in `ptc.run`. In a notebook the server's runs show live in the
     output of the cell that started it (`show=False`: not). Prints the `claude mcp add` line.
     """
-    options = RunOptions.build(None, yes=yes, approval_timeout_s=approval_timeout, tool_timeout_s=tool_timeout,
-                               max_calls=max_calls)
+    options = RunOptions.build(
+        None, yes=yes, approval_timeout_s=approval_timeout, tool_timeout_s=tool_timeout, max_calls=max_calls
+    )
     if options.yes:
         from ptc_jupyter.api import approve_all
 
         approve = approve_all
     elif approve is None and _kernel_shell() is None:
         approve = _nobody_to_ask
-    settings = ServeSettings(options, tools=list(tools) if tools is not None else None, approve=approve,
-                             sandbox=sandbox or SandboxConfig())
+    settings = ServeSettings(
+        options, tools=list(tools) if tools is not None else None, approve=approve, sandbox=sandbox or SandboxConfig()
+    )
     server = KernelServer(settings, host=host, port=port, name=name, allowed_hosts=allowed_hosts)
     shell = _kernel_shell()
     view = None

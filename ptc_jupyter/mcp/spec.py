@@ -48,9 +48,16 @@ def _command(command: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def server_spec(name: str, command: str | Sequence[str] | None, url: str | None, env: Mapping[str, str] | None,
-                cwd: str | os.PathLike[str] | None, headers: Mapping[str, str] | None,
-                start_timeout: float, call_timeout: float | None) -> ServerSpec:
+def server_spec(
+    name: str,
+    command: str | Sequence[str] | None,
+    url: str | None,
+    env: Mapping[str, str] | None,
+    cwd: str | os.PathLike[str] | None,
+    headers: Mapping[str, str] | None,
+    start_timeout: float,
+    call_timeout: float | None,
+) -> ServerSpec:
     """`add`'s arguments as a `ServerSpec`; a `ValueError` says what does not fit."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > 64:
         raise ValueError(f"server name {name!r} is not allowed: use letters, digits, '_' and '-' (at most 64)")
@@ -65,9 +72,12 @@ def server_spec(name: str, command: str | Sequence[str] | None, url: str | None,
     if start_timeout <= 0 or (call_timeout is not None and call_timeout <= 0):
         raise ValueError("timeouts must be positive numbers of seconds")
     return ServerSpec(
-        name=name, command=_command(command) if command is not None else (), url=url,
+        name=name,
+        command=_command(command) if command is not None else (),
+        url=url,
         env=tuple((str(k), str(v)) for k, v in (env or {}).items()),
         cwd=os.fspath(cwd) if cwd is not None else None,
         headers=tuple((str(k), str(v)) for k, v in (headers or {}).items()),
-        start_timeout_s=float(start_timeout), call_timeout_s=call_timeout,
+        start_timeout_s=float(start_timeout),
+        call_timeout_s=call_timeout,
     )

@@ -56,8 +56,9 @@ def policy(
         hinted = meta[META_ALLOWED_CALLERS]
         allowed_callers = [hinted] if isinstance(hinted, str) else hinted
         if not isinstance(allowed_callers, list) or not all(c in CALLER_VALUES for c in allowed_callers):
-            raise ToolDefinitionError(f"_meta[{META_ALLOWED_CALLERS!r}] must list values of {CALLER_VALUES}, "
-                                      f"got {hinted!r}")
+            raise ToolDefinitionError(
+                f"_meta[{META_ALLOWED_CALLERS!r}] must list values of {CALLER_VALUES}, got {hinted!r}"
+            )
     if allowed_callers is None:
         allowed_callers = callers_for(direct=False, side_effects=side_effects, allow_code=False)
     return list(allowed_callers), side_effects
@@ -122,8 +123,9 @@ def schema_validator(tool_name: str, schema: dict[str, Any]) -> Callable[[dict[s
     try:
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise ToolDefinitionError(f"Tool {tool_name!r}: its input schema is not valid JSON Schema: "
-                                  f"{exc.message}") from None
+        raise ToolDefinitionError(
+            f"Tool {tool_name!r}: its input schema is not valid JSON Schema: {exc.message}"
+        ) from None
     validator = validator_class(schema)
 
     def validate(tool_input: dict[str, Any]) -> dict[str, Any]:
@@ -153,8 +155,7 @@ def content_text(block: Any) -> str:
     if isinstance(block, mcp_types.TextContent):
         return block.text
     if isinstance(block, (mcp_types.ImageContent, mcp_types.AudioContent)):
-        return (f"[{kind} ({block.mime_type}, {_size(block.data)}) omitted: programmatic tool results "
-                "must be text]")
+        return f"[{kind} ({block.mime_type}, {_size(block.data)}) omitted: programmatic tool results must be text]"
     if isinstance(block, mcp_types.ResourceLink):
         mime = f", {block.mime_type}" if block.mime_type else ""
         return f"[resource link: {block.name} <{block.uri}>{mime}]"

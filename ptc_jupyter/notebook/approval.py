@@ -11,7 +11,6 @@
 The questions and the run's allowances are shared with plain Python's terminal (calls/approval.py).
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -46,10 +45,14 @@ class WidgetApprover(RunAllowances):
 
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.pending[call.id] = future
-        label = W.HTML(f"<b>Allow</b> <code>{escape(tool.name)}</code>(<code>"
-                       f"{escape(preview(call.input, INPUT_PREVIEW_CHARS))}</code>)? <i>side effects</i>")
-        buttons = [W.Button(description=d, button_style=s, layout=W.Layout(width="auto"))
-                   for d, s in (("Allow", "success"), ("Deny", "danger"), ("Allow all in this run", ""))]
+        label = W.HTML(
+            f"<b>Allow</b> <code>{escape(tool.name)}</code>(<code>"
+            f"{escape(preview(call.input, INPUT_PREVIEW_CHARS))}</code>)? <i>side effects</i>"
+        )
+        buttons = [
+            W.Button(description=d, button_style=s, layout=W.Layout(width="auto"))
+            for d, s in (("Allow", "success"), ("Deny", "danger"), ("Allow all in this run", ""))
+        ]
         row = W.HBox([label, *buttons])
         row.add_class("ptc-approval")
 
@@ -62,6 +65,7 @@ class WidgetApprover(RunAllowances):
                             other.set_result(True)
                 if not future.done():
                     future.set_result(value)
+
             return on_click
 
         buttons[0].on_click(answer(True))
@@ -87,20 +91,32 @@ class WidgetApprover(RunAllowances):
 
         future: asyncio.Future[Decisions] = asyncio.get_running_loop().create_future()
         header = W.HTML(self._batch_header(calls))
-        labels = [W.HTML(f"[{n}] <code>{escape(c.name)}</code>(<code>{escape(preview(c.input, INPUT_PREVIEW_CHARS))}"
-                         "</code>)") for n, c in enumerate(calls, 1)]
-        choices = [W.ToggleButtons(options=("Allow", "Deny"), value="Deny", style={"button_width": "auto"})
-                   for _ in calls]
+        labels = [
+            W.HTML(f"[{n}] <code>{escape(c.name)}</code>(<code>{escape(preview(c.input, INPUT_PREVIEW_CHARS))}</code>)")
+            for n, c in enumerate(calls, 1)
+        ]
+        choices = [
+            W.ToggleButtons(options=("Allow", "Deny"), value="Deny", style={"button_width": "auto"}) for _ in calls
+        ]
         rows = [W.HBox([label, choice]) for label, choice in zip(labels, choices)]
         auto = W.Layout(width="auto")
         allow_all = W.Button(description="Allow all", button_style="success", layout=auto)
         deny_all_ = W.Button(description="Deny all", button_style="danger", layout=auto)
-        apply = W.Button(description="Apply", button_style="primary", layout=auto,
-                         tooltip="allow the calls set to Allow above, deny the others")
+        apply = W.Button(
+            description="Apply",
+            button_style="primary",
+            layout=auto,
+            tooltip="allow the calls set to Allow above, deny the others",
+        )
         tool_names = list(dict.fromkeys(c.name for c in calls))
-        per_tool = [W.Button(description=f"Allow {name} for this run", layout=auto,
-                             tooltip=f"allow every {name} call, now and for the rest of this run; "
-                                     "the other calls as chosen above") for name in tool_names]
+        per_tool = [
+            W.Button(
+                description=f"Allow {name} for this run",
+                layout=auto,
+                tooltip=f"allow every {name} call, now and for the rest of this run; the other calls as chosen above",
+            )
+            for name in tool_names
+        ]
         button_row = W.HBox([allow_all, deny_all_, apply, *per_tool])
         group = W.VBox([header, *rows, button_row])
         group.add_class("ptc-approval")
@@ -119,6 +135,7 @@ class WidgetApprover(RunAllowances):
                     return
                 self.allowed_tools.add(name)
                 settle(lambda n, c: c.name == name or chosen(n, c))
+
             return on_click
 
         allow_all.on_click(lambda _b: settle(lambda n, c: True))
@@ -138,7 +155,7 @@ class WidgetApprover(RunAllowances):
                 widget.close()
 
     def _batch_header(self, calls: list[ToolCall]) -> str:
-        """"Allow N side-effect calls from script K?" and each script's code, collapsed."""
+        """ "Allow N side-effect calls from script K?" and each script's code, collapsed."""
         run = self.run_of()
         python = [s for s in run.steps if s.kind == "python"] if run is not None else []
         scripts = []
@@ -146,12 +163,21 @@ class WidgetApprover(RunAllowances):
             k, step = next(((k, s) for k, s in enumerate(python, 1) if s.id == script_id), (None, None))
             name = f"script {k}" if k else f"script {script_id}"
             code = step.code if step is not None else ""
-            body = (f"<pre style='max-height:16em;overflow:auto;line-height:1.35;margin:0'>"
-                    f"{escape(clip(code, SCRIPT_PREVIEW_CHARS))}</pre>") if code else " (its code is not known)"
-            scripts.append((name, f"<details style='line-height:1.35'><summary>{escape(name)}</summary>{body}</details>"))
+            body = (
+                (
+                    f"<pre style='max-height:16em;overflow:auto;line-height:1.35;margin:0'>"
+                    f"{escape(clip(code, SCRIPT_PREVIEW_CHARS))}</pre>"
+                )
+                if code
+                else " (its code is not known)"
+            )
+            scripts.append(
+                (name, f"<details style='line-height:1.35'><summary>{escape(name)}</summary>{body}</details>")
+            )
         source = f" from {', '.join(name for name, _ in scripts)}" if scripts else ""
-        return (f"<b>Allow</b> {len(calls)} side-effect calls{escape(source)}? <i>side effects</i>"
-                + "".join(html for _, html in scripts))
+        return f"<b>Allow</b> {len(calls)} side-effect calls{escape(source)}? <i>side effects</i>" + "".join(
+            html for _, html in scripts
+        )
 
 
 class MainThreadAsker(TextAsker):
@@ -193,5 +219,3 @@ class MainThreadAsker(TextAsker):
                 except (EOFError, OSError, RuntimeError):  # no stdin after all: deny
                     answer.set_result(None)
         done.wait()
-
-

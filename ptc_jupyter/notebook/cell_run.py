@@ -70,8 +70,16 @@ def _frontend(shell: Any) -> tuple[bool, bool]:
 class CellRun:
     """One `%%ptc` cell: display, approvals, the run itself, and the lasting output."""
 
-    def __init__(self, shell: Any, options: CellOptions, prompt: str, *, mode: str, conversation: Any = None,
-                 source: str | None = None) -> None:
+    def __init__(
+        self,
+        shell: Any,
+        options: CellOptions,
+        prompt: str,
+        *,
+        mode: str,
+        conversation: Any = None,
+        source: str | None = None,
+    ) -> None:
         self.shell, self.options, self.prompt, self.mode = shell, options, prompt, mode
         self.conversation, self.source = conversation, source
         self.in_kernel, self.allow_stdin = _frontend(shell)
@@ -81,8 +89,9 @@ class CellRun:
         if live and importlib.util.find_spec("ipywidgets") is not None:
             from ptc_jupyter.notebook.live_view import LiveView
 
-            self.view = LiveView(max_calls=options.run.max_calls, interval_s=options.update_interval_s,
-                                 stoppable=mode == "await")
+            self.view = LiveView(
+                max_calls=options.run.max_calls, interval_s=options.update_interval_s, stoppable=mode == "await"
+            )
         self.recorder = _Recorder(self.view)
         self.asker: MainThreadAsker | None = None
         self.approve = self._approver()
@@ -109,9 +118,14 @@ class CellRun:
         if o.replay:
             settings = dataclasses.replace(settings, stream=recorded_streaming(o.replay))
         async with session_for(o.record, o.replay, replay_strict=o.replay_strict) as session:
-            wiring: dict[str, Any] = {"tools": o.tools, "files": list(o.files), "options": settings,
-                                      "approve": self.approve,
-                                      "on_event": self.recorder, "session": session}
+            wiring: dict[str, Any] = {
+                "tools": o.tools,
+                "files": list(o.files),
+                "options": settings,
+                "approve": self.approve,
+                "on_event": self.recorder,
+                "session": session,
+            }
             if o.compare:
                 return await api.acompare(self.prompt, **wiring)
             return await api.arun(self.prompt, conversation=self.conversation, source=self.source, **wiring)

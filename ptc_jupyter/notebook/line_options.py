@@ -82,15 +82,32 @@ def ptc_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         argument("--tools", metavar="A,B", help="offer only these registered tools (comma separated)"),
         argument("--record", metavar="PATH", help="save the API exchange to PATH (JSON lines, no key)"),
         argument("--replay", metavar="PATH", help="answer from a --record file instead of the API"),
-        argument("--file", action="append", default=[], metavar="PATH", dest="files",
-                 help="upload a file (or a DataFrame variable, as CSV) for the script to read in $INPUT_DIR "
-                      "(repeatable)"),
-        argument("--continue", action="store_true", default=None, dest="continue_",
-                 help="continue the previous %%%%ptc cell's conversation (its messages and container)"),
-        argument("--new", action="store_false", dest="continue_",
-                 help="start a new conversation (the default unless PTCMagics.continue_conversation)"),
-        argument("--replay-strict", action="store_true",
-                 help="with --replay: fail the run where a request differs from the recorded one"),
+        argument(
+            "--file",
+            action="append",
+            default=[],
+            metavar="PATH",
+            dest="files",
+            help="upload a file (or a DataFrame variable, as CSV) for the script to read in $INPUT_DIR (repeatable)",
+        ),
+        argument(
+            "--continue",
+            action="store_true",
+            default=None,
+            dest="continue_",
+            help="continue the previous %%%%ptc cell's conversation (its messages and container)",
+        ),
+        argument(
+            "--new",
+            action="store_false",
+            dest="continue_",
+            help="start a new conversation (the default unless PTCMagics.continue_conversation)",
+        ),
+        argument(
+            "--replay-strict",
+            action="store_true",
+            help="with --replay: fail the run where a request differs from the recorded one",
+        ),
     ]
     for decorate in reversed(decorators):
         func = decorate(func)
@@ -118,12 +135,15 @@ def config_traits() -> dict[str, traitlets.TraitType]:
             trait = traitlets.Unicode(value, allow_none=kind is not str)  # type: ignore[call-overload]
         traits[s.config] = trait.tag(config=True)
         traits[s.config].help = s.help
-    traits["live"] = traitlets.Bool(None, allow_none=True, help="Live widget view: True/False, None = when "
-                                    "the frontend is interactive.").tag(config=True)
-    traits["continue_conversation"] = traitlets.Bool(False, help="Every %%ptc cell continues the previous "
-                                                     "one's conversation (--new starts afresh).").tag(config=True)
-    traits["update_interval"] = traitlets.Float(DEFAULT_UPDATE_INTERVAL_S,
-                                                help="Seconds between live view redraws.").tag(config=True)
+    traits["live"] = traitlets.Bool(
+        None, allow_none=True, help="Live widget view: True/False, None = when the frontend is interactive."
+    ).tag(config=True)
+    traits["continue_conversation"] = traitlets.Bool(
+        False, help="Every %%ptc cell continues the previous one's conversation (--new starts afresh)."
+    ).tag(config=True)
+    traits["update_interval"] = traitlets.Float(
+        DEFAULT_UPDATE_INTERVAL_S, help="Seconds between live view redraws."
+    ).tag(config=True)
     return traits
 
 
@@ -139,8 +159,9 @@ def _option_name(option: str) -> str:
     return option
 
 
-def parse_cell_options(magic: Callable[..., Any], line: str, config: Mapping[str, Any],
-                       namespace: Mapping[str, Any]) -> CellOptions:
+def parse_cell_options(
+    magic: Callable[..., Any], line: str, config: Mapping[str, Any], namespace: Mapping[str, Any]
+) -> CellOptions:
     """Parse a `%%ptc` line; what the line leaves out comes from `config` (the traits' values)."""
     try:
         args = parse_argstring(magic, line)
@@ -172,8 +193,16 @@ def parse_cell_options(magic: Callable[..., Any], line: str, config: Mapping[str
     except OptionError as exc:
         raise _usage(f"%%ptc: {_option_name(exc.option)} {exc.reason}") from None
     return CellOptions(
-        run=run, out=args.out, compare=args.compare, record=args.record, replay=args.replay,
-        replay_strict=args.replay_strict, files=_files(args.files, namespace), continue_conversation=bool(continue_), tools=_tools(args.tools), live=config.get("live"),
+        run=run,
+        out=args.out,
+        compare=args.compare,
+        record=args.record,
+        replay=args.replay,
+        replay_strict=args.replay_strict,
+        files=_files(args.files, namespace),
+        continue_conversation=bool(continue_),
+        tools=_tools(args.tools),
+        live=config.get("live"),
         update_interval_s=float(config.get("update_interval") or DEFAULT_UPDATE_INTERVAL_S),
     )
 

@@ -63,8 +63,10 @@ CODE_CHARS = 20_000
 STREAM_CHARS = 8_000
 #: Output images up to this size show inline (as a data URI); larger ones by name and size.
 INLINE_IMAGE_BYTES = 2_000_000
-COPY_TOOLTIP = ("Script {n} into a new cell below this one when the run's cell ends (the last one clicked); "
-                "its tool calls then run in this kernel")
+COPY_TOOLTIP = (
+    "Script {n} into a new cell below this one when the run's cell ends (the last one clicked); "
+    "its tool calls then run in this kernel"
+)
 
 
 def _shell() -> Any:
@@ -111,8 +113,9 @@ class LiveView:
         self._closed = False
 
         self.status = W.HTML("<b>ptc</b>: starting…")
-        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger",
-                                    layout=W.Layout(width="auto"))
+        self.stop_button = W.Button(
+            description="Stop", icon="stop", button_style="danger", layout=W.Layout(width="auto")
+        )
         if stoppable:
             self.stop_button.on_click(self._stop_clicked)
         else:
@@ -133,19 +136,31 @@ class LiveView:
         self.wire_box = W.Accordion(children=[self.wire], selected_index=None)  # collapsed until opened
         self.wire_box.set_title(0, "Wire")
         self.footer = W.HTML("")
-        self.widget = W.VBox([
-            W.HBox([self.status, self.stop_button]),
-            W.HBox([self.progress, self.counts]),
-            self.notices, self.approvals, self.script, self.copy_row, self.calls, self.streams, self.files, self.answer,
-            self.wire_box, self.footer,
-        ])
+        self.widget = W.VBox(
+            [
+                W.HBox([self.status, self.stop_button]),
+                W.HBox([self.progress, self.counts]),
+                self.notices,
+                self.approvals,
+                self.script,
+                self.copy_row,
+                self.calls,
+                self.streams,
+                self.files,
+                self.answer,
+                self.wire_box,
+                self.footer,
+            ]
+        )
         self.widget.add_class("ptc-live")
 
     # -- display ---------------------------------------------------------------------------------
     def bundle(self) -> dict[str, Any]:
         """What `display(..., raw=True)` shows while the run is live."""
-        return {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
-                "text/plain": "ptc: running (live view)"}
+        return {
+            WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+            "text/plain": "ptc: running (live view)",
+        }
 
     # -- events ----------------------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
@@ -225,11 +240,18 @@ class LiveView:
         if "notices" in dirty:
             self.notices.value = "".join(f"<div style='line-height:1.4'>note: {escape(n)}</div>" for n in run.notices)
         if "answer" in dirty and run.text:
-            self.answer.outputs = ({"output_type": "display_data", "metadata": {},
-                                    "data": {"text/markdown": run.text, "text/plain": run.text}},)
+            self.answer.outputs = (
+                {
+                    "output_type": "display_data",
+                    "metadata": {},
+                    "data": {"text/markdown": run.text, "text/plain": run.text},
+                },
+            )
         if "wire" in dirty:
             self.wire.value = wire_section(run)
-            self.wire_box.set_title(0, f"Wire ({len(run.exchanges):,} round trip{'s' if len(run.exchanges) != 1 else ''})")
+            self.wire_box.set_title(
+                0, f"Wire ({len(run.exchanges):,} round trip{'s' if len(run.exchanges) != 1 else ''})"
+            )
         if "footer" in dirty:
             self.footer.value = footer_html(run)
 
@@ -239,13 +261,15 @@ class LiveView:
         pending = len(run.calls) - done
         state = {"running": "running", "completed": "done", "cancelled": "cancelled", "error": "failed"}[run.status]
         phase = f" · {escape(self.phase)}" if self.phase else ""
-        self.status.value = (f"<b>ptc</b> · {state}{phase} · {format_seconds(run.elapsed_s() if run.status == 'running' else run.wall_s)}"
-                             f" · {escape(run.backend)}")
+        self.status.value = (
+            f"<b>ptc</b> · {state}{phase} · {format_seconds(run.elapsed_s() if run.status == 'running' else run.wall_s)}"
+            f" · {escape(run.backend)}"
+        )
         self.progress.max = max(1, len(run.calls))
         self.progress.value = done
         self.progress.bar_style = "danger" if failed else ("success" if run.status == "completed" else "info")
         err = f' · <span style="color:#b00020">{failed:,} failed</span>' if failed else ""
-        self.counts.value = (f"&nbsp;{done:,} done · {pending:,} pending{err} · budget {self.max_calls:,} calls")
+        self.counts.value = f"&nbsp;{done:,} done · {pending:,} pending{err} · budget {self.max_calls:,} calls"
 
     def _draw_copy_buttons(self, run: Run) -> None:
         """A "Copy as cell" button for each Python step that has its code (disabled outside IPython)."""
@@ -253,8 +277,9 @@ class LiveView:
         for n, step in enumerate(python, 1):
             if step.id in self.copy_buttons or not step.code:
                 continue
-            button = W.Button(description="Copy as cell", icon="copy", layout=W.Layout(width="auto"),
-                              tooltip=COPY_TOOLTIP.format(n=n))
+            button = W.Button(
+                description="Copy as cell", icon="copy", layout=W.Layout(width="auto"), tooltip=COPY_TOOLTIP.format(n=n)
+            )
             button.on_click(functools.partial(self._copy_clicked, run, n))
             if _shell() is None:
                 button.disabled = True
@@ -295,9 +320,23 @@ class LiveView:
             self._handle.cancel()
             self._handle = None
         self._closed = True
-        for child in (self.answer, self.footer, self.wire, self.wire_box, self.files, self.streams, self.calls, *self.copy_buttons.values(),
-                      self.script, self.approvals, self.notices, self.counts, self.progress, self.stop_button,
-                      self.status):
+        for child in (
+            self.answer,
+            self.footer,
+            self.wire,
+            self.wire_box,
+            self.files,
+            self.streams,
+            self.calls,
+            *self.copy_buttons.values(),
+            self.script,
+            self.approvals,
+            self.notices,
+            self.counts,
+            self.progress,
+            self.stop_button,
+            self.status,
+        ):
             child.close()
         for box in self.widget.children:
             box.close()
@@ -309,8 +348,10 @@ def calls_table(run: Run) -> str:
     if not run.calls:
         return ""
     # ipywidgets' HTML sets a 28 px line height (one widget row); a table wants its own
-    return (f"<div style='max-height:24em;overflow:auto;line-height:1.35'>"
-            f"{calls_table_html(table_rows(run.calls, TABLE_LIMITS))}</div>")
+    return (
+        f"<div style='max-height:24em;overflow:auto;line-height:1.35'>"
+        f"{calls_table_html(table_rows(run.calls, TABLE_LIMITS))}</div>"
+    )
 
 
 def steps_html(run: Run, draft: str = "") -> str:
@@ -323,8 +364,10 @@ def steps_html(run: Run, draft: str = "") -> str:
             state = "running…" if not step.finished else step_state(step)
             color = "#b00020" if step_failed(step) else "inherit"
             where = " (local)" if step.local else ""
-            parts.append(f"<div><b>Script {k}</b>{where} · <span style='color:{color}'>{escape(state)}</span></div>"
-                         f"{highlight_python(step.code)}")
+            parts.append(
+                f"<div><b>Script {k}</b>{where} · <span style='color:{color}'>{escape(state)}</span></div>"
+                f"{highlight_python(step.code)}"
+            )
         else:
             body = step_html(step, step_label(step), open_=True, live=True)
             parts.append(f"<div style='line-height:1.35'>{body}</div>")
@@ -344,8 +387,10 @@ def streams_html(run: Run) -> str:
         for label, text in (("stdout", stdout), ("stderr", step.stderr)):
             if text:
                 color = "color:#b00020;" if label == "stderr" else ""
-                parts.append(f"<div>script {k} {label}</div><pre style='{color}max-height:16em;overflow:auto;"
-                             f"white-space:pre-wrap;line-height:1.35'>{escape(clip(text, STREAM_CHARS))}</pre>")
+                parts.append(
+                    f"<div>script {k} {label}</div><pre style='{color}max-height:16em;overflow:auto;"
+                    f"white-space:pre-wrap;line-height:1.35'>{escape(clip(text, STREAM_CHARS))}</pre>"
+                )
     return "".join(parts)
 
 

@@ -71,8 +71,14 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
         from ptc_jupyter.notebook.cell_run import CellRun
 
         options, prompt = self._prepare(line, cell)
-        CellRun(self.shell, options, prompt, mode="thread", conversation=self._conversation_for(options),
-                source=cell_source_key(self.shell, cell)).play_sync()
+        CellRun(
+            self.shell,
+            options,
+            prompt,
+            mode="thread",
+            conversation=self._conversation_for(options),
+            source=cell_source_key(self.shell, cell),
+        ).play_sync()
 
     @cell_magic
     def ptc_async(self, line: str, cell: str) -> Any:
@@ -80,8 +86,14 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
         from ptc_jupyter.notebook.cell_run import CellRun
 
         options, prompt = self._prepare(line, cell)
-        return CellRun(self.shell, options, prompt, mode="await", conversation=self._conversation_for(options),
-                       source=cell_source_key(self.shell, cell)).play_async()
+        return CellRun(
+            self.shell,
+            options,
+            prompt,
+            mode="await",
+            conversation=self._conversation_for(options),
+            source=cell_source_key(self.shell, cell),
+        ).play_async()
 
     def _conversation_for(self, options: CellOptions) -> Any:
         """The previous cell's conversation with --continue; otherwise a new one, which the next
@@ -103,10 +115,18 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
     @magic_arguments()
     @argument("names", nargs="+", metavar="NAME", help="functions in the namespace (a.b for attributes)")
     @argument("--direct", action="store_true", help="Claude may also call it directly")
-    @argument("--side-effects", action="store_true", dest="side_effects",
-              help="each call needs approval; direct-only unless --allow-code")
-    @argument("--allow-code", action="store_true", dest="allow_code",
-              help="with --side-effects: Claude's code may call it too")
+    @argument(
+        "--side-effects",
+        action="store_true",
+        dest="side_effects",
+        help="each call needs approval; direct-only unless --allow-code",
+    )
+    @argument(
+        "--allow-code",
+        action="store_true",
+        dest="allow_code",
+        help="with --side-effects: Claude's code may call it too",
+    )
     @line_magic
     def ptc_tool(self, line: str) -> None:
         """Register existing functions as PTC tools: %ptc_tool NAME [NAME ...] [--direct] [--side-effects]."""
@@ -122,8 +142,13 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
                 raise UsageError(f"%ptc_tool: {name!r} is a {type(func).__name__}, not a function")
         for name, func in functions:
             try:
-                tool(func, name=name.rsplit(".", 1)[-1], direct=args.direct, side_effects=args.side_effects,
-                     allow_code=args.allow_code)
+                tool(
+                    func,
+                    name=name.rsplit(".", 1)[-1],
+                    direct=args.direct,
+                    side_effects=args.side_effects,
+                    allow_code=args.allow_code,
+                )
             except ToolDefinitionError as exc:
                 raise UsageError(str(exc).replace("\n", " ")) from None
         print("ptc: registered " + ", ".join(n.rsplit(".", 1)[-1] for n, _ in functions))
@@ -157,18 +182,31 @@ class PTCMagics(_Configurable):  # type: ignore[misc, valid-type]
 
 
 def tools_table() -> dict[str, str]:
-    rows = [(t.name, ", ".join(t.allowed_callers), "yes" if t.side_effects else "no",
-             "kernel" if t.source == "kernel" else f"MCP server {t.source.removeprefix('mcp:')}",
-             t.description.strip().splitlines()[0] if t.description.strip() else "") for t in registry]
+    rows = [
+        (
+            t.name,
+            ", ".join(t.allowed_callers),
+            "yes" if t.side_effects else "no",
+            "kernel" if t.source == "kernel" else f"MCP server {t.source.removeprefix('mcp:')}",
+            t.description.strip().splitlines()[0] if t.description.strip() else "",
+        )
+        for t in registry
+    ]
     head = ("name", "allowed_callers", "side effects", "source", "description")
     if not rows:
-        return {"text/plain": "ptc: no tools registered (use @ptc.tool or %ptc_tool NAME)",
-                "text/html": "<i>ptc: no tools registered (use <code>@ptc.tool</code> or <code>%ptc_tool NAME</code>)</i>"}
+        return {
+            "text/plain": "ptc: no tools registered (use @ptc.tool or %ptc_tool NAME)",
+            "text/html": "<i>ptc: no tools registered (use <code>@ptc.tool</code> or <code>%ptc_tool NAME</code>)</i>",
+        }
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     text = "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in [head, *rows])
-    html = ("<table><thead><tr>" + "".join(f"<th style='text-align:left'>{h}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join("<tr>" + "".join(f"<td style='text-align:left'>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-            + "</tbody></table>")
+    html = (
+        "<table><thead><tr>"
+        + "".join(f"<th style='text-align:left'>{h}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join("<tr>" + "".join(f"<td style='text-align:left'>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+        + "</tbody></table>"
+    )
     return {"text/plain": text, "text/html": html}
 
 
@@ -207,10 +245,17 @@ def make_await_transformer(shell: Any) -> Callable[[list[str]], list[str]]:
 
     def ptc_await_transformer(lines: list[str]) -> list[str]:
         try:  # runs for every cell: must never raise
-            if (lines and lines[0].startswith(PTC_CALL) and interactive and shell.autoawait
-                    and shell.loop_runner is _asyncio_runner):
-                return ["await " + lines[0].replace(PTC_CALL, "get_ipython().run_cell_magic('ptc_async', ", 1),
-                        *lines[1:]]
+            if (
+                lines
+                and lines[0].startswith(PTC_CALL)
+                and interactive
+                and shell.autoawait
+                and shell.loop_runner is _asyncio_runner
+            ):
+                return [
+                    "await " + lines[0].replace(PTC_CALL, "get_ipython().run_cell_magic('ptc_async', ", 1),
+                    *lines[1:],
+                ]
         except Exception:  # noqa: BLE001 - a broken check must not break every cell
             return lines
         return lines
@@ -239,14 +284,20 @@ def make_script_cell_transformer(shell: Any) -> Callable[[list[str]], list[str]]
 # -- loading ------------------------------------------------------------------------------------
 
 _loaded: dict[int, dict[str, Any]] = {}
-MAGIC_NAMES = {"cell": ("ptc", "ptc_async"), "line": ("ptc_new", "ptc_tool", "ptc_tools", "ptc_script", "ptc_mcp", "ptc_serve")}
+MAGIC_NAMES = {
+    "cell": ("ptc", "ptc_async"),
+    "line": ("ptc_new", "ptc_tool", "ptc_tools", "ptc_script", "ptc_mcp", "ptc_serve"),
+}
 
 
 def load_ipython_extension(shell: Any) -> None:
     if id(shell) in _loaded:
         unload_ipython_extension(shell)
-    magics = [PTCMagics(shell=shell), importlib.import_module(MCP_MAGICS).MCPMagics(shell=shell),
-              importlib.import_module(SERVE_MAGICS).ServeMagics(shell=shell)]
+    magics = [
+        PTCMagics(shell=shell),
+        importlib.import_module(MCP_MAGICS).MCPMagics(shell=shell),
+        importlib.import_module(SERVE_MAGICS).ServeMagics(shell=shell),
+    ]
     shell.register_magics(*magics)
     transformers = [make_await_transformer(shell), make_script_cell_transformer(shell)]
     shell.input_transformers_post.extend(transformers)

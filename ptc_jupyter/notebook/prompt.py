@@ -36,8 +36,9 @@ class MissingName(LookupError):
     """`lookup` found no such variable (`attr` None) or no such attribute of it."""
 
     def __init__(self, head: str, attr: str | None = None) -> None:
-        super().__init__(f"no variable named {head!r} in the kernel" if attr is None
-                         else f"{head!r} has no attribute {attr!r}")
+        super().__init__(
+            f"no variable named {head!r} in the kernel" if attr is None else f"{head!r} has no attribute {attr!r}"
+        )
         self.head, self.attr = head, attr
 
 
@@ -76,8 +77,12 @@ def split_fences(text: str) -> list[tuple[bool, str]]:
             pieces[-1][1].append(line)
         else:
             pieces[-1][1].append(line)
-            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) \
-                    and not line.strip().strip(fence[0]):
+            if (
+                match
+                and match.group(1)[0] == fence[0]
+                and len(match.group(1)) >= len(fence)
+                and not line.strip().strip(fence[0])
+            ):
                 fence = None
     return [(is_code, "".join(lines)) for is_code, lines in pieces]
 
@@ -99,8 +104,10 @@ def _fill(text: str, namespace: Mapping[str, Any]) -> str:
         except MissingName as missing:
             if missing.attr is not None:
                 raise PromptError(f"%%ptc: cannot interpolate {{{{{path}}}}}: no attribute {missing.attr!r}") from None
-            raise PromptError(f"%%ptc: the prompt refers to {{{{{path}}}}} but the kernel has no variable "
-                              f"{missing.head!r} (write \\{{{{{path}}}}} for literal braces)") from None
+            raise PromptError(
+                f"%%ptc: the prompt refers to {{{{{path}}}}} but the kernel has no variable "
+                f"{missing.head!r} (write \\{{{{{path}}}}} for literal braces)"
+            ) from None
 
     return PLACEHOLDER.sub(replace, text)
 
@@ -120,13 +127,14 @@ def _is_table(value: Any) -> bool:
 def _describe_table(table: Any) -> str:
     if getattr(table, "ndim", 2) == 1:  # a Series
         head = table.head(TABLE_ROWS).to_string()
-        return (f"Series {table.name!r} of {len(table):,} values (dtype {table.dtype}); first {TABLE_ROWS}:\n"
-                f"{head}")
+        return f"Series {table.name!r} of {len(table):,} values (dtype {table.dtype}); first {TABLE_ROWS}:\n{head}"
     rows, columns = table.shape
     kinds = ", ".join(f"{name} ({dtype})" for name, dtype in table.dtypes.items())
     shown = min(rows, TABLE_ROWS)
-    return (f"DataFrame of {rows:,} rows × {columns:,} columns: {kinds}\nfirst {shown} rows:\n"
-            f"{table.head(TABLE_ROWS).to_string(max_colwidth=60)}")
+    return (
+        f"DataFrame of {rows:,} rows × {columns:,} columns: {kinds}\nfirst {shown} rows:\n"
+        f"{table.head(TABLE_ROWS).to_string(max_colwidth=60)}"
+    )
 
 
 def build_prompt(cell: str, namespace: Mapping[str, Any]) -> str:

@@ -38,8 +38,10 @@ BIND_COMMENT = "  # the tool names call the tools until this cell ends"
 LABEL_CHARS = 60
 CLIPPED_NOTE = "# note: the saved trace clipped this script; its end is missing"
 #: For a script that reads the container's input files (`--file`): the kernel has no $INPUT_DIR.
-INPUT_DIR_NOTE = ("# note: this script reads $INPUT_DIR, the container's input files; here, first set "
-                  "os.environ['INPUT_DIR'] to a folder holding them")
+INPUT_DIR_NOTE = (
+    "# note: this script reads $INPUT_DIR, the container's input files; here, first set "
+    "os.environ['INPUT_DIR'] to a folder holding them"
+)
 _CLIPPED = re.compile(r"… \[\+[\d,]+ chars\]$")  # formatting.clip_marker's, at the very end
 _MISSING = object()
 
@@ -58,8 +60,7 @@ def _payload(tool: Tool, args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     elif isinstance(args, str) and not kwargs and (name := string_parameter(tool.input_schema)) is not None:
         payload = {name: args}
     else:
-        raise TypeError(f"{tool.name}() takes one dict of arguments or keyword arguments, "
-                        f"not {type(args).__name__}")
+        raise TypeError(f"{tool.name}() takes one dict of arguments or keyword arguments, not {type(args).__name__}")
     return json.loads(json.dumps(payload))  # a TypeError here, as in the container
 
 
@@ -85,8 +86,12 @@ def tool_functions(
 
     chosen = [t for t in registry if t.programmatic] if tools is None else registry.select(tools)
     approver = default_approver(yes, approve) or _deny_without_asking
-    dispatcher = Dispatcher(executor, timeout_s=tool_timeout, approve=approver,
-                            on_notice=lambda message: print(f"ptc: {message}", file=sys.stderr))
+    dispatcher = Dispatcher(
+        executor,
+        timeout_s=tool_timeout,
+        approve=approver,
+        on_notice=lambda message: print(f"ptc: {message}", file=sys.stderr),
+    )
     return {t.name: _tool_function(t, dispatcher) for t in chosen}
 
 
@@ -94,8 +99,12 @@ def _tool_function(tool: Tool, dispatcher: Dispatcher) -> Callable[..., Any]:
     counter = itertools.count(1)
 
     async def call_tool(args: Any = None, /, **kwargs: Any) -> str:
-        call = ToolCall(id=f"kernel_{tool.name}_{next(counter)}", name=tool.name,
-                        input=_payload(tool, args, kwargs), caller=CODE_EXECUTION_CALLER)
+        call = ToolCall(
+            id=f"kernel_{tool.name}_{next(counter)}",
+            name=tool.name,
+            input=_payload(tool, args, kwargs),
+            caller=CODE_EXECUTION_CALLER,
+        )
         await dispatcher.run_batch([call], {tool.name: tool})
         return call.output or ""
 
@@ -104,8 +113,9 @@ def _tool_function(tool: Tool, dispatcher: Dispatcher) -> Callable[..., Any]:
     return call_tool
 
 
-def bind_tools(namespace: MutableMapping[str, Any], tools: Iterable[str | Tool | Callable[..., Any]] | None = None,
-               **settings: Any) -> None:
+def bind_tools(
+    namespace: MutableMapping[str, Any], tools: Iterable[str | Tool | Callable[..., Any]] | None = None, **settings: Any
+) -> None:
     """Put `tool_functions(tools, **settings)` into `namespace` under the tools' names.
 
     In an IPython cell (namespace = the user's), the names get their former values back when the
@@ -210,8 +220,10 @@ def source_for_line(line: str, namespace: Mapping[str, Any]) -> str:
     if name:
         run = _variable(namespace, name)
         if not isinstance(run, Run):
-            raise ScriptCellError(f"{name!r} holds a {type(run).__name__}, not a Run "
-                                  f"(keep one with %%ptc -o {name} or {name} = ptc.run(...))")
+            raise ScriptCellError(
+                f"{name!r} holds a {type(run).__name__}, not a Run "
+                f"(keep one with %%ptc -o {name} or {name} = ptc.run(...))"
+            )
         return cell_source(run, n, label=name)
     api = sys.modules.get("ptc_jupyter.api")
     run = getattr(api, "last", None) if isinstance(api, types.ModuleType) else None
@@ -225,4 +237,3 @@ def _variable(namespace: Mapping[str, Any], dotted: str) -> Any:
         return lookup(namespace, dotted)
     except MissingName as missing:
         raise ScriptCellError(str(missing)) from None
-

@@ -79,10 +79,17 @@ class ServeView:
         self.record: Any = None
 
     def show(self) -> None:
-        self.header.value = (f"<b>ptc.serve</b> {escape(self.server.name)} at <code>{escape(self.server.url)}</code>: "
-                             "what agents run shows here")
-        display({WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
-                 "text/plain": f"ptc.serve: {self.server.name} at {self.server.url} (live view)"}, raw=True)
+        self.header.value = (
+            f"<b>ptc.serve</b> {escape(self.server.name)} at <code>{escape(self.server.url)}</code>: "
+            "what agents run shows here"
+        )
+        display(
+            {
+                WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+                "text/plain": f"ptc.serve: {self.server.name} at {self.server.url} (live view)",
+            },
+            raw=True,
+        )
         self.record = display(self._record_bundle(), raw=True, display_id=True)
 
     def approver_for(self, run: Run) -> Any:
@@ -92,8 +99,9 @@ class ServeView:
         if self.kernel_loop is None:
             return None
         timeout_s = self.server.settings.options.approval_timeout_s
-        return KernelLoopApprover(WidgetApprover(self.approvals, timeout_s=timeout_s, run_of=lambda: run),
-                                  self.kernel_loop, timeout_s)
+        return KernelLoopApprover(
+            WidgetApprover(self.approvals, timeout_s=timeout_s, run_of=lambda: run), self.kernel_loop, timeout_s
+        )
 
     def __call__(self, event: Event) -> None:
         from ptc_jupyter.notebook.live_view import LiveView
@@ -139,8 +147,7 @@ class ServeView:
         html = "".join(f"<div>{to_html(r)}</div>" for r in runs)
         text = "\n\n".join(to_text(r) for r in runs)
         shown = f" (the last {len(runs)})" if len(runs) < len(self.server.runs) else ""
-        return {"text/plain": f"{title}{shown}\n\n{text}",
-                "text/html": f"<b>{escape(title)}{escape(shown)}</b>" + html}
+        return {"text/plain": f"{title}{shown}\n\n{text}", "text/html": f"<b>{escape(title)}{escape(shown)}</b>" + html}
 
 
 def attach(server: Any, shell: Any) -> ServeView:
@@ -164,8 +171,13 @@ class ServeMagics(Magics):
     @argument("--name", default=None, help="the server's name in `claude mcp add` (default ptc-jupyter)")
     @argument("--tools", default=None, help="comma-separated tool names to offer (default: every registered tool)")
     @argument("--yes", action="store_true", help="allow side-effect calls without asking")
-    @argument("--approval-timeout", type=float, default=None, dest="approval_timeout",
-              help="seconds to wait for Allow/Deny before denying")
+    @argument(
+        "--approval-timeout",
+        type=float,
+        default=None,
+        dest="approval_timeout",
+        help="seconds to wait for Allow/Deny before denying",
+    )
     @argument("--tool-timeout", type=float, default=None, dest="tool_timeout", help="time limit of one tool call")
     @argument("--max-calls", type=int, default=None, dest="max_calls", help="call budget of one script")
     @argument("-o", "--out", default=None, help="store the server in this variable")
@@ -188,9 +200,18 @@ class ServeMagics(Magics):
 
         tools = [t.strip() for t in args.tools.split(",") if t.strip()] if args.tools else None
         try:
-            server = serve(args.port, host=args.host, name=args.name or DEFAULT_NAME, tools=tools,
-                           **given(yes=args.yes or None, approval_timeout=args.approval_timeout,
-                                   tool_timeout=args.tool_timeout, max_calls=args.max_calls))
+            server = serve(
+                args.port,
+                host=args.host,
+                name=args.name or DEFAULT_NAME,
+                tools=tools,
+                **given(
+                    yes=args.yes or None,
+                    approval_timeout=args.approval_timeout,
+                    tool_timeout=args.tool_timeout,
+                    max_calls=args.max_calls,
+                ),
+            )
         except (OptionError, KeyError, OSError) as exc:
             raise UsageError(f"%ptc_serve: {exc}") from None
         if args.out and self.shell is not None:

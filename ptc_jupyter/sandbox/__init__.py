@@ -13,5 +13,4 @@ from ptc_jupyter.sandbox.config import SandboxConfig
 from ptc_jupyter.sandbox.local import LocalSandbox, SandboxResult, ToolRequest
 from ptc_jupyter.sandbox.tool import RUN_PYTHON, run_python_tool_definition
 
-__all__ = ["RUN_PYTHON", "LocalSandbox", "SandboxConfig", "SandboxResult", "ToolRequest",
-           "run_python_tool_definition"]
+__all__ = ["RUN_PYTHON", "LocalSandbox", "SandboxConfig", "SandboxResult", "ToolRequest", "run_python_tool_definition"]

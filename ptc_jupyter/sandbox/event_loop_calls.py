@@ -19,8 +19,16 @@ import ast
 
 #: Function definitions, classes, lambdas and comprehensions: scopes where `await` would not run
 #: the call in the script's own loop, so calls inside them are not rewritten.
-_OTHER_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
-                 ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_OTHER_SCOPES = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.Lambda,
+    ast.ClassDef,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
 
 
 def await_loop_calls(source: str) -> str:

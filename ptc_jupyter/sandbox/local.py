@@ -59,8 +59,10 @@ CallBatch = Callable[[list[ToolRequest]], Awaitable[list[str]]]
 
 
 def time_limit_message(limit_s: float) -> str:
-    return (f"Time limit: the script ran for more than {limit_s:g} seconds (time waiting for tool results not "
-            "counted) and was stopped.")
+    return (
+        f"Time limit: the script ran for more than {limit_s:g} seconds (time waiting for tool results not "
+        "counted) and was stopped."
+    )
 
 
 class LocalSandbox:
@@ -99,8 +101,9 @@ class LocalSandbox:
         """Start the REPL process now (`run` does it otherwise)."""
         await self._ensure()
 
-    async def run(self, code: str, tools: Sequence[str], call: CallBatch,
-                  positional: Mapping[str, str] | None = None) -> SandboxResult:
+    async def run(
+        self, code: str, tools: Sequence[str], call: CallBatch, positional: Mapping[str, str] | None = None
+    ) -> SandboxResult:
         """Run one script in which each name of `tools` is an async tool function; its calls go to
         `call` in batches, whose results (strings, in order) the script's awaits return.
         `positional`: tool name -> the parameter a lone string argument fills (arguments.py)."""
@@ -109,16 +112,26 @@ class LocalSandbox:
         async with self._lock:
             sandbox = await self._ensure()
             if self._abandoned is not None and not self._abandoned.finished:
-                await self._stop(self._abandoned, {"op": "cancel", "run_id": self._abandoned.run_id},
-                                 "The script was cancelled.")
+                await self._stop(
+                    self._abandoned, {"op": "cancel", "run_id": self._abandoned.run_id}, "The script was cancelled."
+                )
                 sandbox = await self._ensure()
             self._abandoned = None
             self._runs += 1
-            run = ScriptState(self._runs, ack_wanted=1, limit_s=self.config.wall_time_s,
-                              running_since=time.monotonic())
+            run = ScriptState(self._runs, ack_wanted=1, limit_s=self.config.wall_time_s, running_since=time.monotonic())
             self._run = run
-            sandbox.send({"op": "run", "run_id": run.run_id, "code": code, "tools": list(tools),
-                          "positional": dict(positional or {}), "deadline_s": None, "ack": 1, "output_limit_bytes": self.config.output_bytes})
+            sandbox.send(
+                {
+                    "op": "run",
+                    "run_id": run.run_id,
+                    "code": code,
+                    "tools": list(tools),
+                    "positional": dict(positional or {}),
+                    "deadline_s": None,
+                    "ack": 1,
+                    "output_limit_bytes": self.config.output_bytes,
+                }
+            )
             try:
                 timed_out = await self._drive(run, call)
             except BaseException:
@@ -129,16 +142,21 @@ class LocalSandbox:
                 raise
             result = run.result
             assert result is not None  # _drive returns once the script ended
-            return SandboxResult(result["stdout"], result["stderr"], result["return_code"], timed_out,
-                                 run.truncated)
+            return SandboxResult(result["stdout"], result["stderr"], result["return_code"], timed_out, run.truncated)
 
     async def _drive(self, run: ScriptState, call: CallBatch) -> bool:
         """Hand out batches until the script ends; whether its time limit stopped it."""
         while True:
             if not await run.settle():
-                await self._stop(run, {"op": "interrupt", "run_id": run.run_id,
-                                       "reason": time_limit_message(self.config.wall_time_s or 0)},
-                                 time_limit_message(self.config.wall_time_s or 0))
+                await self._stop(
+                    run,
+                    {
+                        "op": "interrupt",
+                        "run_id": run.run_id,
+                        "reason": time_limit_message(self.config.wall_time_s or 0),
+                    },
+                    time_limit_message(self.config.wall_time_s or 0),
+                )
                 return True
             if run.finished:
                 return False
@@ -152,8 +170,14 @@ class LocalSandbox:
             run.ack_wanted += 1
             run.resume()
             assert self._sandbox is not None
-            self._sandbox.send({"op": "results", "run_id": run.run_id, "ack": run.ack_wanted,
-                                "results": [{"id": r.id, "content": text} for r, text in zip(requests, results)]})
+            self._sandbox.send(
+                {
+                    "op": "results",
+                    "run_id": run.run_id,
+                    "ack": run.ack_wanted,
+                    "results": [{"id": r.id, "content": text} for r, text in zip(requests, results)],
+                }
+            )
 
     async def _stop(self, run: ScriptState, message: dict, reason: str) -> None:
         """Ask the script to stop; if it has not within STOP_GRACE_S, replace the process."""
@@ -165,9 +189,16 @@ class LocalSandbox:
             old, self._sandbox = self._sandbox, None
             old.on_event = None
             await asyncio.to_thread(old.kill)
-            run.on_event({"ev": "done", "run_id": run.run_id, "stdout": "", "return_code": 1, "stderr":
-                          f"{reason}\nThe script did not stop, so the sandbox's process was replaced: its REPL "
-                          "state and files are gone."})
+            run.on_event(
+                {
+                    "ev": "done",
+                    "run_id": run.run_id,
+                    "stdout": "",
+                    "return_code": 1,
+                    "stderr": f"{reason}\nThe script did not stop, so the sandbox's process was replaced: its REPL "
+                    "state and files are gone.",
+                }
+            )
 
     async def _ensure(self) -> Sandbox:
         """The live sandbox process, started (again) if need be."""

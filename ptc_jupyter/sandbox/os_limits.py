@@ -19,9 +19,11 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def apply(*, memory_bytes: int | None, network: bool) -> dict[str, bool]:
     """Apply the limits asked for; which ones the OS enforces (the REPL reports this to its parent)."""
-    return {"memory": limit_memory(memory_bytes) if memory_bytes else False,
-            "network": cut_network() if not network else False,
-            "subreaper": become_subreaper()}
+    return {
+        "memory": limit_memory(memory_bytes) if memory_bytes else False,
+        "network": cut_network() if not network else False,
+        "subreaper": become_subreaper(),
+    }
 
 
 def limit_memory(limit_bytes: int) -> bool:
@@ -42,7 +44,7 @@ def limit_memory(limit_bytes: int) -> bool:
 
 
 def memory_rlimit() -> str:
-    """"DATA" where RLIMIT_DATA counts private mappings, so every allocation (Linux 4.7+), else "AS"."""
+    """ "DATA" where RLIMIT_DATA counts private mappings, so every allocation (Linux 4.7+), else "AS"."""
     if not sys.platform.startswith("linux"):
         return "AS"
     try:

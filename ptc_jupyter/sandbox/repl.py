@@ -205,9 +205,7 @@ def make_tool(bridge: Bridge, name: str, string_parameter: str | None = None) ->
         elif isinstance(args, str) and not kwargs and string_parameter is not None:
             payload = {string_parameter: args}
         else:
-            raise TypeError(
-                f"{name}() takes one dict of arguments or keyword arguments, not {type(args).__name__}"
-            )
+            raise TypeError(f"{name}() takes one dict of arguments or keyword arguments, not {type(args).__name__}")
         return await bridge.call(name, payload)
 
     tool.__name__ = tool.__qualname__ = name
@@ -219,8 +217,9 @@ def make_tool(bridge: Bridge, name: str, string_parameter: str | None = None) ->
 class Repl:
     """The persistent namespace and the one script running in it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[dict], None],
-                 memory_bytes: int | None = None) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, send: Callable[[dict], None], memory_bytes: int | None = None
+    ) -> None:
         self.loop = loop
         self.send = send
         self.memory_bytes = memory_bytes
@@ -289,11 +288,27 @@ class Repl:
         if os.getpid() != owner:  # a copy made by os.fork() in the script: its script is over
             os._exit(return_code if 0 <= return_code < 256 else 1)
         try:
-            self.send({"ev": "done", "run_id": run_id, "stdout": out.value(), "stderr": err.value(),
-                       "return_code": return_code, "truncated": out.truncated or err.truncated})
+            self.send(
+                {
+                    "ev": "done",
+                    "run_id": run_id,
+                    "stdout": out.value(),
+                    "stderr": err.value(),
+                    "return_code": return_code,
+                    "truncated": out.truncated or err.truncated,
+                }
+            )
         except MemoryError:  # what the script left in the REPL's namespace fills the memory
-            self.send({"ev": "done", "run_id": run_id, "stdout": "", "return_code": return_code or 1,
-                       "stderr": "MemoryError: the output could not be kept", "truncated": True})
+            self.send(
+                {
+                    "ev": "done",
+                    "run_id": run_id,
+                    "stdout": "",
+                    "return_code": return_code or 1,
+                    "stderr": "MemoryError: the output could not be kept",
+                    "truncated": True,
+                }
+            )
 
     async def _execute(self, code_text: str, filename: str, err: _Capture) -> int:
         try:
@@ -335,8 +350,9 @@ def _print_script_traceback(exc: BaseException, err: _Capture) -> None:
     err.write("".join(traceback.format_exception(type(exc), exc, tb)))
 
 
-async def _serve(proto_in: io.BufferedReader, proto_out: io.BufferedWriter, enforced: dict[str, bool],
-                 memory_bytes: int | None) -> None:
+async def _serve(
+    proto_in: io.BufferedReader, proto_out: io.BufferedWriter, enforced: dict[str, bool], memory_bytes: int | None
+) -> None:
     loop = asyncio.get_running_loop()
     closed = loop.create_future()
     lock = threading.Lock()

@@ -26,24 +26,29 @@ def run_python_tool_definition(tools: Iterable[Any], config: SandboxConfig | Non
     """
     config = config or SandboxConfig()
     entries = [_tool_entry(tool) for tool in tools]
-    network = ("It has no network access." if not config.network else "It may use the network.")
-    description = "\n".join([
-        "Run Python code in a sandbox on the user's machine (a persistent REPL: variables, imports and "
-        "functions stay defined between calls of this tool in this conversation). Top-level `await` works.",
-        "",
-        "The user's tools below are async functions already defined in the global namespace. Each takes one "
-        "dict of arguments and returns a string (often JSON: use json.loads). Call one as `await name({...})`; "
-        "to run several at once, use `await asyncio.gather(name({...}), other({...}))`. Their results reach "
-        "only the script, not you: print what you need.",
-        "",
-        f"Only what the code prints comes back to you: stdout and stderr, each cut after {config.output_bytes} "
-        f"bytes, and the return code. So compute, filter and summarize in the code. {network}"
-        + (f" A script may run {config.wall_time_s:g} seconds (time waiting for tools not counted)."
-           if config.wall_time_s is not None else ""),
-        "",
-        "Tools:" if entries else "No tools are available to the code.",
-        *entries,
-    ])
+    network = "It has no network access." if not config.network else "It may use the network."
+    description = "\n".join(
+        [
+            "Run Python code in a sandbox on the user's machine (a persistent REPL: variables, imports and "
+            "functions stay defined between calls of this tool in this conversation). Top-level `await` works.",
+            "",
+            "The user's tools below are async functions already defined in the global namespace. Each takes one "
+            "dict of arguments and returns a string (often JSON: use json.loads). Call one as `await name({...})`; "
+            "to run several at once, use `await asyncio.gather(name({...}), other({...}))`. Their results reach "
+            "only the script, not you: print what you need.",
+            "",
+            f"Only what the code prints comes back to you: stdout and stderr, each cut after {config.output_bytes} "
+            f"bytes, and the return code. So compute, filter and summarize in the code. {network}"
+            + (
+                f" A script may run {config.wall_time_s:g} seconds (time waiting for tools not counted)."
+                if config.wall_time_s is not None
+                else ""
+            ),
+            "",
+            "Tools:" if entries else "No tools are available to the code.",
+            *entries,
+        ]
+    )
     return {
         "name": RUN_PYTHON,
         "description": description,
@@ -63,9 +68,11 @@ def _tool_entry(tool: Any) -> str:
         name, description, schema = tool.name, tool.description, tool.input_schema
     function = name if name.isidentifier() else f"globals()[{name!r}]"
     example = f"result = await {function}({_example_args(schema)!r})"
-    lines = [f"- {name}: {' '.join((description or '(no description)').split())}",
-             f"  Input schema: {json.dumps(schema, separators=(', ', ': '))}",
-             f"  Call: {example}"]
+    lines = [
+        f"- {name}: {' '.join((description or '(no description)').split())}",
+        f"  Input schema: {json.dumps(schema, separators=(', ', ': '))}",
+        f"  Call: {example}",
+    ]
     return "\n".join(lines)
 
 

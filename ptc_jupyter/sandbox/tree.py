@@ -63,8 +63,9 @@ def _proc_table() -> dict[int, ProcessInfo]:
 
 def _ps_table() -> dict[int, ProcessInfo]:
     try:
-        out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,pgid=,stat="], capture_output=True, text=True,
-                             timeout=10, check=False).stdout
+        out = subprocess.run(
+            ["ps", "-A", "-o", "pid=,ppid=,pgid=,stat="], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return {}
     table = {}
@@ -180,8 +181,10 @@ class ProcessWatch:
             if cap is not None and count > cap:
                 with self._lock:
                     self._watched.discard(sandbox)
-                sandbox.kill(f"process limit: the sandbox had {count} processes, more than its limit of {cap} "
-                             "(max_processes), so every one of them was killed.")
+                sandbox.kill(
+                    f"process limit: the sandbox had {count} processes, more than its limit of {cap} "
+                    "(max_processes), so every one of them was killed."
+                )
 
 
 #: The process-wide watch every sandbox reports to.

@@ -17,8 +17,20 @@ if TYPE_CHECKING:
     from ptc_jupyter.trace.run import Run, ToolCall
     from ptc_jupyter.trace.steps import Step
 
-__all__ = ["CallFinished", "CallStarted", "Event", "FilesAdded", "Notice", "RequestSent", "ResponseReceived",
-           "RunFinished", "ScriptDraft", "StepFinished", "StepStarted", "TextReceived"]
+__all__ = [
+    "CallFinished",
+    "CallStarted",
+    "Event",
+    "FilesAdded",
+    "Notice",
+    "RequestSent",
+    "ResponseReceived",
+    "RunFinished",
+    "ScriptDraft",
+    "StepFinished",
+    "StepStarted",
+    "TextReceived",
+]
 
 
 @dataclass

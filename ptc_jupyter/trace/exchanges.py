@@ -37,23 +37,30 @@ FALLBACK_STRING_CHARS = (200, 100, 40)
 
 REDACTED = "[redacted]"
 #: Keys whose string values are secrets wherever they appear (header-like or credential-like).
-SECRET_KEY = re.compile(r"(?i)^(x-api-key|api[-_]?key|authorization|proxy-authorization|cookie|set-cookie|"
-                        r"(auth|access|refresh|bearer|session)[-_]?token|token|secret|client[-_]?secret|password)$")
+SECRET_KEY = re.compile(
+    r"(?i)^(x-api-key|api[-_]?key|authorization|proxy-authorization|cookie|set-cookie|"
+    r"(auth|access|refresh|bearer|session)[-_]?token|token|secret|client[-_]?secret|password)$"
+)
 
 #: The PTC parts of the wire: (short label, what it is for); `marks` name them by these keys.
 PARTS: dict[str, tuple[str, str]] = {
-    "code_execution_tool": ("the code-execution tool",
-                            "Claude may write a script and run it in a container"),
-    "allowed_callers": ("allowed_callers",
-                        "who may call this tool: Claude directly (direct), or a script (code_execution_…)"),
+    "code_execution_tool": ("the code-execution tool", "Claude may write a script and run it in a container"),
+    "allowed_callers": (
+        "allowed_callers",
+        "who may call this tool: Claude directly (direct), or a script (code_execution_…)",
+    ),
     "container": ("container", "where the script's Python keeps running; sent back with every request"),
     "server_tool_use": ("the script (server_tool_use)", "the script Claude wrote; it runs in the container, not here"),
-    "tool_use_from_script": ("tool_use + caller: from the script",
-                             "a call the script made; its result goes back to the script, not into Claude's context"),
+    "tool_use_from_script": (
+        "tool_use + caller: from the script",
+        "a call the script made; its result goes back to the script, not into Claude's context",
+    ),
     "tool_use_direct": ("tool_use: from Claude", "classic tool calling: its result enters Claude's context"),
     "tool_results_only": ("only tool_results", "a user message of only tool_result blocks: the host's answers"),
-    "code_execution_tool_result": ("the script's result (code_execution_tool_result)",
-                                   "what the script printed; this is what enters Claude's context"),
+    "code_execution_tool_result": (
+        "the script's result (code_execution_tool_result)",
+        "what the script printed; this is what enters Claude's context",
+    ),
 }
 #: Round trips a comparison keeps per side (`wire_rows`): the first ones and the last ones.
 COMPARED_HEAD, COMPARED_TAIL = 24, 4
@@ -93,7 +100,7 @@ def clip_json(value: Any, chars: int, items: tuple[int, int] | None = None) -> A
         kept = [clip_json(v, chars, items) for v in value]
         if items is not None and len(kept) > sum(items) + 1:
             head, tail = items
-            return [*kept[:head], clip_marker(len(kept) - head - tail, "items"), *kept[len(kept) - tail:]]
+            return [*kept[:head], clip_marker(len(kept) - head - tail, "items"), *kept[len(kept) - tail :]]
         return kept
     if isinstance(value, str):
         return clip(value, chars)
@@ -149,7 +156,9 @@ def describe_received(response: dict[str, Any] | None) -> str:
             continue
         kind = block.get("type", "?")
         if kind == "tool_use":
-            caller = (block.get("caller") or {}).get("type", "direct") if isinstance(block.get("caller"), dict) else "direct"
+            caller = (
+                (block.get("caller") or {}).get("type", "direct") if isinstance(block.get("caller"), dict) else "direct"
+            )
             kind = "tool_use from the script" if caller != "direct" else "tool_use"
         elif kind == "server_tool_use":
             kind = "script" if block.get("name") == "code_execution" else f"server_tool_use {block.get('name')}"
@@ -182,7 +191,12 @@ def ptc_marks(exchange: dict[str, Any]) -> list[dict[str, str]]:
         mark("container", "request", "container")
     for m, message in enumerate(request.get("messages") or []):
         blocks = [b for b in _blocks(message) if isinstance(b, dict)]
-        if isinstance(message, dict) and message.get("role") == "user" and blocks and all(b.get("type") == "tool_result" for b in blocks):
+        if (
+            isinstance(message, dict)
+            and message.get("role") == "user"
+            and blocks
+            and all(b.get("type") == "tool_result" for b in blocks)
+        ):
             mark("tool_results_only", "request", "messages", m)
     response = exchange.get("response") or {}
     for b, block in enumerate(response.get("content") or []):
@@ -232,22 +246,43 @@ class Exchange:
 
     def row(self) -> dict[str, Any]:
         """The round trip in one row (no JSON): what every view's summary line and a comparison show."""
-        return {"index": self.index, "sent": self.sent, "received": self.received, "stop_reason": self.stop_reason,
-                "error": self.error, "context_bytes": self.context_bytes, "request_bytes": self.request_bytes,
-                "input_tokens": self.usage.get("input_tokens"), "output_tokens": self.usage.get("output_tokens")}
+        return {
+            "index": self.index,
+            "sent": self.sent,
+            "received": self.received,
+            "stop_reason": self.stop_reason,
+            "error": self.error,
+            "context_bytes": self.context_bytes,
+            "request_bytes": self.request_bytes,
+            "input_tokens": self.usage.get("input_tokens"),
+            "output_tokens": self.usage.get("output_tokens"),
+        }
 
-    def to_dict(self, *, chars: int | None = SAVED_STRING_CHARS,
-                items: tuple[int, int] | None = (SAVED_LIST_HEAD, SAVED_LIST_TAIL)) -> dict[str, Any]:
+    def to_dict(
+        self,
+        *,
+        chars: int | None = SAVED_STRING_CHARS,
+        items: tuple[int, int] | None = (SAVED_LIST_HEAD, SAVED_LIST_TAIL),
+    ) -> dict[str, Any]:
         """Every field, strings clipped to `chars` and lists cut to `items` (None: as recorded),
         plus derived ones readers show: `stop_reason`, `input_tokens`, `output_tokens`, `marks`."""
+
         def shown(value: Any) -> Any:
             return clip_json(value, chars, items) if chars is not None else json.loads(json.dumps(value))
 
         data: dict[str, Any] = {
-            "index": self.index, "request": shown(self.request), "earlier_messages": self.earlier_messages,
-            "tools_as_in": self.tools_as_in, "response": shown(self.response), "error": self.error,
-            "streamed": self.streamed, "request_bytes": self.request_bytes, "response_bytes": self.response_bytes,
-            "context_bytes": self.context_bytes, "sent": self.sent, "received": self.received,
+            "index": self.index,
+            "request": shown(self.request),
+            "earlier_messages": self.earlier_messages,
+            "tools_as_in": self.tools_as_in,
+            "response": shown(self.response),
+            "error": self.error,
+            "streamed": self.streamed,
+            "request_bytes": self.request_bytes,
+            "response_bytes": self.response_bytes,
+            "context_bytes": self.context_bytes,
+            "sent": self.sent,
+            "received": self.received,
         }
         data["stop_reason"] = self.stop_reason  # derived
         data["input_tokens"] = self.usage.get("input_tokens")  # derived
@@ -258,17 +293,24 @@ class Exchange:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Exchange:
         return cls(
-            index=int(data.get("index", 0)), request=data.get("request") or {},
-            earlier_messages=int(data.get("earlier_messages", 0)), tools_as_in=data.get("tools_as_in"),
-            response=data.get("response"), error=data.get("error"), streamed=bool(data.get("streamed")),
-            request_bytes=int(data.get("request_bytes", 0)), response_bytes=int(data.get("response_bytes", 0)),
-            context_bytes=int(data.get("context_bytes", 0)), sent=data.get("sent", ""),
+            index=int(data.get("index", 0)),
+            request=data.get("request") or {},
+            earlier_messages=int(data.get("earlier_messages", 0)),
+            tools_as_in=data.get("tools_as_in"),
+            response=data.get("response"),
+            error=data.get("error"),
+            streamed=bool(data.get("streamed")),
+            request_bytes=int(data.get("request_bytes", 0)),
+            response_bytes=int(data.get("response_bytes", 0)),
+            context_bytes=int(data.get("context_bytes", 0)),
+            sent=data.get("sent", ""),
             received=data.get("received", ""),
         )
 
 
-def saved_exchanges(exchanges: list[Exchange], omitted: int = 0,
-                    budget: int | None = None) -> tuple[list[dict[str, Any]], int]:
+def saved_exchanges(
+    exchanges: list[Exchange], omitted: int = 0, budget: int | None = None
+) -> tuple[list[dict[str, Any]], int]:
     """(the exchanges a saved trace keeps, as dicts; how many it left out, `omitted` included): the
     first and last round trips, each clipped, and clipped further until they fit `budget`
     (default EXCHANGES_BUDGET_BYTES) or clipped as far as they go."""
@@ -339,9 +381,15 @@ class WireRecorder:
                 self._last_tools, self._tools_shown_in = _plain(rest["tools"]), index
         shown["messages"] = messages[earlier:]
         request = clip_json(redact(_plain(shown), self.secrets), RECORD_STRING_CHARS)
-        exchange = Exchange(index=index, request=request, earlier_messages=earlier, tools_as_in=tools_as_in,
-                            streamed=streamed, request_bytes=request_bytes,
-                            sent=describe_sent(request, earlier))
+        exchange = Exchange(
+            index=index,
+            request=request,
+            earlier_messages=earlier,
+            tools_as_in=tools_as_in,
+            streamed=streamed,
+            request_bytes=request_bytes,
+            sent=describe_sent(request, earlier),
+        )
         self.exchanges.append(exchange)
         return exchange
 

@@ -109,8 +109,8 @@ class OutputFile:
                 data = f.read(PREVIEW_CHARS * 4)
         if data is None:
             return self.saved_preview
-        text = data[:PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
-        return clip("\n".join(text.splitlines()[:PREVIEW_ROWS + 1]), PREVIEW_CHARS)
+        text = data[: PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
+        return clip("\n".join(text.splitlines()[: PREVIEW_ROWS + 1]), PREVIEW_CHARS)
 
     def table_preview(self, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]]] | None:
         """(columns, first rows) of a CSV or JSON file, from its text preview; None if it is not a table."""
@@ -119,7 +119,7 @@ class OutputFile:
             return None
         if kind == "csv":
             table = [r for r in csv.reader(io.StringIO(text)) if r]
-            return (table[0], [r for r in table[1:rows + 1]]) if len(table) > 1 else None
+            return (table[0], [r for r in table[1 : rows + 1]]) if len(table) > 1 else None
         data = self.read_bytes() if self.size_bytes <= 1_000_000 else None
         try:
             value = json.loads(data) if data is not None else None
@@ -137,8 +137,13 @@ class OutputFile:
     # -- the saved trace -------------------------------------------------------------------------
     def to_dict(self, *, embed: bool = False) -> dict[str, Any]:
         """Metadata (and the text preview); with `embed`, the bytes as base64 under `data`."""
-        d: dict[str, Any] = {"name": self.name, "media_type": self.media_type, "size_bytes": self.size_bytes,
-                             "file_id": self.file_id, "path": Path(self.path).as_posix() if self.path else None}
+        d: dict[str, Any] = {
+            "name": self.name,
+            "media_type": self.media_type,
+            "size_bytes": self.size_bytes,
+            "file_id": self.file_id,
+            "path": Path(self.path).as_posix() if self.path else None,
+        }
         if self.error:
             d["error"] = self.error
         preview = self.text_preview()
@@ -156,11 +161,16 @@ class OutputFile:
         except ValueError:
             raw = None
         size = d.get("size_bytes")
-        return cls(name=str(d.get("name") or d.get("file_id") or "file"),
-                   media_type=str(d.get("media_type") or "application/octet-stream"),
-                   size_bytes=size if isinstance(size, int) else 0, file_id=d.get("file_id"), data=raw,
-                   path=Path(d["path"]) if isinstance(d.get("path"), str) else None, error=d.get("error"),
-                   saved_preview=d.get("preview") if isinstance(d.get("preview"), str) else None)
+        return cls(
+            name=str(d.get("name") or d.get("file_id") or "file"),
+            media_type=str(d.get("media_type") or "application/octet-stream"),
+            size_bytes=size if isinstance(size, int) else 0,
+            file_id=d.get("file_id"),
+            data=raw,
+            path=Path(d["path"]) if isinstance(d.get("path"), str) else None,
+            error=d.get("error"),
+            saved_preview=d.get("preview") if isinstance(d.get("preview"), str) else None,
+        )
 
 
 def _table_kind(f: OutputFile) -> str | None:

@@ -191,8 +191,11 @@ class Run:
     def cost(self) -> dict[str, Any]:
         """The run's estimated cost (`pricing.estimate`, labelled `estimate: True`): its tokens at
         its model's price, plus container time, i.e. the wall time of a run that had a container."""
-        usage = {k: v for k, v in self.usage.items()
-                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        usage = {
+            k: v
+            for k, v in self.usage.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        }
         container_s = round(self.wall_s, 3) if self.container_id else 0.0  # the saved wall time: round trips agree
         return pricing.estimate(self.model, usage, container_s=container_s)
 
@@ -201,7 +204,6 @@ class Run:
 
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)
-
 
     def saved_calls(self) -> tuple[list[ToolCall], dict[str, Any] | None]:
         """(the calls a saved trace keeps, its summary of the others): all of them while they fit
@@ -263,8 +265,11 @@ class Run:
             data["exchanges_omitted"] = exchanges_omitted
         if exchanges:
             data["wire_legend"] = legend(exchanges)  # derived: what each marked PTC part is
-        costs = {side: figures.get("cost_usd") for side, figures in (comparison_with_costs(self) or {}).items()
-                 if isinstance(figures, dict) and "cost_usd" not in (self.comparison or {}).get(side, {})}
+        costs = {
+            side: figures.get("cost_usd")
+            for side, figures in (comparison_with_costs(self) or {}).items()
+            if isinstance(figures, dict) and "cost_usd" not in (self.comparison or {}).get(side, {})
+        }
         if costs:
             data["comparison_cost_usd"] = costs  # derived: each side's estimated cost, for readers without prices
         if omitted:
@@ -295,8 +300,22 @@ class Run:
         (Python steps as `scripts`) or 2 (`steps`, `files`)."""
         data = copy.deepcopy(data)
         run = cls(prompt=data.get("prompt", ""), model=data.get("model", ""))
-        for key in ("backend", "mode", "status", "error", "text", "usage", "requests", "container_id",
-                    "stop_reason", "context_bytes", "wall_s", "started_at", "comparison", "conversation"):
+        for key in (
+            "backend",
+            "mode",
+            "status",
+            "error",
+            "text",
+            "usage",
+            "requests",
+            "container_id",
+            "stop_reason",
+            "context_bytes",
+            "wall_s",
+            "started_at",
+            "comparison",
+            "conversation",
+        ):
             if key in data:
                 setattr(run, key, data[key])
         run.notices = list(data.get("notices", []))
@@ -313,8 +332,10 @@ class Run:
 
     def __repr__(self) -> str:  # one line: a Run can hold thousands of calls
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
-        return (f"<Run {self.status} {self.mode}: {self.call_count} calls, {self.requests} requests, "
-                f"{self.wall_s:.2f} s, text={text!r}>")
+        return (
+            f"<Run {self.status} {self.mode}: {self.call_count} calls, {self.requests} requests, "
+            f"{self.wall_s:.2f} s, text={text!r}>"
+        )
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         show = presenters.run_bundle

@@ -51,6 +51,7 @@ def listed(calls: Sequence[ToolCall], limits: TableLimits) -> list[int]:
 
 # -- calls a saved trace leaves out --------------------------------------------------------------
 
+
 def omitted_count(omitted: dict[str, Any] | None) -> int:
     count = omitted.get("count") if isinstance(omitted, dict) else None
     return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
@@ -70,8 +71,9 @@ def call_numbers(count: int, omitted: dict[str, Any] | None = None) -> list[int]
     return numbers
 
 
-def omitted_summary(calls: Sequence[ToolCall], keep: Sequence[int],
-                    previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def omitted_summary(
+    calls: Sequence[ToolCall], keep: Sequence[int], previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What a saved trace says of `calls` it leaves out (all but the indexes `keep`), on top of
     what `previous` (the summary `calls` came with) already left out: how many, how many failed,
     by status, by tool (the SUMMARY_NAMES commonest), by script id, and the gaps the saved calls have."""
@@ -102,9 +104,14 @@ def omitted_summary(calls: Sequence[ToolCall], keep: Sequence[int],
     by_script = counts("by_script", [c.script_id for c in dropped if c.script_id])
     failed_before = before.get("failed")
     failed = failed_before if isinstance(failed_before, int) else 0
-    return {"count": omitted_count(previous) + len(dropped), "failed": failed + sum(c.is_error for c in dropped),
-            "by_status": dict(by_status.most_common()), "by_name": named, "by_script": dict(by_script),
-            "gaps": gaps}
+    return {
+        "count": omitted_count(previous) + len(dropped),
+        "failed": failed + sum(c.is_error for c in dropped),
+        "by_status": dict(by_status.most_common()),
+        "by_name": named,
+        "by_script": dict(by_script),
+        "gaps": gaps,
+    }
 
 
 def omitted_note(omitted: dict[str, Any] | None) -> str:

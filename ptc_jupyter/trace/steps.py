@@ -84,12 +84,26 @@ class Step:
     started_s: float | None  # seconds since the run started
     duration_s: float | None
 
-    def __init__(self, id: str, code: str | None = None, *, name: str = "code_execution",
-                 input: dict[str, Any] | None = None, stdout: str | None = None, stderr: str | None = None,
-                 return_code: int | None = None, error_code: str | None = None, error_message: str | None = None,
-                 encrypted: bool = False, file_ids: list[str] | None = None, result_type: str | None = None,
-                 detail: dict[str, Any] | None = None, timeout_s: float | None = None,
-                 started_s: float | None = None, duration_s: float | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        code: str | None = None,
+        *,
+        name: str = "code_execution",
+        input: dict[str, Any] | None = None,
+        stdout: str | None = None,
+        stderr: str | None = None,
+        return_code: int | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        encrypted: bool = False,
+        file_ids: list[str] | None = None,
+        result_type: str | None = None,
+        detail: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+        started_s: float | None = None,
+        duration_s: float | None = None,
+    ) -> None:
         self.id, self.name, self.input = id, name, dict(input or {})
         self.stdout, self.stderr, self.return_code = stdout, stderr, return_code
         self.error_code, self.error_message, self.encrypted = error_code, error_message, encrypted
@@ -153,8 +167,12 @@ class Step:
     def to_dict(self, *, chars: int | None = STEP_CHARS) -> dict[str, Any]:
         """The saved form: id, name, input, `status` (derived, for readers) and every other field
         that is set; strings clipped to `chars` (None: whole), times to the millisecond."""
-        d: dict[str, Any] = {"id": self.id, "name": self.name, "input": _clip_strings(copy.deepcopy(self.input), chars),
-                             "status": self.status}
+        d: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "input": _clip_strings(copy.deepcopy(self.input), chars),
+            "status": self.status,
+        }
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name in d or value is None or value is False or value == []:
@@ -233,8 +251,12 @@ def step_from_block(block: Any, *, at_s: float | None = None) -> Step:
     if get(block, "type") != "server_tool_use":
         raise ValueError(f"not a server_tool_use block: {get(block, 'type')!r}")
     raw = jsonable(get(block, "input"))
-    return Step(id=str(get(block, "id") or ""), name=str(get(block, "name") or "?"),
-                input=raw if isinstance(raw, dict) else {"input": raw}, started_s=at_s)
+    return Step(
+        id=str(get(block, "id") or ""),
+        name=str(get(block, "name") or "?"),
+        input=raw if isinstance(raw, dict) else {"input": raw},
+        started_s=at_s,
+    )
 
 
 def tool_name_of_result(block: Any) -> str:
@@ -293,8 +315,9 @@ def apply_result(step: Step, block: Any, *, at_s: float | None = None) -> Step:
         step.error_message = str(message) if message is not None else None
     elif isinstance(kind, str) and kind.startswith(EDITOR_RESULT_PREFIX) and kind.endswith("_result"):
         copied = jsonable(content)
-        step.detail = ({k: v for k, v in copied.items() if k != "type"} if isinstance(copied, dict)
-                       else {"content": copied})
+        step.detail = (
+            {k: v for k, v in copied.items() if k != "type"} if isinstance(copied, dict) else {"content": copied}
+        )
     else:  # a result this version does not know: keep all of it
         step.detail = {"content": jsonable(content)}
     if step.kind == "python" and step.cell_timeout_s is not None:

@@ -22,8 +22,9 @@ def play(server: ReplayServer, prompt: str, *, stream: bool, session: Any = None
 
     async def go() -> Any:
         async with anthropic.AsyncAnthropic(base_url=server.url, api_key=API_KEY, max_retries=0) as client:
-            return await ptc.arun(prompt, client=client, stream=stream, session=session or ptc.Session(),
-                                  yes=True, **kwargs)
+            return await ptc.arun(
+                prompt, client=client, stream=stream, session=session or ptc.Session(), yes=True, **kwargs
+            )
 
     return asyncio.run(go())
 
@@ -45,8 +46,14 @@ def without_cache_control(value: Any) -> Any:
         return value
     out = {k: without_cache_control(v) for k, v in value.items() if k != "cache_control"}
     content = out.get("content")
-    if "role" in out and isinstance(content, list) and len(content) == 1 and isinstance(content[0], dict) \
-            and set(content[0]) == {"type", "text"} and content[0]["type"] == "text":
+    if (
+        "role" in out
+        and isinstance(content, list)
+        and len(content) == 1
+        and isinstance(content[0], dict)
+        and set(content[0]) == {"type", "text"}
+        and content[0]["type"] == "text"
+    ):
         out["content"] = content[0]["text"]
     return out
 
@@ -74,8 +81,9 @@ def check_sent(server: ReplayServer, *, stream: bool) -> None:
         assert server.headers[i].get("anthropic-version"), f"{where}: no anthropic-version header"
         assert bool(req.get("stream")) is stream, f"{where}: stream flag"
         assert without_cache_control(req["tools"]) == tools, f"{where}: tools changed"
-        script_calls = {b["id"] for m in req["messages"] if isinstance(m["content"], list)
-                        for b in m["content"] if caller_tagged(b)}
+        script_calls = {
+            b["id"] for m in req["messages"] if isinstance(m["content"], list) for b in m["content"] if caller_tagged(b)
+        }
         for m in req["messages"]:
             for b in m["content"] if isinstance(m["content"], list) else []:
                 if caller_tagged(b) or (b.get("type") == "tool_result" and b.get("tool_use_id") in script_calls):
@@ -97,8 +105,9 @@ def check_sent(server: ReplayServer, *, stream: bool) -> None:
             assert len(msgs) == len(before) + 2, f"{where}: one user message after the echo"
             reply = msgs[-1]
             assert reply["role"] == "user"
-            assert [b["type"] for b in reply["content"]] == ["tool_result"] * len(pending), \
+            assert [b["type"] for b in reply["content"]] == ["tool_result"] * len(pending), (
                 f"{where}: the reply holds only tool_result blocks"
+            )
             assert [b["tool_use_id"] for b in reply["content"]] == pending, f"{where}: results out of order"
             assert all(isinstance(b["content"], str) for b in reply["content"]), f"{where}: non-text result"
         if container:

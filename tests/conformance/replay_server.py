@@ -63,11 +63,14 @@ def _start_form(block: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, A
     if kind == "thinking":
         deltas = [{"type": "thinking_delta", "thinking": block["thinking"]}] if block.get("thinking") else []
         return {**block, "thinking": "", "signature": ""}, deltas + [
-            {"type": "signature_delta", "signature": block["signature"]}]
+            {"type": "signature_delta", "signature": block["signature"]}
+        ]
     if kind in ("server_tool_use", "tool_use"):
         raw = json.dumps(block["input"], ensure_ascii=False)
-        return {**block, "input": {}}, [{"type": "input_json_delta", "partial_json": ""},
-                                        {"type": "input_json_delta", "partial_json": raw}]
+        return {**block, "input": {}}, [
+            {"type": "input_json_delta", "partial_json": ""},
+            {"type": "input_json_delta", "partial_json": raw},
+        ]
     return block, []  # result blocks arrive whole
 
 
@@ -75,8 +78,12 @@ def message_to_events(message: dict[str, Any]) -> list[dict[str, Any]]:
     """The SSE events of a streamed `message` (protocol section 4 / the recordings' order)."""
     start = {k: v for k, v in message.items() if k not in ("container",)}
     usage = dict(message.get("usage") or {})
-    start.update(content=[], stop_reason=None, stop_sequence=None,
-                 usage={k: v for k, v in usage.items() if k not in ("server_tool_use",)})
+    start.update(
+        content=[],
+        stop_reason=None,
+        stop_sequence=None,
+        usage={k: v for k, v in usage.items() if k not in ("server_tool_use",)},
+    )
     events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
     for index, block in enumerate(message["content"]):
         opened, deltas = _start_form(block)
@@ -188,13 +195,22 @@ class ReplayServer:
             self.headers.append(dict(request.headers))
             item = self.pending.pop(0) if self.pending else None
         if item is None:
-            return JSONResponse({"type": "error", "error": {"type": "api_error", "message":
-                                 "replay server: the scenario has no more responses"}, "request_id": "req_replay"},
-                                status_code=500, headers={"x-should-retry": "false"})
+            return JSONResponse(
+                {
+                    "type": "error",
+                    "error": {"type": "api_error", "message": "replay server: the scenario has no more responses"},
+                    "request_id": "req_replay",
+                },
+                status_code=500,
+                headers={"x-should-retry": "false"},
+            )
         if "status" in item:
             self.served.append(item)
-            return JSONResponse(item["error"], status_code=item["status"],
-                                headers={"x-should-retry": "false", "request-id": item["error"].get("request_id", "")})
+            return JSONResponse(
+                item["error"],
+                status_code=item["status"],
+                headers={"x-should-retry": "false", "request-id": item["error"].get("request_id", "")},
+            )
         now = datetime.now(timezone.utc)
         if "events" in item:
             events = _roll_expiry(item["events"], now)
@@ -206,16 +222,23 @@ class ReplayServer:
         headers = {"request-id": f"req_replay_{len(self.requests):02d}"}
         if not body.get("stream"):
             return JSONResponse(message, headers=headers)
-        payload = _sse(events if events is not None else message_to_events(message),
-                       pad=bool(self.scenario.get("pad_data")))
+        payload = _sse(
+            events if events is not None else message_to_events(message), pad=bool(self.scenario.get("pad_data"))
+        )
         return StreamingResponse(iter([payload]), media_type="text/event-stream", headers=headers)
 
     async def _model(self, request: Request) -> JSONResponse:
         model_id = request.path_params["model_id"]
         self.model_lookups.append(model_id)
-        return JSONResponse({"type": "model", "id": model_id, "display_name": model_id,
-                             "created_at": "2026-01-01T00:00:00Z",
-                             "capabilities": {"code_execution": {"supported": True}}})
+        return JSONResponse(
+            {
+                "type": "model",
+                "id": model_id,
+                "display_name": model_id,
+                "created_at": "2026-01-01T00:00:00Z",
+                "capabilities": {"code_execution": {"supported": True}},
+            }
+        )
 
     async def _upload(self, request: Request) -> JSONResponse:
         async with request.form() as form:
@@ -223,9 +246,17 @@ class ReplayServer:
             data = await upload.read()  # type: ignore[union-attr]
         file_id = f"file_011CReplay{len(self.uploads) + 1:04d}Upload"
         self.uploads.append({"id": file_id, "filename": upload.filename, "data": data})  # type: ignore[union-attr]
-        return JSONResponse({"id": file_id, "type": "file", "filename": upload.filename,  # type: ignore[union-attr]
-                             "mime_type": upload.content_type or "application/octet-stream",  # type: ignore[union-attr]
-                             "size_bytes": len(data), "created_at": "2026-01-01T00:00:00Z", "downloadable": False})
+        return JSONResponse(
+            {
+                "id": file_id,
+                "type": "file",
+                "filename": upload.filename,  # type: ignore[union-attr]
+                "mime_type": upload.content_type or "application/octet-stream",  # type: ignore[union-attr]
+                "size_bytes": len(data),
+                "created_at": "2026-01-01T00:00:00Z",
+                "downloadable": False,
+            }
+        )
 
     async def _delete(self, request: Request) -> JSONResponse:
         file_id = request.path_params["file_id"]
@@ -236,15 +267,18 @@ class ReplayServer:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        app = Starlette(routes=[
-            Route("/v1/messages", self._messages, methods=["POST"]),
-            Route("/v1/models/{model_id:path}", self._model, methods=["GET"]),
-            Route("/v1/files", self._upload, methods=["POST"]),
-            Route("/v1/files/{file_id}", self._delete, methods=["DELETE"]),
-        ])
+        app = Starlette(
+            routes=[
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/models/{model_id:path}", self._model, methods=["GET"]),
+                Route("/v1/files", self._upload, methods=["POST"]),
+                Route("/v1/files/{file_id}", self._delete, methods=["DELETE"]),
+            ]
+        )
         self._server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="replay-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="replay-server", daemon=True
+        )
         self._thread.start()
         if not self._server.ready.wait(10):
             raise RuntimeError("replay server did not start")

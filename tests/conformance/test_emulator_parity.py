@@ -23,9 +23,12 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CODE_EXECUTION = {"type": "code_execution_20260120", "name": "code_execution"}
-ROLL = {"name": "roll_die", "description": "Rolls a die for a player. Returns the number rolled, as text.",
-        "input_schema": {"type": "object", "properties": {"player": {"type": "string"}}, "required": ["player"]},
-        "allowed_callers": ["code_execution_20260120"]}
+ROLL = {
+    "name": "roll_die",
+    "description": "Rolls a die for a player. Returns the number rolled, as text.",
+    "input_schema": {"type": "object", "properties": {"player": {"type": "string"}}, "required": ["player"]},
+    "allowed_callers": ["code_execution_20260120"],
+}
 DICE = """Play first to two round wins.
 
 ```python
@@ -38,19 +41,21 @@ while max(wins) < 2:
 print(f"Final: {wins[0]}-{wins[1]}")
 ```
 """
-BASH = "Square the numbers, then sum them.\n\n```bash\nfor n in $(seq 1 12); do echo \"$n: $((n*n))\"; done\n```\n\n" \
-       "```bash\nsum=0; for n in $(seq 1 12); do sum=$((sum + n*n)); done; echo \"Sum: $sum\"\n```\n"
+BASH = (
+    'Square the numbers, then sum them.\n\n```bash\nfor n in $(seq 1 12); do echo "$n: $((n*n))"; done\n```\n\n'
+    '```bash\nsum=0; for n in $(seq 1 12); do sum=$((sum + n*n)); done; echo "Sum: $sum"\n```\n'
+)
 
 #: The differences we intend: (where, key or block) -> why. Keys are compared as sets after these.
 ALLOWED: dict[tuple[str, str], str] = {
     # the emulator's own marker: its token counts are estimates (bytes/4), and it says so
-    ("message", "emulator"): "the emulator's marker, `{\"usage_estimated\": true}`",
+    ("message", "emulator"): 'the emulator\'s marker, `{"usage_estimated": true}`',
     # the emulator answers in the code_execution_20260120 form: stop_details on every message, the
     # container on the final one too (as the 20260120 recordings' final message_delta carries it);
     # the dice recording is of code_execution_20250825, which has neither
     ("message", "stop_details"): "20260120 form (thinking_ptc_stream.json, file_upload.json carry it)",
     ("final", "container"): "the 20260120 recordings' final message_delta carries one; the host keeps "
-                            "the known id when it is missing (tests/conformance/test_ptc_recorded.py)",
+    "the known id when it is missing (tests/conformance/test_ptc_recorded.py)",
     ("delta", "stop_details"): "20260120 form",
     # one message serves the JSON and the streamed answer: the JSON usage keeps what message_delta
     # carries in the 20260120 form
@@ -63,7 +68,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("server_tool_use_count", "code_execution_requests"): "the emulator counts the container's steps",
     # the emulator says what it is and what it runs before the first step
     ("content", "leading text"): "the emulator's intro text (a bash-only turn in the recordings opens "
-                                 "with the step itself)",
+    "with the step itself)",
     # no model behind the emulator: it cannot think
     ("content", "thinking"): "no thinking blocks: the emulator has no model",
 }
@@ -94,8 +99,9 @@ if not FIXTURES.is_dir():  # the fixtures come with the conformance suite; witho
 
 # --- reading SSE and rebuilding the message, as the SDK does ------------------------------------
 
+
 def sse_events(text: str) -> list[dict]:
-    return [json.loads(line[len("data: "):]) for line in text.splitlines() if line.startswith("data: ")]
+    return [json.loads(line[len("data: ") :]) for line in text.splitlines() if line.startswith("data: ")]
 
 
 def rebuild(events: list[dict]) -> dict:
@@ -152,12 +158,14 @@ def without_block(events: list[dict], index: int) -> list[dict]:
 
 def without_thinking(events: list[dict]) -> list[dict]:
     """A recording's events with its thinking blocks taken out (ALLOWED: the emulator cannot think)."""
-    thinking = {e["index"] for e in events if e["type"] == "content_block_start"
-                and e["content_block"]["type"] == "thinking"}
+    thinking = {
+        e["index"] for e in events if e["type"] == "content_block_start" and e["content_block"]["type"] == "thinking"
+    }
     return [e for e in events if e.get("index") not in thinking]
 
 
 # --- driving the emulator -----------------------------------------------------------------------
+
 
 def drive(emulator, prompt: str, *, stream: bool) -> Iterator[tuple[dict, list[dict] | None]]:
     """Each response of one turn, as (message, its events or None): tool calls answered with a
@@ -166,8 +174,14 @@ def drive(emulator, prompt: str, *, stream: bool) -> Iterator[tuple[dict, list[d
     container = None
     rolls = iter(["6", "2"] * 10)
     for _ in range(20):
-        body = {"model": "claude-sonnet-5", "max_tokens": 1024, "tools": [CODE_EXECUTION, ROLL],
-                "messages": messages, "stream": stream, **({"container": container} if container else {})}
+        body = {
+            "model": "claude-sonnet-5",
+            "max_tokens": 1024,
+            "tools": [CODE_EXECUTION, ROLL],
+            "messages": messages,
+            "stream": stream,
+            **({"container": container} if container else {}),
+        }
         r = httpx2.post(emulator.url + "/v1/messages", json=body, headers={"x-api-key": emulator.api_key}, timeout=60)
         assert r.status_code == 200, r.text
         events = sse_events(r.text) if stream else None
@@ -178,8 +192,12 @@ def drive(emulator, prompt: str, *, stream: bool) -> Iterator[tuple[dict, list[d
         calls = [b for b in message["content"] if b["type"] == "tool_use"]
         if message["stop_reason"] != "tool_use":
             return
-        messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": b["id"],
-                                                      "content": next(rolls)} for b in calls]})
+        messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": b["id"], "content": next(rolls)} for b in calls],
+            }
+        )
     raise AssertionError("the turn did not end")
 
 
@@ -197,6 +215,7 @@ def kinds(message: dict) -> str:
 
 
 # --- the comparisons ----------------------------------------------------------------------------
+
 
 def compare_block_keys(recorded: dict, ours: dict) -> None:
     assert recorded["type"] == ours["type"]
@@ -291,7 +310,7 @@ def test_bash_steps_streamed_follow_the_20260120_recordings(emulator, name):
     `prompt_cache_then_replay_stream.json` (…-20260120-prompt-cache.1.chunks.txt): bash steps are
     `server_tool_use` named `bash_code_execution` (no caller) and their result blocks, in one response."""
     reference = without_thinking(scenario(name)["responses"][0]["events"])
-    (message, events), = list(drive(emulator, BASH, stream=True))
+    ((message, events),) = list(drive(emulator, BASH, stream=True))
     assert message["content"][0]["type"] == "text"  # ALLOWED: the emulator's intro text
     assert shape(without_block(events, 0)) == shape(reference)
     recorded = rebuild(reference)

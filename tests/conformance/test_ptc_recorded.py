@@ -53,8 +53,9 @@ def lookup_tools() -> list[ptc.Tool]:
 def test_dice_json_recording_runs_every_call_and_bills_first_and_last_only(replay, stream):
     server = replay("ptc_dice")
     tools, seen = dice_tools()
-    run = play(server, "Two players roll dice until one has 3 wins; who has the loaded die?", stream=stream,
-               tools=tools)
+    run = play(
+        server, "Two players roll dice until one has 3 wins; who has the loaded die?", stream=stream, tools=tools
+    )
 
     assert run.status == "completed" and run.stop_reason == "end_turn"
     assert run.requests == 5 == len(server.requests)
@@ -64,8 +65,10 @@ def test_dice_json_recording_runs_every_call_and_bills_first_and_last_only(repla
     # every caller-tagged tool_use ran once, recorded with its recorded caller and script
     wanted = [(b["id"], b["input"]["player"]) for b in served_blocks(server, "tool_use")]
     assert [(c.id, c.input["player"]) for c in run.calls] == wanted
-    assert all(c.name == "rollDie" and c.caller == "code_execution_20250825" and c.script_id == script["id"]
-               and not c.is_error for c in run.calls)
+    assert all(
+        c.name == "rollDie" and c.caller == "code_execution_20250825" and c.script_id == script["id"] and not c.is_error
+        for c in run.calls
+    )
     assert len(seen) == 8
     # results answer their own call, in the order the API listed the calls (player2 first in response 1)
     first = replies(server)[0]
@@ -86,8 +89,9 @@ def test_dice_json_recording_runs_every_call_and_bills_first_and_last_only(repla
 def test_dice_stream_recording_one_event_resumes_and_final_without_container(replay, stream):
     server = replay("ptc_dice_stream")
     tools, _ = dice_tools()
-    run = play(server, "Two players roll dice until one has 3 wins; who has the loaded die?", stream=stream,
-               tools=tools)
+    run = play(
+        server, "Two players roll dice until one has 3 wins; who has the loaded die?", stream=stream, tools=tools
+    )
 
     assert run.status == "completed" and run.requests == 5
     assert [c.input["player"] for c in run.calls] == ["player1", "player2", "player1", "player2"]
@@ -150,10 +154,16 @@ def test_orphaned_caller_400_ends_the_run_with_the_status_and_the_api_message(re
     assert run.container_id == "container_011CBwA8fYDZD5LwtRH328H4"
     # what the host sent was well formed: the script block it answers is right there
     sent = server.requests[1]["messages"]
-    script_ids = {b["id"] for m in sent if isinstance(m["content"], list) for b in m["content"]
-                  if b["type"] == "server_tool_use"}
-    callers = {b["caller"]["tool_id"] for m in sent if isinstance(m["content"], list) for b in m["content"]
-               if b["type"] == "tool_use"}
+    script_ids = {
+        b["id"] for m in sent if isinstance(m["content"], list) for b in m["content"] if b["type"] == "server_tool_use"
+    }
+    callers = {
+        b["caller"]["tool_id"]
+        for m in sent
+        if isinstance(m["content"], list)
+        for b in m["content"]
+        if b["type"] == "tool_use"
+    }
     assert callers <= script_ids
     check_sent(server, stream=stream)
 
@@ -177,8 +187,7 @@ def test_streamed_script_draft_and_one_event_resumes_reach_the_listener(replay):
     server = replay("ptc_dice_stream")
     tools, _ = dice_tools()
     events: list[object] = []
-    run = play(server, "Two players roll dice until one has 3 wins.", stream=True, tools=tools,
-               on_event=events.append)
+    run = play(server, "Two players roll dice until one has 3 wins.", stream=True, tools=tools, on_event=events.append)
 
     names = [type(e).__name__ for e in events]
     drafts = [e for e in events if type(e).__name__ == "ScriptDraft"]

@@ -45,8 +45,9 @@ def test_editor_and_bash_steps_are_recorded_with_their_results(replay, stream):
 def test_uploaded_file_is_attached_then_read_by_steps_and_deleted(replay, stream):
     server = replay("file_upload")
     csv = b"month,revenue\nJan,100\nFeb,140\nMar,120\n"
-    run = play(server, "Total and average monthly revenue?", stream=stream, tools=no_tools(),
-               files=[("sales.csv", csv)])
+    run = play(
+        server, "Total and average monthly revenue?", stream=stream, tools=no_tools(), files=[("sales.csv", csv)]
+    )
 
     assert [(u["filename"], u["data"]) for u in server.uploads] == [("sales.csv", csv)]
     file_id = server.uploads[0]["id"]
@@ -97,8 +98,12 @@ def test_second_run_in_a_session_names_the_first_runs_container(replay, stream):
     first = play(server, "Add the even numbers up to 10.", stream=stream, tools=no_tools(), session=session)
     second = play(server, "Now the odd numbers up to 9.", stream=stream, tools=no_tools(), session=session)
 
-    assert first.usage == {"input_tokens": 6, "output_tokens": 198, "cache_creation_input_tokens": 3337,
-                           "cache_read_input_tokens": 6289}
+    assert first.usage == {
+        "input_tokens": 6,
+        "output_tokens": 198,
+        "cache_creation_input_tokens": 3337,
+        "cache_read_input_tokens": 6289,
+    }
     assert second.usage["cache_creation_input_tokens"] == 3326 and second.usage["cache_read_input_tokens"] == 6267
     assert [s.stdout for s in first.steps] == ["2\n4\n6\n8\n10\n", "30\n"]
     assert [s.stdout for s in second.steps] == ["1\n3\n5\n7\n9\n", "25\n"]

@@ -83,11 +83,16 @@ async def ask_account(ctx: Context) -> str:
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
         if ctx.input_responses:
             return "answered"
-        request = ElicitRequest(params=ElicitRequestFormParams(
-            message=message, requested_schema=Account.model_json_schema()))
+        request = ElicitRequest(
+            params=ElicitRequestFormParams(message=message, requested_schema=Account.model_json_schema())
+        )
         return InputRequiredResult(input_requests={"account": request}, request_state="round-1")  # type: ignore[return-value]
     answer = await ctx.elicit(message, Account)
-    return f"account: {answer.data.account}" if answer.action == "accept" and answer.data else f"no account ({answer.action})"
+    return (
+        f"account: {answer.data.account}"
+        if answer.action == "accept" and answer.data
+        else f"no account ({answer.action})"
+    )
 
 
 def main() -> None:
