@@ -172,7 +172,7 @@ class CliEmulator:
 def all_started_before_any_finished(events) -> bool:
     """From the run's own events: every call of the batch had started when the first one finished
     (each takes a while; calls run one after another would alternate start, finish, start, ...)."""
-    from ptc_jupyter.trace.run import CallFinished, CallStarted
+    from ptc_jupyter.trace.events import CallFinished, CallStarted
 
     kinds = [type(e) for e in events if isinstance(e, (CallStarted, CallFinished))]
     return CallFinished in kinds and CallFinished not in kinds[: kinds.count(CallStarted)]

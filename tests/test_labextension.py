@@ -232,7 +232,9 @@ def test_copy_as_cell_constants_match_script_cell():
     ts = (SOURCE / "src" / "cellsource.ts").read_text()
 
     def declared(name: str) -> str:
-        return re.search(rf"export const {name} =\s*'((?:[^'\\]|\\.)*)';", ts).group(1).replace("\\'", "'")
+        found = re.search(rf"export const {name} =\s*(['\"])((?:(?!\1)[^\\]|\\.)*)\1;", ts)
+        assert found, f"cellsource.ts declares no string {name}"
+        return re.sub(r"\\(.)", r"\1", found.group(2))  # prettier picks the quote; escapes undone
 
     assert declared("BIND_LINE") == script_cell.BIND_LINE
     assert declared("BIND_COMMENT") == script_cell.BIND_COMMENT

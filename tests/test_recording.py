@@ -147,7 +147,7 @@ def test_a_recording_of_another_prompt_is_not_replayed(tmp_path):
     message, run = str(caught.value), caught.value.run
     assert (
         message.startswith(
-            "BadRequestError (400): replay: run.jsonl was recorded from another prompt, so it "
+            "API error: HTTP 400 invalid_request_error: replay: run.jsonl was recorded from another prompt, so it "
             "was not replayed and no tool ran (recorded "
         )
         and "\n" not in message
