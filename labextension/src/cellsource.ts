@@ -1,6 +1,6 @@
 /**
  * Claude's script as a kernel cell, character for character what
- * `ptc_jupyter.script_cell.cell_source(run, n)` makes of the same saved trace: a header naming
+ * `ptc_jupyter.notebook.script_cell.cell_source(run, n)` makes of the same saved trace: a header naming
  * the run by its prompt, the clipped-script note when the saved code ends in the clip marker,
  * the line that binds the tools, then the code unchanged. No imports: a test runs it in node and
  * compares it with Python's.

@@ -17,7 +17,7 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** What stands in for text left out; the same marker as `ptc_jupyter.formatting.clip_marker`. */
+/** What stands in for text left out; the same marker as `ptc_jupyter.trace.clipping.clip_marker`. */
 export function clipMarker(hiddenChars: number): string {
   return `… [+${formatInt(hiddenChars)} chars]`;
 }

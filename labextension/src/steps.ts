@@ -1,7 +1,7 @@
 /**
  * One section per server-side step, in order: Python (highlighted, as before), bash commands,
  * text editor operations (str_replace as a diff) and server tools this renderer does not know
- * (their JSON input and result). Text mirrors `ptc_jupyter.formatting` (`step_state`, the diff).
+ * (their JSON input and result). Text mirrors `ptc_jupyter.display.formatting` (`step_state`, the diff).
  * Everything from the trace enters the DOM as text. What differs by kind is in one table,
  * `STEP_VIEWS`, keyed by the kinds of `types.STEP_KIND_TABLE`.
  */
@@ -37,7 +37,7 @@ export function stepCode(step: IStep): string {
   return STEP_VIEWS[step.kind].code(step);
 }
 
-/** How the step ended, as `ptc_jupyter.formatting.step_state` says it. */
+/** How the step ended, as `ptc_jupyter.display.formatting.step_state` says it. */
 export function stepState(step: IStep): string {
   if (step.errorCode !== null) {
     return step.errorCode + (step.errorMessage ? `: ${step.errorMessage}` : '');

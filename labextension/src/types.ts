@@ -8,7 +8,7 @@
  * below (`STEP_KIND_NAMES`, `STEP_KINDS`, `CALL_STATUS_TABLE`, `STEP_STATUS_TABLE`) and compare.
  */
 
-/** MIME type of the trace payload; must equal `ptc_jupyter.mime.MIME_TYPE`. */
+/** MIME type of the trace payload; must equal `ptc_jupyter.constants.MIME_TYPE`. */
 export const MIME_TYPE = 'application/vnd.ptc-jupyter.trace+json';
 
 /** The newest trace schema this renderer knows (`ptc_jupyter.trace.TRACE_VERSION`). */
@@ -34,7 +34,7 @@ export interface IToolCall {
  * Every step kind this renderer knows and the server tools that make one: the one table of
  * them in TypeScript. `parse.ts` maps a step's tool name through it (any other name is 'other')
  * and `steps.ts` has one view per kind (`STEP_VIEWS`, typed so that a kind without one does
- * not compile; a unit test renders each). Mirrors `ptc_jupyter.steps.STEP_KINDS`.
+ * not compile; a unit test renders each). Mirrors `ptc_jupyter.trace.steps.STEP_KIND_TABLE`.
  */
 export const STEP_KIND_TABLE = {
   python: { tools: ['code_execution', 'run_python'] }, // run_python: the local sandbox (--sandbox local)
@@ -48,7 +48,7 @@ export type StepKind = keyof typeof STEP_KIND_TABLE;
 /** The step kinds, in table order, for the Python side to compare with its `StepKind`. */
 export const STEP_KIND_NAMES = Object.keys(STEP_KIND_TABLE) as StepKind[];
 
-/** Server tool name -> step kind, from `STEP_KIND_TABLE` (`ptc_jupyter.steps.STEP_KINDS`). */
+/** Server tool name -> step kind, from `STEP_KIND_TABLE` (`ptc_jupyter.trace.steps.STEP_KIND_TABLE`). */
 export const STEP_KINDS: { readonly [tool: string]: StepKind } = (() => {
   const kinds: { [tool: string]: StepKind } = {};
   for (const kind of STEP_KIND_NAMES) {
@@ -66,7 +66,7 @@ export function stepKindOf(tool: string): StepKind {
     : 'other';
 }
 
-/** One server-side step (`ptc_jupyter.steps.Step`): a Python cell, a bash command, a text
+/** One server-side step (`ptc_jupyter.trace.steps.Step`): a Python cell, a bash command, a text
  * editor operation, or a server tool this renderer does not know. */
 export interface IStep {
   id: string;
@@ -90,7 +90,7 @@ export interface IStep {
 /** A Python step (version 1 traces called them scripts). */
 export type IScript = IStep;
 
-/** A file the steps left in $OUTPUT_DIR (`ptc_jupyter.files.OutputFile.to_dict`). */
+/** A file the steps left in $OUTPUT_DIR (`ptc_jupyter.trace.files.OutputFile.to_dict`). */
 export interface IFile {
   name: string;
   mediaType: string;
@@ -263,7 +263,7 @@ export const CALL_STATUS_TABLE = {
 
 export type CallStatus = keyof typeof CALL_STATUS_TABLE;
 
-/** Every step status (`ptc_jupyter.steps.StepStatus`) and whether it is shown as a failure. */
+/** Every step status (`ptc_jupyter.trace.steps.StepStatus`) and whether it is shown as a failure. */
 export const STEP_STATUS_TABLE = {
   running: { failed: false },
   ok: { failed: false },
