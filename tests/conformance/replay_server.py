@@ -33,7 +33,7 @@ import socket
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -263,7 +263,7 @@ class ReplayServer:
         self.deleted.append(file_id)
         return JSONResponse({"id": file_id, "type": "file_deleted"})
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> ReplayServer:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
