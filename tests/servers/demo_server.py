@@ -54,7 +54,7 @@ async def meet(group: str, size: int, within: float = 5.0) -> str:
         everyone.set()
     try:
         await asyncio.wait_for(everyone.wait(), within)
-    except TimeoutError:
+    except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
         return "alone"
     return "met"
 
