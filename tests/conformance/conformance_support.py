@@ -13,6 +13,7 @@ import pytest
 from replay_server import ReplayServer
 
 import ptc_jupyter as ptc
+from ptc_jupyter.host.caching import without_cache_points
 
 API_KEY = "test-not-a-key"
 
@@ -37,25 +38,8 @@ def play_failing(server: ReplayServer, prompt: str, *, stream: bool, **kwargs: A
 
 
 # -- what was sent -------------------------------------------------------------------------------------
-def without_cache_control(value: Any) -> Any:
-    """A request part with every `cache_control` key removed (a breakpoint annotates, it is not content),
-    and a prompt that a breakpoint turned into one text block put back as the string."""
-    if isinstance(value, list):
-        return [without_cache_control(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    out = {k: without_cache_control(v) for k, v in value.items() if k != "cache_control"}
-    content = out.get("content")
-    if (
-        "role" in out
-        and isinstance(content, list)
-        and len(content) == 1
-        and isinstance(content[0], dict)
-        and set(content[0]) == {"type", "text"}
-        and content[0]["type"] == "text"
-    ):
-        out["content"] = content[0]["text"]
-    return out
+#: A request part as it would be without breakpoints (the host's own comparison, `host/caching.py`).
+without_cache_control = without_cache_points
 
 
 def caller_tagged(block: Any) -> bool:
